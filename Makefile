@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  `make demo` (main job, emulated board)  and  `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/hil: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+demo: $(BIN)/hil
+	$(BIN)/hil demo
+
+test: $(BIN)/hil
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/hil
+	$(BIN)/ruff check hil tests benchmarks
+	$(BIN)/ruff format --check hil tests benchmarks
+
+bench: $(BIN)/hil
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,210 @@
+"""The `hil` command. User mistakes exit 2 with one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from hil import __version__
+from hil.errors import HilError
+
+DEFAULT_BOARD = "sim://"
+
+
+def _cmd_config_example(args: argparse.Namespace) -> int:
+    from hil.chip.example import example_config
+
+    cfg = example_config(seed=args.seed)
+    if args.output:
+        cfg.save(args.output)
+        print(f"wrote {args.output} (content hash {cfg.content_hash()[:16]})")
+    else:
+        print(cfg.to_json())
+    return 0
+
+
+def _cmd_config_validate(args: argparse.Namespace) -> int:
+    from hil.chip.config import ChipConfig
+
+    try:
+        text = open(args.file).read()
+    except OSError as e:
+        raise HilError(f"cannot read {args.file}: {e.strerror}") from None
+    cfg = ChipConfig.from_json(text)
+    n = sum(1 for _ in cfg.neurons())
+    print(
+        f"{args.file}: valid ({len(cfg.chips)} chip(s), {n} neuron(s) set, "
+        f"{len(cfg.inputs)} input route(s)); content hash {cfg.content_hash()}"
+    )
+    return 0
+
+
+def _cmd_bias_current(args: argparse.Namespace) -> int:
+    from hil.chip.biasgen import bias_current
+
+    print(f"{float(bias_current(args.name, args.coarse, args.fine)):.6g}")
+    return 0
+
+
+def _cmd_bias_code(args: argparse.Namespace) -> int:
+    from hil.chip.biasgen import bias_code, bias_current
+
+    c, f = bias_code(args.name, args.amps)
+    got = float(bias_current(args.name, c, f))
+    print(
+        f"coarse={int(c)} fine={int(f)}  ({got:.6g} A, {100 * (got - args.amps) / args.amps:+.2f} %)"
+        if args.amps
+        else f"coarse={int(c)} fine={int(f)}  ({got:.6g} A)"
+    )
+    return 0
+
+
+def _cmd_bias_list(args: argparse.Namespace) -> int:
+    from hil.chip.biasgen import PARAMETERS, current_range
+
+    for p in PARAMETERS.values():
+        lo, hi = current_range(p.name)
+        print(f"{p.name:15s} {p.type}  scale {p.scale:<5g} {lo:9.3g} .. {hi:9.3g} A  {p.doc}")
+    return 0
+
+
+def _cmd_chip_nominal(args: argparse.Namespace) -> int:
+    from hil.artifacts import write_json
+    from hil.chip.params import Nominal
+
+    data = Nominal().to_dict()
+    if args.write:
+        write_json(args.write, data)
+        print(f"wrote {args.write}")
+    else:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hil.board import open_board
+    from hil.chip.example import N_INPUTS, example_config
+    from hil.events import global_index, poisson_input
+
+    cfg = example_config(seed=args.seed)
+    stim = poisson_input(args.rate, N_INPUTS, args.duration, seed=args.seed)
+    with open_board(args.board) as board:
+        info = board.info()
+        print(
+            f"board   {info.board_id} ({info.kind}, {info.version}), {info.n_chips} chip(s), "
+            f"capabilities: {', '.join(sorted(info.capabilities)) or 'none'}"
+        )
+        confirmed = board.apply(cfg)
+        print(
+            f"config  example network, content hash {confirmed[:16]} "
+            f"({'confirmed' if confirmed == cfg.content_hash() else 'MISMATCH'})"
+        )
+        out = board.run(stim, args.duration)
+    idx = global_index(out)
+    counts = np.bincount(idx, minlength=32)[:32]
+    rates = counts / args.duration
+    print(
+        f"input   {N_INPUTS} Poisson channels at {args.rate:g} Hz for {args.duration:g} s "
+        f"({stim.size} events, seed {args.seed})"
+    )
+    print(
+        f"output  {out.size} spikes; excitatory neurons 0-23: mean {rates[:24].mean():.1f} Hz, "
+        f"inhibitory 24-31: mean {rates[24:].mean():.1f} Hz"
+    )
+    return 0 if cfg.content_hash() == confirmed else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hil",
+        description="Hardware-in-the-loop validation and calibration for Dynap-SE2-style chips. "
+        "Every command that talks to a board takes --board URL (sim://, emu://, socket://HOST:PORT, "
+        "/dev/ttyUSB0, ...).",
+        epilog="examples:\n  hil demo\n  hil config example -o net.json && hil config validate net.json\n"
+        "  hil bias code SOIF_LEAK_N 5e-12\n  hil bias current SOIF_SPKTHR_P 4 243",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"hil {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(
+        parent: argparse._SubParsersAction, name: str, fn: Callable | None, help: str, **kw: object
+    ) -> argparse.ArgumentParser:
+        sp = parent.add_parser(name, help=help, description=help, **kw)
+        if fn is not None:
+            sp.set_defaults(func=fn)
+        return sp
+
+    demo = add(
+        sub, "demo", _cmd_demo, "run the example network on a board and summarize its spikes"
+    )
+    demo.add_argument("--board", default=DEFAULT_BOARD, help=f"board URL (default {DEFAULT_BOARD})")
+    demo.add_argument("--duration", type=float, default=1.0, help="seconds of input (default 1)")
+    demo.add_argument(
+        "--rate", type=float, default=50.0, help="input rate per channel, Hz (default 50)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of network and input (default 0)")
+
+    config = add(sub, "config", None, "example and validation of chip configurations (JSON)")
+    csub = config.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    ex = add(
+        csub,
+        "example",
+        _cmd_config_example,
+        "print a valid example config: a small network on one chip",
+    )
+    ex.add_argument("-o", "--output", help="write to this file instead of stdout")
+    ex.add_argument("--seed", type=int, default=0)
+    va = add(
+        csub,
+        "validate",
+        _cmd_config_validate,
+        "check a config against every hardware constraint (exit 0 valid, 2 invalid)",
+    )
+    va.add_argument("file")
+
+    bias = add(sub, "bias", None, "the per-core bias generator: codes <-> currents")
+    bsub = bias.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    cur = add(bsub, "current", _cmd_bias_current, "current [A] of a bias at (coarse, fine)")
+    cur.add_argument("name", help="device name, e.g. SOIF_LEAK_N (see `hil bias list`)")
+    cur.add_argument("coarse", type=int, help="0..5")
+    cur.add_argument("fine", type=int, help="0..255")
+    code = add(bsub, "code", _cmd_bias_code, "nearest (coarse, fine) for a current [A]")
+    code.add_argument("name")
+    code.add_argument("amps", type=float, help="current in amperes, e.g. 5e-12")
+    add(bsub, "list", _cmd_bias_list, "every known bias with its type, scale and range")
+
+    chip = add(sub, "chip", None, "the chip's nominal parameters")
+    chsub = chip.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    nom = add(
+        chsub,
+        "nominal",
+        _cmd_chip_nominal,
+        "nominal parameters: high level, currents and bias codes (JSON)",
+    )
+    nom.add_argument("--write", metavar="FILE", help="write the versioned artifact to FILE")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except HilError as e:
+        print(f"hil: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hil: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

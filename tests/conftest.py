@@ -1,0 +1,1 @@
+"""Tests run without hardware: boards are the simulator (sim://) and the emulated board (emu://)."""
