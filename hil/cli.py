@@ -118,6 +118,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if cfg.content_hash() == confirmed else 1
 
 
+# Benchmarks: (name, module, help). Each module provides `add_arguments(parser)` and
+# `run(args) -> dict` (a JSON-ready result); `hil bench NAME --json` prints it as JSON.
+BENCHMARKS = [
+    ("sim", "hil.bench.sim", "simulator speed against Rockpool's DynapSim, and dt robustness"),
+    ("link", "hil.bench.link", "event throughput and command round trip over the wire protocol"),
+    ("emulator", "hil.bench.emulator", "real-time factor of the emulated full chip"),
+]
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    result = importlib.import_module(args.bench_module).run(args)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for key, value in sorted(result.items()):
+            print(f"{key:32s} {value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hil",
@@ -187,6 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
         "nominal parameters: high level, currents and bias codes (JSON)",
     )
     nom.add_argument("--write", metavar="FILE", help="write the versioned artifact to FILE")
+    bench = add(sub, "bench", None, "speed benchmarks; ratios against peers measured in one run")
+    besub = bench.add_subparsers(dest="subcommand", metavar="BENCHMARK", required=True)
+    for name, module, help_ in BENCHMARKS:
+        bp = add(besub, name, _cmd_bench, help_)
+        bp.add_argument("--json", action="store_true", help="print the result as JSON")
+        bp.set_defaults(bench_module=module)
+        try:
+            import importlib
+
+            importlib.import_module(module).add_arguments(bp)
+        except ImportError:
+            pass  # optional parts of a benchmark module may be absent; run() reports it
     return p
 
 
