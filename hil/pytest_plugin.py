@@ -41,13 +41,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long end-to-end run; needs --run-slow")
 
 
-def board_urls(config: pytest.Config) -> list[str]:
-    return config.getoption("--board") or [os.environ.get("HIL_BOARD", DEFAULT_URL)]
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "board_url" in metafunc.fixturenames:
-        metafunc.parametrize("board_url", board_urls(metafunc.config), scope="session")
+    # Boards named on the command line parametrize every test that uses them. Without --board, the
+    # `board_url` fixture decides (a conftest.py may override it, e.g. to cover several backends).
+    urls = metafunc.config.getoption("--board")
+    if urls and "board_url" in metafunc.fixturenames:
+        metafunc.parametrize("board_url", urls, scope="session")
+
+
+@pytest.fixture(scope="session")
+def board_url() -> str:
+    """The board URL under test: --board URL, else $HIL_BOARD, else the default."""
+    return os.environ.get("HIL_BOARD", DEFAULT_URL)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
