@@ -120,8 +120,14 @@ Factory = Callable[[str], Board]
 # scheme -> factory, or "module:function" imported on first use
 _REGISTRY: dict[str, Factory | str] = {
     "sim": "hil.sim.board:open_url",
+    # the wire protocol over pyserial (hil.link.serial_board)
+    "emu": "hil.link.serial_board:open_url",
+    "socket": "hil.link.serial_board:open_url",
+    "rfc2217": "hil.link.serial_board:open_url",
+    "hwgrep": "hil.link.serial_board:open_url",
 }
 SERIAL_KEY = "serial"  # device paths (/dev/ttyUSB0, COM3) have no scheme
+_REGISTRY[SERIAL_KEY] = "hil.link.serial_board:open_url"
 
 
 def register_scheme(scheme: str, factory: Factory | str) -> None:

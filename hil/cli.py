@@ -118,6 +118,99 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if cfg.content_hash() == confirmed else 1
 
 
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    import threading
+    from pathlib import Path
+
+    from hil.emulator import server as srv
+    from hil.emulator.faults import FaultSpec
+
+    if args.silicon is not None and args.seed is not None:
+        raise HilError("give either --silicon FILE or --seed N, not both")
+    if args.dump_truth:
+        from hil.emulator.silicon import Silicon
+
+        sil = Silicon.load(args.silicon) if args.silicon else Silicon.from_seed(args.seed or 0)
+        if args.day is not None:
+            sil = sil.at_day(args.day)
+        sil.write_truth(args.dump_truth)
+        print(f"wrote the hidden truth of {sil.silicon_id} (day {sil.day}) to {args.dump_truth}")
+        return 0
+    from hil.board import url_options
+
+    faults = FaultSpec.from_options(url_options("emu://?" + (args.faults or ""), srv.FAULT_OPTIONS))
+    opts = srv.EmulatorOptions(
+        seed=args.seed,
+        silicon=args.silicon,
+        day=args.day,
+        baud=args.baud,
+        realtime=args.realtime,
+        fifo=args.fifo,
+        faults=faults,
+    )
+    emu = srv.Emulator(opts)
+    info = emu.firmware.hello_info()
+    stop = threading.Event()
+    desc = (
+        f"board {info.board_id} ({info.details.get('engine', '?')} engine)"
+        + (f", paced to {args.baud} baud" if args.baud else "")
+        + (", real time" if args.realtime else "")
+        + (f", faults {args.faults}" if args.faults else "")
+    )
+    try:
+        if args.pty:
+            srv.serve_pty(
+                emu,
+                stop,
+                ready=lambda path: srv.announce(
+                    f"emulator on pty {path}  ({desc}); connect: hil probe --board {path}"
+                ),
+                link=Path(args.pty_link) if args.pty_link else None,
+            )
+        else:
+            host, port = srv.parse_listen(args.listen)
+            srv.serve_tcp(
+                emu,
+                host,
+                port,
+                stop,
+                ready=lambda h, p: srv.announce(
+                    f"emulator listening on {h}:{p}  ({desc}); "
+                    f"connect: hil probe --board socket://{h}:{p}"
+                ),
+            )
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        raise HilError(f"cannot serve: {e}") from None
+    finally:
+        stop.set()
+        emu.close()
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from hil.board import open_board
+
+    with open_board(args.board) as board:
+        info = board.info()
+        rtt = board.ping() if hasattr(board, "ping") else None
+    d = info.to_dict()
+    if rtt is not None:
+        d["details"]["ping_ms"] = round(rtt * 1e3, 3)
+    if args.json:
+        print(json.dumps(d, indent=2, sort_keys=True, default=str))
+        return 0
+    print(f"board        {info.board_id}")
+    print(f"kind         {info.kind}")
+    print(f"version      {info.version}")
+    print(f"chips        {info.n_chips}")
+    print(f"capabilities {', '.join(sorted(info.capabilities)) or 'none'}")
+    for k, v in sorted(d["details"].items()):
+        print(f"  {k:11s}{v}")
+    return 0
+
+
 # Benchmarks: (name, module, help). Each module provides `add_arguments(parser)` and
 # `run(args) -> dict` (a JSON-ready result); `hil bench NAME --json` prints it as JSON.
 BENCHMARKS = [
@@ -208,6 +301,74 @@ def build_parser() -> argparse.ArgumentParser:
         "nominal parameters: high level, currents and bias codes (JSON)",
     )
     nom.add_argument("--write", metavar="FILE", help="write the versioned artifact to FILE")
+    emu = add(
+        sub,
+        "emulate",
+        _cmd_emulate,
+        "serve an emulated board (wire protocol + hidden silicon) on a pty or TCP",
+        epilog="examples:\n"
+        "  hil emulate --listen 127.0.0.1:7777 --seed 3     # then, in another shell:\n"
+        "  hil probe --board socket://127.0.0.1:7777\n"
+        "  hil emulate --pty                                # prints /dev/pts/N; then:\n"
+        "  hil probe --board /dev/pts/N\n"
+        "  hil emulate --pty --baud 921600 --realtime       # a board as slow as a real UART\n"
+        "  hil emulate --listen :7777 --faults 'ber=1e-4&drop=1e-5&garbage=1e-5&delay_ms=2'\n"
+        "  hil emulate --silicon chip.json --dump-truth truth.csv   # write the hidden truth, exit\n"
+        "\nThe same board in-process, without a server: --board 'emu://?seed=3&ber=1e-4'.\n"
+        "Fault options (docs/protocol.md): ber, drop, garbage (probability per byte), delay_ms,\n"
+        "disconnect_after (bytes), disconnects, fault_seed. The server binds to loopback unless\n"
+        "another address is given on purpose (0.0.0.0:PORT serves every interface).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = emu.add_mutually_exclusive_group()
+    where.add_argument(
+        "--pty", action="store_true", help="serve on a new pseudo-terminal and print its path"
+    )
+    where.add_argument(
+        "--listen",
+        default="127.0.0.1:7777",
+        metavar="HOST:PORT",
+        help="serve on TCP (default 127.0.0.1:7777; port 0 picks a free port and prints it)",
+    )
+    emu.add_argument(
+        "--pty-link", metavar="PATH", help="with --pty: also make PATH a symlink to the pty"
+    )
+    emu.add_argument("--seed", type=int, help="silicon drawn from this seed (default 0)")
+    emu.add_argument(
+        "--silicon", metavar="FILE", help="silicon personality file (JSON, docs/silicon.md)"
+    )
+    emu.add_argument("--day", type=int, help="day of the silicon's drift counter")
+    emu.add_argument(
+        "--baud",
+        type=int,
+        default=0,
+        help="pace output to this line rate, bit/s (default: unpaced)",
+    )
+    emu.add_argument(
+        "--realtime",
+        action="store_true",
+        help="stream each spike when the board's clock reaches it",
+    )
+    emu.add_argument(
+        "--fifo", type=int, default=4096, help="board TX queue in events (overflows in real time)"
+    )
+    emu.add_argument("--faults", metavar="OPTS", help="fault injection, e.g. 'ber=1e-4&drop=1e-5'")
+    emu.add_argument(
+        "--dump-truth",
+        metavar="OUT.csv",
+        help="write the silicon's hidden per-neuron truth to a CSV and exit",
+    )
+    probe = add(
+        sub,
+        "probe",
+        _cmd_probe,
+        "connect to a board and print who it is (BoardInfo) and the command round trip",
+        epilog="examples:\n  hil probe --board emu://\n  hil probe --board socket://127.0.0.1:7777 --json\n"
+        "  hil probe --board /dev/ttyUSB0\n  hil probe --board 'hwgrep://0403:6015'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    probe.add_argument("--board", default="emu://", help="board URL (default emu://)")
+    probe.add_argument("--json", action="store_true", help="print BoardInfo as JSON")
     bench = add(sub, "bench", None, "speed benchmarks; ratios against peers measured in one run")
     besub = bench.add_subparsers(dest="subcommand", metavar="BENCHMARK", required=True)
     for name, module, help_ in BENCHMARKS:

@@ -1,0 +1,479 @@
+"""Message catalogue of the wire protocol: header, message types, payload layouts, error codes.
+
+Every frame body starts with the 5-byte header `version:u8 type:u8 flags:u8 seq:u16` (little-endian
+throughout). Payloads are fixed layouts (struct) or arrays of fixed records (numpy); every field
+read off the wire is bounds-checked and a violation raises `WireError` naming the message, the
+field, the value and what is allowed. docs/protocol.md is the normative description.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass
+from enum import IntEnum, IntFlag
+
+import numpy as np
+
+from hil.board import Capability
+from hil.chip.biasgen import PARAMETERS
+from hil.chip.geometry import CORES_PER_CHIP, LATCHES, MAX_CHIPS, NEURONS_PER_CORE
+from hil.errors import LinkError
+from hil.link.framing import MAX_BODY
+
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct("<BBBH")  # version, type, flags, seq
+SEQ_MOD = 1 << 16
+
+
+class MsgType(IntEnum):
+    """Message types. 0x01-0x7F: host -> board commands (reliable: each answered by ACK or NAK
+    with the same seq). 0x80-0xFF: board -> host."""
+
+    HELLO = 0x01
+    PING = 0x02
+    STATUS = 0x03
+    RESET = 0x04
+    CONFIG_BEGIN = 0x10
+    CONFIG_DATA = 0x11
+    CONFIG_COMMIT = 0x12
+    CONFIG_HASH = 0x13
+    SET_BIAS = 0x14
+    WRITE_CAM = 0x15
+    WRITE_SRAM = 0x16
+    WRITE_LATCH = 0x17
+    STIM_BEGIN = 0x20
+    STIM_DATA = 0x21
+    RUN = 0x30
+    STOP = 0x31
+    RESULT = 0x32
+    FETCH = 0x33
+    ACK = 0x80
+    NAK = 0x81
+    EVENTS = 0x90
+    COUNTS = 0x91
+    RUN_DONE = 0x92
+
+
+class Flag(IntFlag):
+    RETRY = 0x01  # host: this command is a retransmission
+    FETCHED = 0x02  # board: a batch sent again on request (FETCH)
+
+
+class ErrorCode(IntEnum):
+    """NAK reason codes."""
+
+    UNKNOWN_TYPE = 1
+    BAD_LENGTH = 2
+    BAD_FIELD = 3
+    BAD_STATE = 4
+    VERSION = 5
+    NO_CONFIG = 6
+    CONFIG_INVALID = 7
+    CONFIG_CRC = 8
+    INCOMPLETE = 9
+    NOT_FOUND = 10
+    BUSY = 11
+    INTERNAL = 12
+
+
+class Readout(IntEnum):
+    SPIKES = 0
+    COUNTS = 1
+
+
+class RunStatus(IntEnum):
+    COMPLETE = 0
+    STOPPED = 1
+    ERROR = 2
+
+
+# Capability bit i <-> i-th member of hil.board.Capability.
+CAPABILITY_BITS = {c.value: 1 << i for i, c in enumerate(Capability)}
+# Bias parameter id <-> name: the order of hil.chip.biasgen.PARAMETERS (docs/protocol.md lists it).
+PARAM_NAMES = tuple(PARAMETERS)
+DENDRITE_CODES = ("none", "ampa", "gaba", "nmda", "shunt")
+
+MAX_CONFIG_BYTES = 16 << 20  # compressed image
+MAX_CONFIG_RAW = 64 << 20  # decompressed canonical JSON
+MAX_STIM_EVENTS = 1 << 24
+MAX_DURATION_US = (1 << 32) - 1  # one run is at most 71.58 min: run-relative u32 microseconds
+MAX_BIN_US = 65535  # counts are u16, so a bin holds at most 65535 spikes of one neuron at 1/us
+MAX_TEXT = 512
+
+# Fixed records.
+EVENT_REC = np.dtype([("addr", "<u2"), ("dt", "<u2")])  # addr = chip<<10 | core<<8 | neuron
+STIM_REC = np.dtype([("t_us", "<u4"), ("channel", "<u2")])
+COUNT_REC = np.dtype([("dbin", "<u2"), ("addr", "<u2"), ("count", "<u2")])
+
+BATCH_HEAD = struct.Struct("<HII")  # run_id, batch, base (EVENTS: base_us; COUNTS: first bin)
+# The largest batch must also fit inside an ACK to FETCH (1 byte more: the command type).
+EVENTS_PER_BATCH = (MAX_BODY - HEADER.size - 1 - BATCH_HEAD.size) // EVENT_REC.itemsize
+COUNTS_PER_BATCH = (MAX_BODY - HEADER.size - 1 - BATCH_HEAD.size) // COUNT_REC.itemsize
+STIM_PER_FRAME = (MAX_BODY - HEADER.size - 4) // STIM_REC.itemsize
+CONFIG_CHUNK = MAX_BODY - HEADER.size - 4
+MAX_DT = 0xFFFF
+
+
+class WireError(LinkError):
+    """A frame or field off the wire is malformed or out of range; `code` is the NAK reason."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_FIELD):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    flags: int
+    seq: int
+    payload: bytes
+
+    @property
+    def name(self) -> str:
+        return type_name(self.type)
+
+
+def type_name(t: int) -> str:
+    try:
+        return MsgType(t).name
+    except ValueError:
+        return f"0x{t:02X}"
+
+
+def pack(mtype: int, seq: int, payload: bytes = b"", flags: int = 0) -> bytes:
+    """Header + payload -> frame body (framing adds the CRC and COBS)."""
+    body = HEADER.pack(PROTOCOL_VERSION, mtype, flags, seq % SEQ_MOD) + payload
+    if len(body) > MAX_BODY:
+        raise WireError(f"{type_name(mtype)} body of {len(body)} bytes; allowed at most {MAX_BODY}")
+    return body
+
+
+def unpack(body: bytes) -> Frame:
+    """Frame body -> Frame; checks the header (length, protocol version, known type)."""
+    if len(body) < HEADER.size:
+        raise WireError(
+            f"frame of {len(body)} bytes; a header needs {HEADER.size}", ErrorCode.BAD_LENGTH
+        )
+    version, mtype, flags, seq = HEADER.unpack_from(body)
+    if version != PROTOCOL_VERSION:
+        raise WireError(
+            f"frame header version={version}; this side speaks version {PROTOCOL_VERSION}",
+            ErrorCode.VERSION,
+        )
+    if mtype not in MsgType._value2member_map_:
+        raise WireError(
+            f"frame type=0x{mtype:02X} is not a known message type", ErrorCode.UNKNOWN_TYPE
+        )
+    return Frame(mtype, flags, seq, bytes(body[HEADER.size :]))
+
+
+class Reader:
+    """Bounds-checked reads from one payload; `end()` rejects trailing bytes."""
+
+    def __init__(self, data: bytes, what: str):
+        self.data, self.what, self.pos = data, what, 0
+
+    def _take(self, fmt: str, name: str) -> int:
+        s = struct.calcsize(fmt)
+        if self.pos + s > len(self.data):
+            raise WireError(
+                f"{self.what}: payload of {len(self.data)} bytes ends before field {name}",
+                ErrorCode.BAD_LENGTH,
+            )
+        (v,) = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += s
+        return v
+
+    def int(self, fmt: str, name: str, lo: int | None = None, hi: int | None = None) -> int:
+        v = self._take(fmt, name)
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise WireError(f"{self.what}: {name}={v}; allowed {lo}..{hi}")
+        return v
+
+    def raw(self, n: int, name: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise WireError(
+                f"{self.what}: field {name} needs {n} bytes, payload ends before",
+                ErrorCode.BAD_LENGTH,
+            )
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def text(self, name: str, width: str = "B") -> str:
+        n = self.int(width, f"{name} length", 0, MAX_TEXT * 4)
+        try:
+            return self.raw(n, name).decode()
+        except UnicodeDecodeError:
+            raise WireError(f"{self.what}: {name} is not UTF-8") from None
+
+    def rest(self) -> bytes:
+        out = self.data[self.pos :]
+        self.pos = len(self.data)
+        return out
+
+    def records(self, dtype: np.dtype, name: str, max_n: int) -> np.ndarray:
+        data = self.rest()
+        if len(data) % dtype.itemsize or len(data) // dtype.itemsize > max_n:
+            raise WireError(
+                f"{self.what}: {len(data)} bytes of {name}; allowed a multiple of "
+                f"{dtype.itemsize} bytes, at most {max_n} records",
+                ErrorCode.BAD_LENGTH,
+            )
+        return np.frombuffer(data, dtype).copy()
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise WireError(
+                f"{self.what}: {len(self.data) - self.pos} unexpected trailing bytes "
+                f"(payload of {len(self.data)} bytes, layout uses {self.pos})",
+                ErrorCode.BAD_LENGTH,
+            )
+
+
+def _text(s: str, width: str = "B") -> bytes:
+    limit = 255 if width == "B" else MAX_TEXT
+    b = s.encode()[:limit]
+    return struct.pack("<" + width, len(b)) + b
+
+
+# ---- HELLO -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelloInfo:
+    """What the board says in its answer to HELLO."""
+
+    version: int
+    boot_id: int
+    n_chips: int
+    capabilities: frozenset[str]
+    max_body: int
+    line_bps: int  # line rate in bit/s the board paces its output to; 0 = unpaced/unknown
+    realtime: bool
+    board_id: str
+    firmware: str
+    details: dict
+
+    def pack(self) -> bytes:
+        caps = sum(CAPABILITY_BITS[c] for c in self.capabilities if c in CAPABILITY_BITS)
+        details = json.dumps(self.details, sort_keys=True, separators=(",", ":"))
+        return (
+            struct.pack(
+                "<BIBHHIB",
+                self.version,
+                self.boot_id,
+                self.n_chips,
+                caps,
+                self.max_body,
+                self.line_bps,
+                int(self.realtime),
+            )
+            + _text(self.board_id)
+            + _text(self.firmware)
+            + _text(details, "H")
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> HelloInfo:
+        r = Reader(data, "HELLO answer")
+        version = r.int("B", "version", 1, 255)
+        boot_id = r.int("I", "boot_id")
+        n_chips = r.int("B", "n_chips", 1, MAX_CHIPS)
+        caps = r.int("H", "capabilities", 0, (1 << len(CAPABILITY_BITS)) - 1)
+        max_body = r.int("H", "max_body", 64, 1024)
+        line_bps = r.int("I", "line_bps")
+        realtime = bool(r.int("B", "realtime", 0, 1))
+        board_id, firmware, details = r.text("board_id"), r.text("firmware"), r.text("details", "H")
+        r.end()
+        try:
+            det = json.loads(details) if details else {}
+        except json.JSONDecodeError:
+            raise WireError("HELLO answer: details is not JSON") from None
+        if not isinstance(det, dict):
+            raise WireError("HELLO answer: details is not a JSON object")
+        return cls(
+            version,
+            boot_id,
+            n_chips,
+            frozenset(c for c, bit in CAPABILITY_BITS.items() if caps & bit),
+            max_body,
+            line_bps,
+            realtime,
+            board_id,
+            firmware,
+            det,
+        )
+
+
+# ---- STATUS ------------------------------------------------------------------------------------
+
+STATUS_FIELDS = struct.Struct("<BIIBHIIIII")
+
+
+@dataclass(frozen=True)
+class Status:
+    state: int  # 0 idle, 1 running, 2 run finished (results held)
+    boot_id: int
+    now_us: int  # board clock, u32 microseconds, wraps every 71.58 min
+    has_config: bool
+    run_id: int
+    rx_frames: int
+    rx_bad: int
+    naks: int
+    duplicates: int
+    events_dropped: int  # overflow since boot
+
+    def pack(self) -> bytes:
+        return STATUS_FIELDS.pack(*(int(v) for v in asdict(self).values()))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Status:
+        if len(data) != STATUS_FIELDS.size:
+            raise WireError(
+                f"STATUS answer of {len(data)} bytes; expected {STATUS_FIELDS.size}",
+                ErrorCode.BAD_LENGTH,
+            )
+        v = STATUS_FIELDS.unpack(data)
+        if v[0] > 2 or v[3] > 1:
+            raise WireError(f"STATUS answer: state={v[0]} has_config={v[3]}; allowed 0..2 and 0..1")
+        return cls(v[0], v[1], v[2], bool(v[3]), *v[4:])
+
+
+# ---- RUN_DONE ----------------------------------------------------------------------------------
+
+RUN_DONE_FIELDS = struct.Struct("<HBBIIIIIIII")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Totals the board reports at the end of a run (RUN_DONE, or the answer to RESULT)."""
+
+    run_id: int
+    status: int  # RunStatus
+    readout: int  # Readout
+    n_batches: int  # EVENTS/COUNTS batches sent, numbered 0..n_batches-1
+    n_events: int  # spikes the chip produced
+    n_records: int  # event or count records in the batches
+    n_dropped: int  # spikes lost to board overflow before they were batched
+    bin_us: int
+    n_bins: int
+    duration_us: int
+    engine_us: int  # time the board spent computing/collecting the run [us of wall time]
+
+    def pack(self) -> bytes:
+        return RUN_DONE_FIELDS.pack(*(int(v) for v in asdict(self).values()))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> RunSummary:
+        if len(data) != RUN_DONE_FIELDS.size:
+            raise WireError(
+                f"RUN_DONE of {len(data)} bytes; expected {RUN_DONE_FIELDS.size}",
+                ErrorCode.BAD_LENGTH,
+            )
+        s = cls(*RUN_DONE_FIELDS.unpack(data))
+        if s.status > 2 or s.readout > 1 or s.n_dropped > s.n_events or s.bin_us > MAX_BIN_US:
+            raise WireError(
+                f"RUN_DONE: status={s.status} readout={s.readout} n_dropped={s.n_dropped} "
+                f"n_events={s.n_events} bin_us={s.bin_us}; allowed status 0..2, readout 0..1, "
+                f"n_dropped <= n_events, bin_us <= {MAX_BIN_US}"
+            )
+        return s
+
+
+# ---- batches -----------------------------------------------------------------------------------
+
+
+def encode_addr(chip: np.ndarray, core: np.ndarray, neuron: np.ndarray) -> np.ndarray:
+    """(chip, core, neuron) -> 12-bit wire address chip<<10 | core<<8 | neuron."""
+    return (chip.astype(np.uint16) << 10) | (core.astype(np.uint16) << 8) | neuron.astype(np.uint16)
+
+
+def check_addr(addr: np.ndarray, n_chips: int, what: str) -> None:
+    """Reject wire addresses with spare bits set or a chip the board does not have."""
+    bad = (addr >> 12) != 0
+    bad |= (addr >> 10) >= n_chips
+    if np.any(bad):
+        a = int(addr[np.flatnonzero(bad)[0]])
+        raise WireError(f"{what}: address 0x{a:04X}; allowed chip < {n_chips}, bits 12-15 zero")
+
+
+def pack_events_batch(run_id: int, batch: int, base_us: int, rec: np.ndarray) -> bytes:
+    return BATCH_HEAD.pack(run_id, batch, base_us) + rec.astype(EVENT_REC, copy=False).tobytes()
+
+
+def pack_counts_batch(run_id: int, batch: int, bin0: int, rec: np.ndarray) -> bytes:
+    return BATCH_HEAD.pack(run_id, batch, bin0) + rec.astype(COUNT_REC, copy=False).tobytes()
+
+
+def unpack_batch(mtype: int, data: bytes) -> tuple[int, int, int, np.ndarray]:
+    """EVENTS/COUNTS payload -> (run_id, batch, base, records); sizes checked, values not yet."""
+    r = Reader(data, type_name(mtype))
+    run_id = r.int("H", "run_id")
+    batch = r.int("I", "batch")
+    base = r.int("I", "base")
+    if mtype == MsgType.EVENTS:
+        rec = r.records(EVENT_REC, "event records", EVENTS_PER_BATCH)
+    else:
+        rec = r.records(COUNT_REC, "count records", COUNTS_PER_BATCH)
+    return run_id, batch, base, rec
+
+
+def split_events(
+    t_us: np.ndarray, addr: np.ndarray, per_batch: int = EVENTS_PER_BATCH
+) -> list[tuple[int, np.ndarray]]:
+    """Time-sorted events -> [(base_us, records)] with at most `per_batch` events per batch and
+    every dt = t - base within u16."""
+    out: list[tuple[int, np.ndarray]] = []
+    i, n = 0, t_us.size
+    while i < n:
+        base = int(t_us[i])
+        j = min(n, i + per_batch)
+        j = i + int(np.searchsorted(t_us[i:j], base + MAX_DT, side="right"))
+        rec = np.empty(j - i, EVENT_REC)
+        rec["addr"], rec["dt"] = addr[i:j], t_us[i:j] - base
+        out.append((base, rec))
+        i = j
+    return out
+
+
+# ---- small command payloads ----------------------------------------------------------------------
+
+HELLO_CMD = struct.Struct("<IB")  # nonce, highest version the host speaks
+RESET_CMD = struct.Struct("<B")  # 0: state to rest (config stays), 1: reboot (config cleared)
+CONFIG_BEGIN_CMD = struct.Struct("<IIIB")  # size, raw_size, crc32 of raw image, encoding
+CONFIG_ENCODINGS = ("json", "zlib-json")
+SET_BIAS_CMD = struct.Struct("<BBBBB")  # chip, core, param id, coarse, fine
+WRITE_CAM_CMD = struct.Struct("<BBBBHBBB")  # chip core neuron slot tag dendrite weight flags
+WRITE_SRAM_CMD = struct.Struct("<BBBBHBbb")  # chip core neuron slot tag core_mask x_hop y_hop
+WRITE_LATCH_CMD = struct.Struct("<BBBHH")  # chip core neuron mask values
+STIM_BEGIN_CMD = struct.Struct("<II")  # n_events, crc32 of the packed records
+RUN_CMD = struct.Struct("<HIBI")  # run_id, duration_us, readout, bin_us
+FETCH_CMD = struct.Struct("<HI")  # run_id, batch
+RUN_ID_CMD = struct.Struct("<H")
+
+assert len(LATCHES) <= 16 and NEURONS_PER_CORE <= 256 and CORES_PER_CHIP <= 4
+
+
+def unpack_struct(st: struct.Struct, data: bytes, what: str) -> tuple:
+    if len(data) != st.size:
+        raise WireError(
+            f"{what}: payload of {len(data)} bytes; expected {st.size}", ErrorCode.BAD_LENGTH
+        )
+    return st.unpack(data)
+
+
+def nak_payload(cmd: int, code: ErrorCode, text: str) -> bytes:
+    return bytes([cmd & 0xFF, int(code)]) + text.encode()[:MAX_TEXT]
+
+
+def unpack_nak(data: bytes) -> tuple[int, ErrorCode, str]:
+    if len(data) < 2:
+        raise WireError(f"NAK of {len(data)} bytes; at least 2 expected", ErrorCode.BAD_LENGTH)
+    try:
+        code = ErrorCode(data[1])
+    except ValueError:
+        raise WireError(f"NAK code={data[1]}; allowed 1..{max(ErrorCode)}") from None
+    return data[0], code, data[2:].decode(errors="replace")

@@ -1,0 +1,638 @@
+"""SerialBoard: the Board protocol over the wire protocol, over any pyserial URL.
+
+    open_board("/dev/ttyUSB0?baud=3000000")      # a real board on a UART
+    open_board("hwgrep://0403:6015")              # the first port whose USB id matches
+    open_board("socket://127.0.0.1:7777")         # `hil emulate --listen 127.0.0.1:7777`
+    open_board("rfc2217://lab-host:2217")         # a board shared by an RFC 2217 server
+    open_board("emu://?seed=3&ber=1e-4")          # an in-process emulator (hil.link.urlhandler)
+
+Options of SerialBoard itself (removed before the URL goes to pyserial): readout=auto|spikes|counts,
+bin_us (counts bin, default 1000), on_loss=raise|warn, timeout (s without any answer before
+BoardTimeout, default 2), window (commands in flight, default 8), reconnect (s spent reconnecting,
+default 5), baud (line rate of device paths, socket:// and rfc2217://, default 921600).
+
+Every applied config is verified by reading its content hash back. Every run is checked for lost
+batches (sequence gaps, refetched with FETCH while the board still holds them) and board overflow;
+a loss that cannot be recovered raises LinkError (on_loss=raise) or warns (on_loss=warn), and
+`last_run` always carries the full report. A board reset or a dropped connection makes SerialBoard
+reconnect, say HELLO, re-apply the config and repeat the run when the board's state was at rest;
+otherwise it raises a LinkError that says what was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+import zlib
+from dataclasses import asdict, dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import numpy as np
+import serial
+
+import hil.link  # noqa: F401  (registers the emu:// pyserial handler)
+from hil import events as ev
+from hil.board import Board, BoardInfo, check_run
+from hil.chip.biasgen import PARAMETERS
+from hil.chip.config import ChipConfig
+from hil.chip.geometry import NEURONS_PER_CHIP
+from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, LinkError
+from hil.link import messages as m
+from hil.link.framing import FrameSplitter
+from hil.link.session import Session
+
+T = m.MsgType
+BYTES_PER_EVENT = 4  # EVENT_REC on the wire; a full batch costs ~4.09 B/event with framing
+OPTIONS = {
+    "readout": str,
+    "bin_us": int,
+    "on_loss": str,
+    "timeout": float,
+    "window": int,
+    "reconnect": float,
+    "baud": int,
+}
+
+
+class _Restarted(Exception):
+    """The board rebooted or the link dropped; the session must be rebuilt."""
+
+
+@dataclass
+class RunReport:
+    """What happened on the wire during the last run. `lost` > 0 means the result is incomplete."""
+
+    run_id: int
+    readout: str  # "spikes" or "counts"
+    readout_reason: str
+    bin_us: int
+    duration_s: float
+    n_events: int  # spikes the board's chip produced
+    n_records: int  # event or count records the board batched
+    n_batches: int
+    batches_missed: int  # sequence gaps seen while streaming
+    batches_fetched: int  # of those, recovered with FETCH
+    records_lost: int  # records in batches that could not be recovered
+    overflow_dropped: int  # spikes the board dropped before sending (TX overflow)
+    frames_bad: int  # frames rejected by COBS/CRC/length checks during the run
+    retransmits: int
+    wall_s: float
+    engine_s: float
+    recovered_after_restart: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        """Spikes (spikes readout) or count records (counts readout) missing from the result."""
+        return self.records_lost + self.overflow_dropped
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lost"] = self.lost
+        return d
+
+
+class SerialBoard(Board):
+    """A board behind a byte link that speaks docs/protocol.md."""
+
+    def __init__(self, url: str):
+        self.url = url
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        parts = urlsplit(url) if scheme else None
+        query = parse_qsl(parts.query, keep_blank_values=True) if parts else []
+        if not scheme and "?" in url:
+            query = parse_qsl(url.split("?", 1)[1], keep_blank_values=True)
+        own = {k: v for k, v in query if k in OPTIONS and not (scheme == "emu" and k == "baud")}
+        opts: dict[str, object] = {}
+        for k, raw in own.items():
+            try:
+                opts[k] = OPTIONS[k](raw)
+            except ValueError:
+                raise BoardURLError(
+                    f"option {k}={raw!r} in {url!r}; allowed: a {OPTIONS[k].__name__}"
+                ) from None
+        self.readout = str(opts.get("readout", "auto"))
+        if self.readout not in ("auto", "spikes", "counts"):
+            raise BoardURLError(
+                f"option readout={self.readout!r} in {url!r}; allowed: auto, spikes, counts"
+            )
+        self.bin_us = int(opts.get("bin_us", 1000))  # type: ignore[arg-type]
+        if not 1 <= self.bin_us <= m.MAX_BIN_US:
+            raise BoardURLError(
+                f"option bin_us={self.bin_us} in {url!r}; allowed 1..{m.MAX_BIN_US}"
+            )
+        self.on_loss = str(opts.get("on_loss", "raise"))
+        if self.on_loss not in ("raise", "warn"):
+            raise BoardURLError(f"option on_loss={self.on_loss!r} in {url!r}; allowed: raise, warn")
+        self.timeout_s = float(opts.get("timeout", 2.0))  # type: ignore[arg-type]
+        self.window = int(opts.get("window", 8))  # type: ignore[arg-type]
+        self.reconnect_s = float(opts.get("reconnect", 5.0))  # type: ignore[arg-type]
+        self.baud = int(opts.get("baud", 921600))  # type: ignore[arg-type]
+        if (
+            self.timeout_s <= 0
+            or not 1 <= self.window <= 64
+            or self.reconnect_s < 0
+            or self.baud <= 0
+        ):
+            raise BoardURLError(
+                f"{url!r}: timeout > 0, window 1..64, reconnect >= 0 and baud > 0 are allowed"
+            )
+        rest = [(k, v) for k, v in query if k not in own]
+        if scheme == "hwgrep":
+            self._port = url.split("?", 1)[0]
+        elif parts is not None:
+            self._port = parts._replace(query=urlencode(rest)).geturl()
+            if scheme == "emu" and not parts.netloc and "://" in url:
+                self._port = "emu://" + ("?" + urlencode(rest) if rest else "")
+        else:
+            self._port = url.split("?", 1)[0]
+        self._ser: serial.SerialBase | None = None
+        self._config: ChipConfig | None = None
+        self._hash = ""
+        self._fresh = True
+        self._closed = False
+        self._run_id = 0
+        self._rates: dict[str, float] = {}
+        self.last_run: RunReport | None = None
+        self.restarts = 0
+        self._connect(first=True)
+
+    # ---- link ----------------------------------------------------------------------------------
+
+    def _connect(self, first: bool = False) -> None:
+        deadline = time.monotonic() + (0 if first else self.reconnect_s)
+        while True:
+            try:
+                self._ser = serial.serial_for_url(
+                    self._port, baudrate=self.baud, timeout=0.005, write_timeout=10
+                )
+                break
+            except (serial.SerialException, OSError, ValueError) as e:
+                if time.monotonic() >= deadline:
+                    what = "open" if first else f"reconnect for {self.reconnect_s:g} s to"
+                    raise LinkError(f"cannot {what} board {self.url!r}: {e}") from None
+                time.sleep(0.1)
+        self._splitter = FrameSplitter()
+        self._session = Session(window=self.window, silence_s=self.timeout_s)
+        self._session.last_rx = time.monotonic()
+        try:
+            self._write(b"\x00\x00")  # flush any partial frame on the board side
+            nonce = int.from_bytes(os.urandom(4), "little")
+            data = self._call(T.HELLO, m.HELLO_CMD.pack(nonce, m.PROTOCOL_VERSION))
+        except _Restarted as e:
+            self._drop()
+            raise LinkError(f"board {self.url!r} dropped the link during HELLO: {e}") from None
+        except BoardTimeout as e:
+            self._drop()
+            raise BoardTimeout(f"board {self.url!r} did not answer HELLO: {e}") from None
+        self.hello = m.HelloInfo.unpack(data)
+        self.boot_id = self.hello.boot_id
+
+    def _drop(self) -> None:
+        if self._ser is not None:
+            try:
+                sock = getattr(self._ser, "_socket", None)
+                if sock is not None and type(self._ser).__module__.endswith("protocol_socket"):
+                    # pyserial's socket close() sleeps 0.3 s "for the server"; we close it ourselves
+                    sock.close()
+                    self._ser._socket = None  # type: ignore[attr-defined]
+                    self._ser.is_open = False
+                self._ser.close()
+            except (serial.SerialException, OSError):
+                pass
+            self._ser = None
+
+    def _write(self, data: bytes) -> None:
+        try:
+            assert self._ser is not None
+            self._ser.write(data)
+        except (serial.SerialException, OSError) as e:
+            raise _Restarted(f"write failed: {e}") from None
+
+    def _read(self) -> bytes:
+        try:
+            assert self._ser is not None
+            n = self._ser.in_waiting
+            return self._ser.read(n or 1)
+        except (serial.SerialException, OSError) as e:
+            raise _Restarted(f"read failed: {e}") from None
+
+    def _step(self) -> None:
+        """One round of I/O: send what is due, read what arrived, hand frames to the session."""
+        now = time.monotonic()
+        out = self._session.outgoing(now)
+        if out:
+            self._write(out)
+        self._session.check(now)
+        data = self._read()
+        if data:
+            now = time.monotonic()
+            for body in self._splitter.feed(data):
+                try:
+                    frame = m.unpack(body)
+                except m.WireError:
+                    self._splitter.stats.frames_bad += 1
+                    continue
+                self._session.on_frame(frame, now)
+
+    def _call_many(self, cmds: list[tuple[int, bytes]]) -> list[bytes]:
+        """Send commands through the window; return their ACK data in order, or raise on a NAK."""
+        self._check_open()
+        pend = [self._session.submit(t, p) for t, p in cmds]
+        while any(c.answer is None for c in pend):
+            self._step()
+        out = []
+        for c in pend:
+            a = c.answer
+            assert a is not None
+            if a.type == T.NAK:
+                self._raise_nak(c.type, a.payload)
+            out.append(a.payload[1:])
+        return out
+
+    def _call(self, mtype: int, payload: bytes = b"") -> bytes:
+        return self._call_many([(mtype, payload)])[0]
+
+    def _raise_nak(self, cmd: int, payload: bytes) -> None:
+        _, code, text = m.unpack_nak(payload)
+        name = m.type_name(cmd)
+        if code == m.ErrorCode.CONFIG_INVALID:
+            try:
+                d = json.loads(text)
+                raise ConfigError(d["path"], d["value"], d["allowed"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ConfigError("<board>", text, "a config this board accepts") from None
+        if code == m.ErrorCode.NO_CONFIG and self._config is not None:
+            raise _Restarted(f"board lost its config ({text})")
+        if code in (m.ErrorCode.BAD_STATE, m.ErrorCode.BUSY, m.ErrorCode.NO_CONFIG):
+            raise BoardError(f"board refused {name}: {text}")
+        raise LinkError(f"board refused {name}: {code.name}: {text}")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BoardError(f"board {self.url!r} is closed")
+
+    def _recover(self, why: str) -> None:
+        """Reconnect (after a reset or restart), HELLO, and re-apply the config."""
+        self.restarts += 1
+        self._drop()
+        self._connect()
+        if self._config is not None:
+            self._upload(self._config)
+        self._fresh = True
+        warnings.warn(
+            f"board {self.url!r} restarted ({why}); reconnected and re-applied the config",
+            stacklevel=3,
+        )
+
+    def _guard(self, fn, what: str):  # type: ignore[no-untyped-def]
+        """Run fn(); on a board restart, recover once and try again."""
+        self._check_open()
+        try:
+            return fn()
+        except _Restarted as e:
+            self._recover(f"during {what}: {e}")
+            try:
+                return fn()
+            except _Restarted as e2:
+                raise LinkError(f"board {self.url!r} restarted again during {what}: {e2}") from None
+
+    # ---- Board protocol ------------------------------------------------------------------------
+
+    def info(self) -> BoardInfo:
+        self._check_open()
+        h = self.hello
+        return BoardInfo(
+            board_id=h.board_id,
+            kind=str(h.details.get("kind", "serial")),
+            version=h.firmware,
+            n_chips=h.n_chips,
+            capabilities=h.capabilities,
+            details={
+                **h.details,
+                "url": self.url,
+                "protocol": h.version,
+                "line_bps": h.line_bps,
+                "realtime": h.realtime,
+                "boot_id": f"{h.boot_id:08x}",
+                "readout": self.readout,
+            },
+        )
+
+    def apply(self, config: ChipConfig) -> str:
+        self._check_open()
+        config.validate()
+        if len(config.chips) > self.hello.n_chips:
+            raise ConfigError(
+                "chips", f"{len(config.chips)} chips", f"at most {self.hello.n_chips} on this board"
+            )
+        snapshot = ChipConfig.from_json(config.to_json(None))
+        got = self._guard(lambda: self._upload(snapshot), "apply")
+        self._config, self._hash, self._fresh = snapshot, got, True
+        return got
+
+    def _upload(self, cfg: ChipConfig) -> str:
+        raw = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        img = zlib.compress(raw, 6)
+        cmds = [(T.CONFIG_BEGIN, m.CONFIG_BEGIN_CMD.pack(len(img), len(raw), zlib.crc32(raw), 1))]
+        for off in range(0, len(img), m.CONFIG_CHUNK):
+            cmds.append(
+                (T.CONFIG_DATA, off.to_bytes(4, "little") + img[off : off + m.CONFIG_CHUNK])
+            )
+        cmds.append((T.CONFIG_COMMIT, b""))
+        committed = self._call_many(cmds)[-1].hex()
+        readback = self._call(T.CONFIG_HASH)
+        want = cfg.content_hash()
+        got = readback[1:].hex() if readback[:1] == b"\x01" else ""
+        if committed != want or got != want:
+            raise LinkError(
+                f"config hash read-back mismatch on {self.url!r}: sent {want[:16]}, board committed "
+                f"{committed[:16]}, reads back {got[:16] or 'no config'}"
+            )
+        return got
+
+    def set_bias(self, chip: int, core: int, name: str, coarse: int, fine: int) -> str:
+        """Change one bias of the applied config in place (SET_BIAS); returns the new content hash,
+        verified against the host's copy."""
+        self._check_open()
+        if self._config is None:
+            raise BoardError("no config applied: call board.apply(config) before set_bias")
+        cfg = ChipConfig.from_json(self._config.to_json(None))
+        if chip >= len(cfg.chips):
+            raise ConfigError("chip", chip, f"0..{len(cfg.chips) - 1}")
+        if name not in PARAMETERS:
+            raise ConfigError("parameter", name, "a known bias name (see `hil bias list`)")
+        cfg.core(chip, core).parameters[name] = (coarse, fine)
+        cfg.validate()
+        pid = m.PARAM_NAMES.index(name)
+
+        def go() -> str:
+            h = self._call(T.SET_BIAS, m.SET_BIAS_CMD.pack(chip, core, pid, coarse, fine)).hex()
+            rb = self._call(T.CONFIG_HASH)[1:].hex()
+            if h != cfg.content_hash() or rb != h:
+                raise LinkError(
+                    f"set_bias: board hash {h[:16]}/{rb[:16]}, expected {cfg.content_hash()[:16]}"
+                )
+            return h
+
+        h = self._guard(go, "set_bias")
+        self._config, self._hash = cfg, h
+        return h
+
+    def reset(self) -> None:
+        self._guard(lambda: self._call(T.RESET, m.RESET_CMD.pack(0)), "reset")
+        self._fresh = True
+
+    def status(self) -> dict:
+        """The board's STATUS answer as a dict (state, clock, error counters)."""
+        return asdict(self._guard(lambda: m.Status.unpack(self._call(T.STATUS)), "status"))
+
+    def ping(self, payload: bytes = b"") -> float:
+        """Round trip of one PING command [s]."""
+        t0 = time.perf_counter()
+        echo = self._guard(lambda: self._call(T.PING, payload), "ping")
+        if echo != payload:
+            raise LinkError("PING echo differs from what was sent")
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._drop()
+
+    # ---- runs ----------------------------------------------------------------------------------
+
+    def run(self, stimulus: np.ndarray, duration_s: float) -> np.ndarray:
+        self._check_open()
+        check_run(self._config, stimulus, duration_s)
+        readout, reason = self._choose_readout(duration_s)
+        if readout == "counts":
+            raster = self._run(stimulus, duration_s, m.Readout.COUNTS, self.bin_us, reason)
+            return ev.raster_to_output_events(raster, self.bin_us * 1e-6)
+        return self._run(stimulus, duration_s, m.Readout.SPIKES, 0, reason)
+
+    def run_counts(
+        self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3
+    ) -> np.ndarray:
+        """Run with the counts readout: spike counts per bin of `bin_s` seconds, shape
+        (ceil(duration / bin), n_chips * 1024), columns by board-wide neuron index."""
+        self._check_open()
+        check_run(self._config, stimulus, duration_s)
+        bin_us = int(round(bin_s * 1e6))
+        if not 1 <= bin_us <= m.MAX_BIN_US:
+            raise BoardError(f"bin_s={bin_s!r}; allowed 1e-6..{m.MAX_BIN_US * 1e-6:g} s")
+        return self._run(stimulus, duration_s, m.Readout.COUNTS, bin_us, "asked for counts")
+
+    def _choose_readout(self, duration_s: float) -> tuple[str, str]:
+        if self.readout != "auto":
+            return self.readout, f"readout={self.readout} in the URL"
+        if not self.hello.line_bps:
+            return "spikes", "the line is not rate-limited"
+        capacity = 0.8 * self.hello.line_bps / 10 / (BYTES_PER_EVENT * 1.03)
+        rate = self._rates.get(self._hash)
+        if rate is None:
+            return (
+                "spikes",
+                f"no rate known yet for this config; line carries {capacity:.0f} spikes/s",
+            )
+        if rate > capacity:
+            why = (
+                f"the last run produced {rate:.0f} spikes/s, more than the {capacity:.0f} spikes/s "
+                f"the {self.hello.line_bps} bit/s line carries (80 % of its ceiling); "
+                f"using counts per {self.bin_us} us bin"
+            )
+            warnings.warn(f"board {self.url!r}: {why}", stacklevel=3)
+            return "counts", why
+        return "spikes", f"{rate:.0f} spikes/s fit the {capacity:.0f} spikes/s of the line"
+
+    def _run(
+        self, stim: np.ndarray, duration_s: float, readout: int, bin_us: int, reason: str
+    ) -> np.ndarray:
+        dur_us = int(round(duration_s * 1e6))
+        if dur_us > m.MAX_DURATION_US:
+            raise BoardError(
+                f"duration_s={duration_s}; one run is at most {m.MAX_DURATION_US / 1e6:.0f} s (u32 us)"
+            )
+        if stim.size and int(stim["channel"].max()) > 0xFFFF:
+            raise BoardError(
+                f"stimulus channel {int(stim['channel'].max())}; the wire carries channels 0..65535"
+            )
+        rec = np.empty(stim.size, m.STIM_REC)
+        rec["t_us"], rec["channel"] = stim["t_us"], stim["channel"]
+        was_fresh = self._fresh
+        try:
+            result = self._run_once(rec, dur_us, readout, bin_us, reason, recovered=False)
+        except _Restarted as e:
+            self._recover(f"during a run: {e}")
+            if not was_fresh:
+                raise LinkError(
+                    f"board {self.url!r} restarted during a run ({e}); the neuron state of earlier "
+                    "runs is lost, so the run was not repeated. The config was re-applied "
+                    f"(hash {self._hash[:16]}); call board.reset() and run again"
+                ) from None
+            try:
+                result = self._run_once(rec, dur_us, readout, bin_us, reason, recovered=True)
+            except _Restarted as e2:
+                raise LinkError(
+                    f"board {self.url!r} restarted again while repeating the run: {e2}"
+                ) from None
+        self._fresh = False
+        return result
+
+    def _run_once(
+        self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int, reason: str, recovered: bool
+    ) -> np.ndarray:
+        t0 = time.monotonic()
+        self._run_id = (self._run_id + 1) % 0x10000
+        run_id = self._run_id
+        bad0, rtx0 = self._splitter.stats.frames_bad, self._session.stats.retransmits
+        data = rec.tobytes()
+        cmds = [(T.STIM_BEGIN, m.STIM_BEGIN_CMD.pack(rec.size, zlib.crc32(data)))]
+        step = m.STIM_PER_FRAME * m.STIM_REC.itemsize
+        for i, off in enumerate(range(0, len(data), step)):
+            cmds.append(
+                (T.STIM_DATA, (i * m.STIM_PER_FRAME).to_bytes(4, "little") + data[off : off + step])
+            )
+        cmds.append((T.RUN, m.RUN_CMD.pack(run_id, dur_us, readout, bin_us)))
+        self._call_many(cmds)
+        summary, batches, missed = self._collect(run_id, dur_us)
+        if summary.status == m.RunStatus.ERROR:
+            raise BoardError(f"board {self.url!r} reported an error while running (run {run_id})")
+        if summary.status == m.RunStatus.STOPPED:
+            raise BoardError(f"run {run_id} was stopped on the board before it finished")
+        missing = [b for b in range(summary.n_batches) if b not in batches]
+        fetched = 0
+        if missing:
+            pend = [self._session.submit(T.FETCH, m.FETCH_CMD.pack(run_id, b)) for b in missing]
+            while any(c.answer is None for c in pend):
+                self._step()
+            for b, c in zip(missing, pend, strict=True):
+                a = c.answer
+                assert a is not None
+                if a.type == T.ACK and len(a.payload) >= 2:
+                    kind = a.payload[1]
+                    if kind not in (T.EVENTS, T.COUNTS):
+                        raise m.WireError(
+                            f"FETCH answer: batch kind 0x{kind:02X}; allowed EVENTS/COUNTS"
+                        )
+                    rid, idx, base, recs = m.unpack_batch(kind, a.payload[2:])
+                    if rid == run_id and idx == b:
+                        batches[b] = (kind, base, recs)
+                        fetched += 1
+        result, n_got = self._assemble(summary, batches, dur_us)
+        lost = summary.n_records - n_got
+        report = RunReport(
+            run_id=run_id,
+            readout="counts" if readout else "spikes",
+            readout_reason=reason,
+            bin_us=bin_us,
+            duration_s=dur_us / 1e6,
+            n_events=summary.n_events,
+            n_records=summary.n_records,
+            n_batches=summary.n_batches,
+            batches_missed=missed,
+            batches_fetched=fetched,
+            records_lost=lost,
+            overflow_dropped=summary.n_dropped,
+            frames_bad=self._splitter.stats.frames_bad - bad0,
+            retransmits=self._session.stats.retransmits - rtx0,
+            wall_s=time.monotonic() - t0,
+            engine_s=summary.engine_us / 1e6,
+            recovered_after_restart=recovered,
+        )
+        self.last_run = report
+        self._rates[self._hash] = summary.n_events / (dur_us / 1e6)
+        if recovered:
+            report.warnings.append("the board restarted during the run; it was repeated from rest")
+        if report.lost:
+            msg = (
+                f"run {run_id} on {self.url!r} is incomplete: {report.records_lost} "
+                f"{report.readout} record(s) lost on the link (batches missed {missed}, refetched "
+                f"{fetched}), {report.overflow_dropped} spike(s) dropped by board overflow"
+            )
+            report.warnings.append(msg)
+            if self.on_loss == "raise":
+                raise LinkError(
+                    msg
+                    + "; board.last_run has the report (on_loss=warn returns the partial result)"
+                )
+            warnings.warn(msg, stacklevel=4)
+        return result
+
+    def _collect(self, run_id: int, dur_us: int) -> tuple[m.RunSummary, dict, int]:
+        """Read the run's batches until RUN_DONE; poll STATUS when the board is quiet."""
+        batches: dict[int, tuple[int, int, np.ndarray]] = {}
+        summary: m.RunSummary | None = None
+        expect, missed = 0, 0
+        quiet_since = time.monotonic()
+        while summary is None:
+            self._step()
+            while self._session.stream:
+                f = self._session.stream.popleft()
+                if f.type in (T.EVENTS, T.COUNTS):
+                    rid, idx, base, recs = m.unpack_batch(f.type, f.payload)
+                    if rid != run_id or idx in batches:
+                        continue
+                    if idx > expect:
+                        missed += idx - expect
+                    expect = max(expect, idx + 1)
+                    batches[idx] = (f.type, base, recs)
+                elif f.type == T.RUN_DONE:
+                    s = m.RunSummary.unpack(f.payload)
+                    if s.run_id == run_id:
+                        summary = s
+                quiet_since = time.monotonic()
+            if summary is None and time.monotonic() - quiet_since > min(1.0, self.timeout_s):
+                st = m.Status.unpack(self._call(T.STATUS))
+                if st.boot_id != self.boot_id:
+                    raise _Restarted(f"boot id changed from {self.boot_id:08x} to {st.boot_id:08x}")
+                if st.state != 1 or st.run_id != run_id:
+                    a = self._call(T.RESULT, m.RUN_ID_CMD.pack(run_id))
+                    summary = m.RunSummary.unpack(a)
+                quiet_since = time.monotonic()
+        missed += max(0, summary.n_batches - expect)
+        return summary, batches, missed
+
+    def _assemble(self, s: m.RunSummary, batches: dict, dur_us: int) -> tuple[np.ndarray, int]:
+        n_chips = self.hello.n_chips
+        parts = [batches[b] for b in sorted(batches) if b < s.n_batches]
+        kinds = {k for k, _, _ in parts}
+        want = T.COUNTS if s.readout else T.EVENTS
+        if kinds - {want}:
+            raise m.WireError(
+                f"run {s.run_id}: batches of {sorted(map(m.type_name, kinds))}; expected {m.type_name(want)}"
+            )
+        n_got = sum(r.size for _, _, r in parts)
+        if s.readout == m.Readout.SPIKES:
+            if parts:
+                t = np.concatenate([base + r["dt"].astype(np.int64) for _, base, r in parts])
+                addr = np.concatenate([r["addr"] for _, _, r in parts])
+            else:
+                t, addr = np.empty(0, np.int64), np.empty(0, np.uint16)
+            m.check_addr(addr, n_chips, "EVENTS")
+            if t.size and (t.max() >= dur_us or np.any(np.diff(t) < 0)):
+                raise m.WireError(
+                    f"EVENTS: timestamps must be sorted and below duration_us={dur_us}"
+                )
+            out = ev.output_events(t, addr >> 10, (addr >> 8) & 3, addr & 0xFF)
+            return out, n_got
+        n_bins = -(-dur_us // s.bin_us)
+        if s.n_bins != n_bins:
+            raise m.WireError(
+                f"RUN_DONE: n_bins={s.n_bins}; {dur_us} us in bins of {s.bin_us} us make {n_bins}"
+            )
+        raster = np.zeros((n_bins, n_chips * NEURONS_PER_CHIP), np.int32)
+        for _, b0, r in parts:
+            m.check_addr(r["addr"], n_chips, "COUNTS")
+            rows = b0 + r["dbin"].astype(np.int64)
+            if rows.size and rows.max() >= n_bins:
+                raise m.WireError(f"COUNTS: bin {int(rows.max())}; allowed below {n_bins}")
+            np.add.at(raster, (rows, r["addr"].astype(np.int64)), r["count"])
+        return raster, n_got
+
+
+def open_url(url: str) -> SerialBoard:
+    """Factory behind the emu://, socket://, rfc2217://, hwgrep:// schemes and device paths."""
+    return SerialBoard(url)
