@@ -125,6 +125,7 @@ _REGISTRY: dict[str, Factory | str] = {
     "socket": "hil.link.serial_board:open_url",
     "rfc2217": "hil.link.serial_board:open_url",
     "hwgrep": "hil.link.serial_board:open_url",
+    "pty": "hil.link.pty_board:open_url",  # an emulator on a real pty in this process
 }
 SERIAL_KEY = "serial"  # device paths (/dev/ttyUSB0, COM3) have no scheme
 _REGISTRY[SERIAL_KEY] = "hil.link.serial_board:open_url"

@@ -95,30 +95,32 @@ class Corrupter:
         if not s.corrupts or n == 0:
             return data
         rng = self.rng
+        # one uniform draw per byte: [0, ber) flip, [ber, ber+drop) drop, then garbage after it
+        u = rng.random(n)
+        hit = np.flatnonzero(u < s.ber + s.drop + s.garbage)
+        if hit.size == 0:
+            return data
         a = np.frombuffer(data, np.uint8).copy()
-        if s.ber:
-            hit = np.flatnonzero(rng.random(n) < s.ber)
-            if hit.size:
-                a[hit] ^= (1 << rng.integers(0, 8, hit.size)).astype(np.uint8)
-                self.stats.flipped += hit.size
-        keep = rng.random(n) >= s.drop if s.drop else None
-        burst_at = np.flatnonzero(rng.random(n) < s.garbage) if s.garbage else np.empty(0, int)
-        if keep is None and burst_at.size == 0:
-            return a.tobytes()
-        if keep is not None:
-            self.stats.dropped += int(n - keep.sum())
+        uh = u[hit]
+        flip = hit[uh < s.ber]
+        if flip.size:
+            a[flip] ^= (1 << rng.integers(0, 8, flip.size)).astype(np.uint8)
+            self.stats.flipped += flip.size
+        drop = hit[(uh >= s.ber) & (uh < s.ber + s.drop)]
+        burst_at = hit[uh >= s.ber + s.drop]
+        keep = np.ones(n, bool)
+        keep[drop] = False
+        self.stats.dropped += drop.size
         if burst_at.size == 0:
             return a[keep].tobytes()
         out = bytearray()
         start = 0
         for pos in burst_at.tolist():
-            seg = a[start : pos + 1]
-            out += seg[keep[start : pos + 1]].tobytes() if keep is not None else seg.tobytes()
+            out += a[start : pos + 1][keep[start : pos + 1]].tobytes()
             k = int(rng.integers(1, 9))
             out += rng.integers(0, 256, k, dtype=np.uint8).tobytes()
             self.stats.garbage_bursts += 1
             self.stats.garbage_bytes += k
             start = pos + 1
-        seg = a[start:]
-        out += seg[keep[start:]].tobytes() if keep is not None else seg.tobytes()
+        out += a[start:][keep[start:]].tobytes()
         return bytes(out)

@@ -301,7 +301,10 @@ class Emulator:
                 if data is None:
                     break
                 if data:
-                    self.firmware.feed(conn.up(data))
+                    try:
+                        self.firmware.feed(conn.up(data))
+                    except Exception as e:  # a firmware bug must not look like a cable pull
+                        print(f"hil emulator: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         finally:
             conn.close()
             if self.conn is conn:

@@ -107,9 +107,9 @@ STIM_REC = np.dtype([("t_us", "<u4"), ("channel", "<u2")])
 COUNT_REC = np.dtype([("dbin", "<u2"), ("addr", "<u2"), ("count", "<u2")])
 
 BATCH_HEAD = struct.Struct("<HII")  # run_id, batch, base (EVENTS: base_us; COUNTS: first bin)
-# The largest batch must also fit inside an ACK to FETCH (1 byte more: the command type).
-EVENTS_PER_BATCH = (MAX_BODY - HEADER.size - 1 - BATCH_HEAD.size) // EVENT_REC.itemsize
-COUNTS_PER_BATCH = (MAX_BODY - HEADER.size - 1 - BATCH_HEAD.size) // COUNT_REC.itemsize
+# The largest batch must also fit inside an ACK to FETCH (2 bytes more: command type, batch kind).
+EVENTS_PER_BATCH = (MAX_BODY - HEADER.size - 2 - BATCH_HEAD.size) // EVENT_REC.itemsize
+COUNTS_PER_BATCH = (MAX_BODY - HEADER.size - 2 - BATCH_HEAD.size) // COUNT_REC.itemsize
 STIM_PER_FRAME = (MAX_BODY - HEADER.size - 4) // STIM_REC.itemsize
 CONFIG_CHUNK = MAX_BODY - HEADER.size - 4
 MAX_DT = 0xFFFF
@@ -222,7 +222,7 @@ class Reader:
                 f"{dtype.itemsize} bytes, at most {max_n} records",
                 ErrorCode.BAD_LENGTH,
             )
-        return np.frombuffer(data, dtype).copy()
+        return records_from_wire(data, dtype)
 
     def end(self) -> None:
         if self.pos != len(self.data):
@@ -383,6 +383,17 @@ class RunSummary:
         return s
 
 
+def records_to_wire(rec: np.ndarray) -> bytes:
+    """Record arrays travel bit-inverted (every byte XOR 0xFF): small numbers (times within a batch,
+    neurons of chip 0 core 0) are full of 0x00 bytes, which would each cost COBS a code byte and
+    the decoder a step; inverted, zero bytes are rare. The line cost is the same either way."""
+    return np.invert(np.ascontiguousarray(rec).view(np.uint8)).tobytes()
+
+
+def records_from_wire(data: bytes, dtype: np.dtype) -> np.ndarray:
+    return np.invert(np.frombuffer(data, np.uint8)).view(dtype)
+
+
 # ---- batches -----------------------------------------------------------------------------------
 
 
@@ -401,11 +412,13 @@ def check_addr(addr: np.ndarray, n_chips: int, what: str) -> None:
 
 
 def pack_events_batch(run_id: int, batch: int, base_us: int, rec: np.ndarray) -> bytes:
-    return BATCH_HEAD.pack(run_id, batch, base_us) + rec.astype(EVENT_REC, copy=False).tobytes()
+    return BATCH_HEAD.pack(run_id, batch, base_us) + records_to_wire(
+        rec.astype(EVENT_REC, copy=False)
+    )
 
 
 def pack_counts_batch(run_id: int, batch: int, bin0: int, rec: np.ndarray) -> bytes:
-    return BATCH_HEAD.pack(run_id, batch, bin0) + rec.astype(COUNT_REC, copy=False).tobytes()
+    return BATCH_HEAD.pack(run_id, batch, bin0) + records_to_wire(rec.astype(COUNT_REC, copy=False))
 
 
 def unpack_batch(mtype: int, data: bytes) -> tuple[int, int, int, np.ndarray]:

@@ -148,6 +148,7 @@ class SerialBoard(Board):
                 self._port = "emu://" + ("?" + urlencode(rest) if rest else "")
         else:
             self._port = url.split("?", 1)[0]
+        self._clock = time.monotonic
         self._ser: serial.SerialBase | None = None
         self._config: ChipConfig | None = None
         self._hash = ""
@@ -162,21 +163,19 @@ class SerialBoard(Board):
     # ---- link ----------------------------------------------------------------------------------
 
     def _connect(self, first: bool = False) -> None:
-        deadline = time.monotonic() + (0 if first else self.reconnect_s)
+        deadline = self._clock() + (0 if first else self.reconnect_s)
         while True:
             try:
-                self._ser = serial.serial_for_url(
-                    self._port, baudrate=self.baud, timeout=0.005, write_timeout=10
-                )
+                self._ser = self._open_transport()
                 break
             except (serial.SerialException, OSError, ValueError) as e:
-                if time.monotonic() >= deadline:
+                if self._clock() >= deadline:
                     what = "open" if first else f"reconnect for {self.reconnect_s:g} s to"
                     raise LinkError(f"cannot {what} board {self.url!r}: {e}") from None
                 time.sleep(0.1)
         self._splitter = FrameSplitter()
         self._session = Session(window=self.window, silence_s=self.timeout_s)
-        self._session.last_rx = time.monotonic()
+        self._session.last_rx = self._clock()
         try:
             self._write(b"\x00\x00")  # flush any partial frame on the board side
             nonce = int.from_bytes(os.urandom(4), "little")
@@ -189,6 +188,12 @@ class SerialBoard(Board):
             raise BoardTimeout(f"board {self.url!r} did not answer HELLO: {e}") from None
         self.hello = m.HelloInfo.unpack(data)
         self.boot_id = self.hello.boot_id
+
+    def _open_transport(self) -> serial.SerialBase:
+        """The byte link: a pyserial port for `self._port` (tests substitute an in-memory one)."""
+        return serial.serial_for_url(
+            self._port, baudrate=self.baud, timeout=0.005, write_timeout=10
+        )
 
     def _drop(self) -> None:
         if self._ser is not None:
@@ -221,14 +226,15 @@ class SerialBoard(Board):
 
     def _step(self) -> None:
         """One round of I/O: send what is due, read what arrived, hand frames to the session."""
-        now = time.monotonic()
+        now = self._clock()
         out = self._session.outgoing(now)
         if out:
             self._write(out)
         self._session.check(now)
         data = self._read()
         if data:
-            now = time.monotonic()
+            now = self._clock()
+            self._session.last_rx = now  # any byte, even of a corrupted frame, is a sign of life
             for body in self._splitter.feed(data):
                 try:
                     frame = m.unpack(body)
@@ -484,12 +490,12 @@ class SerialBoard(Board):
     def _run_once(
         self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int, reason: str, recovered: bool
     ) -> np.ndarray:
-        t0 = time.monotonic()
+        t0 = self._clock()
         self._run_id = (self._run_id + 1) % 0x10000
         run_id = self._run_id
         bad0, rtx0 = self._splitter.stats.frames_bad, self._session.stats.retransmits
-        data = rec.tobytes()
-        cmds = [(T.STIM_BEGIN, m.STIM_BEGIN_CMD.pack(rec.size, zlib.crc32(data)))]
+        data = m.records_to_wire(rec)
+        cmds = [(T.STIM_BEGIN, m.STIM_BEGIN_CMD.pack(rec.size, zlib.crc32(rec.tobytes())))]
         step = m.STIM_PER_FRAME * m.STIM_REC.itemsize
         for i, off in enumerate(range(0, len(data), step)):
             cmds.append(
@@ -538,7 +544,7 @@ class SerialBoard(Board):
             overflow_dropped=summary.n_dropped,
             frames_bad=self._splitter.stats.frames_bad - bad0,
             retransmits=self._session.stats.retransmits - rtx0,
-            wall_s=time.monotonic() - t0,
+            wall_s=self._clock() - t0,
             engine_s=summary.engine_us / 1e6,
             recovered_after_restart=recovered,
         )
@@ -566,7 +572,7 @@ class SerialBoard(Board):
         batches: dict[int, tuple[int, int, np.ndarray]] = {}
         summary: m.RunSummary | None = None
         expect, missed = 0, 0
-        quiet_since = time.monotonic()
+        quiet_since = self._clock()
         while summary is None:
             self._step()
             while self._session.stream:
@@ -583,15 +589,15 @@ class SerialBoard(Board):
                     s = m.RunSummary.unpack(f.payload)
                     if s.run_id == run_id:
                         summary = s
-                quiet_since = time.monotonic()
-            if summary is None and time.monotonic() - quiet_since > min(1.0, self.timeout_s):
+                quiet_since = self._clock()
+            if summary is None and self._clock() - quiet_since > min(1.0, self.timeout_s):
                 st = m.Status.unpack(self._call(T.STATUS))
                 if st.boot_id != self.boot_id:
                     raise _Restarted(f"boot id changed from {self.boot_id:08x} to {st.boot_id:08x}")
                 if st.state != 1 or st.run_id != run_id:
                     a = self._call(T.RESULT, m.RUN_ID_CMD.pack(run_id))
                     summary = m.RunSummary.unpack(a)
-                quiet_since = time.monotonic()
+                quiet_since = self._clock()
         missed += max(0, summary.n_batches - expect)
         return summary, batches, missed
 

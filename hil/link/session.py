@@ -16,6 +16,23 @@ from hil.errors import BoardTimeout
 from hil.link import messages as m
 from hil.link.framing import encode_frame
 
+# Commands that must not overtake or be overtaken: each is sent only when every earlier command
+# is answered, and nothing follows it before its own answer. Only commands that commute
+# (PING, STATUS, CONFIG_DATA, STIM_DATA, FETCH: addressed by offset or read-only) share the window.
+BARRIERS = frozenset(
+    int(t)
+    for t in m.MsgType
+    if t < 0x80
+    and t
+    not in (
+        m.MsgType.PING,
+        m.MsgType.STATUS,
+        m.MsgType.CONFIG_DATA,
+        m.MsgType.STIM_DATA,
+        m.MsgType.FETCH,
+    )
+)
+
 
 @dataclass
 class Command:
@@ -45,13 +62,14 @@ class SessionStats:
 @dataclass
 class Session:
     """Reliable, windowed commands. `rto_s` is the first retransmission timeout [s]; it doubles on
-    every retry up to `max_rto_s`. A command is given up after `retries` transmissions and
-    `silence_s` seconds without any valid frame from the board."""
+    every retry up to `max_rto_s`. A command is given up when the board has sent no byte for
+    `silence_s` seconds since it was first sent, or after `retries` transmissions (a link so noisy
+    that nothing gets through). `last_rx` is updated by the I/O loop on every byte received."""
 
     window: int = 8
     rto_s: float = 0.05
     max_rto_s: float = 1.0
-    retries: int = 6
+    retries: int = 20
     silence_s: float = 2.0
     seq: int = 0
     queued: deque[Command] = field(default_factory=deque)
@@ -83,10 +101,14 @@ class Session:
                 out += self._send(cmd, now, m.Flag.RETRY)
                 self.stats.retransmits += 1
         while self.queued and len(self.inflight) < self.window:
-            cmd = self.queued.popleft()
-            if cmd.seq in self.inflight:  # the seq space wrapped onto a command still waiting
-                self.queued.appendleft(cmd)
+            cmd = self.queued[0]
+            if self.inflight and (
+                cmd.type in BARRIERS
+                or cmd.seq in self.inflight  # the seq space wrapped onto a command still waiting
+                or any(c.type in BARRIERS for c in self.inflight.values())
+            ):
                 break
+            self.queued.popleft()
             self.inflight[cmd.seq] = cmd
             cmd.first_sent = now
             out += self._send(cmd, now, 0)
@@ -102,7 +124,6 @@ class Session:
 
     def on_frame(self, frame: m.Frame, now: float) -> Command | None:
         """A valid frame from the board: resolves the matching command, or queues stream frames."""
-        self.last_rx = now
         self.stats.frames_in += 1
         if frame.type in (m.MsgType.ACK, m.MsgType.NAK):
             cmd = self.inflight.get(frame.seq)
@@ -117,19 +138,21 @@ class Session:
 
     def next_deadline(self, now: float) -> float:
         """When `outgoing` next has something to retransmit (now if new commands can go)."""
-        if self.queued and len(self.inflight) < self.window:
+        if self.queued and not self.inflight:
             return now
         due = [c.sent_at + self._rto(c) for c in self.inflight.values() if c.tries < self.retries]
         return min(due, default=now + self.silence_s)
 
     def check(self, now: float) -> None:
-        """Raise BoardTimeout when a command has used its retries and the board is silent."""
+        """Raise BoardTimeout when a command is unanswered and the board has sent nothing at all
+        for `silence_s` seconds, or when a command has used all its `retries` transmissions."""
         stuck = [
             c
             for c in self.inflight.values()
-            if c.tries >= self.retries and now - c.sent_at >= self._rto(c)
+            if (now - c.first_sent >= self.silence_s and now - self.last_rx >= self.silence_s)
+            or (c.tries >= self.retries and now - c.sent_at >= self._rto(c))
         ]
-        if stuck and now - self.last_rx >= self.silence_s:
+        if stuck:
             pending = [c.name for c in self.inflight.values()] + [c.name for c in self.queued]
             waited = now - min(c.first_sent for c in stuck)
             raise BoardTimeout(
