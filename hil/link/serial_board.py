@@ -163,29 +163,31 @@ class SerialBoard(Board):
     # ---- link ----------------------------------------------------------------------------------
 
     def _connect(self, first: bool = False) -> None:
+        """Open the link and say HELLO; after a restart, keep trying for `reconnect_s` seconds."""
         deadline = self._clock() + (0 if first else self.reconnect_s)
         while True:
             try:
-                self._ser = self._open_transport()
-                break
-            except (serial.SerialException, OSError, ValueError) as e:
+                self._connect_once()
+                return
+            except (_Restarted, BoardTimeout, serial.SerialException, OSError, ValueError) as e:
+                self._drop()
                 if self._clock() >= deadline:
-                    what = "open" if first else f"reconnect for {self.reconnect_s:g} s to"
+                    what = "open" if first else f"reconnect (for {self.reconnect_s:g} s) to"
+                    if isinstance(e, BoardTimeout):
+                        raise BoardTimeout(
+                            f"board {self.url!r} did not answer HELLO: {e}"
+                        ) from None
                     raise LinkError(f"cannot {what} board {self.url!r}: {e}") from None
                 time.sleep(0.1)
+
+    def _connect_once(self) -> None:
+        self._ser = self._open_transport()
         self._splitter = FrameSplitter()
         self._session = Session(window=self.window, silence_s=self.timeout_s)
         self._session.last_rx = self._clock()
-        try:
-            self._write(b"\x00\x00")  # flush any partial frame on the board side
-            nonce = int.from_bytes(os.urandom(4), "little")
-            data = self._call(T.HELLO, m.HELLO_CMD.pack(nonce, m.PROTOCOL_VERSION))
-        except _Restarted as e:
-            self._drop()
-            raise LinkError(f"board {self.url!r} dropped the link during HELLO: {e}") from None
-        except BoardTimeout as e:
-            self._drop()
-            raise BoardTimeout(f"board {self.url!r} did not answer HELLO: {e}") from None
+        self._write(b"\x00\x00")  # flush any partial frame on the board side
+        nonce = int.from_bytes(os.urandom(4), "little")
+        data = self._call(T.HELLO, m.HELLO_CMD.pack(nonce, m.PROTOCOL_VERSION))
         self.hello = m.HelloInfo.unpack(data)
         self.boot_id = self.hello.boot_id
 
