@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-DEFAULT_URL = "sim://"
+DEFAULT_URL = "emu://"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
