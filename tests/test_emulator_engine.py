@@ -248,3 +248,19 @@ def test_closed_engine_refuses_everything() -> None:
     for call in (lambda: eng.apply(ChipConfig()), eng.reset, lambda: eng.set_day(1)):
         with pytest.raises(BoardError, match="closed"):
             call()
+
+
+def test_output_buffer_refills_without_changing_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that produces more spikes than one kernel call buffers gives the same events."""
+    import hil.emulator.engine as engine_module
+
+    def run() -> np.ndarray:
+        eng = SiliconEngine(Silicon.from_seed(1))
+        eng.apply(dc_config(300e-12))
+        return eng.run(QUIET, 0.1)
+
+    whole = run()
+    monkeypatch.setattr(engine_module, "_OUT_CAPACITY", 1100)  # room for 76 spikes per call
+    chunked = run()
+    assert whole.size > 10 * 76
+    np.testing.assert_array_equal(chunked, whole)
