@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 import warnings
 import zlib
@@ -81,6 +82,8 @@ class RunReport:
     wall_s: float
     engine_s: float
     recovered_after_restart: bool = False
+    stream_s: float = 0.0  # from the first batch's arrival to RUN_DONE's [s]
+    stream_records: int = 0  # records that arrived in that interval (all but the first batch)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -182,6 +185,11 @@ class SerialBoard(Board):
 
     def _connect_once(self) -> None:
         self._ser = self._open_transport()
+        try:
+            self._fd: int | None = self._ser.fileno()
+            self._ser.timeout = 0  # reads return what is there; _read waits in select()
+        except (AttributeError, NotImplementedError, OSError, serial.SerialException):
+            self._fd = None
         self._splitter = FrameSplitter()
         self._session = Session(window=self.window, silence_s=self.timeout_s)
         self._session.last_rx = self._clock()
@@ -219,11 +227,26 @@ class SerialBoard(Board):
             raise _Restarted(f"write failed: {e}") from None
 
     def _read(self) -> bytes:
+        """What has arrived, waiting at most 5 ms. Ports with a file descriptor (device paths,
+        socket://, emu://) are read non-blocking after select(), a whole chunk at a time: pyserial's
+        socket `in_waiting` is 0 or 1, and read(n) with a timeout blocks until n bytes or the
+        timeout (ecosystem.md 1.3), either of which would cost a call per byte or 5 ms per read."""
+        ser = self._ser
         try:
-            assert self._ser is not None
-            n = self._ser.in_waiting
-            return self._ser.read(n or 1)
-        except (serial.SerialException, OSError) as e:
+            assert ser is not None
+            if self._fd is not None:
+                ready, _, _ = select.select([self._fd], [], [], 0.005)
+                if not ready:
+                    return b""
+                data = ser.read(1 << 16)
+                if not data:
+                    raise serial.SerialException(
+                        "port readable but returned no data (disconnected)"
+                    )
+                return data
+            n = ser.in_waiting
+            return ser.read(n or 1)
+        except (serial.SerialException, OSError, ValueError) as e:
             raise _Restarted(f"read failed: {e}") from None
 
     def _step(self) -> None:
@@ -550,6 +573,9 @@ class SerialBoard(Board):
             engine_s=summary.engine_us / 1e6,
             recovered_after_restart=recovered,
         )
+        if self._first_batch is not None and self._done_at:
+            report.stream_s = self._done_at - self._first_batch[0]
+            report.stream_records = summary.n_records - self._first_batch[1]
         self.last_run = report
         self._rates[self._hash] = summary.n_events / (dur_us / 1e6)
         if recovered:
@@ -575,6 +601,8 @@ class SerialBoard(Board):
         summary: m.RunSummary | None = None
         expect, missed = 0, 0
         quiet_since = self._clock()
+        self._first_batch: tuple[float, int] | None = None
+        self._done_at = 0.0
         while summary is None:
             self._step()
             while self._session.stream:
@@ -587,10 +615,13 @@ class SerialBoard(Board):
                         missed += idx - expect
                     expect = max(expect, idx + 1)
                     batches[idx] = (f.type, base, recs)
+                    if self._first_batch is None:
+                        self._first_batch = (self._clock(), recs.size)
                 elif f.type == T.RUN_DONE:
                     s = m.RunSummary.unpack(f.payload)
                     if s.run_id == run_id:
                         summary = s
+                        self._done_at = self._clock()
                 quiet_since = self._clock()
             if summary is None and self._clock() - quiet_since > min(1.0, self.timeout_s):
                 st = m.Status.unpack(self._call(T.STATUS))
