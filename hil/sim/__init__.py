@@ -1,0 +1,62 @@
+"""hil.sim: a differentiable Dynap-SE2 simulator (torch), instance-batched, dt-robust, config-driven.
+
+Public API (shapes: I instances, B batch, T bins, N neurons, Nin inputs; SI units):
+
+Records (hil.sim.records)
+    NeuronParams                 per-neuron currents [A] and capacitances [F], (I, N); synapse
+                                 ones (I, 4, N) in SYNAPSE_TYPES order (AMPA, NMDA, GABA, SHUNT)
+        .nominal(neurons, instances=1, high_level=HighLevel(), physics=Physics(), dc_enable=1.)
+        .from_currents(currents, neurons, instances=1, physics=Physics(), dc_enable=1., alive=1.)
+        .replace(**fields), .expand(instances), .select(i), .tensors()
+    Weights(w_in (Iw,4,Nin,N), w_rec (Iw,4,N,N))   weight currents [A], Iw = 1 or I
+        .from_signed(w_in, w_rec, scale=1e-8), .zeros(inputs, neurons)
+    State(u, timer, isyn, iahp, spikes)          .rest(I, B, N, n_types)
+
+Running (hil.sim.network, hil.sim.dynamics)
+    simulate(params, weights, inputs, dt=1e-3, state=None, substep=1e-3, noise=0.0,
+             generator=None, times=False, types=None) -> Result(spikes (I,B,T,N), state, times)
+        inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin)
+    constants(params, dt, types, substep) -> Constants;  step(state, drive, k, noise, times)
+        the pure per-bin step: -> (state, counts (I,B,N), first spike time in the bin or None)
+    DynapNet(n_inputs, n_neurons, params=None, w_in=None, w_rec=None, dt=1e-3, scale=1e-8,
+             train_currents=(), groups=None, substep=1e-3, seed=0)      torch module, float way in
+    spike(x)                     Heaviside with surrogate gradient 1/(1+|x|)^2, x = ln(Imem/Ispkthr)
+
+Configs (hil.sim.compile)
+    compile_config(config, instances=1, physics=Physics(), nominal=HighLevel(), all_neurons=False)
+        -> CompiledConfig(params, weights, neurons (N,) board-wide index, channels, n_chips, hash)
+    core_currents(config, physics, nominal) -> {(chip, core): {sim name: A}}
+
+Mismatch (hil.sim.mismatch)
+    sample_mismatch(params, instances, sigma=0.1, seed=0, names=None) -> NeuronParams
+
+Board (hil.sim.board)
+    Simulator(dt=1e-3, seed=0, noise=0.0, substep=1e-3); open_url("sim://?dt=1e-4&seed=1")
+
+Equations, sources and design decisions: docs/sim.md.
+"""
+
+from hil.sim.compile import CompiledConfig, compile_config, core_currents
+from hil.sim.dynamics import Constants, constants, step
+from hil.sim.mismatch import sample_mismatch
+from hil.sim.network import DynapNet, Result, simulate
+from hil.sim.records import SYNAPSE_TYPES, NeuronParams, State, Weights
+from hil.sim.surrogate import spike
+
+__all__ = [
+    "CompiledConfig",
+    "Constants",
+    "DynapNet",
+    "NeuronParams",
+    "Result",
+    "State",
+    "SYNAPSE_TYPES",
+    "Weights",
+    "compile_config",
+    "constants",
+    "core_currents",
+    "sample_mismatch",
+    "simulate",
+    "spike",
+    "step",
+]

@@ -1,0 +1,142 @@
+"""The simulator as a Board: `open_board("sim://?dt=1e-3&seed=0")`.
+
+URL options: dt (bin width [s], default 1e-3), seed (recorded; seeds the membrane noise),
+noise (membrane current noise s.d. [A] per bin, default 0), substep (longest membrane sub-step [s]),
+instances is always 1. Output spike times are the in-bin spike times the dynamics resolve, in
+integer microseconds; state carries over between run() calls until reset().
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from hil import __version__
+from hil import events as ev
+from hil.board import Board, BoardInfo, Capability, check_run, url_options
+from hil.chip.config import ChipConfig
+from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NEURONS_PER_CHIP, NEURONS_PER_CORE
+from hil.errors import BoardError, BoardURLError
+from hil.sim.compile import CompiledConfig, compile_config
+from hil.sim.dynamics import DEFAULT_SUBSTEP
+from hil.sim.network import simulate
+from hil.sim.records import State
+
+OPTIONS = {"dt": float, "seed": int, "noise": float, "substep": float}
+
+
+class Simulator(Board):
+    """The differentiable simulator behind the Board protocol (one instance, batch 1)."""
+
+    def __init__(
+        self,
+        dt: float = 1e-3,
+        seed: int = 0,
+        noise: float = 0.0,
+        substep: float = DEFAULT_SUBSTEP,
+        url: str = "sim://",
+    ):
+        for name, v in (("dt", dt), ("substep", substep)):
+            if not (math.isfinite(v) and 1e-7 <= v <= 0.1):
+                raise BoardURLError(f"option {name}={v!r}; allowed: seconds in 1e-7..0.1")
+        if not (math.isfinite(noise) and noise >= 0):
+            raise BoardURLError(f"option noise={noise!r}; allowed: amperes >= 0")
+        self.url, self.dt, self.seed, self.noise, self.substep = url, dt, seed, noise, substep
+        self._compiled: CompiledConfig | None = None
+        self._config: ChipConfig | None = None
+        self._state: State | None = None
+        self._closed = False
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BoardError(f"board {self.url} is closed")
+
+    def info(self) -> BoardInfo:
+        self._check_open()
+        return BoardInfo(
+            board_id=f"sim-seed{self.seed}",
+            kind="simulator",
+            version=f"hil.sim {__version__}",
+            n_chips=MAX_CHIPS,
+            capabilities=frozenset(
+                {Capability.SPIKES.value, Capability.COUNTS.value, Capability.GRADIENTS.value}
+            ),
+            details={
+                "dt": self.dt,
+                "seed": self.seed,
+                "noise": self.noise,
+                "substep": self.substep,
+            },
+        )
+
+    @property
+    def compiled(self) -> CompiledConfig | None:
+        """The applied config as simulator records (None before apply)."""
+        return self._compiled
+
+    def apply(self, config: ChipConfig) -> str:
+        self._check_open()
+        compiled = compile_config(config)  # raises ConfigError; the old config stays
+        self._compiled, self._config, self._state = compiled, config, None
+        return compiled.config_hash
+
+    def run(self, stimulus: np.ndarray, duration_s: float) -> np.ndarray:
+        self._check_open()
+        check_run(self._config, stimulus, duration_s)
+        c = self._compiled
+        assert c is not None
+        T = max(1, math.ceil(duration_s / self.dt - 1e-9))
+        step_us = self.dt * 1e6
+        x = np.zeros((1, T, len(c.channels)), np.float32)
+        if stimulus.size:
+            rows = np.searchsorted(c.channels, stimulus["channel"])
+            bins = np.minimum((stimulus["t_us"] / step_us).astype(np.int64), T - 1)
+            np.add.at(x, (0, bins, rows), 1.0)
+        if len(c.neurons) == 0:
+            return ev.output_events([], [], [], [])
+        with torch.no_grad():
+            res = simulate(
+                c.params,
+                c.weights,
+                torch.from_numpy(x),
+                self.dt,
+                state=self._state,
+                substep=self.substep,
+                noise=self.noise,
+                generator=self._generator,
+                times=True,
+            )
+        self._state = res.state
+        counts = res.spikes[0, 0].round().to(torch.int64).numpy()  # (T, N)
+        first = res.times[0, 0].numpy()
+        t_idx, col = np.nonzero(counts)
+        k = counts[t_idx, col]
+        t0 = (t_idx * step_us + np.nan_to_num(first[t_idx, col], posinf=0.0) * 1e6).astype(np.int64)
+        rep = np.repeat(np.arange(k.size), k)
+        offset = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)
+        t_us = t0[rep] + offset
+        g = c.neurons[col[rep]]
+        keep = t_us < int(round(duration_s * 1e6))
+        t_us, g = t_us[keep], g[keep]
+        return ev.output_events(
+            t_us,
+            g // NEURONS_PER_CHIP,
+            g // NEURONS_PER_CORE % CORES_PER_CHIP,
+            g % NEURONS_PER_CORE,
+        )
+
+    def reset(self) -> None:
+        self._check_open()
+        self._state = None
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def open_url(url: str) -> Simulator:
+    """Open `sim://[?dt=SECONDS&seed=INT&noise=AMPERES&substep=SECONDS]`."""
+    opts = url_options(url, OPTIONS)
+    return Simulator(url=url, **opts)  # type: ignore[arg-type]

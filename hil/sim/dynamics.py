@@ -1,0 +1,210 @@
+"""Dynap-SE2 neuron and synapse dynamics as pure functions: `constants(params, dt, ...)` turns
+per-neuron currents into per-bin factors once per run, `step(state, drive, k)` advances one bin.
+
+Equations (docs/sim.md has the derivations and sources; shared/reference/rockpool_dynapse.md
+sections 1.4-1.8; Chicca et al. 2014, Proc. IEEE 102(9); Bartolozzi & Indiveri 2007):
+
+DPI synapse of type s (AMPA, NMDA, GABA, SHUNT), time constant tau_s = (Ut/kappa) C_s / Itau_s.
+A spike with weight current Iw charges it during the pulse t_pulse = Vth C_pulse / Ipulse by
+    dI = (Igain_s / Itau_s) Iw (1 - exp(-t_pulse / tau_s))
+and between spikes it decays exactly, I <- I exp(-dt / tau_s). The membrane sees the exact mean of
+the synaptic current over the bin, I (tau_s / dt) (1 - exp(-dt / tau_s)).
+
+AHP (adaptation): the same DPI with Iw_ahp, Igain_ahp, Itau_ahp, C_ahp, t_pulse_ahp, one charge per
+output spike.
+
+Membrane (DPI neuron with positive feedback, Chicca et al. 2014), tau = (Ut/kappa) C_mem / Itau_mem:
+    tau (1 + Ig/I) dI/dt = Ig/Itau (Iin - Itau - L) - I (1 + I_ahp/Itau) + (Ia/Itau)(I + Ig)
+    L   = I_ahp + I_gaba                 (leak currents: AHP and GABA; only the AHP also
+                                          scales the leak term, as in Chicca et al.)
+    Iin = max(0, I_ampa + I_nmda / (1 + If_nmda / I) + Idc [latch_so_dc] - I_shunt)
+    Ia  = Io (I / Io)^(kappa / (kappa + 1))   (positive feedback, Rockpool's exponential form)
+integrated in u = ln(I / Io) >= 0,
+    tau du/dt = f(u) = (Ig/Itau (Iin - Itau - L) - (1 + I_ahp/Itau) I) / (I + Ig) + Ia / Itau,
+with the exponential Rosenbrock-Euler scheme (exact for the linearisation of f around the start of
+each sub-step: u <- u + h f phi1(h f'), phi1(z) = (e^z - 1)/z), which stays accurate at 1 ms steps
+where forward Euler (Rockpool) overshoots by a factor of two.
+A spike when I reaches Ispkthr (u >= u_th = ln(Ispkthr / Io)), located inside its sub-step by linear
+interpolation; reset to Io; refractory for t_ref = Vth C_ref / Iref, resolved to the sub-step
+(the membrane integrates again for the part of a sub-step after the refractory period ends).
+The leak is subtracted once (Rockpool subtracts it twice, reference section 1.6).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from hil.sim.records import AMPA, GABA, NMDA, SHUNT, NeuronParams, State
+from hil.sim.surrogate import spike
+
+DEFAULT_SUBSTEP = 1e-3  # longest membrane sub-step [s]
+NEWTON = 1  # Newton iterations from y back to u per sub-step
+
+
+@dataclass(frozen=True)
+class Constants:
+    """Per-bin factors derived from NeuronParams for one dt; tensors broadcast against state
+    (instances, batch, neurons): per-neuron ones are (instances, 1, neurons), synapse ones
+    (instances, 1, K, neurons) over the K simulated synapse types `types`."""
+
+    dt: float
+    substeps: int
+    types: tuple[int, ...]
+    syn_jump: torch.Tensor  # A of synaptic current per A of weight current
+    syn_decay: torch.Tensor
+    syn_mean: torch.Tensor
+    ahp_jump: torch.Tensor  # A per spike
+    ahp_decay: torch.Tensor
+    ahp_mean: torch.Tensor
+    inv_tau: torch.Tensor  # 1 / tau_mem [1/s], 0 for dead neurons
+    Itau: torch.Tensor
+    inv_Itau: torch.Tensor
+    Ig: torch.Tensor
+    gain: torch.Tensor  # Igain_mem / Itau_mem
+    fb: torch.Tensor  # Io / Itau_mem
+    dc: torch.Tensor  # Idc gated by latch_so_dc
+    If_nmda: torch.Tensor
+    u_th: torch.Tensor
+    t_ref: torch.Tensor
+    Io: float
+    gamma: float
+
+    def slot(self, syn: int) -> int | None:
+        """Position of synapse type `syn` among the simulated types, None when not simulated."""
+        return self.types.index(syn) if syn in self.types else None
+
+    @property
+    def h(self) -> float:
+        return self.dt / self.substeps
+
+
+def substeps_for(dt: float, substep: float = DEFAULT_SUBSTEP) -> int:
+    """Number of membrane sub-steps so that none is longer than `substep` seconds."""
+    return max(1, math.ceil(dt / substep - 1e-9))
+
+
+def constants(
+    params: NeuronParams,
+    dt: float,
+    types: tuple[int, ...] = (AMPA, NMDA, GABA, SHUNT),
+    substep: float = DEFAULT_SUBSTEP,
+) -> Constants:
+    """Per-bin factors for bin width `dt` [s]; differentiable in every tensor of `params`."""
+    p, Io = params, params.Io
+    ut_k = p.Ut / p.kappa
+    lo = lambda x: x.clamp(min=Io)  # noqa: E731  (currents below the dark current act as Io)
+    col = lambda x: x.unsqueeze(1)  # noqa: E731  (instances, neurons) -> (instances, 1, neurons)
+    idx = list(types)
+    tau_s = ut_k * p.C_syn[:, idx] / lo(p.Itau_syn[:, idx])  # (I, K, N)
+    t_pulse = (p.Vth * p.C_pulse / lo(p.Ipulse)).unsqueeze(1)
+    syn_jump = lo(p.Igain_syn[:, idx]) / lo(p.Itau_syn[:, idx]) * -torch.expm1(-t_pulse / tau_s)
+    syn_decay = torch.exp(-dt / tau_s)
+    syn_mean = -torch.expm1(-dt / tau_s) * tau_s / dt
+    tau_ahp = ut_k * p.C_ahp / lo(p.Itau_ahp)
+    t_pulse_ahp = p.Vth * p.C_pulse_ahp / lo(p.Ipulse_ahp)
+    ahp_jump = lo(p.Igain_ahp) / lo(p.Itau_ahp) * p.Iw_ahp * -torch.expm1(-t_pulse_ahp / tau_ahp)
+    Itau = lo(p.Itau_mem)
+    tau_mem = ut_k * p.C_mem / Itau
+    return Constants(
+        dt=dt,
+        substeps=substeps_for(dt, substep),
+        types=tuple(types),
+        syn_jump=syn_jump.unsqueeze(1),
+        syn_decay=syn_decay.unsqueeze(1),
+        syn_mean=syn_mean.unsqueeze(1),
+        ahp_jump=col(ahp_jump),
+        ahp_decay=col(torch.exp(-dt / tau_ahp)),
+        ahp_mean=col(-torch.expm1(-dt / tau_ahp) * tau_ahp / dt),
+        inv_tau=col(p.alive / tau_mem),
+        Itau=col(Itau),
+        inv_Itau=col(1.0 / Itau),
+        Ig=col(lo(p.Igain_mem)),
+        gain=col(lo(p.Igain_mem) / Itau),
+        fb=col(Io / Itau),
+        dc=col(p.Idc * p.dc_enable),
+        If_nmda=col(p.If_nmda),
+        u_th=col(torch.log(lo(p.Ispkthr) / Io)),
+        t_ref=col(p.Vth * p.C_ref / lo(p.Iref)),
+        Io=Io,
+        gamma=p.kappa / (p.kappa + 1.0),
+    )
+
+
+def step(
+    state: State,
+    drive: torch.Tensor | None,
+    k: Constants,
+    noise: torch.Tensor | None = None,
+    times: bool = False,
+) -> tuple[State, torch.Tensor, torch.Tensor | None]:
+    """Advance one bin of width k.dt.
+
+    drive: weight current [A] arriving at the start of the bin per simulated synapse type,
+    (instances, batch, K, neurons), or None for no input. noise: extra membrane input current [A]
+    for this bin, broadcastable to (instances, batch, neurons), or None.
+    Returns (new state, spike counts (instances, batch, neurons), time of the first spike in the bin
+    [s from the bin start] where one occurred, +inf elsewhere; None unless `times`).
+    """
+    isyn = state.isyn if drive is None else state.isyn + k.syn_jump * drive
+    mean = isyn * k.syn_mean
+    isyn_next = isyn * k.syn_decay
+
+    def syn(s: int) -> torch.Tensor | None:
+        i = k.slot(s)
+        return None if i is None else mean[:, :, i]
+
+    ampa, nmda, gaba, shunt = syn(AMPA), syn(NMDA), syn(GABA), syn(SHUNT)
+    ahp = state.iahp * k.ahp_mean
+    a = 1.0 + ahp * k.inv_Itau
+    leak = ahp if gaba is None else ahp + gaba
+    base = k.dc if ampa is None else ampa + k.dc
+    if shunt is not None:
+        base = base - shunt
+    if noise is not None:
+        base = base + noise
+    sink = k.Itau + leak
+    minf = None if nmda is not None else k.gain * (torch.relu(base) - sink)
+
+    h = k.h
+    u, timer = state.u, state.timer
+    count = torch.zeros_like(u)
+    first = torch.full_like(u, math.inf) if times else None
+    for j in range(k.substeps):
+        act = (h - timer).clamp(0.0, h)
+        timer = (timer - h).clamp(min=0.0)
+        e = torch.exp(u)
+        cur = k.Io * e
+        if nmda is not None:
+            gated = nmda / (1.0 + k.If_nmda / cur)
+            minf = k.gain * (torch.relu(base + gated) - sink)
+        den = cur + k.Ig
+        fbk = k.fb * e.pow(k.gamma)  # Ia / Itau
+        force = minf - a * cur + fbk * den  # tau dy/dt [A], y = I + Ig u
+        jac = (fbk - a) * cur / den + k.gamma * fbk  # tau d(dy/dt)/dy
+        hk = act * k.inv_tau
+        z = hk * jac
+        phi = torch.where(z.abs() < 1e-4, 1.0 + 0.5 * z, torch.expm1(z) / z)
+        dy = hk * force * phi
+        # y(u) = Io e^u + Ig u is convex and increasing, so its tangent step u + dy / y'(u) and
+        # ln(y / Io) are upper bounds of the solution; Newton from there converges monotonically
+        y = cur + k.Ig * u + dy
+        u_new = torch.minimum(u + dy / den, torch.log(y.clamp(min=k.Io) / k.Io)).clamp(min=0.0)
+        for _ in range(NEWTON):
+            e_new = torch.exp(u_new)
+            u_new = u_new - (k.Io * e_new + k.Ig * u_new - y) / (k.Io * e_new + k.Ig)
+        u_new = u_new.clamp(min=0.0)
+        s = spike(u_new - k.u_th)
+        with torch.no_grad():
+            frac = ((k.u_th - u) / (u_new - u).clamp(min=1e-6)).clamp(0.0, 1.0)
+            timer = timer + s * (k.t_ref - (1.0 - frac) * act - timer)
+            if first is not None:
+                t_spk = (j + 1) * h - act + frac * act
+                new = (s > 0) & torch.isinf(first)
+                first = torch.where(new, t_spk, first)
+        u = u_new * (1.0 - s)
+        count = count + s
+    iahp = state.iahp * k.ahp_decay + k.ahp_jump * count
+    return State(u=u, timer=timer, isyn=isyn_next, iahp=iahp, spikes=count), count, first

@@ -1,0 +1,203 @@
+"""Running the dynamics over time: `simulate(params, weights, inputs, dt)` for explicitly given
+records, and `DynapNet`, the thin torch module for training from float weights.
+
+Shapes: inputs (batch, T, inputs) shared by all instances, or (instances, batch, T, inputs), spike
+counts per bin; outputs (instances, batch, T, neurons) spike counts. A spike emitted in bin t
+reaches its targets at the start of bin t + 1; input spikes act at the start of their bin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
+from hil.sim.records import DTYPE, NeuronParams, State, Weights
+
+
+@dataclass
+class Result:
+    """spikes: counts (instances, batch, T, neurons); state: the state after the last bin;
+    times: first spike time in each bin [s from the bin start], +inf where none (when asked)."""
+
+    spikes: torch.Tensor
+    state: State
+    times: torch.Tensor | None = None
+
+
+def active_types(weights: Weights) -> tuple[int, ...]:
+    """Synapse types with any non-zero weight; only these carry state in the simulation."""
+    with torch.no_grad():
+        used = (weights.w_in != 0).flatten(2).any(-1).any(0) | (weights.w_rec != 0).flatten(2).any(
+            -1
+        ).any(0)
+    return tuple(int(i) for i in torch.nonzero(used).flatten())
+
+
+def _cat(w: torch.Tensor, types: Sequence[int]) -> torch.Tensor:
+    """(Iw, 4, pre, post) -> (Iw, pre, K * post) over the simulated types."""
+    w = w[:, list(types)]
+    return w.permute(0, 2, 1, 3).reshape(w.shape[0], w.shape[2], -1)
+
+
+def input_drive(inputs: torch.Tensor, w_in: torch.Tensor, types: Sequence[int]) -> torch.Tensor:
+    """Weight current [A] per bin and type from input counts: (T, Ix, batch, K, neurons),
+    where Ix is 1 when inputs and w_in are shared by every instance."""
+    K, N = len(types), w_in.shape[-1]
+    W = _cat(w_in, types)  # (Iw, Nin, K*N)
+    x = inputs if inputs.dim() == 4 else inputs.unsqueeze(0)  # (Ix, B, T, Nin)
+    Ix, B, T, Nin = x.shape
+    if Ix == 1 and W.shape[0] == 1:
+        flat = x.reshape(B * T, Nin)
+        if not flat.requires_grad and flat.numel() and (flat != 0).float().mean() < 0.1:
+            d = torch.sparse.mm(flat.to_sparse(), W[0])
+        else:
+            d = flat @ W[0]
+        d = d.reshape(1, B, T, K, N)
+    else:
+        d = torch.matmul(x.reshape(Ix, B * T, Nin), W).reshape(-1, B, T, K, N)
+    return d.permute(2, 0, 1, 3, 4)
+
+
+def simulate(
+    params: NeuronParams,
+    weights: Weights,
+    inputs: torch.Tensor,
+    dt: float = 1e-3,
+    state: State | None = None,
+    substep: float = DEFAULT_SUBSTEP,
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+    times: bool = False,
+    types: Sequence[int] | None = None,
+) -> Result:
+    """Simulate `inputs` (counts, (batch, T, inputs) or (instances, batch, T, inputs)) through the
+    network given by `params` (instances, neurons) and `weights` (amperes) with bin width dt [s].
+
+    `state` continues a previous run (default: rest). `noise` is the standard deviation [A] of a
+    Gaussian membrane input current drawn independently per bin and neuron from `generator`.
+    `substep` is the longest membrane sub-step [s]. Differentiable in params, weights and inputs.
+    """
+    n_inst, N = params.instances, params.neurons
+    if weights.neurons != N:
+        raise ValueError(f"weights are for {weights.neurons} neurons, params for {N}")
+    inputs = inputs.to(DTYPE)
+    B, T = inputs.shape[-3], inputs.shape[-2]
+    if inputs.shape[-1] != weights.inputs:
+        raise ValueError(f"inputs have {inputs.shape[-1]} channels, weights {weights.inputs}")
+    types = tuple(active_types(weights) if types is None else types)
+    k: Constants = constants(params, dt, types, substep)
+    K = len(types)
+    if state is None:
+        state = State.rest(n_inst, B, N, K)
+    drive = input_drive(inputs, weights.w_in, types) if K else None
+    has_rec = K > 0 and bool((weights.w_rec[:, list(types)] != 0).any())
+    W = _cat(weights.w_rec, types) if has_rec else None
+    out: list[torch.Tensor] = []
+    first: list[torch.Tensor] = []
+    for t in range(T):
+        d = None if drive is None else drive[t]
+        if W is not None:
+            s = state.spikes
+            if W.shape[0] == 1:
+                rec = (s.reshape(n_inst * B, N) @ W[0]).reshape(n_inst, B, K, N)
+            else:
+                rec = torch.bmm(s, W).reshape(n_inst, B, K, N)
+            d = rec if d is None else d + rec
+        z = None
+        if noise > 0:
+            z = noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
+        state, count, tf = step(state, d, k, noise=z, times=times)
+        out.append(count)
+        if tf is not None:
+            first.append(tf)
+    spikes = torch.stack(out, dim=2) if out else torch.zeros(n_inst, B, 0, N)
+    return Result(spikes, state, torch.stack(first, dim=2) if times and first else None)
+
+
+TRAINABLE_CURRENTS = (
+    "Itau_mem",
+    "Igain_mem",
+    "Ispkthr",
+    "Iref",
+    "Idc",
+    "Itau_ahp",
+    "Igain_ahp",
+    "Iw_ahp",
+    "Itau_syn",
+    "Igain_syn",
+)
+
+
+class DynapNet(nn.Module):
+    """A recurrent layer of Dynap-SE2 neurons with float weights, for training.
+
+    w_in (inputs, neurons) and w_rec (neurons, neurons) are signed weights in units of `scale`
+    amperes (positive -> AMPA, negative -> GABA). Currents named in `train_currents` are trainable
+    through their logarithm, per neuron or, with `groups` (a group id per neuron, e.g. its core),
+    one value per group. forward(inputs) -> spike counts (instances, batch, T, neurons).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_neurons: int,
+        params: NeuronParams | None = None,
+        w_in: torch.Tensor | None = None,
+        w_rec: torch.Tensor | None = None,
+        dt: float = 1e-3,
+        scale: float = 1e-8,
+        train_currents: Sequence[str] = (),
+        groups: torch.Tensor | None = None,
+        substep: float = DEFAULT_SUBSTEP,
+        seed: int = 0,
+    ):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.dt, self.scale, self.substep = dt, scale, substep
+        if w_in is None:
+            w_in = torch.randn(n_inputs, n_neurons, generator=g) / n_inputs**0.5
+        if w_rec is None:
+            w_rec = torch.zeros(n_neurons, n_neurons)
+        self.w_in = nn.Parameter(torch.as_tensor(w_in, dtype=DTYPE).clone())
+        self.w_rec = nn.Parameter(torch.as_tensor(w_rec, dtype=DTYPE).clone())
+        self.base = params if params is not None else NeuronParams.nominal(n_neurons)
+        unknown = set(train_currents) - set(TRAINABLE_CURRENTS)
+        if unknown:
+            raise ValueError(
+                f"train_currents {sorted(unknown)}; allowed: {', '.join(TRAINABLE_CURRENTS)}"
+            )
+        self.register_buffer("groups", None if groups is None else torch.as_tensor(groups).long())
+        n_groups = None if groups is None else int(self.groups.max()) + 1
+        self.log_currents = nn.ParameterDict()
+        for name in train_currents:
+            v = getattr(self.base, name).clamp(min=self.base.Io)
+            if n_groups is not None:  # mean of the log over each group
+                idx = self.groups.expand_as(v)
+                s = torch.zeros(*v.shape[:-1], n_groups).scatter_add(-1, idx, v.log())
+                c = torch.zeros(n_groups).scatter_add(0, self.groups, torch.ones(n_neurons))
+                v = (s / c).exp()
+            self.log_currents[name] = nn.Parameter(v.log())
+
+    def params(self) -> NeuronParams:
+        """The neuron parameters with the trained currents in place."""
+        changes = {}
+        for name, logv in self.log_currents.items():
+            v = logv.exp()
+            if self.groups is not None:
+                v = v[..., self.groups]
+            changes[name] = v
+        return self.base.replace(**changes) if changes else self.base
+
+    def weights(self) -> Weights:
+        return Weights.from_signed(self.w_in, self.w_rec, self.scale)
+
+    def forward(self, inputs: torch.Tensor, state: State | None = None) -> torch.Tensor:
+        return self.run(inputs, state).spikes
+
+    def run(self, inputs: torch.Tensor, state: State | None = None, **kw: object) -> Result:
+        """Like forward, returning the full Result (spikes, final state)."""
+        return simulate(self.params(), self.weights(), inputs, self.dt, state, self.substep, **kw)

@@ -1,0 +1,248 @@
+"""Typed records of the simulator: per-neuron parameters, synaptic weights and dynamic state.
+
+Every per-neuron tensor has shape (instances, neurons): one row per mismatch instance. Weights carry
+a leading instance dimension of 1 (shared by every instance) or `instances`. State tensors have shape
+(instances, batch, neurons). Units are SI: amperes, farads, seconds, volts.
+
+The four synapse (dendrite) types are indexed in the order of `SYNAPSE_TYPES`:
+0 AMPA (fast excitatory), 1 NMDA (gated excitatory), 2 GABA (leak-like inhibition),
+3 SHUNT (subtractive inhibition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+from hil.chip.geometry import Dendrite
+from hil.chip.params import HighLevel, Physics
+
+SYNAPSE_TYPES: tuple[Dendrite, ...] = (Dendrite.AMPA, Dendrite.NMDA, Dendrite.GABA, Dendrite.SHUNT)
+TYPE_INDEX: dict[Dendrite, int] = {d: i for i, d in enumerate(SYNAPSE_TYPES)}
+AMPA, NMDA, GABA, SHUNT = range(4)
+DTYPE = torch.float32
+PHYSICS = Physics()  # nominal device constants (frozen)
+NOMINAL = HighLevel()  # nominal high-level parameters (frozen)
+
+
+def _sim_name(d: Dendrite) -> str:
+    return d.name.lower()
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Per-neuron bias currents [A] and capacitances [F], each of shape (instances, neurons).
+
+    Synapse parameters have shape (instances, 4, neurons) in the order of SYNAPSE_TYPES.
+    `dc_enable` (0/1, latch_so_dc) gates Idc; `alive` (0/1, not latch_soif_kill) gates spiking.
+    Device constants (Io, Ut, kappa, Vth) are scalars shared by every neuron.
+    """
+
+    Itau_mem: torch.Tensor
+    Igain_mem: torch.Tensor
+    Ispkthr: torch.Tensor
+    Iref: torch.Tensor
+    Idc: torch.Tensor
+    Itau_ahp: torch.Tensor
+    Igain_ahp: torch.Tensor
+    Iw_ahp: torch.Tensor
+    Ipulse_ahp: torch.Tensor
+    Ipulse: torch.Tensor
+    If_nmda: torch.Tensor
+    Itau_syn: torch.Tensor  # (instances, 4, neurons)
+    Igain_syn: torch.Tensor  # (instances, 4, neurons)
+    C_mem: torch.Tensor
+    C_ahp: torch.Tensor
+    C_ref: torch.Tensor
+    C_pulse: torch.Tensor
+    C_pulse_ahp: torch.Tensor
+    C_syn: torch.Tensor  # (instances, 4, neurons)
+    dc_enable: torch.Tensor
+    alive: torch.Tensor
+    Io: float = Physics.Io
+    Ut: float = Physics.Ut
+    kappa: float = (Physics.kappa_n + Physics.kappa_p) / 2
+    Vth: float = Physics.Vth
+
+    @property
+    def instances(self) -> int:
+        return self.Itau_mem.shape[0]
+
+    @property
+    def neurons(self) -> int:
+        return self.Itau_mem.shape[1]
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The tensor fields by name."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
+
+    def replace(self, **changes: object) -> NeuronParams:
+        """A copy with some fields replaced (dataclasses.replace)."""
+        return replace(self, **changes)
+
+    def expand(self, instances: int) -> NeuronParams:
+        """The same parameters repeated to `instances` rows (only from 1 row)."""
+        if self.instances == instances:
+            return self
+        if self.instances != 1:
+            raise ValueError(f"cannot expand {self.instances} instances to {instances}")
+        return replace(
+            self,
+            **{k: v.expand(instances, *v.shape[1:]).clone() for k, v in self.tensors().items()},
+        )
+
+    def select(self, instance: int) -> NeuronParams:
+        """Instance `instance` alone (a 1-row record)."""
+        return replace(self, **{k: v[instance : instance + 1] for k, v in self.tensors().items()})
+
+    def to(self, dtype: torch.dtype = DTYPE) -> NeuronParams:
+        return replace(self, **{k: v.to(dtype) for k, v in self.tensors().items()})
+
+    @classmethod
+    def from_currents(
+        cls,
+        currents: dict[str, object],
+        neurons: int,
+        instances: int = 1,
+        physics: Physics = PHYSICS,
+        dc_enable: object = 1.0,
+        alive: object = 1.0,
+    ) -> NeuronParams:
+        """Build from currents by simulation name (HighLevel.currents() keys: Itau_mem, Itau_ampa,
+        ...); each value a scalar or anything broadcastable to (instances, neurons)."""
+
+        def t(v: object) -> torch.Tensor:
+            x = torch.as_tensor(v, dtype=DTYPE)
+            return x.expand(instances, neurons).clone() if x.dim() < 3 else x
+
+        syn = lambda prefix: torch.stack(  # noqa: E731
+            [t(currents[f"{prefix}_{_sim_name(d)}"]) for d in SYNAPSE_TYPES], dim=1
+        )
+        csyn = torch.stack([t(getattr(physics, f"C_{_sim_name(d)}")) for d in SYNAPSE_TYPES], 1)
+        return cls(
+            Itau_mem=t(currents["Itau_mem"]),
+            Igain_mem=t(currents["Igain_mem"]),
+            Ispkthr=t(currents["Ispkthr"]),
+            Iref=t(currents["Iref"]),
+            Idc=t(currents["Idc"]),
+            Itau_ahp=t(currents["Itau_ahp"]),
+            Igain_ahp=t(currents["Igain_ahp"]),
+            Iw_ahp=t(currents["Iw_ahp"]),
+            Ipulse_ahp=t(currents["Ipulse_ahp"]),
+            Ipulse=t(currents["Ipulse"]),
+            If_nmda=t(currents["If_nmda"]),
+            Itau_syn=syn("Itau"),
+            Igain_syn=syn("Igain"),
+            C_mem=t(physics.C_mem),
+            C_ahp=t(physics.C_ahp),
+            C_ref=t(physics.C_ref),
+            C_pulse=t(physics.C_pulse),
+            C_pulse_ahp=t(physics.C_pulse_ahp),
+            C_syn=csyn,
+            dc_enable=t(dc_enable),
+            alive=t(alive),
+            Io=physics.Io,
+            Ut=physics.Ut,
+            kappa=physics.kappa,
+            Vth=physics.Vth,
+        )
+
+    @classmethod
+    def nominal(
+        cls,
+        neurons: int,
+        instances: int = 1,
+        high_level: HighLevel = NOMINAL,
+        physics: Physics = PHYSICS,
+        dc_enable: object = 1.0,
+    ) -> NeuronParams:
+        """Every neuron at the chip's nominal parameters (hil.chip.params.HighLevel)."""
+        return cls.from_currents(
+            high_level.currents(physics), neurons, instances, physics, dc_enable=dc_enable
+        )
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Synaptic weight currents [A] per synapse type, indexed [pre, post].
+
+    `w_in`: (instances or 1, 4, inputs, neurons); `w_rec`: (instances or 1, 4, neurons, neurons).
+    The value is the weight current Iw a spike injects into the post neuron's DPI synapse of that
+    type during its pulse (on the chip: the sum of the core's base weights selected by the CAM mask).
+    Types with no non-zero weight cost nothing in the simulation.
+    """
+
+    w_in: torch.Tensor
+    w_rec: torch.Tensor
+
+    @property
+    def inputs(self) -> int:
+        return self.w_in.shape[2]
+
+    @property
+    def neurons(self) -> int:
+        return self.w_rec.shape[-1]
+
+    @classmethod
+    def zeros(cls, inputs: int, neurons: int) -> Weights:
+        return cls(torch.zeros(1, 4, inputs, neurons), torch.zeros(1, 4, neurons, neurons))
+
+    @classmethod
+    def from_signed(
+        cls, w_in: torch.Tensor, w_rec: torch.Tensor | None, scale: float = 1e-8
+    ) -> Weights:
+        """From signed float weights in units of `scale` amperes (Rockpool's Iscale = 10 nA):
+        positive entries become AMPA, negative ones GABA. `w_in` (inputs, neurons) or
+        (instances, inputs, neurons); `w_rec` likewise (neurons, neurons), None for none.
+        Differentiable with respect to both."""
+        w_in = w_in if w_in.dim() == 3 else w_in.unsqueeze(0)
+        if w_rec is None:
+            w_rec = torch.zeros(1, w_in.shape[-1], w_in.shape[-1], dtype=w_in.dtype)
+        w_rec = w_rec if w_rec.dim() == 3 else w_rec.unsqueeze(0)
+
+        def split(w: torch.Tensor) -> torch.Tensor:
+            z = torch.zeros_like(w)
+            return torch.stack([torch.relu(w), z, torch.relu(-w), z], dim=1) * scale
+
+        return cls(split(w_in), split(w_rec))
+
+
+@dataclass
+class State:
+    """Dynamic state, each (instances, batch, neurons).
+
+    u: log membrane current ln(Imem / Io) (>= 0); timer: refractory time left [s];
+    isyn: synaptic currents [A] of the simulated synapse types, (instances, batch, K, neurons);
+    iahp: adaptation current [A];
+    spikes: spike counts of the last bin (they reach their targets in the next bin).
+    """
+
+    u: torch.Tensor
+    timer: torch.Tensor
+    isyn: torch.Tensor
+    iahp: torch.Tensor
+    spikes: torch.Tensor
+
+    @classmethod
+    def rest(cls, instances: int, batch: int, neurons: int, n_types: int = 4) -> State:
+        """Every neuron at rest: Imem = Io, no synaptic or adaptation current, not refractory."""
+        z = torch.zeros(instances, batch, neurons, dtype=DTYPE)
+        return cls(
+            u=z.clone(),
+            timer=z.clone(),
+            isyn=torch.zeros(instances, batch, n_types, neurons, dtype=DTYPE),
+            iahp=z.clone(),
+            spikes=z.clone(),
+        )
+
+    def detach(self) -> State:
+        return State(*(getattr(self, f.name).detach() for f in fields(self)))
+
+    def imem(self, params: NeuronParams) -> torch.Tensor:
+        """Membrane current [A]."""
+        return params.Io * torch.exp(self.u)
