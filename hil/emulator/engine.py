@@ -155,7 +155,7 @@ class SiliconEngine(Board):
                 c.gamma,
                 self.dt,
                 c.noise_on,
-                c.nmda,
+                c.used,
                 seed,
                 out_step,
                 out_neuron,
@@ -204,11 +204,12 @@ class _Compiled:
         channel_base: dict[int, int],
         gamma: float,
         noise_on: bool,
-        nmda: bool,
+        used: np.ndarray,
     ) -> None:
         self.P, self.indptr, self.target, self.charge = P, indptr, target, charge
         self.channel_base = channel_base  # input channel -> source id
-        self.gamma, self.noise_on, self.nmda = gamma, noise_on, nmda
+        self.gamma, self.noise_on = gamma, noise_on
+        self.used = used  # (5,) bool: AMPA, NMDA, GABA, SHUNT, AHP can carry current
 
     def channel_source(self, channels: np.ndarray) -> np.ndarray:
         """Source ids of input channels (-1 for a channel without routes)."""
@@ -334,6 +335,8 @@ def _compile(cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics) -> _Co
             target[a:b] = [x[0] for x in lst]
             charge[a:b] = [x[1] for x in lst]
     gamma = phys.kappa / (phys.kappa + 1.0)
-    nmda = bool(np.any((target >= n) & (target < 2 * n)))  # any connection onto an NMDA synapse
+    used = np.zeros(K.N_JROWS, bool)
+    used[np.unique(target // n)] = True  # synapse types some connection reaches
+    used[K.N_TYPES] = bool(np.any(P[K.P_AHP_JUMP] > 0))
     noise_on = bool(np.any(t.noise_std > 0))
-    return _Compiled(P, indptr, target, charge, channel_base, gamma, noise_on, nmda)
+    return _Compiled(P, indptr, target, charge, channel_base, gamma, noise_on, used)

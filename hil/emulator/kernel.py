@@ -206,7 +206,7 @@ def integrate(
     gamma: float,
     dt: float,
     noise_on: bool,
-    nmda: bool,
+    used: np.ndarray,
     noise_seed: np.uint64,
     out_step: np.ndarray,
     out_neuron: np.ndarray,
@@ -215,7 +215,8 @@ def integrate(
     """Integrate steps k0 <= k < k1; return (next step, next input position, spikes written).
 
     S (N_SROWS, N) state, P (N_PROWS, N) parameters, J (N_JROWS, N) pending charges [A].
-    Connections in CSR form: source s (neuron 0..N-1, then input sources N..) reaches flat targets
+    used (N_JROWS,) bool: which of AMPA, NMDA, GABA, SHUNT, AHP can carry current (the others
+    stay 0 and are skipped). Connections in CSR form: source s (neuron 0..N-1, then input sources N..) reaches flat targets
     target[indptr[s]:indptr[s+1]] (= type * N + neuron) with charges [A]. Inputs: steps in_step
     (sorted) and sources in_src, consumed from in_pos. Spikes go to out_step, out_neuron and
     out_t (time inside the step [s]); the call returns early when fewer than N slots are free.
@@ -237,11 +238,9 @@ def integrate(
             for e in range(indptr[s], indptr[s + 1]):
                 Jf[target[e]] += charge[e]
             in_pos += 1
-        _charge(S[S_AMPA], J[0], P[P_DEC_AMPA])
-        _charge(S[S_NMDA], J[1], P[P_DEC_NMDA])
-        _charge(S[S_GABA], J[2], P[P_DEC_GABA])
-        _charge(S[S_SHUNT], J[3], P[P_DEC_SHUNT])
-        _charge(S[S_AHP], J[4], P[P_DEC_AHP])
+        for r in range(N_JROWS):  # rows S_AMPA..S_AHP pair with J rows and P_DEC_* rows
+            if used[r]:
+                _charge(S[r], J[r], P[r])
         if noise_on:
             _noise(
                 S[S_NOISE],
@@ -276,7 +275,7 @@ def integrate(
             io,
             gamma,
             dt,
-            nmda,
+            used[1],
         )
         u = S[S_U]
         timer = S[S_TIMER]
