@@ -56,8 +56,7 @@ class MsgType(IntEnum):
 
 
 class Flag(IntFlag):
-    RETRY = 0x01  # host: this command is a retransmission
-    FETCHED = 0x02  # board: a batch sent again on request (FETCH)
+    RETRY = 0x01  # host: this command is a retransmission (bits 1-7 reserved, 0)
 
 
 class ErrorCode(IntEnum):
