@@ -277,3 +277,15 @@ def test_bad_fixture_is_worse_than_typical() -> None:
     assert bad.hot.sum() > 3 * max(typ.hot.sum(), 1)
     spread = lambda t: np.std(np.log(t.currents["Itau_mem"]))  # noqa: E731
     assert spread(bad) > spread(typ)
+
+
+def test_the_record_is_read_only() -> None:
+    import dataclasses
+
+    s = Silicon.from_seed(1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.day = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        s.mismatch["Itau_mem"] = Spread()  # type: ignore[index]
+    with pytest.raises(TypeError):
+        s.drift.trend["Itau_mem"] = 0.1  # type: ignore[index]

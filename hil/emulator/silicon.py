@@ -35,6 +35,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -119,6 +120,9 @@ class Drift:
     dead_per_day: float = 0.0  # fraction of neurons that die per day
     hot_per_day: float = 0.0  # fraction of neurons that turn hot per day
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trend", MappingProxyType(dict(self.trend)))  # read-only
+
 
 @dataclass(frozen=True)
 class Silicon:
@@ -143,6 +147,9 @@ class Silicon:
     notes: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.mismatch, Mapping):
+            raise ConfigError("mismatch", self.mismatch, "an object of parameter -> spread")
+        object.__setattr__(self, "mismatch", MappingProxyType(dict(self.mismatch)))  # read-only
         _check(self)
 
     # -- construction --------------------------------------------------------------------------
