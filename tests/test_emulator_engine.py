@@ -264,3 +264,24 @@ def test_output_buffer_refills_without_changing_the_result(monkeypatch: pytest.M
     chunked = run()
     assert whole.size > 10 * 76
     np.testing.assert_array_equal(chunked, whole)
+
+
+def test_membrane_noise_is_an_ou_process_with_the_documented_std_and_time_constant() -> None:
+    from hil.emulator import kernel
+
+    n, steps, dt, tau, std = 64, 20000, 1e-4, 1e-3, 2e-12
+    a = np.full(n, np.exp(-dt / tau))
+    b = std * np.sqrt(1 - a * a)
+    eta = np.zeros(n)
+    trace = np.empty((steps, n))
+    for k in range(steps):
+        kernel._noise(eta, a, b, np.uint64(12345 * 2**20 + k * n))
+        trace[k] = eta
+    x = trace[1000:]  # past the start-up transient
+    assert abs(x.std() / std - 1) < 0.05
+    assert abs(x.mean()) < 0.05 * std
+    lag = int(tau / dt)
+    rho = np.mean([np.corrcoef(x[:-lag, i], x[lag:, i])[0, 1] for i in range(n)])
+    assert abs(rho - np.exp(-1)) < 0.03
+    cross = np.corrcoef(x[:, 0], x[:, 1])[0, 1]
+    assert abs(cross) < 0.1  # neurons get independent noise
