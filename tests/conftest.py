@@ -7,7 +7,8 @@ import pytest
 BACKENDS = ["sim://"]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def board_url(request: pytest.FixtureRequest) -> str:
-    """Every board-using test in tests/ runs on each backend (unless --board names others)."""
-    return request.param
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every board-using test in tests/ runs on each backend, unless --board names others (then
+    the hil plugin parametrizes `board_url`; a fixture with params here would clash with it)."""
+    if "board_url" in metafunc.fixturenames and not metafunc.config.getoption("--board"):
+        metafunc.parametrize("board_url", BACKENDS, scope="session")
