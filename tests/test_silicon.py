@@ -289,3 +289,15 @@ def test_the_record_is_read_only() -> None:
         s.mismatch["Itau_mem"] = Spread()  # type: ignore[index]
     with pytest.raises(TypeError):
         s.drift.trend["Itau_mem"] = 0.1  # type: ignore[index]
+
+
+def test_relative_factors_are_truth_over_nominal() -> None:
+    s = Silicon.from_seed(13)
+    cfg = example_config()
+    t, nom = s.truth(cfg), s.nominal(cfg)
+    from hil.chip.biasgen import bias_current
+
+    c, f = cfg.core(0, 0).parameters["SOIF_LEAK_N"]
+    assert nom["Itau_mem"][0] == float(bias_current("SOIF_LEAK_N", c, f))
+    rel = t.currents["Itau_mem"] / nom["Itau_mem"]
+    assert 0.05 < np.std(np.log(rel)) < 0.35 and 0.7 < np.median(rel) < 1.4

@@ -286,6 +286,20 @@ class Silicon:
         """Write the per-neuron truth as CSV (columns `TRUTH_COLUMNS`, one row per neuron)."""
         return self.truth(config).write_csv(path)
 
+    def nominal(self, config: ChipConfig | None = None) -> dict[str, np.ndarray]:
+        """What `config`'s codes nominally give [A] per simulation name, shape (N,) (no silicon);
+        `truth(config).currents[p] / nominal(config)[p]` is the hidden relative factor."""
+        out = {}
+        for p in PARAMETERS:
+            dev = SIM_TO_DEVICE[p]
+            per_core = [
+                float(bias_current(dev, *_codes(config, ci, k)[dev]))
+                for ci in range(self.n_chips)
+                for k in range(CORES_PER_CHIP)
+            ]
+            out[p] = np.repeat(per_core, NEURONS_PER_CORE)
+        return out
+
 
 @dataclass(frozen=True)
 class Truth:
