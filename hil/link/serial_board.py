@@ -201,9 +201,9 @@ class SerialBoard(Board):
 
     def _open_transport(self) -> serial.SerialBase:
         """The byte link: a pyserial port for `self._port` (tests substitute an in-memory one)."""
-        return serial.serial_for_url(
-            self._port, baudrate=self.baud, timeout=0.005, write_timeout=10
-        )
+        # pyserial's rfc2217 client refuses write_timeout ("not supported")
+        kw = {} if self._port.startswith("rfc2217://") else {"write_timeout": 10}
+        return serial.serial_for_url(self._port, baudrate=self.baud, timeout=0.005, **kw)
 
     def _drop(self) -> None:
         if self._ser is not None:
