@@ -117,8 +117,8 @@ class SiliconEngine(Board):
     def reset(self) -> None:
         self._live()
         n = self._silicon.n_neurons
-        self._state = np.zeros((K.N_SROWS, n))
-        self._pending = np.zeros((K.N_JROWS, n))
+        self._state = np.zeros((K.N_SROWS, n), K.DTYPE)
+        self._pending = np.zeros((K.N_JROWS, n), K.DTYPE)
 
     def run(self, stimulus: np.ndarray, duration_s: float) -> np.ndarray:
         self._live()
@@ -136,7 +136,7 @@ class SiliconEngine(Board):
         steps, neurons, times = [], [], []
         out_step = np.empty(_OUT_CAPACITY, np.int64)
         out_neuron = np.empty(_OUT_CAPACITY, np.int64)
-        out_t = np.empty(_OUT_CAPACITY)
+        out_t = np.empty(_OUT_CAPACITY, K.DTYPE)
         k, pos = 0, 0
         while k < n_steps:
             k, pos, nout = K.integrate(
@@ -151,9 +151,9 @@ class SiliconEngine(Board):
                 pos,
                 k,
                 n_steps,
-                self.physics.Io,
-                c.gamma,
-                self.dt,
+                K.DTYPE(self.physics.Io),
+                K.DTYPE(c.gamma),
+                K.DTYPE(self.dt),
                 c.noise_on,
                 c.used,
                 seed,
@@ -166,7 +166,7 @@ class SiliconEngine(Board):
             times.append(out_t[:nout].copy())
         step = np.concatenate(steps) if steps else np.empty(0, np.int64)
         g = np.concatenate(neurons) if neurons else np.empty(0, np.int64)
-        t_in = np.concatenate(times) if times else np.empty(0)
+        t_in = np.concatenate(times).astype(np.float64) if times else np.empty(0)
         # spike time: the step's start plus its place inside the step, floored to the 1 us clock
         t_us = step * self.dt_us + np.minimum(np.floor(t_in * 1e6), self.dt_us - 1).astype(np.int64)
         keep = t_us < duration_s * 1e6
@@ -206,7 +206,8 @@ class _Compiled:
         noise_on: bool,
         used: np.ndarray,
     ) -> None:
-        self.P, self.indptr, self.target, self.charge = P, indptr, target, charge
+        self.P = P.astype(K.DTYPE)
+        self.indptr, self.target, self.charge = indptr, target, charge.astype(K.DTYPE)
         self.channel_base = channel_base  # input channel -> source id
         self.gamma, self.noise_on = gamma, noise_on
         self.used = used  # (5,) bool: AMPA, NMDA, GABA, SHUNT, AHP can carry current
