@@ -70,6 +70,7 @@ class Firmware:
         self.clock = clock
         self.splitter = FrameSplitter()
         self.lock = threading.RLock()
+        self.engine_lock = threading.Lock()  # one engine call at a time (run thread vs commands)
         self.t0 = clock()
         self.stats = {"rx_frames": 0, "rx_bad": 0, "naks": 0, "duplicates": 0, "events_dropped": 0}
         self._boot()
@@ -78,6 +79,7 @@ class Firmware:
 
     def _boot(self) -> None:
         self.boot_id = random.getrandbits(32)
+        self.generation = getattr(self, "generation", 0) + 1  # runs of an earlier boot stop
         self.config: ChipConfig | None = None
         self.config_hash = ""
         self.dirty = False
@@ -203,7 +205,8 @@ class Firmware:
                     raise m.WireError(
                         "RESET: a run is in progress; send STOP first", m.ErrorCode.BUSY
                     )
-                self.engine.reset()
+                with self.engine_lock:
+                    self.engine.reset()
             return T.ACK, b""
         if t == T.CONFIG_BEGIN:
             size, raw_size, crc, enc = m.unpack_struct(m.CONFIG_BEGIN_CMD, p, name)
@@ -348,7 +351,8 @@ class Firmware:
 
     def _apply(self, cfg: ChipConfig | None) -> None:
         assert cfg is not None
-        confirmed = self.engine.apply(cfg)
+        with self.engine_lock:
+            confirmed = self.engine.apply(cfg)
         if confirmed != cfg.content_hash():
             raise BoardError(
                 f"engine confirmed hash {confirmed[:16]}, config has {cfg.content_hash()[:16]}"
@@ -448,10 +452,12 @@ class Firmware:
 
     def _run(self) -> None:
         run_id, dur_us, readout, bin_us, stim = self._job
+        gen = self.generation
         t_start = self.clock()
         status = m.RunStatus.COMPLETE
         try:
-            out = self.engine.run(stim, dur_us / 1e6)
+            with self.engine_lock:
+                out = self.engine.run(stim, dur_us / 1e6)
         except Exception:  # reported as an ERROR run; the host raises
             out, status = np.empty(0, ev.OUTPUT_DTYPE), m.RunStatus.ERROR
         engine_us = int((self.clock() - t_start) * 1e6)
@@ -488,7 +494,7 @@ class Firmware:
             pack = m.pack_events_batch if kind == m.MsgType.EVENTS else m.pack_counts_batch
             payload = pack(run_id, i, base, rec)
             with self.lock:
-                if self.run_id != run_id:
+                if self.generation != gen:
                     return  # rebooted meanwhile
                 kept += len(payload)
                 self.batches.append((int(kind), payload))
@@ -514,7 +520,7 @@ class Firmware:
             min(engine_us, 2**32 - 1),
         )
         with self.lock:
-            if self.run_id != run_id:
+            if self.generation != gen:
                 return
             self.summary, self.running = summary, False
         self.write(encode_frame(m.pack(m.MsgType.RUN_DONE, run_id, summary.pack())))

@@ -45,6 +45,7 @@ from hil.link.framing import FrameSplitter
 from hil.link.session import Session
 
 T = m.MsgType
+MAX_BATCHES = 1 << 22  # batches in one run (about 10^9 events): a bound on what the host holds
 BYTES_PER_EVENT = 4  # EVENT_REC on the wire; a full batch costs ~4.09 B/event with framing
 OPTIONS = {
     "readout": str,
@@ -528,11 +529,19 @@ class SerialBoard(Board):
             )
         cmds.append((T.RUN, m.RUN_CMD.pack(run_id, dur_us, readout, bin_us)))
         self._call_many(cmds)
-        summary, batches, missed = self._collect(run_id, dur_us)
+        try:
+            summary, batches, missed = self._collect(run_id, dur_us)
+        except KeyboardInterrupt:
+            try:  # leave the board idle for the next command
+                self._call(T.STOP)
+            except Exception:  # noqa: BLE001 - the interrupt is what the user must see
+                pass
+            raise
         if summary.status == m.RunStatus.ERROR:
             raise BoardError(f"board {self.url!r} reported an error while running (run {run_id})")
         if summary.status == m.RunStatus.STOPPED:
             raise BoardError(f"run {run_id} was stopped on the board before it finished")
+        self._check_summary(summary, run_id, dur_us, readout, bin_us)
         missing = [b for b in range(summary.n_batches) if b not in batches]
         fetched = 0
         if missing:
@@ -595,6 +604,32 @@ class SerialBoard(Board):
             warnings.warn(msg, stacklevel=4)
         return result
 
+    def _check_summary(
+        self, s: m.RunSummary, run_id: int, dur_us: int, readout: int, bin_us: int
+    ) -> None:
+        """The board's totals must describe the run that was asked for and be self-consistent."""
+        per_batch = m.EVENTS_PER_BATCH if readout == m.Readout.SPIKES else m.COUNTS_PER_BATCH
+        problems = []
+        if (s.run_id, s.duration_us, s.readout) != (run_id, dur_us, readout):
+            problems.append(
+                f"run_id/duration_us/readout {s.run_id}/{s.duration_us}/{s.readout}, "
+                f"asked {run_id}/{dur_us}/{readout}"
+            )
+        if readout == m.Readout.SPIKES and s.n_records + s.n_dropped != s.n_events:
+            problems.append(
+                f"n_records {s.n_records} + n_dropped {s.n_dropped} != n_events {s.n_events}"
+            )
+        if readout == m.Readout.COUNTS and s.bin_us != bin_us:
+            problems.append(f"bin_us {s.bin_us}, asked {bin_us}")
+        if (
+            s.n_batches > s.n_records
+            or s.n_batches * per_batch < s.n_records
+            or s.n_batches > MAX_BATCHES
+        ):
+            problems.append(f"n_batches {s.n_batches} cannot hold n_records {s.n_records}")
+        if problems:
+            raise m.WireError(f"RUN_DONE of run {run_id} is inconsistent: " + "; ".join(problems))
+
     def _collect(self, run_id: int, dur_us: int) -> tuple[m.RunSummary, dict, int]:
         """Read the run's batches until RUN_DONE; poll STATUS when the board is quiet."""
         batches: dict[int, tuple[int, int, np.ndarray]] = {}
@@ -611,6 +646,8 @@ class SerialBoard(Board):
                     rid, idx, base, recs = m.unpack_batch(f.type, f.payload)
                     if rid != run_id or idx in batches:
                         continue
+                    if idx >= MAX_BATCHES:
+                        raise m.WireError(f"{f.name}: batch={idx}; allowed below {MAX_BATCHES}")
                     if idx > expect:
                         missed += idx - expect
                     expect = max(expect, idx + 1)
