@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
 import threading
 import time
@@ -30,6 +31,7 @@ from hil.errors import BoardError, ConfigError, HilError
 from hil.link import messages as m
 from hil.link.framing import MAX_BODY, FrameSplitter, encode_frame
 
+log = logging.getLogger("hil.emulator")
 REPLAY_CACHE = 256  # responses kept for duplicate replay
 MAX_RETAINED = 64 << 20  # bytes of result batches kept for FETCH
 REALTIME_FLUSH_US = (
@@ -459,6 +461,7 @@ class Firmware:
             with self.engine_lock:
                 out = self.engine.run(stim, dur_us / 1e6)
         except Exception:  # reported as an ERROR run; the host raises
+            log.exception("engine failed during run %d", run_id)
             out, status = np.empty(0, ev.OUTPUT_DTYPE), m.RunStatus.ERROR
         engine_us = int((self.clock() - t_start) * 1e6)
         t = out["t_us"].astype(np.int64)
