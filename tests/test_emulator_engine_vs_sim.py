@@ -34,6 +34,7 @@ def sim_inputs(silicon: Silicon):
     cur = {p: t.currents[p][:N] for p in PARAMETERS}
     cur["Idc"] = t.Ihot[:N]  # no latch_so_dc in the example: only a hot neuron's leak
     cur["Iw_ahp"] = np.zeros(N)  # latch_so_adaptation is off
+    cur["If_nmda"] = np.zeros(N)  # latch_denm_nmda is off
     params = NeuronParams.from_currents(
         {k: torch.as_tensor(v) for k, v in cur.items()},
         N,

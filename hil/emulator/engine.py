@@ -12,6 +12,8 @@ chip (chip + x_hop) (chips of a board sit in a row: y_hop must be 0, other targe
 Every CAM entry of a neuron in a reached core that listens to that tag adds its weight (the sum of
 its core's base weights selected by its mask, times the synapse's own factor) to its dendrite.
 Spikes reach recurrent targets one step (dt) later; inputs act in the step that holds their time.
+Latches as in the simulator (hil.sim.compile): latch_so_dc gates Idc, latch_soif_kill silences
+the neuron, latch_so_adaptation enables the AHP, latch_denm_nmda the NMDA voltage gate.
 """
 
 from __future__ import annotations
@@ -243,11 +245,13 @@ def _neuron_params(t: Truth, cfg: ChipConfig, dt: float, phys: Physics) -> np.nd
     dc_enable = np.zeros(n, bool)
     adapt = np.zeros(n, bool)
     kill = np.zeros(n, bool)
+    nmda_gate = np.zeros(n, bool)
     for ci, k, nn, neuron in cfg.neurons():
         g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
         dc_enable[g] = neuron.latches.get("latch_so_dc", False)
         adapt[g] = neuron.latches.get("latch_so_adaptation", False)
         kill[g] = neuron.latches.get("latch_soif_kill", False)
+        nmda_gate[g] = neuron.latches.get("latch_denm_nmda", False)
     off = t.dead | kill
     itau = cur["Itau_mem"]
     P[K.P_INV_TAU] = np.where(off, 0.0, itau / (ut_k * phys.C_mem))
@@ -257,7 +261,7 @@ def _neuron_params(t: Truth, cfg: ChipConfig, dt: float, phys: Physics) -> np.nd
     P[K.P_GAIN] = cur["Igain_mem"] / itau
     P[K.P_FB] = phys.Io / itau
     P[K.P_IDC] = np.where(dc_enable, t.currents["Idc"], 0.0) + t.Ihot
-    P[K.P_IF_NMDA] = t.currents["If_nmda"]
+    P[K.P_IF_NMDA] = np.where(nmda_gate, t.currents["If_nmda"], 0.0)  # off: NMDA acts ungated
     P[K.P_UTHR] = np.where(off, np.inf, np.log(cur["Ispkthr"] / phys.Io))
     P[K.P_TREF] = phys.Vth * phys.C_ref / cur["Iref"]
     t_pulse_ahp = phys.Vth * phys.C_pulse_ahp / cur["Ipulse_ahp"]
