@@ -5,13 +5,15 @@ ceiling of the event format), and the median command round trip.
 The event source is a replay engine (a Board that returns a fixed, seeded spike train at once), so
 the numbers measure the link - firmware batching, framing, the byte stream, host decoding and
 assembly - and not the dynamics, whose speed `hil bench emulator` measures. The stream rate is
-taken on the host from the arrival of the first EVENTS batch to the arrival of RUN_DONE, counting
-the records that arrived in between.
+taken on the host as the least-squares slope of the records received against the arrival time of
+each EVENTS batch (robust to when the host starts reading); the end-to-end rate (upload, replay,
+stream and assembly) is reported beside it.
 
 Line-rate ceiling: UART 8N1 carries baud / 10 bytes/s; an event record is 4 bytes (12-bit address,
 16-bit time offset; docs/protocol.md), so the ceiling is baud / 40 events/s (ecosystem.md 2.3:
 23,040 ev/s at 921600 baud, 75,000 at 3 Mbaud). Framing costs 5 header + 10 batch + 2 CRC + ~5 COBS
-+ 1 delimiter bytes per 251 events, so the format itself allows at most 1004/1027 = 0.978 of it.
++ 1 delimiter bytes per 251 events (4.086 B/event on this stream), so the format itself allows at
+most about 0.979 of the ceiling.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def _stream(n: int, baud: int = 0) -> tuple[float, dict]:
         out = b.run(ev.input_events([], []), 10.0)
         r = b.last_run
     assert r is not None and r.lost == 0 and out.size == n
-    rate = r.stream_records / r.stream_s
+    rate = r.stream_rate
     return rate, {
         "events": n,
         "stream_s": round(r.stream_s, 4),

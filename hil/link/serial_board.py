@@ -84,7 +84,7 @@ class RunReport:
     engine_s: float
     recovered_after_restart: bool = False
     stream_s: float = 0.0  # from the first batch's arrival to RUN_DONE's [s]
-    stream_records: int = 0  # records that arrived in that interval (all but the first batch)
+    stream_rate: float = 0.0  # records/s while streaming: slope of records received vs arrival time
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -582,9 +582,9 @@ class SerialBoard(Board):
             engine_s=summary.engine_us / 1e6,
             recovered_after_restart=recovered,
         )
-        if self._first_batch is not None and self._done_at:
-            report.stream_s = self._done_at - self._first_batch[0]
-            report.stream_records = summary.n_records - self._first_batch[1]
+        if self._arrivals and self._done_at:
+            report.stream_s = self._done_at - self._arrivals[0][0]
+            report.stream_rate = _stream_rate(self._arrivals)
         self.last_run = report
         self._rates[self._hash] = summary.n_events / (dur_us / 1e6)
         if recovered:
@@ -636,7 +636,7 @@ class SerialBoard(Board):
         summary: m.RunSummary | None = None
         expect, missed = 0, 0
         quiet_since = self._clock()
-        self._first_batch: tuple[float, int] | None = None
+        self._arrivals: list[tuple[float, int]] = []  # (host clock, records) per streamed batch
         self._done_at = 0.0
         while summary is None:
             self._step()
@@ -652,8 +652,7 @@ class SerialBoard(Board):
                         missed += idx - expect
                     expect = max(expect, idx + 1)
                     batches[idx] = (f.type, base, recs)
-                    if self._first_batch is None:
-                        self._first_batch = (self._clock(), recs.size)
+                    self._arrivals.append((self._clock(), recs.size))
                 elif f.type == T.RUN_DONE:
                     s = m.RunSummary.unpack(f.payload)
                     if s.run_id == run_id:
@@ -707,6 +706,17 @@ class SerialBoard(Board):
                 raise m.WireError(f"COUNTS: bin {int(rows.max())}; allowed below {n_bins}")
             np.add.at(raster, (rows, r["addr"].astype(np.int64)), r["count"])
         return raster, n_got
+
+
+def _stream_rate(arrivals: list[tuple[float, int]]) -> float:
+    """Records per second from (arrival time, records) of each batch: the least-squares slope of
+    the records received so far against time, which an early or late start of reading does not
+    bias (the first batch only marks the start)."""
+    t = np.array([a for a, _ in arrivals])
+    n = np.cumsum([k for _, k in arrivals])
+    if t.size < 3 or np.ptp(t) <= 0:
+        return 0.0
+    return float(np.polyfit(t - t[0], n, 1)[0])
 
 
 def open_url(url: str) -> SerialBoard:
