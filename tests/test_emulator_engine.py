@@ -285,3 +285,25 @@ def test_membrane_noise_is_an_ou_process_with_the_documented_std_and_time_consta
     assert abs(rho - np.exp(-1)) < 0.03
     cross = np.corrcoef(x[:, 0], x[:, 1])[0, 1]
     assert abs(cross) < 0.1  # neurons get independent noise
+
+
+def test_nmda_gate_latch_weakens_nmda_drive_near_rest() -> None:
+    """latch_denm_nmda on: NMDA current is gated by Imem/(Imem + If_nmda) (as in the simulator)."""
+
+    def count(gate: bool) -> int:
+        cfg = ChipConfig(inputs=[InputRoute(channel=0, chip=0, tag=3)])
+        core = cfg.core(0, 0)
+        hl = HighLevel(If_nmda=20e-12, Iw=(6e-10, 6e-10, 6e-10, 6e-10))
+        core.parameters = core_parameters(hl.currents())
+        core.neurons[0] = Neuron(
+            synapses=[Synapse(tag=3, dendrite=Dendrite.NMDA, weight=mask_bits(1))],
+            latches={"latch_denm_nmda": gate},
+        )
+        eng = SiliconEngine(Silicon(silicon_id="ideal", seed=0))
+        eng.apply(cfg)
+        stim = ev.input_events(np.arange(0, 500_000, 2000), np.zeros(250, int))
+        return eng.run(stim, 0.5).size
+
+    ungated, gated = count(False), count(True)
+    assert ungated > 10
+    assert gated < ungated
