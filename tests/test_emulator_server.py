@@ -201,3 +201,40 @@ def test_listen_address_parsing() -> None:
     assert parse_listen("[::1]:5") == ("::1", 5)
     with pytest.raises(BoardURLError):
         parse_listen("127.0.0.1:99999")
+
+
+SILICON = Path(__file__).resolve().parents[1] / "fixtures" / "silicon" / "typical.json"
+# what a board may say about itself; the silicon's truth (per-neuron currents, dead/hot maps) is not
+DETAIL_KEYS = {
+    "kind",
+    "engine",
+    "silicon_id",
+    "day",
+    "baud",
+    "url",
+    "protocol",
+    "line_bps",
+    "realtime",
+    "boot_id",
+    "readout",
+}
+
+
+def test_silicon_file_and_day_select_the_hidden_silicon() -> None:
+    with open_board(f"emu://?silicon={SILICON}&day=30") as b:
+        info = b.info()
+        assert info.board_id == "emu-typical-A" and info.details["day"] == 30
+        assert "hidden-silicon" in info.capabilities and set(info.details) <= DETAIL_KEYS
+
+
+def test_seed_selects_the_silicon_and_same_seed_repeats() -> None:
+    stim = ev.poisson_input(80.0, N_INPUTS, 0.3, seed=5)
+
+    def run(url: str) -> np.ndarray:
+        with open_board(url) as b:
+            b.apply(example_config())
+            return b.run(stim, 0.3)
+
+    a, again, other = run("emu://?seed=1"), run("emu://?seed=1"), run("emu://?seed=2")
+    np.testing.assert_array_equal(a, again)
+    assert not np.array_equal(a, other)
