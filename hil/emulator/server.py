@@ -304,7 +304,10 @@ class Emulator:
                     try:
                         self.firmware.feed(conn.up(data))
                     except Exception as e:  # a firmware bug must not look like a cable pull
-                        print(f"hil emulator: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+                        print(
+                            f"hil emulator: internal error: {type(e).__name__}: {e}",
+                            file=sys.stderr,
+                        )
         finally:
             conn.close()
             if self.conn is conn:
