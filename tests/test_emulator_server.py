@@ -238,3 +238,24 @@ def test_seed_selects_the_silicon_and_same_seed_repeats() -> None:
     a, again, other = run("emu://?seed=1"), run("emu://?seed=1"), run("emu://?seed=2")
     np.testing.assert_array_equal(a, again)
     assert not np.array_equal(a, other)
+
+
+@pytest.mark.parametrize("cmd", ["emulate", "probe"])
+def test_help_teaches_with_examples(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from hil.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "socket://127.0.0.1:7777" in text
+
+
+def test_probe_prints_board_info_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    from hil.cli import main
+
+    assert main(["probe", "--board", "emu://?seed=2", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["board_id"] == "emu-seed-2" and info["details"]["protocol"] == 1
+    assert main(["probe", "--board", "emu://?seed=2"]) == 0
+    assert re.search(r"capabilities\s+counts, hidden-silicon, spikes", capsys.readouterr().out)
