@@ -19,7 +19,7 @@ from hil.emulator.firmware import Firmware
 from hil.emulator.server import register_engine
 from hil.errors import BoardTimeout, BoardURLError, LinkError
 from hil.link import messages as m
-from hil.link.framing import FrameSplitter
+from hil.link.framing import FrameSplitter, encode_frame
 from hil.link.serial_board import SerialBoard
 
 register_engine("toy", toy_engine_factory)
@@ -148,6 +148,34 @@ def test_100k_frames_at_byte_error_rate_1e4_with_drops_and_garbage() -> None:
     assert link.down.stats.garbage_bursts + link.up.stats.garbage_bursts > 0
     assert missed > 50 and bad > 50 and board._session.stats.retransmits > 0
     assert link.fw.stats["duplicates"] > 0  # replayed answers happened and were harmless
+
+
+class ForgingLink(MemLink):
+    """Replaces the payload of the first EVENTS frame with a damaged copy that carries a valid
+    CRC-16: the error that a frame check alone cannot see."""
+
+    forged = 0
+
+    def _board_write(self, data: bytes) -> None:
+        body = FrameSplitter().feed(data)
+        if body and self.forged == 0 and m.unpack(body[0]).type == m.MsgType.EVENTS:
+            b = bytearray(body[0])
+            b[-1] ^= 0x01  # the high byte of the last record's dt: its time moves by 256 us
+            self.forged += 1
+            data = encode_frame(bytes(b))
+        super()._board_write(data)
+
+
+def test_a_damaged_batch_that_passes_crc16_is_caught_end_to_end() -> None:
+    engine = ToyEngine(copies=5, delay_us=3)
+    link = ForgingLink(engine, FaultSpec(), Clock())
+    board = MemBoard(link)
+    board.apply(example_config())
+    out = board.run(ev.poisson_input(150.0, N_INPUTS, 0.2, seed=1), 0.2)
+    assert link.forged == 1
+    np.testing.assert_array_equal(out, engine.last_output)  # refetched, not silently wrong
+    fetches = [e for e in link.fw.executed if e[0] == m.MsgType.FETCH]
+    assert len(fetches) == board.last_run.n_batches  # every batch fetched again once
 
 
 def test_unrecoverable_loss_is_reported_never_silent() -> None:

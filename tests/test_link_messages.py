@@ -87,10 +87,10 @@ def test_hello_status_summary_round_trip_and_bounds() -> None:
         m.HelloInfo.unpack(h.pack() + b"\x00")
     s = m.Status(1, 2, 3, True, 4, 5, 6, 7, 8, 9)
     assert m.Status.unpack(s.pack()) == s
-    r = m.RunSummary(1, 0, 0, 3, 10, 8, 2, 0, 0, 1000, 5)
+    r = m.RunSummary(1, 0, 0, 3, 10, 8, 2, 0, 0, 1000, 5, 0xDEADBEEF)
     assert m.RunSummary.unpack(r.pack()) == r
     with pytest.raises(m.WireError, match="n_dropped=11"):
-        m.RunSummary.unpack(m.RunSummary(1, 0, 0, 3, 10, 8, 11, 0, 0, 1000, 5).pack())
+        m.RunSummary.unpack(m.RunSummary(1, 0, 0, 3, 10, 8, 11, 0, 0, 1000, 5, 0).pack())
 
 
 def test_event_batches_keep_dt_within_16_bits() -> None:

@@ -482,7 +482,7 @@ class Firmware:
         with self.lock:
             self.stats["events_dropped"] += n_dropped
         t_stream = self.clock()
-        sent, kept = 0, 0
+        sent, kept, crc = 0, 0, 0
         for i, (base, rec, kind) in enumerate(batches):
             if self.stop_flag.is_set():
                 status = m.RunStatus.STOPPED
@@ -500,6 +500,7 @@ class Firmware:
                 if self.generation != gen:
                     return  # rebooted meanwhile
                 kept += len(payload)
+                crc = zlib.crc32(payload, crc)
                 self.batches.append((int(kind), payload))
                 while kept > MAX_RETAINED:  # evict the oldest; FETCH answers NOT_FOUND for them
                     j = next(k for k, b in enumerate(self.batches) if b is not None)
@@ -521,6 +522,7 @@ class Firmware:
             n_bins,
             dur_us,
             min(engine_us, 2**32 - 1),
+            crc,
         )
         with self.lock:
             if self.generation != gen:

@@ -343,7 +343,7 @@ class Status:
 
 # ---- RUN_DONE ----------------------------------------------------------------------------------
 
-RUN_DONE_FIELDS = struct.Struct("<HBBIIIIIIII")
+RUN_DONE_FIELDS = struct.Struct("<HBBIIIIIIIII")
 
 
 @dataclass(frozen=True)
@@ -361,6 +361,7 @@ class RunSummary:
     n_bins: int
     duration_us: int
     engine_us: int  # time the board spent computing/collecting the run [us of wall time]
+    crc32: int  # CRC-32 of the payloads of batches 0..n_batches-1, in order (end-to-end check)
 
     def pack(self) -> bytes:
         return RUN_DONE_FIELDS.pack(*(int(v) for v in asdict(self).values()))
