@@ -326,3 +326,18 @@ def test_fault_options_are_checked() -> None:
         FaultSpec(ber=2.0)
     with pytest.raises(LinkError, match="unknown option 'bre'"):
         open_board("emu://?bre=1e-4")
+
+
+class SlowApplyEngine(ToyEngine):
+    def apply(self, config):  # type: ignore[no-untyped-def]
+        time.sleep(1.2)  # a big config takes the board seconds to compile
+        return super().apply(config)
+
+
+register_engine("slow-apply", lambda opts: (SlowApplyEngine(), {"kind": "emulator"}))
+
+
+def test_keepalive_while_the_board_executes_a_long_command() -> None:
+    # the board is silent-but-for-keepalives for 1.2 s, longer than the 0.4 s timeout
+    with open_board("emu://?engine=slow-apply&timeout=0.4") as b:
+        assert b.apply(example_config()) == example_config().content_hash()

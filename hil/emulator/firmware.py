@@ -74,6 +74,7 @@ class Firmware:
         self.lock = threading.RLock()
         self.engine_lock = threading.Lock()  # one engine call at a time (run thread vs commands)
         self.t0 = clock()
+        self.busy_since: float | None = None  # a command is executing (keepalive, server.py)
         self.stats = {"rx_frames": 0, "rx_bad": 0, "naks": 0, "duplicates": 0, "events_dropped": 0}
         self._boot()
 
@@ -128,6 +129,7 @@ class Firmware:
                 self.stats["duplicates"] += 1
                 self.write(cached[1])
                 return
+        self.busy_since = self.clock()
         try:
             mtype, payload = self.execute(frame)
         except m.WireError as e:
@@ -145,6 +147,8 @@ class Firmware:
                 m.MsgType.NAK,
                 m.nak_payload(frame.type, m.ErrorCode.INTERNAL, f"{type(e).__name__}: {e}"),
             )
+        finally:
+            self.busy_since = None
         if mtype == m.MsgType.NAK:
             self.stats["naks"] += 1
         else:

@@ -40,6 +40,7 @@ EMU_OPTIONS: dict[str, type] = {
     "engine": str,
     **FAULT_OPTIONS,
 }
+KEEPALIVE_S = 0.25  # while a command executes, the board sends 0x00 this often [s]
 # Extra engines by name (emu://?engine=NAME); "auto" is SiliconEngine, else the simulator.
 ENGINES: dict[str, Callable[[EmulatorOptions], tuple[Board, dict]]] = {}
 
@@ -176,14 +177,21 @@ class Connection:
     corrupts the output as configured, and drops the link after `disconnect_after` bytes."""
 
     def __init__(
-        self, stream: SocketStream | FdStream, opts: EmulatorOptions, faults: FaultSpec, index: int
+        self,
+        stream: SocketStream | FdStream,
+        opts: EmulatorOptions,
+        faults: FaultSpec,
+        index: int,
+        busy: Callable[[], bool] = lambda: False,
     ):
+        self.busy = busy
         self.stream, self.opts, self.faults = stream, opts, faults
         self.down = Corrupter(faults, seed=2 * index)
         self.up = Corrupter(faults, seed=2 * index + 1)
         self.q: queue.Queue[tuple[float, bytes]] = queue.Queue()
         self.closed = threading.Event()
         self.sent = 0
+        self.last_send = time.monotonic()
         self.writer = threading.Thread(target=self._write_loop, name="emu-writer", daemon=True)
         self.writer.start()
 
@@ -202,8 +210,12 @@ class Connection:
         delay = self.faults.delay_ms / 1000
         while not self.closed.is_set():
             try:
-                t_enq, data = self.q.get(timeout=0.05)
+                t_enq, data = self.q.get(timeout=KEEPALIVE_S / 2)
             except queue.Empty:
+                # a long command (a big config to parse and compile): an empty frame (0x00) every
+                # KEEPALIVE_S tells the host the board is alive (docs/protocol.md 3.2)
+                if self.busy() and time.monotonic() - self.last_send >= KEEPALIVE_S:
+                    self._send(b"\x00")
                 continue
             if not baud:  # coalesce what is queued into one write
                 parts = [data]
@@ -237,6 +249,7 @@ class Connection:
                 return
 
     def _send(self, data: bytes) -> bool:
+        self.last_send = time.monotonic()
         try:
             self.stream.send(data)
             self.sent += len(data)
@@ -289,7 +302,13 @@ class Emulator:
         faults: FaultSpec | None = None,
     ) -> None:
         """Serve one connection until the peer goes, the link is dropped, or `stop` is set."""
-        conn = Connection(stream, self.opts, faults or self.opts.faults, self.n_connections)
+        conn = Connection(
+            stream,
+            self.opts,
+            faults or self.opts.faults,
+            self.n_connections,
+            busy=lambda: self.firmware.busy_since is not None,
+        )
         self.n_connections += 1
         old, self.conn = self.conn, conn
         if old is not None:

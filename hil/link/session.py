@@ -68,7 +68,7 @@ class Session:
 
     window: int = 8
     rto_s: float = 0.05
-    max_rto_s: float = 1.0
+    max_rto_s: float = 2.0
     retries: int = 20
     silence_s: float = 2.0
     seq: int = 0
