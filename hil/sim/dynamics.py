@@ -22,8 +22,7 @@ Membrane (DPI neuron with positive feedback, Chicca et al. 2014), tau = (Ut/kapp
 integrated in u = ln(I / Io) >= 0,
     tau du/dt = f(u) = (Ig/Itau (Iin - Itau - L) - (1 + I_ahp/Itau) I) / (I + Ig) + Ia / Itau,
 with the exponential Rosenbrock-Euler scheme (exact for the linearisation of f around the start of
-each sub-step: u <- u + h f phi1(h f'), phi1(z) = (e^z - 1)/z), which stays accurate at 1 ms steps
-where forward Euler (Rockpool) overshoots by a factor of two.
+each sub-step), see docs/sim.md.
 A spike when I reaches Ispkthr (u >= u_th = ln(Ispkthr / Io)), located inside its sub-step by linear
 interpolation; reset to Io; refractory for t_ref = Vth C_ref / Iref, resolved to the sub-step
 (the membrane integrates again for the part of a sub-step after the refractory period ends).
@@ -71,6 +70,7 @@ class Constants:
     t_ref: torch.Tensor
     Io: float
     gamma: float
+    has_ahp: bool  # any neuron with an adaptation weight; otherwise the AHP is skipped
 
     def slot(self, syn: int) -> int | None:
         """Position of synapse type `syn` among the simulated types, None when not simulated."""
@@ -130,6 +130,7 @@ def constants(
         t_ref=col(p.Vth * p.C_ref / lo(p.Iref)),
         Io=Io,
         gamma=p.kappa / (p.kappa + 1.0),
+        has_ahp=bool((p.Iw_ahp.detach() > 0).any()),
     )
 
 
@@ -157,9 +158,12 @@ def step(
         return None if i is None else mean[:, :, i]
 
     ampa, nmda, gaba, shunt = syn(AMPA), syn(NMDA), syn(GABA), syn(SHUNT)
-    ahp = state.iahp * k.ahp_mean
-    a = 1.0 + ahp * k.inv_Itau
-    leak = ahp if gaba is None else ahp + gaba
+    if k.has_ahp:
+        ahp = state.iahp * k.ahp_mean
+        a = 1.0 + ahp * k.inv_Itau
+        leak = ahp if gaba is None else ahp + gaba
+    else:
+        a, leak = 1.0, (0.0 if gaba is None else gaba)
     base = k.dc if ampa is None else ampa + k.dc
     if shunt is not None:
         base = base - shunt
@@ -185,8 +189,8 @@ def step(
         force = minf - a * cur + fbk * den  # tau dy/dt [A], y = I + Ig u
         jac = (fbk - a) * cur / den + k.gamma * fbk  # tau d(dy/dt)/dy
         hk = act * k.inv_tau
-        z = hk * jac
-        phi = torch.where(z.abs() < 1e-4, 1.0 + 0.5 * z, torch.expm1(z) / z)
+        # phi1(z) = (e^z - 1)/z by its A-stable [0/1] Pade form 1/(1 - z/2); z <= 1.5 keeps it finite
+        phi = torch.reciprocal(1.0 - 0.5 * (hk * jac).clamp(max=1.5))
         dy = hk * force * phi
         # y(u) = Io e^u + Ig u is convex and increasing, so its tangent step u + dy / y'(u) and
         # ln(y / Io) are upper bounds of the solution; Newton from there converges monotonically
@@ -204,7 +208,7 @@ def step(
                 t_spk = (j + 1) * h - act + frac * act
                 new = (s > 0) & torch.isinf(first)
                 first = torch.where(new, t_spk, first)
-        u = u_new * (1.0 - s)
+        u = u_new * (1.0 - s.detach())  # reset outside the surrogate path (Zenke & Vogels 2021)
         count = count + s
-    iahp = state.iahp * k.ahp_decay + k.ahp_jump * count
+    iahp = state.iahp * k.ahp_decay + k.ahp_jump * count if k.has_ahp else state.iahp
     return State(u=u, timer=timer, isyn=isyn_next, iahp=iahp, spikes=count), count, first

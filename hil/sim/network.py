@@ -81,6 +81,9 @@ def simulate(
     Gaussian membrane input current drawn independently per bin and neuron from `generator`.
     `substep` is the longest membrane sub-step [s]. Differentiable in params, weights and inputs.
     """
+    # decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
+    # on x86; flushing them to zero changes nothing physical (they are < 1e-38 A)
+    torch.set_flush_denormal(True)
     n_inst, N = params.instances, params.neurons
     if weights.neurons != N:
         raise ValueError(f"weights are for {weights.neurons} neurons, params for {N}")
@@ -98,12 +101,21 @@ def simulate(
     W = _cat(weights.w_rec, types) if has_rec else None
     out: list[torch.Tensor] = []
     first: list[torch.Tensor] = []
+    drives = None if drive is None else drive.unbind(0)
+    # sparse recurrent drive when no gradient has to flow back through the spikes
+    sparse_rec = W is not None and not (
+        torch.is_grad_enabled() and _needs_grad(params, weights)
+    )  # one backward node, not T
     for t in range(T):
-        d = None if drive is None else drive[t]
+        d = None if drives is None else drives[t]
         if W is not None:
             s = state.spikes
             if W.shape[0] == 1:
-                rec = (s.reshape(n_inst * B, N) @ W[0]).reshape(n_inst, B, K, N)
+                flat = s.reshape(n_inst * B, N)
+                if sparse_rec:  # spikes are sparse: only the rows of spiking neurons are summed
+                    rec = torch.sparse.mm(flat.to_sparse(), W[0]).reshape(n_inst, B, K, N)
+                else:
+                    rec = (flat @ W[0]).reshape(n_inst, B, K, N)
             else:
                 rec = torch.bmm(s, W).reshape(n_inst, B, K, N)
             d = rec if d is None else d + rec
@@ -116,6 +128,14 @@ def simulate(
             first.append(tf)
     spikes = torch.stack(out, dim=2) if out else torch.zeros(n_inst, B, 0, N)
     return Result(spikes, state, torch.stack(first, dim=2) if times and first else None)
+
+
+def _needs_grad(params: NeuronParams, weights: Weights) -> bool:
+    return (
+        weights.w_rec.requires_grad
+        or weights.w_in.requires_grad
+        or any(v.requires_grad for v in params.tensors().values())
+    )
 
 
 TRAINABLE_CURRENTS = (

@@ -1,0 +1,121 @@
+"""Gradients: the differentiable path matches finite differences; the surrogate is scaled to the
+neuron's threshold; a small network learns a target rate through weights and currents."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hil.sim import DynapNet, NeuronParams, State, Weights, constants, simulate, spike, step
+from hil.sim.records import AMPA, GABA
+from hil.sim.surrogate import surrogate_derivative
+
+F64 = torch.float64
+
+
+def membrane_after(params: NeuronParams, drive: torch.Tensor, steps: int = 10) -> torch.Tensor:
+    """ln(Imem/Io) after `steps` bins of a constant AMPA+GABA drive (sub-threshold)."""
+    k = constants(params, 1e-3, types=(AMPA, GABA))
+    n = params.neurons
+    st = State(
+        u=torch.zeros(1, 1, n, dtype=F64),
+        timer=torch.zeros(1, 1, n, dtype=F64),
+        isyn=torch.zeros(1, 1, 2, n, dtype=F64),
+        iahp=torch.zeros(1, 1, n, dtype=F64),
+        spikes=torch.zeros(1, 1, n, dtype=F64),
+    )
+    for _ in range(steps):
+        st, _, _ = step(st, drive, k)
+    return st.u
+
+
+def test_finite_differences_match_autograd_on_the_membrane_path() -> None:
+    base = NeuronParams.nominal(3).to(F64)
+    itau = base.Itau_mem.clone().requires_grad_(True)
+    igain = base.Igain_mem.clone().requires_grad_(True)
+    drive = torch.tensor([[[[1.0e-9, 2.0e-9, 3.0e-9], [0.2e-9, 0.1e-9, 0.3e-9]]]], dtype=F64)
+    drive.requires_grad_(True)
+
+    def f(itau: torch.Tensor, igain: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+        return membrane_after(base.replace(Itau_mem=itau, Igain_mem=igain), drive).sum()
+
+    u = membrane_after(base, drive.detach())
+    assert float(u.max()) < float(torch.log(base.Ispkthr / base.Io).min())  # no spike
+    inputs = [itau, igain, drive]
+    grads = torch.autograd.grad(f(*inputs), inputs)
+    for i, (x, g) in enumerate(zip(inputs, grads, strict=True)):
+        for j in range(x.numel()):
+            eps = 1e-6 * float(x.detach().flatten()[j].abs())
+            args = [a.detach().clone() for a in inputs]
+            args[i].view(-1)[j] += eps
+            up = f(*args)
+            args[i].view(-1)[j] -= 2 * eps
+            numerical = (up - f(*args)) / (2 * eps)
+            assert float(g.flatten()[j]) == pytest.approx(float(numerical), rel=1e-4)
+
+
+def test_surrogate_slope_is_in_units_of_the_neurons_own_threshold() -> None:
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], requires_grad=True)
+    s = spike(x)
+    assert s.tolist() == [0, 0, 1, 1, 1]
+    s.sum().backward()
+    assert torch.allclose(x.grad, surrogate_derivative(x.detach()))
+    assert x.grad[2] == 1.0  # O(1) per e-fold of Imem at threshold, not 1 per ampere
+
+
+def test_gradients_reach_weights_and_currents_with_useful_magnitude() -> None:
+    g = torch.Generator().manual_seed(0)
+    net = DynapNet(
+        8, 6, w_in=torch.rand(8, 6, generator=g) * 4, train_currents=("Itau_mem", "Ispkthr")
+    )
+    x = (torch.rand(2, 200, 8, generator=g) < 0.05).float()
+    out = net(x)
+    assert out.sum() > 0
+    out.sum().backward()
+    assert net.w_in.grad.abs().max() > 1e-2
+    assert net.log_currents["Itau_mem"].grad.abs().max() > 1e-2
+    assert net.log_currents["Ispkthr"].grad.abs().max() > 1e-2
+    assert net.log_currents["Ispkthr"].grad.sum() < 0  # a higher threshold means fewer spikes
+
+
+def test_a_small_network_learns_a_target_rate() -> None:
+    g = torch.Generator().manual_seed(1)
+    n_in, n, T, dt, target = 10, 4, 200, 1e-3, 15.0
+    net = DynapNet(
+        n_in,
+        n,
+        w_in=torch.rand(n_in, n, generator=g) * 0.5,
+        w_rec=torch.zeros(n, n),
+        train_currents=("Itau_mem",),
+        groups=torch.zeros(n, dtype=torch.long),  # one current shared by the core
+    )
+    x = (torch.rand(1, T, n_in, generator=g) < 0.05).float()
+    opt = torch.optim.Adam(net.parameters(), lr=0.03)
+
+    def rate() -> torch.Tensor:
+        return net(x).sum(2) / (T * dt)
+
+    with torch.no_grad():
+        before = rate().mean().item()
+    for _ in range(40):
+        opt.zero_grad()
+        loss = ((rate() - target) ** 2).mean() / target**2
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = rate()
+    assert abs(before - target) > 0.5 * target
+    assert torch.all((after - target).abs() < 0.25 * target), after
+    assert net.log_currents["Itau_mem"].shape == (1, 1)
+
+
+def test_differentiable_simulate_matches_no_grad_simulate() -> None:
+    p = NeuronParams.nominal(5)
+    g = torch.Generator().manual_seed(2)
+    w = Weights.from_signed(torch.rand(4, 5, generator=g) * 5, torch.randn(5, 5, generator=g))
+    x = (torch.rand(1, 100, 4, generator=g) < 0.1).float()
+    with torch.no_grad():
+        a = simulate(p, w, x).spikes
+    w2 = Weights(w.w_in.clone().requires_grad_(True), w.w_rec.clone().requires_grad_(True))
+    b = simulate(p, w2, x).spikes
+    assert torch.equal(a, b.detach())
