@@ -1,0 +1,269 @@
+"""`hil bench sim`: hil.sim against Rockpool 3.1.0's jit-compiled DynapSim, in one process.
+
+Workload (shared/reference/rockpool_dynapse.md section 9): N = 256 neurons, dense random recurrent
+weights N(0, (2/sqrt(N))^2), one Poisson input channel per neuron at 20 Hz with weight 4 (input
+weights 4 * identity), weights in units of Iscale = 1e-8 A, 1 s of model time at dt = 1 ms; batch 1
+and 32, forward and forward + backward (gradient of the mean spike count with respect to every
+weight); 100 mismatch instances (10 % relative s.d. on every current and capacitance, Rockpool's
+default 30 % / 3-sigma), batch 1. Rockpool runs as Sequential(LinearJax, DynapSim) under jax.jit
+(steady state, compilation excluded); its mismatch loop draws, sets and re-jits per instance, the
+cost the reference measured, on a few instances scaled to 100. Times are medians over repeats.
+The floor is the bare matrix multiplications of the same workload (torch, float32).
+`dt_rate_error` = |rate(dt = 1 ms) - rate(dt = 10 us)| / rate(dt = 10 us) for hil.sim on the same
+network and the same input spike times (drawn on a 10 us grid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+N = 256
+RATE_HZ = 20.0
+W_IN = 4.0
+DURATION_S = 1.0
+DT = 1e-3
+FINE_DT = 1e-5
+MISMATCH_INSTANCES = 100
+MISMATCH_SIGMA = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per workload (3)")
+    parser.add_argument(
+        "--peer-instances",
+        type=int,
+        default=3,
+        help="Rockpool mismatch instances actually run, scaled to 100 (3)",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="skip Rockpool even if installed")
+    parser.add_argument("--no-dt", action="store_true", help="skip the dt = 10 us run")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: the per-bin tensors are too small to gain from more, and on a "
+        "shared 2-core machine extra threads stall on each other)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="network and input seed (0)")
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def _network(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w_rec = rng.normal(0.0, 2.0 / np.sqrt(N), (N, N)).astype(np.float32)
+    return W_IN * np.eye(N, dtype=np.float32), w_rec
+
+
+def _inputs(batch: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1 + batch)
+    T = int(round(DURATION_S / DT))
+    return rng.poisson(RATE_HZ * DT, (batch, T, N)).astype(np.float32)
+
+
+def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dict:
+    from hil.sim import DynapNet, NeuronParams, Weights, sample_mismatch, simulate
+
+    params = NeuronParams.nominal(N)
+    weights = Weights.from_signed(torch.from_numpy(w_in), torch.from_numpy(w_rec))
+    out: dict = {}
+    for B in (1, 32):
+        x = torch.from_numpy(_inputs(B, args.seed))
+        with torch.no_grad():
+            simulate(params, weights, x)  # warm-up
+            out[f"fwd_b{B}_s"] = _median_time(
+                lambda x=x: simulate(params, weights, x), args.repeats
+            )
+            out[f"rate_b{B}_hz"] = float(simulate(params, weights, x).spikes.mean()) / DT
+        net = DynapNet(N, N, w_in=torch.from_numpy(w_in), w_rec=torch.from_numpy(w_rec))
+
+        def fwdbwd(x: torch.Tensor = x, net: DynapNet = net) -> None:
+            net.zero_grad()
+            net(x).mean().backward()
+
+        fwdbwd()
+        out[f"fwdbwd_b{B}_s"] = _median_time(fwdbwd, args.repeats)
+    x1 = torch.from_numpy(_inputs(1, args.seed))
+
+    def mismatch() -> torch.Tensor:
+        inst = sample_mismatch(params, MISMATCH_INSTANCES, sigma=MISMATCH_SIGMA, seed=args.seed)
+        with torch.no_grad():
+            return simulate(inst, weights, x1).spikes
+
+    mismatch()
+    out["mismatch_100_s"] = _median_time(mismatch, args.repeats)
+    return out
+
+
+def _floor(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dict:
+    """Bare matmuls of the workload: the input projection and one recurrent product per bin."""
+    out = {}
+    Win, Wrec = torch.from_numpy(w_in), torch.from_numpy(w_rec)
+    for B in (1, 32):
+        x = torch.from_numpy(_inputs(B, args.seed))
+        s = (torch.rand(B, N) < 0.05).float()
+
+        def mm(x: torch.Tensor = x, s: torch.Tensor = s) -> None:
+            x.reshape(-1, N) @ Win
+            for _ in range(x.shape[1]):
+                s @ Wrec
+
+        out[f"floor_matmul_b{B}_s"] = _median_time(mm, args.repeats)
+    return out
+
+
+def _dt_error(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dict:
+    from hil.sim import NeuronParams, Weights, simulate
+
+    rng = np.random.default_rng(args.seed + 100)
+    fine_T = int(round(DURATION_S / FINE_DT))
+    fine = rng.poisson(RATE_HZ * FINE_DT, (fine_T, N)).astype(np.float32)
+    coarse = fine.reshape(-1, int(round(DT / FINE_DT)), N).sum(1)
+    params = NeuronParams.nominal(N)
+    weights = Weights.from_signed(torch.from_numpy(w_in), torch.from_numpy(w_rec))
+    rates = {}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for name, x, dt in (("1ms", coarse, DT), ("10us", fine, FINE_DT)):
+            s = simulate(params, weights, torch.from_numpy(x)[None], dt=dt).spikes
+            rates[name] = float(s.sum()) / (N * DURATION_S)
+    return {
+        "rate_dt_1ms_hz": rates["1ms"],
+        "rate_dt_10us_hz": rates["10us"],
+        "dt_rate_error": abs(rates["1ms"] - rates["10us"]) / rates["10us"],
+        "dt_check_s": time.perf_counter() - t0,
+    }
+
+
+def _rockpool(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dict:
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)  # rockpool warns about samna on import
+    import jax
+    import jax.numpy as jnp
+    import rockpool
+    from rockpool.devices.dynapse import DynapSim, frozen_mismatch_prototype
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LinearJax
+    from rockpool.transform.mismatch import mismatch_generator
+
+    def build(dt: float = DT) -> object:
+        return Sequential(
+            LinearJax((N, N), weight=w_in, has_bias=False),
+            DynapSim(N, has_rec=True, w_rec=w_rec, dt=dt, rng_key=jax.random.PRNGKey(args.seed)),
+        )
+
+    net = build()
+
+    def evolve(p: dict, x: jax.Array) -> jax.Array:
+        return net.set_attributes(p)(x)[0]
+
+    fwd = jax.jit(evolve)
+    fwdbwd = jax.jit(jax.value_and_grad(lambda p, x: jnp.mean(evolve(p, x))))
+    p = net.parameters()
+    out: dict = {"version": rockpool.__version__, "jax": jax.__version__}
+    for B in (1, 32):
+        x = jnp.asarray(_inputs(B, args.seed))
+        for name, f in (("fwd", fwd), ("fwdbwd", fwdbwd)):
+            t = time.perf_counter()
+            jax.block_until_ready(f(p, x))
+            out[f"{name}_b{B}_compile_s"] = time.perf_counter() - t
+            out[f"{name}_b{B}_s"] = _median_time(
+                lambda f=f, x=x: jax.block_until_ready(f(p, x)), args.repeats
+            )
+        out[f"rate_b{B}_hz"] = float(jnp.mean(fwd(p, x))) / DT
+    # mismatch: draw, set, jit and run per instance, as Rockpool's API requires
+    regenerate = mismatch_generator(
+        frozen_mismatch_prototype(net), percent_deviation=3 * MISMATCH_SIGMA, sigma_rule=3.0
+    )
+    x1 = jnp.asarray(_inputs(1, args.seed))
+    key = jax.random.PRNGKey(args.seed)
+    t = time.perf_counter()
+    for _ in range(args.peer_instances):
+        key, sub = jax.random.split(key)
+        inst = net.set_attributes(regenerate(net, rng_key=sub))
+        jax.block_until_ready(jax.jit(lambda x, inst=inst: inst(x)[0])(x1))
+    per = (time.perf_counter() - t) / args.peer_instances
+    out["mismatch_per_instance_s"] = per
+    out["mismatch_100_s"] = per * MISMATCH_INSTANCES
+    out["mismatch_instances_run"] = args.peer_instances
+    # Rockpool's own dt dependence on this workload, for context (0.1 ms, batch 1)
+    fine = build(1e-4)
+    xf = jnp.asarray(
+        np.repeat(_inputs(1, args.seed), 10, axis=1) * (np.arange(10000) % 10 == 0)[None, :, None]
+    )
+    out["rate_dt_0p1ms_hz"] = float(jnp.mean(jax.jit(lambda x: fine(x)[0])(xf))) / 1e-4
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)
+    w_in, w_rec = _network(args.seed)
+    result: dict = {
+        "workload": {
+            "neurons": N,
+            "input_rate_hz": RATE_HZ,
+            "input_weight": W_IN,
+            "w_rec_sd": 2.0 / np.sqrt(N),
+            "duration_s": DURATION_S,
+            "dt_s": DT,
+            "mismatch_instances": MISMATCH_INSTANCES,
+            "mismatch_sigma": MISMATCH_SIGMA,
+            "seed": args.seed,
+            "repeats": args.repeats,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "loadavg_start": list(os.getloadavg()),
+        },
+    }
+    ours = _ours(args, w_in, w_rec)
+    result["hil"] = ours
+    result["floor"] = _floor(args, w_in, w_rec)
+    result["dt_rate_error"] = None
+    if not args.no_dt:
+        d = _dt_error(args, w_in, w_rec)
+        result["hil"].update({k: v for k, v in d.items() if k != "dt_rate_error"})
+        result["dt_rate_error"] = d["dt_rate_error"]
+    keys = ("speedup_fwd_b32", "speedup_fwdbwd_b32", "speedup_mismatch_100")
+    result.update({k: None for k in keys})
+    result.update({"speedup_fwd_b1": None, "speedup_fwdbwd_b1": None})
+    peer = None
+    if args.no_peer:
+        result["peer"] = "skipped (--no-peer)"
+    else:
+        try:
+            peer = _rockpool(args, w_in, w_rec)
+        except ImportError as e:
+            result["peer"] = f"rockpool not installed ({e.name}); pip install .[peers]"
+    if peer is not None:
+        result["peer"] = "rockpool"
+        result["rockpool"] = peer
+        for name in ("fwd_b32", "fwdbwd_b32", "fwd_b1", "fwdbwd_b1", "mismatch_100"):
+            result[f"speedup_{name}"] = peer[f"{name}_s"] / ours[f"{name}_s"]
+    result["targets"] = {
+        "speedup_fwd_b32": ">= 2",
+        "speedup_fwdbwd_b32": ">= 2",
+        "speedup_mismatch_100": ">= 50",
+        "dt_rate_error": "<= 0.05",
+    }
+    result["machine"]["loadavg_end"] = list(os.getloadavg())
+    return result
