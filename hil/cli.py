@@ -12,7 +12,7 @@ import numpy as np
 from hil import __version__
 from hil.errors import HilError
 
-DEFAULT_BOARD = "sim://"
+DEFAULT_BOARD = "emu://"
 
 
 def _cmd_config_example(args: argparse.Namespace) -> int:
@@ -232,7 +232,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; `bench_options=False` skips importing the benchmark modules."""
     p = argparse.ArgumentParser(
         prog="hil",
         description="Hardware-in-the-loop validation and calibration for Dynap-SE2-style chips. "
@@ -375,17 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
         bp = add(besub, name, _cmd_bench, help_)
         bp.add_argument("--json", action="store_true", help="print the result as JSON")
         bp.set_defaults(bench_module=module)
-        try:
+        if bench_options:  # benchmark modules import torch: only when a benchmark is asked for
             import importlib
 
             importlib.import_module(module).add_arguments(bp)
-        except ImportError:
-            pass  # optional parts of a benchmark module may be absent; run() reports it
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(bench_options=argv[:1] == ["bench"])
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

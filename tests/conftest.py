@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-BACKENDS = ["sim://"]
+BACKENDS = ["sim://", "emu://", "pty://"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
