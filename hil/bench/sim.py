@@ -8,7 +8,9 @@ weight); 100 mismatch instances (10 % relative s.d. on every current and capacit
 default 30 % / 3-sigma), batch 1. Rockpool runs as Sequential(LinearJax, DynapSim) under jax.jit
 (steady state, compilation excluded); its mismatch loop draws, sets and re-jits per instance, the
 cost the reference measured, on a few instances scaled to 100. Times are medians over repeats.
-The floor is the bare matrix multiplications of the same workload (torch, float32).
+The floor is the bare matrix multiplications of the same workload (torch, float32): the input
+projection plus one (batch, N) x (N, N) product per bin, and (floor_matmul_2types) the recurrent
+product hil.sim itself needs, with one matrix per simulated synapse type, (N, 2N) for AMPA + GABA.
 `dt_rate_error` = |rate(dt = 1 ms) - rate(dt = 10 us)| / rate(dt = 10 us) for hil.sim on the same
 network and the same input spike times (drawn on a 10 us grid).
 """
@@ -114,16 +116,21 @@ def _floor(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dic
     """Bare matmuls of the workload: the input projection and one recurrent product per bin."""
     out = {}
     Win, Wrec = torch.from_numpy(w_in), torch.from_numpy(w_rec)
+    both = torch.cat([Wrec.clamp(min=0), (-Wrec).clamp(min=0)], dim=1)  # AMPA | GABA, (N, 2N)
     for B in (1, 32):
         x = torch.from_numpy(_inputs(B, args.seed))
-        s = (torch.rand(B, N) < 0.05).float()
+        s = (torch.rand(B, N, generator=torch.Generator().manual_seed(args.seed)) < 0.05).float()
 
-        def mm(x: torch.Tensor = x, s: torch.Tensor = s) -> None:
+        def mm(x: torch.Tensor = x, s: torch.Tensor = s, W: torch.Tensor = Wrec) -> None:
             x.reshape(-1, N) @ Win
             for _ in range(x.shape[1]):
-                s @ Wrec
+                s @ W
 
         out[f"floor_matmul_b{B}_s"] = _median_time(mm, args.repeats)
+        # hil.sim's own recurrent product: one matrix per simulated synapse type (AMPA and GABA)
+        out[f"floor_matmul_2types_b{B}_s"] = _median_time(
+            lambda x=x, s=s: [s @ both for _ in range(x.shape[1])], args.repeats
+        )
     return out
 
 

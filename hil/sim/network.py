@@ -101,21 +101,13 @@ def simulate(
     W = _cat(weights.w_rec, types) if has_rec else None
     out: list[torch.Tensor] = []
     first: list[torch.Tensor] = []
-    drives = None if drive is None else drive.unbind(0)
-    # sparse recurrent drive when no gradient has to flow back through the spikes
-    sparse_rec = W is not None and not (
-        torch.is_grad_enabled() and _needs_grad(params, weights)
-    )  # one backward node, not T
+    drives = None if drive is None else drive.unbind(0)  # one backward node, not T
     for t in range(T):
         d = None if drives is None else drives[t]
         if W is not None:
             s = state.spikes
             if W.shape[0] == 1:
-                flat = s.reshape(n_inst * B, N)
-                if sparse_rec:  # spikes are sparse: only the rows of spiking neurons are summed
-                    rec = torch.sparse.mm(flat.to_sparse(), W[0]).reshape(n_inst, B, K, N)
-                else:
-                    rec = (flat @ W[0]).reshape(n_inst, B, K, N)
+                rec = (s.reshape(n_inst * B, N) @ W[0]).reshape(n_inst, B, K, N)
             else:
                 rec = torch.bmm(s, W).reshape(n_inst, B, K, N)
             d = rec if d is None else d + rec
@@ -128,14 +120,6 @@ def simulate(
             first.append(tf)
     spikes = torch.stack(out, dim=2) if out else torch.zeros(n_inst, B, 0, N)
     return Result(spikes, state, torch.stack(first, dim=2) if times and first else None)
-
-
-def _needs_grad(params: NeuronParams, weights: Weights) -> bool:
-    return (
-        weights.w_rec.requires_grad
-        or weights.w_in.requires_grad
-        or any(v.requires_grad for v in params.tensors().values())
-    )
 
 
 TRAINABLE_CURRENTS = (
