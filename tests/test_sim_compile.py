@@ -152,3 +152,17 @@ def test_invalid_config_keeps_the_old_one_and_url_options_are_checked() -> None:
     for url in ("sim://?dt=0", "sim://?dt=abc", "sim://?speed=2", "sim://?noise=-1"):
         with pytest.raises(BoardURLError):
             open_board(url)
+
+
+def test_misuse_raises_hil_errors_that_name_the_field() -> None:
+    from hil.sim import DynapNet, sample_mismatch
+
+    p = NeuronParams.nominal(4)
+    with pytest.raises(ConfigError, match="inputs"):
+        simulate(p, Weights.zeros(3, 4), torch.zeros(1, 10, 5))
+    with pytest.raises(ConfigError, match="weights"):
+        simulate(p, Weights.zeros(3, 5), torch.zeros(1, 10, 3))
+    with pytest.raises(ConfigError, match="train_currents"):
+        DynapNet(3, 4, train_currents=("Ibogus",))
+    with pytest.raises(ConfigError, match="names"):
+        sample_mismatch(p, 2, names=("Ibogus",))

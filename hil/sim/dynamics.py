@@ -172,9 +172,10 @@ def step(
     sink = k.Itau + leak
     minf = None if nmda is not None else k.gain * (torch.relu(base) - sink)
 
+    no_ahp = isinstance(a, float)
     h = k.h
     u, timer = state.u, state.timer
-    count = torch.zeros_like(u)
+    count: torch.Tensor | None = None
     first = torch.full_like(u, math.inf) if times else None
     for j in range(k.substeps):
         act = (h - timer).clamp(0.0, h)
@@ -185,8 +186,9 @@ def step(
             gated = nmda / (1.0 + k.If_nmda / cur)
             minf = k.gain * (torch.relu(base + gated) - sink)
         den = cur + k.Ig
-        fbk = k.fb * e.pow(k.gamma)  # Ia / Itau
-        force = minf - a * cur + fbk * den  # tau dy/dt [A], y = I + Ig u
+        fbk = k.fb * torch.exp(k.gamma * u)  # Ia / Itau
+        leak_cur = cur if no_ahp else a * cur
+        force = minf - leak_cur + fbk * den  # tau dy/dt [A], y = I + Ig u
         jac = (fbk - a) * cur / den + k.gamma * fbk  # tau d(dy/dt)/dy
         hk = act * k.inv_tau
         # phi1(z) = (e^z - 1)/z by its A-stable [0/1] Pade form 1/(1 - z/2); z <= 1.5 keeps it finite
@@ -197,8 +199,8 @@ def step(
         y = cur + k.Ig * u + dy
         u_new = torch.minimum(u + dy / den, torch.log(y.clamp(min=k.Io) / k.Io)).clamp(min=0.0)
         for _ in range(NEWTON):
-            e_new = torch.exp(u_new)
-            u_new = u_new - (k.Io * e_new + k.Ig * u_new - y) / (k.Io * e_new + k.Ig)
+            cur_new = k.Io * torch.exp(u_new)
+            u_new = u_new - (cur_new + k.Ig * u_new - y) / (cur_new + k.Ig)
         u_new = u_new.clamp(min=0.0)
         s = spike(u_new - k.u_th)
         with torch.no_grad():
@@ -209,6 +211,7 @@ def step(
                 new = (s > 0) & torch.isinf(first)
                 first = torch.where(new, t_spk, first)
         u = u_new * (1.0 - s.detach())  # reset outside the surrogate path (Zenke & Vogels 2021)
-        count = count + s
+        count = s if count is None else count + s
+    assert count is not None
     iahp = state.iahp * k.ahp_decay + k.ahp_jump * count if k.has_ahp else state.iahp
     return State(u=u, timer=timer, isyn=isyn_next, iahp=iahp, spikes=count), count, first

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
+from hil.errors import ConfigError
 from hil.sim.records import NeuronParams
 
 CURRENTS = (
@@ -50,7 +51,7 @@ def sample_mismatch(
     names = CURRENTS if names is None else tuple(names)
     unknown = set(names) - set(CURRENTS)
     if unknown:
-        raise ValueError(f"mismatch names {sorted(unknown)}; allowed: {', '.join(CURRENTS)}")
+        raise ConfigError("names", sorted(unknown), "any of " + ", ".join(CURRENTS))
     changes = {}
     for name in names:
         v = getattr(base, name)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hil.errors import ConfigError
 from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
 from hil.sim.records import DTYPE, NeuronParams, State, Weights
 
@@ -86,11 +87,13 @@ def simulate(
     torch.set_flush_denormal(True)
     n_inst, N = params.instances, params.neurons
     if weights.neurons != N:
-        raise ValueError(f"weights are for {weights.neurons} neurons, params for {N}")
+        raise ConfigError("weights", f"{weights.neurons} neurons", f"{N} neurons, as params")
     inputs = inputs.to(DTYPE)
     B, T = inputs.shape[-3], inputs.shape[-2]
     if inputs.shape[-1] != weights.inputs:
-        raise ValueError(f"inputs have {inputs.shape[-1]} channels, weights {weights.inputs}")
+        raise ConfigError(
+            "inputs", f"{inputs.shape[-1]} channels", f"{weights.inputs}, the rows of w_in"
+        )
     types = tuple(active_types(weights) if types is None else types)
     k: Constants = constants(params, dt, types, substep)
     K = len(types)
@@ -171,8 +174,8 @@ class DynapNet(nn.Module):
         self.base = params if params is not None else NeuronParams.nominal(n_neurons)
         unknown = set(train_currents) - set(TRAINABLE_CURRENTS)
         if unknown:
-            raise ValueError(
-                f"train_currents {sorted(unknown)}; allowed: {', '.join(TRAINABLE_CURRENTS)}"
+            raise ConfigError(
+                "train_currents", sorted(unknown), "any of " + ", ".join(TRAINABLE_CURRENTS)
             )
         self.register_buffer("groups", None if groups is None else torch.as_tensor(groups).long())
         n_groups = None if groups is None else int(self.groups.max()) + 1

@@ -17,6 +17,7 @@ import torch
 
 from hil.chip.geometry import Dendrite
 from hil.chip.params import HighLevel, Physics
+from hil.errors import ConfigError
 
 SYNAPSE_TYPES: tuple[Dendrite, ...] = (Dendrite.AMPA, Dendrite.NMDA, Dendrite.GABA, Dendrite.SHUNT)
 TYPE_INDEX: dict[Dendrite, int] = {d: i for i, d in enumerate(SYNAPSE_TYPES)}
@@ -90,7 +91,9 @@ class NeuronParams:
         if self.instances == instances:
             return self
         if self.instances != 1:
-            raise ValueError(f"cannot expand {self.instances} instances to {instances}")
+            raise ConfigError(
+                "instances", self.instances, f"1 or {instances} to expand to {instances}"
+            )
         return replace(
             self,
             **{k: v.expand(instances, *v.shape[1:]).clone() for k, v in self.tensors().items()},
