@@ -75,3 +75,18 @@ def test_board_state_continues_across_runs_until_reset() -> None:
         b.reset()
         again = b.run(stim, 0.2)
     assert np.array_equal(first, again)
+
+
+def test_per_neuron_noise_is_seeded_and_only_where_asked() -> None:
+    p = NeuronParams.nominal(3).replace(Idc=torch.full((1, 3), 30e-12))
+    x = torch.zeros(1, 500, 1)
+    sd = torch.tensor([[[0.0, 0.0, 5e-11]]])
+
+    def run(seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            return simulate(p, Weights.zeros(1, 3), x, noise=sd, generator=g, times=True).spikes
+
+    a, b, c = run(1), run(1), run(2)
+    assert torch.equal(a, b) and not torch.equal(a[..., 2], c[..., 2])
+    assert torch.equal(a[..., 0], a[..., 1]) and torch.equal(a[..., 0], c[..., 0])

@@ -70,7 +70,7 @@ def simulate(
     dt: float = 1e-3,
     state: State | None = None,
     substep: float = DEFAULT_SUBSTEP,
-    noise: float = 0.0,
+    noise: float | torch.Tensor = 0.0,
     generator: torch.Generator | None = None,
     times: bool = False,
     types: Sequence[int] | None = None,
@@ -79,7 +79,8 @@ def simulate(
     network given by `params` (instances, neurons) and `weights` (amperes) with bin width dt [s].
 
     `state` continues a previous run (default: rest). `noise` is the standard deviation [A] of a
-    Gaussian membrane input current drawn independently per bin and neuron from `generator`.
+    Gaussian membrane input current drawn independently per bin and neuron from `generator`: a
+    float, or a tensor broadcastable to (instances, 1, neurons) for per-neuron values.
     `substep` is the longest membrane sub-step [s]. Differentiable in params, weights and inputs.
     """
     # decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
@@ -104,6 +105,7 @@ def simulate(
     W = _cat(weights.w_rec, types) if has_rec else None
     out: list[torch.Tensor] = []
     first: list[torch.Tensor] = []
+    has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
     drives = None if drive is None else drive.unbind(0)  # one backward node, not T
     for t in range(T):
         d = None if drives is None else drives[t]
@@ -115,7 +117,7 @@ def simulate(
                 rec = torch.bmm(s, W).reshape(n_inst, B, K, N)
             d = rec if d is None else d + rec
         z = None
-        if noise > 0:
+        if has_noise:
             z = noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
         state, count, tf = step(state, d, k, noise=z, times=times)
         out.append(count)
