@@ -15,7 +15,8 @@ Records (hil.sim.records)
 Running (hil.sim.network, hil.sim.dynamics)
     simulate(params, weights, inputs, dt=1e-3, state=None, substep=1e-3, noise=0.0,
              generator=None, times=False, types=None) -> Result(spikes (I,B,T,N), state, times)
-        inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin)
+        inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin); noise: s.d. [A]
+        of a Gaussian membrane current per bin, float or tensor broadcastable to (I, 1, N)
     constants(params, dt, types, substep) -> Constants;  step(state, drive, k, noise, times)
         the pure per-bin step: -> (state, counts (I,B,N), first spike time in the bin or None)
     DynapNet(n_inputs, n_neurons, params=None, w_in=None, w_rec=None, dt=1e-3, scale=1e-8,
@@ -32,6 +33,7 @@ Mismatch (hil.sim.mismatch)
 
 Board (hil.sim.board)
     Simulator(dt=1e-3, seed=0, noise=0.0, substep=1e-3); open_url("sim://?dt=1e-4&seed=1")
+        .compiled -> the applied config as CompiledConfig; capabilities spikes, counts, gradients
 
 Equations, sources and design decisions: docs/sim.md.
 """
