@@ -119,3 +119,31 @@ def test_differentiable_simulate_matches_no_grad_simulate() -> None:
     w2 = Weights(w.w_in.clone().requires_grad_(True), w.w_rec.clone().requires_grad_(True))
     b = simulate(p, w2, x).spikes
     assert torch.equal(a, b.detach())
+
+
+def test_gradients_stay_finite_on_a_long_recurrent_run() -> None:
+    g = torch.Generator().manual_seed(3)
+    n = 48
+    w_in = (torch.eye(n) * 4).requires_grad_(True)
+    w_rec = (torch.randn(n, n, generator=g) * 2 / n**0.5).requires_grad_(True)
+    x = (torch.rand(2, 600, n, generator=g) < 0.02).float()
+    grads = {}
+    for rec_grad in (0.0, 0.5):
+        w_in.grad = w_rec.grad = None
+        out = simulate(
+            NeuronParams.nominal(n), Weights.from_signed(w_in, w_rec), x, rec_grad=rec_grad
+        )
+        out.spikes.mean().backward()
+        assert torch.isfinite(w_rec.grad).all() and w_rec.grad.abs().max() > 0
+        grads[rec_grad] = w_in.grad.clone()
+    assert not torch.allclose(grads[0.0], grads[0.5])  # credit flows through recurrent spikes
+
+
+@pytest.mark.slow  # torch.compile builds the kernel: seconds to tens of seconds with a cold cache
+def test_compiled_step_matches_eager_step() -> None:
+    p = NeuronParams.nominal(6).replace(Idc=torch.linspace(20e-12, 1e-9, 6)[None])
+    x = torch.zeros(1, 300, 1)
+    with torch.no_grad():
+        eager = simulate(p, Weights.zeros(1, 6), x).spikes
+        fused = simulate(p, Weights.zeros(1, 6), x, compiled=True).spikes
+    assert torch.equal(eager.sum(2), fused.sum(2))

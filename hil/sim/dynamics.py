@@ -134,12 +134,81 @@ def constants(
     )
 
 
+def membrane_substep(
+    u: torch.Tensor,
+    timer: torch.Tensor,
+    minf: torch.Tensor | None,
+    a: torch.Tensor | float,
+    base: torch.Tensor,
+    sink: torch.Tensor,
+    nmda: torch.Tensor | None,
+    If_nmda: torch.Tensor,
+    gain: torch.Tensor,
+    Io: float,
+    Ig: torch.Tensor,
+    fb: torch.Tensor,
+    gamma: float,
+    inv_tau: torch.Tensor,
+    u_th: torch.Tensor,
+    t_ref: torch.Tensor,
+    h: float,
+    j: float,
+    times: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One membrane sub-step of length h [s] (pure tensor function, so torch.compile can fuse it).
+
+    Returns (u, refractory timer, spikes, spike time from the bin start [s] where s = 1).
+    """
+    act = (h - timer).clamp(0.0, h)  # time this sub-step spends outside the refractory period
+    timer = (timer - h).clamp(min=0.0)
+    e = torch.exp(u)
+    cur = Io * e
+    if nmda is not None:
+        gated = nmda / (1.0 + If_nmda / cur)
+        minf = gain * (torch.relu(base + gated) - sink)
+    assert minf is not None
+    den = cur + Ig
+    fbk = fb * torch.exp(gamma * u)  # Ia / Itau
+    force = minf - a * cur + fbk * den  # tau dy/dt [A], y = I + Ig u
+    jac = (fbk - a) * cur / den + gamma * fbk  # tau d(dy/dt)/dy
+    hk = act * inv_tau
+    # phi1(z) = (e^z - 1)/z by its A-stable [0/1] Pade form 1/(1 - z/2); z <= 1.5 keeps it finite
+    phi = torch.reciprocal(1.0 - 0.5 * (hk * jac).clamp(max=1.5))
+    dy = hk * force * phi
+    # y(u) = Io e^u + Ig u is convex and increasing, so its tangent step u + dy / y'(u) and
+    # ln(y / Io) are upper bounds of the solution; Newton from there converges monotonically
+    y = cur + Ig * u + dy
+    u_new = torch.minimum(u + dy / den, torch.log(y.clamp(min=Io) / Io)).clamp(min=0.0)
+    for _ in range(NEWTON):
+        cur_new = Io * torch.exp(u_new)
+        u_new = u_new - (cur_new + Ig * u_new - y) / (cur_new + Ig)
+    u_new = u_new.clamp(min=0.0)
+    s = spike(u_new - u_th)
+    sd, ud, und = s.detach(), u.detach(), u_new.detach()
+    frac = ((u_th.detach() - ud) / (und - ud).clamp(min=1e-6)).clamp(0.0, 1.0)
+    timer = timer + sd * (t_ref.detach() - (1.0 - frac) * act - timer)
+    t_spk = (j + 1.0) * h - act + frac * act if times else act
+    # the reset stays outside the surrogate path (Zenke & Vogels 2021)
+    return u_new * (1.0 - sd), timer, s, t_spk
+
+
+_COMPILED: list = []
+
+
+def _compiled_substep():  # noqa: ANN202
+    """membrane_substep fused by torch.compile (built on first use; shapes are specialised)."""
+    if not _COMPILED:
+        _COMPILED.append(torch.compile(membrane_substep, dynamic=False))
+    return _COMPILED[0]
+
+
 def step(
     state: State,
     drive: torch.Tensor | None,
     k: Constants,
     noise: torch.Tensor | None = None,
     times: bool = False,
+    compiled: bool = False,
 ) -> tuple[State, torch.Tensor, torch.Tensor | None]:
     """Advance one bin of width k.dt.
 
@@ -148,6 +217,7 @@ def step(
     for this bin, broadcastable to (instances, batch, neurons), or None.
     Returns (new state, spike counts (instances, batch, neurons), time of the first spike in the bin
     [s from the bin start] where one occurred, +inf elsewhere; None unless `times`).
+    `compiled` runs the membrane sub-step through torch.compile (same results; faster once built).
     """
     isyn = state.isyn if drive is None else state.isyn + k.syn_jump * drive
     mean = isyn * k.syn_mean
@@ -172,46 +242,18 @@ def step(
     sink = k.Itau + leak
     minf = None if nmda is not None else k.gain * (torch.relu(base) - sink)
 
-    no_ahp = isinstance(a, float)
-    h = k.h
+    sub = _compiled_substep() if compiled else membrane_substep
     u, timer = state.u, state.timer
     count: torch.Tensor | None = None
     first = torch.full_like(u, math.inf) if times else None
     for j in range(k.substeps):
-        act = (h - timer).clamp(0.0, h)
-        timer = (timer - h).clamp(min=0.0)
-        e = torch.exp(u)
-        cur = k.Io * e
-        if nmda is not None:
-            gated = nmda / (1.0 + k.If_nmda / cur)
-            minf = k.gain * (torch.relu(base + gated) - sink)
-        den = cur + k.Ig
-        fbk = k.fb * torch.exp(k.gamma * u)  # Ia / Itau
-        leak_cur = cur if no_ahp else a * cur
-        force = minf - leak_cur + fbk * den  # tau dy/dt [A], y = I + Ig u
-        jac = (fbk - a) * cur / den + k.gamma * fbk  # tau d(dy/dt)/dy
-        hk = act * k.inv_tau
-        # phi1(z) = (e^z - 1)/z by its A-stable [0/1] Pade form 1/(1 - z/2); z <= 1.5 keeps it finite
-        phi = torch.reciprocal(1.0 - 0.5 * (hk * jac).clamp(max=1.5))
-        dy = hk * force * phi
-        # y(u) = Io e^u + Ig u is convex and increasing, so its tangent step u + dy / y'(u) and
-        # ln(y / Io) are upper bounds of the solution; Newton from there converges monotonically
-        y = cur + k.Ig * u + dy
-        u_new = torch.minimum(u + dy / den, torch.log(y.clamp(min=k.Io) / k.Io)).clamp(min=0.0)
-        for _ in range(NEWTON):
-            cur_new = k.Io * torch.exp(u_new)
-            u_new = u_new - (cur_new + k.Ig * u_new - y) / (cur_new + k.Ig)
-        u_new = u_new.clamp(min=0.0)
-        s = spike(u_new - k.u_th)
-        with torch.no_grad():
-            frac = ((k.u_th - u) / (u_new - u).clamp(min=1e-6)).clamp(0.0, 1.0)
-            timer = timer + s * (k.t_ref - (1.0 - frac) * act - timer)
-            if first is not None:
-                t_spk = (j + 1) * h - act + frac * act
-                new = (s > 0) & torch.isinf(first)
-                first = torch.where(new, t_spk, first)
-        u = u_new * (1.0 - s.detach())  # reset outside the surrogate path (Zenke & Vogels 2021)
+        u, timer, s, t_spk = sub(
+            u, timer, minf, a, base, sink, nmda, k.If_nmda, k.gain, k.Io, k.Ig, k.fb, k.gamma,
+            k.inv_tau, k.u_th, k.t_ref, k.h, float(j), times,
+        )  # fmt: skip
         count = s if count is None else count + s
+        if first is not None:
+            first = torch.where((s.detach() > 0) & torch.isinf(first), t_spk, first)
     assert count is not None
     iahp = state.iahp * k.ahp_decay + k.ahp_jump * count if k.has_ahp else state.iahp
     return State(u=u, timer=timer, isyn=isyn_next, iahp=iahp, spikes=count), count, first
