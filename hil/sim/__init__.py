@@ -14,13 +14,17 @@ Records (hil.sim.records)
 
 Running (hil.sim.network, hil.sim.dynamics)
     simulate(params, weights, inputs, dt=1e-3, state=None, substep=1e-3, noise=0.0,
-             generator=None, times=False, types=None) -> Result(spikes (I,B,T,N), state, times)
+             generator=None, times=False, types=None, compiled=False, rec_grad=0.0)
+        -> Result(spikes (I,B,T,N), state, times)
         inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin); noise: s.d. [A]
         of a Gaussian membrane current per bin, float or tensor broadcastable to (I, 1, N)
-    constants(params, dt, types, substep) -> Constants;  step(state, drive, k, noise, times)
+    constants(params, dt, types, substep) -> Constants
+    step(state, drive, k, noise=None, times=False, compiled=False)
         the pure per-bin step: -> (state, counts (I,B,N), first spike time in the bin or None)
+    membrane_substep(...)        the pure membrane sub-step (what compiled=True fuses)
     DynapNet(n_inputs, n_neurons, params=None, w_in=None, w_rec=None, dt=1e-3, scale=1e-8,
-             train_currents=(), groups=None, substep=1e-3, seed=0)      torch module, float way in
+             train_currents=(), groups=None, substep=1e-3, seed=0, compiled=False, rec_grad=0.0)
+             torch module, the float-weights way in; .params(), .weights(), .run(inputs, state)
     spike(x)                     Heaviside with surrogate gradient 1/(1+|x|)^2, x = ln(Imem/Ispkthr)
 
 Configs (hil.sim.compile)
@@ -39,7 +43,7 @@ Equations, sources and design decisions: docs/sim.md.
 """
 
 from hil.sim.compile import CompiledConfig, compile_config, core_currents
-from hil.sim.dynamics import Constants, constants, step
+from hil.sim.dynamics import Constants, constants, membrane_substep, step
 from hil.sim.mismatch import sample_mismatch
 from hil.sim.network import DynapNet, Result, simulate
 from hil.sim.records import SYNAPSE_TYPES, NeuronParams, State, Weights
@@ -56,6 +60,7 @@ __all__ = [
     "Weights",
     "compile_config",
     "constants",
+    "membrane_substep",
     "core_currents",
     "sample_mismatch",
     "simulate",
