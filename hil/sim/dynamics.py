@@ -19,10 +19,11 @@ Membrane (DPI neuron with positive feedback, Chicca et al. 2014), tau = (Ut/kapp
                                           scales the leak term, as in Chicca et al.)
     Iin = max(0, I_ampa + I_nmda / (1 + If_nmda / I) + Idc [latch_so_dc] - I_shunt)
     Ia  = Io (I / Io)^(kappa / (kappa + 1))   (positive feedback, Rockpool's exponential form)
-integrated in u = ln(I / Io) >= 0,
-    tau du/dt = f(u) = (Ig/Itau (Iin - Itau - L) - (1 + I_ahp/Itau) I) / (I + Ig) + Ia / Itau,
-with the exponential Rosenbrock-Euler scheme (exact for the linearisation of f around the start of
-each sub-step), see docs/sim.md.
+integrated in y = I + Ig ln(I / Io), where the equation reads
+    tau dy/dt = F = Ig/Itau (Iin - Itau - L) - (1 + I_ahp/Itau) I + (Ia/Itau)(I + Ig),
+by one linearly implicit step per sub-step, y <- y + h F / (1 - h J / 2) with J = dF/dy (the
+A-stable Pade form of the exponential integrator), then back to the state u = ln(I / Io) >= 0 by one
+Newton step from an upper bound (docs/sim.md).
 A spike when I reaches Ispkthr (u >= u_th = ln(Ispkthr / Io)), located inside its sub-step by linear
 interpolation; reset to Io; refractory for t_ref = Vth C_ref / Iref, resolved to the sub-step
 (the membrane integrates again for the part of a sub-step after the refractory period ends).
