@@ -193,14 +193,28 @@ def membrane_substep(
     return u_new * (1.0 - sd), timer, s, t_spk
 
 
-_COMPILED: list = []
-
-
-def _compiled_substep():  # noqa: ANN202
-    """membrane_substep fused by torch.compile (built on first use; shapes are specialised)."""
-    if not _COMPILED:
-        _COMPILED.append(torch.compile(membrane_substep, dynamic=False))
-    return _COMPILED[0]
+def _recurrent(
+    spikes: torch.Tensor,
+    w_rec: torch.Tensor,
+    rec_grad: float,
+    sparse: bool,
+    drive: torch.Tensor | None,
+) -> torch.Tensor:
+    """Weight current (instances, batch, K, neurons) that last bin's spikes send through w_rec."""
+    n_inst, B, N = spikes.shape
+    s = spikes
+    if rec_grad != 1.0:  # scale the gradient that flows back through recurrent spikes
+        s = s.detach() if rec_grad == 0.0 else s.detach() + rec_grad * (s - s.detach())
+    if w_rec.shape[0] == 1:
+        flat = s.reshape(n_inst * B, N)
+        if sparse:  # only the rows of the neurons that spiked are summed
+            rec = torch.sparse.mm(flat.to_sparse(), w_rec[0])
+        else:
+            rec = flat @ w_rec[0]
+    else:
+        rec = torch.bmm(s, w_rec)
+    rec = rec.reshape(n_inst, B, -1, N)
+    return rec if drive is None else drive + rec
 
 
 def step(
@@ -209,7 +223,9 @@ def step(
     k: Constants,
     noise: torch.Tensor | None = None,
     times: bool = False,
-    compiled: bool = False,
+    w_rec: torch.Tensor | None = None,
+    rec_grad: float = 0.0,
+    sparse: bool = False,
 ) -> tuple[State, torch.Tensor, torch.Tensor | None]:
     """Advance one bin of width k.dt.
 
@@ -218,8 +234,13 @@ def step(
     for this bin, broadcastable to (instances, batch, neurons), or None.
     Returns (new state, spike counts (instances, batch, neurons), time of the first spike in the bin
     [s from the bin start] where one occurred, +inf elsewhere; None unless `times`).
-    `compiled` runs the membrane sub-step through torch.compile (same results; faster once built).
+    w_rec: recurrent weight currents (Iw, neurons, K * neurons) over the simulated types; the
+    previous bin's spikes (state.spikes) reach their targets through it at the start of this bin,
+    with the gradient through those spikes scaled by `rec_grad` (0: stopped, 1: full BPTT).
+    `sparse` sums only the rows of neurons that spiked (no gradient to the spikes; not compilable).
     """
+    if w_rec is not None:
+        drive = _recurrent(state.spikes, w_rec, rec_grad, sparse, drive)
     isyn = state.isyn if drive is None else state.isyn + k.syn_jump * drive
     mean = isyn * k.syn_mean
     isyn_next = isyn * k.syn_decay
@@ -243,12 +264,11 @@ def step(
     sink = k.Itau + leak
     minf = None if nmda is not None else k.gain * (torch.relu(base) - sink)
 
-    sub = _compiled_substep() if compiled else membrane_substep
     u, timer = state.u, state.timer
     count: torch.Tensor | None = None
     first = torch.full_like(u, math.inf) if times else None
     for j in range(k.substeps):
-        u, timer, s, t_spk = sub(
+        u, timer, s, t_spk = membrane_substep(
             u, timer, minf, a, base, sink, nmda, k.If_nmda, k.gain, k.Io, k.Ig, k.fb, k.gamma,
             k.inv_tau, k.u_th, k.t_ref, k.h, float(j), times,
         )  # fmt: skip

@@ -88,9 +88,9 @@ def simulate(
     deliver: 0 (default) stops it there, so recurrent weights still get their gradient but credit is
     not propagated through other neurons (like e-prop); 1 is full backpropagation through time, which
     explodes on large balanced networks (x1e4 per 100 bins on the benchmark network).
-    `compiled` fuses the membrane sub-step with torch.compile: same spikes, about 2x faster per bin
-    once built; building takes seconds and happens again for every new tensor shape (instances,
-    batch, neurons), never for new parameter values.
+    `compiled` runs each bin (recurrent product, synapses, membrane) through torch.compile: the same
+    code and equations, 2-3x faster per bin once built; building takes seconds and happens again for
+    every new tensor shape (instances, batch, neurons), never for new parameter values.
     """
     # decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
     # on x86; flushing them to zero changes nothing physical (they are < 1e-38 A)
@@ -117,31 +117,35 @@ def simulate(
     has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
     drives = None if drive is None else drive.unbind(0)  # one backward node, not T
     # spikes are sparse; a sparse product is 2-8x cheaper, but only when no gradient flows back
-    sparse_rec = W is not None and not (torch.is_grad_enabled() and _needs_grad(params, weights))
+    sparse_rec = (
+        W is not None
+        and not compiled
+        and not (torch.is_grad_enabled() and _needs_grad(params, weights))
+    )
+    stepper = _compiled_step() if compiled else step
     for t in range(T):
         d = None if drives is None else drives[t]
-        if W is not None:
-            s = state.spikes
-            if rec_grad != 1.0:  # scale the gradient that flows back through recurrent spikes
-                s = s.detach() if rec_grad == 0.0 else s.detach() + rec_grad * (s - s.detach())
-            if W.shape[0] == 1:
-                flat = s.reshape(n_inst * B, N)
-                if sparse_rec:  # only the rows of the neurons that spiked are summed
-                    rec = torch.sparse.mm(flat.to_sparse(), W[0]).reshape(n_inst, B, K, N)
-                else:
-                    rec = (flat @ W[0]).reshape(n_inst, B, K, N)
-            else:
-                rec = torch.bmm(s, W).reshape(n_inst, B, K, N)
-            d = rec if d is None else d + rec
         z = None
         if has_noise:
             z = noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
-        state, count, tf = step(state, d, k, noise=z, times=times, compiled=compiled)
+        state, count, tf = stepper(
+            state, d, k, noise=z, times=times, w_rec=W, rec_grad=rec_grad, sparse=sparse_rec
+        )
         out.append(count)
         if tf is not None:
             first.append(tf)
     spikes = torch.stack(out, dim=2) if out else torch.zeros(n_inst, B, 0, N)
     return Result(spikes, state, torch.stack(first, dim=2) if times and first else None)
+
+
+_COMPILED: list = []
+
+
+def _compiled_step():  # noqa: ANN202
+    """`step` fused by torch.compile, built on first use (shapes are specialised)."""
+    if not _COMPILED:
+        _COMPILED.append(torch.compile(step, dynamic=False))
+    return _COMPILED[0]
 
 
 def _needs_grad(params: NeuronParams, weights: Weights) -> bool:
