@@ -11,7 +11,7 @@ cost the reference measured, on a few instances scaled to 100. Times are medians
 The floor is the bare matrix multiplications of the same workload (torch, float32): the input
 projection plus one (batch, N) x (N, N) product per bin, and (floor_matmul_2types) the recurrent
 product hil.sim itself needs, with one matrix per simulated synapse type, (N, 2N) for AMPA + GABA.
-hil.sim runs twice: eager, and with the membrane sub-step fused by torch.compile
+hil.sim runs twice: eager, and with each bin (dynamics.step) fused by torch.compile
 (`simulate(compiled=True)`, its build time reported as first_call, excluded like Rockpool's jit
 compile); the speedup_* keys use the compiled run when it is available, speedup_*_eager the eager
 one. Forward + backward backpropagates through recurrent spikes (rec_grad = 1) as Rockpool does;
@@ -274,7 +274,9 @@ def run(args: argparse.Namespace) -> dict:
     if not args.no_compile:
         try:
             result["hil_compiled"] = _ours(args, w_in, w_rec, compiled=True)
-            result["compiled"] = "torch.compile of the membrane sub-step (simulate(compiled=True))"
+            result["compiled"] = (
+                "torch.compile of each bin, dynamics.step (simulate(compiled=True))"
+            )
         except Exception as e:  # no C++ compiler, unsupported platform: report, keep eager
             result["compiled"] = f"unavailable: {type(e).__name__}: {str(e)[:200]}"
     best = result.get("hil_compiled", ours)

@@ -19,9 +19,10 @@ Running (hil.sim.network, hil.sim.dynamics)
         inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin); noise: s.d. [A]
         of a Gaussian membrane current per bin, float or tensor broadcastable to (I, 1, N)
     constants(params, dt, types, substep) -> Constants
-    step(state, drive, k, noise=None, times=False, compiled=False)
-        the pure per-bin step: -> (state, counts (I,B,N), first spike time in the bin or None)
-    membrane_substep(...)        the pure membrane sub-step (what compiled=True fuses)
+    step(state, drive, k, noise=None, times=False, w_rec=None, rec_grad=0.0, sparse=False)
+        the pure per-bin step (what compiled=True fuses with torch.compile):
+        -> (state, counts (I,B,N), first spike time in the bin or None)
+    membrane_substep(...)        the pure membrane sub-step inside step
     DynapNet(n_inputs, n_neurons, params=None, w_in=None, w_rec=None, dt=1e-3, scale=1e-8,
              train_currents=(), groups=None, substep=1e-3, seed=0, compiled=False, rec_grad=0.0)
              torch module, the float-weights way in; .params(), .weights(), .run(inputs, state)

@@ -144,6 +144,12 @@ _COMPILED: list = []
 def _compiled_step():  # noqa: ANN202
     """`step` fused by torch.compile, built on first use (shapes are specialised)."""
     if not _COMPILED:
+        import torch._dynamo
+
+        # one build per shape, grad mode and flag combination: allow more than dynamo's default 8
+        cfg = torch._dynamo.config
+        cfg.recompile_limit = max(cfg.recompile_limit, 64)
+        cfg.accumulated_recompile_limit = max(cfg.accumulated_recompile_limit, 256)
         _COMPILED.append(torch.compile(step, dynamic=False))
     return _COMPILED[0]
 
