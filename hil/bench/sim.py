@@ -28,9 +28,12 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 N = 256
 RATE_HZ = 20.0
@@ -89,6 +92,8 @@ def _inputs(batch: int, seed: int) -> np.ndarray:
 def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray, compiled: bool) -> dict:
     """hil.sim timings; forward + backward with full BPTT through recurrent spikes (rec_grad=1),
     the work Rockpool does, and with the default rec_grad=0 for reference."""
+    import torch
+
     from hil.sim import DynapNet, NeuronParams, Weights, sample_mismatch, simulate
 
     params = NeuronParams.nominal(N)
@@ -140,6 +145,8 @@ def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray, compile
 
 def _floor(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dict:
     """Bare matmuls of the workload: the input projection and one recurrent product per bin."""
+    import torch
+
     out = {}
     Win, Wrec = torch.from_numpy(w_in), torch.from_numpy(w_rec)
     both = torch.cat([Wrec.clamp(min=0), (-Wrec).clamp(min=0)], dim=1)  # AMPA | GABA, (N, 2N)
@@ -161,6 +168,8 @@ def _floor(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dic
 
 
 def _dt_error(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> dict:
+    import torch
+
     from hil.sim import NeuronParams, Weights, simulate
 
     rng = np.random.default_rng(args.seed + 100)
@@ -245,6 +254,8 @@ def _rockpool(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> 
 
 
 def run(args: argparse.Namespace) -> dict:
+    import torch
+
     torch.set_num_threads(args.threads)
     w_in, w_rec = _network(args.seed)
     result: dict = {
