@@ -117,9 +117,11 @@ def check_run(config: ChipConfig | None, stimulus: np.ndarray, duration_s: float
 # ---- URL registry ----------------------------------------------------------------------------------
 
 Factory = Callable[[str], Board]
+SERIAL_KEY = "serial"  # device paths (/dev/ttyUSB0, COM3) have no scheme
 # scheme -> factory, or "module:function" imported on first use
 _REGISTRY: dict[str, Factory | str] = {
     "sim": "hil.sim.board:open_url",
+    SERIAL_KEY: "hil.link.serial_board:open_url",
     # the wire protocol over pyserial (hil.link.serial_board)
     "emu": "hil.link.serial_board:open_url",
     "socket": "hil.link.serial_board:open_url",
@@ -127,8 +129,6 @@ _REGISTRY: dict[str, Factory | str] = {
     "hwgrep": "hil.link.serial_board:open_url",
     "pty": "hil.link.pty_board:open_url",  # an emulator on a real pty in this process
 }
-SERIAL_KEY = "serial"  # device paths (/dev/ttyUSB0, COM3) have no scheme
-_REGISTRY[SERIAL_KEY] = "hil.link.serial_board:open_url"
 
 
 def register_scheme(scheme: str, factory: Factory | str) -> None:

@@ -35,6 +35,14 @@ def output_events(
     return sort(ev)
 
 
+def output_events_at(t_us: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Build output events from timestamps [us] and board-wide neuron indices; sorted by time."""
+    g = np.asarray(index, dtype=np.int64)
+    return output_events(
+        t_us, g // NEURONS_PER_CHIP, g // NEURONS_PER_CORE % CORES_PER_CHIP, g % NEURONS_PER_CORE
+    )
+
+
 def global_index(events: np.ndarray) -> np.ndarray:
     """Board-wide neuron index of output events (chip * 1024 + core * 256 + neuron)."""
     return (
@@ -153,13 +161,7 @@ def raster_to_input_events(raster: np.ndarray, dt: float) -> np.ndarray:
 def raster_to_output_events(raster: np.ndarray, dt: float) -> np.ndarray:
     """Output events from a (T, neurons) count raster over board-wide neuron indices."""
     inp = raster_to_input_events(raster, dt)
-    g = inp["channel"].astype(np.int64)
-    return output_events(
-        inp["t_us"],
-        g // NEURONS_PER_CHIP,
-        g // NEURONS_PER_CORE % CORES_PER_CHIP,
-        g % NEURONS_PER_CORE,
-    )
+    return output_events_at(inp["t_us"], inp["channel"])
 
 
 def poisson_input(

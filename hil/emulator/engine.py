@@ -27,7 +27,7 @@ from hil import __version__
 from hil import events as ev
 from hil.board import Board, BoardInfo, Capability, check_run
 from hil.chip.config import ChipConfig, mask_int
-from hil.chip.geometry import CORES_PER_CHIP, NEURONS_PER_CHIP, NEURONS_PER_CORE, Dendrite
+from hil.chip.geometry import CORES_PER_CHIP, NEURONS_PER_CORE, Dendrite
 from hil.chip.params import Physics
 from hil.emulator import kernel as K
 from hil.emulator.silicon import Silicon, Truth
@@ -173,12 +173,7 @@ class SiliconEngine(Board):
         t_us = step * self.dt_us + np.minimum(np.floor(t_in * 1e6), self.dt_us - 1).astype(np.int64)
         keep = t_us < duration_s * 1e6
         t_us, g = t_us[keep], g[keep]
-        return ev.output_events(
-            t_us,
-            g // NEURONS_PER_CHIP,
-            g // NEURONS_PER_CORE % CORES_PER_CHIP,
-            g % NEURONS_PER_CORE,
-        )
+        return ev.output_events_at(t_us, g)
 
     def close(self) -> None:
         self._closed = True
