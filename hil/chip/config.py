@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hil.artifacts import write_atomic
+from hil.artifacts import parse_json, read_json, write_atomic
 from hil.chip.biasgen import PARAMETERS
 from hil.chip.geometry import (
     COARSE_MAX,
@@ -160,17 +160,12 @@ class ChipConfig:
 
     @classmethod
     def from_json(cls, text: str) -> ChipConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(
-                "<json>", f"line {e.lineno} column {e.colno}", f"valid JSON ({e.msg})"
-            ) from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "<json>"))
 
     @classmethod
     def load(cls, path: str | Path) -> ChipConfig:
-        return cls.from_json(Path(path).read_text())
+        """Read a config file; unreadable files and bad JSON raise ConfigError too."""
+        return cls.from_dict(read_json(path, "config file"))
 
     def save(self, path: str | Path) -> Path:
         """Validate, then write JSON atomically."""

@@ -39,7 +39,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from hil.artifacts import write_atomic
+from hil.artifacts import parse_json, read_json, write_atomic
 from hil.chip.biasgen import bias_current
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import (
@@ -246,24 +246,12 @@ class Silicon:
 
     @classmethod
     def from_json(cls, text: str) -> Silicon:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(
-                "<silicon json>", f"line {e.lineno} column {e.colno}", f"valid JSON ({e.msg})"
-            ) from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "<silicon json>"))
 
     @classmethod
     def load(cls, path: str | Path) -> Silicon:
         """Read a silicon personality (JSON) from `path`."""
-        try:
-            text = Path(path).read_text()
-        except OSError as e:
-            raise ConfigError(
-                "silicon file", str(path), f"a readable file ({e.strerror})"
-            ) from None
-        return cls.from_json(text)
+        return cls.from_dict(read_json(path, "silicon file"))
 
     def save(self, path: str | Path) -> Path:
         """Write the record as JSON, atomically."""
