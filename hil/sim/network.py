@@ -16,6 +16,7 @@ from torch import nn
 
 from hil.errors import ConfigError
 from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
+from hil.sim.fused import run_fused
 from hil.sim.records import DTYPE, NeuronParams, State, Weights
 
 
@@ -76,6 +77,7 @@ def simulate(
     types: Sequence[int] | None = None,
     compiled: bool = False,
     rec_grad: float = 0.0,
+    fused: bool | None = None,
 ) -> Result:
     """Simulate `inputs` (counts, (batch, T, inputs) or (instances, batch, T, inputs)) through the
     network given by `params` (instances, neurons) and `weights` (amperes) with bin width dt [s].
@@ -91,6 +93,10 @@ def simulate(
     `compiled` runs each bin (recurrent product, synapses, membrane) through torch.compile: the same
     code and equations, 2-3x faster per bin once built; building takes seconds and happens again for
     every new tensor shape (instances, batch, neurons), never for new parameter values.
+    `fused` runs the whole time loop in one numba kernel (hil.sim.fused: the same equations and
+    float32 operations, sparse input and recurrent rows, parallel over instances x batch); it needs
+    no gradient. None (default): fused whenever no gradient is needed and `compiled` is False;
+    False: always the torch path; True: fused, ConfigError if a gradient is needed.
     """
     # decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
     # on x86; flushing them to zero changes nothing physical (they are < 1e-38 A)
@@ -109,12 +115,31 @@ def simulate(
     K = len(types)
     if state is None:
         state = State.rest(n_inst, B, N, K)
-    drive = input_drive(inputs, weights.w_in, types) if K else None
     has_rec = K > 0 and bool((weights.w_rec[:, list(types)] != 0).any())
     W = _cat(weights.w_rec, types) if has_rec else None
+    has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
+    grad = torch.is_grad_enabled() and (
+        _needs_grad(params, weights)
+        or inputs.requires_grad
+        or any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
+    )
+    if fused and grad:
+        raise ConfigError("fused", True, "False or None when a gradient is needed")
+    if (not compiled and not grad) if fused is None else fused:
+        z = None
+        if has_noise:  # the same draws, in the same order, as the per-bin torch path
+            z = torch.stack(
+                [
+                    noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
+                    for _ in range(T)
+                ]
+            )
+        x = inputs if inputs.dim() == 4 else inputs.unsqueeze(0)
+        state, spikes, tf = run_fused(k, state, x, _cat(weights.w_in, types), W, z, times)
+        return Result(spikes, state, tf)
+    drive = input_drive(inputs, weights.w_in, types) if K else None
     out: list[torch.Tensor] = []
     first: list[torch.Tensor] = []
-    has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
     drives = None if drive is None else drive.unbind(0)  # one backward node, not T
     # spikes are sparse; a sparse product is 2-8x cheaper, but only when no gradient flows back
     sparse_rec = (

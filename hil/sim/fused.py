@@ -1,0 +1,288 @@
+"""The fused forward: the whole time loop of `simulate` in one numba kernel, for runs that need no
+gradient (the Board, evaluation, mismatch sweeps).
+
+Same equations, same integration scheme and the same float32 operations, in the same order, as
+`dynamics.step` / `dynamics.membrane_substep` (docs/sim.md); differences are confined to the last
+bits of exp/log (libm here, SLEEF in torch) and to the summation order of the weight rows. Each
+(instance, batch) pair runs its own time loop, in parallel (numba prange); the input and recurrent
+drive sum only the rows of channels and neurons that carry spikes in the bin (inputs ~2 %, spikes
+~3 % dense on the benchmark network) instead of a dense matrix product.
+
+Shapes: I instances, B batch, T bins, N neurons, K simulated synapse types, Nin input channels.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from hil.sim.dynamics import Constants
+from hil.sim.fastmath32 import exp32, log32
+from hil.sim.records import AMPA, GABA, NMDA, SHUNT, State
+
+F = np.float32
+_0, _1, _HALF, _1P5, _MIN_DU = F(0), F(1), F(0.5), F(1.5), F(1e-6)
+_INF = F(np.inf)
+_TINY = F(np.finfo(np.float32).tiny)  # smallest normal float32; smaller values are flushed to 0
+
+
+@njit(cache=True, error_model="numpy")
+def _membrane(  # noqa: PLR0913
+    ui: np.ndarray,  # (N,) u = ln(Imem / Io), updated
+    ti: np.ndarray,  # (N,) refractory timer [s], updated
+    fst: np.ndarray,  # (N,) first spike time in the bin [s], +inf: none yet; updated
+    count: np.ndarray,  # (N,) spikes in the bin, updated
+    base: np.ndarray,
+    sink: np.ndarray,
+    aa: np.ndarray,
+    m_nmda: np.ndarray,
+    if_nmda: np.ndarray,
+    gain: np.ndarray,
+    ig: np.ndarray,
+    fb: np.ndarray,
+    inv_tau: np.ndarray,
+    u_th: np.ndarray,
+    t_ref: np.ndarray,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    te: np.float32,
+) -> None:
+    """One membrane sub-step of every neuron: dynamics.membrane_substep, operation for operation
+    (an absent NMDA synapse is an exact 0 in m_nmda). A separate function so that it vectorizes."""
+    for n in range(ui.shape[0]):
+        un = ui[n]
+        tm = ti[n]
+        act = min(max(h - tm, _0), h)
+        tm = max(tm - h, _0)
+        cur = io * exp32(un)
+        gated = m_nmda[n] / (_1 + if_nmda[n] / cur)
+        minf = gain[n] * (max(base[n] + gated, _0) - sink[n])
+        den = cur + ig[n]
+        fbk = fb[n] * exp32(gamma * un)
+        a = aa[n]
+        force = (minf - a * cur) + fbk * den
+        jac = (fbk - a) * cur / den + gamma * fbk
+        hk = act * inv_tau[n]
+        phi = _1 / (_1 - _HALF * min(hk * jac, _1P5))
+        dy = hk * force * phi
+        y = (cur + ig[n] * un) + dy
+        unew = max(min(un + dy / den, log32(max(y, io) / io)), _0)
+        cn = io * exp32(unew)
+        unew = max(unew - ((cn + ig[n] * unew) - y) / (cn + ig[n]), _0)
+        fired = unew - u_th[n] >= _0
+        frac = min(max((u_th[n] - un) / max(unew - un, _MIN_DU), _0), _1)
+        ti[n] = tm + ((t_ref[n] - (_1 - frac) * act) - tm) if fired else tm
+        f = fst[n]
+        fst[n] = (te - act) + frac * act if fired and f == _INF else f
+        count[n] += _1 if fired else _0
+        ui[n] = _0 if fired else unew
+
+
+@njit(cache=True, error_model="numpy")
+def _pair(  # noqa: PLR0913, PLR0915
+    xi: np.ndarray,  # (T, Nin) input counts
+    wi: np.ndarray,  # (Nin, K*N) input weight currents [A]
+    wr: np.ndarray,  # (N, K*N) recurrent weight currents [A]
+    has_rec: bool,
+    noise: np.ndarray,  # (T, N) membrane noise current [A], or (1, N) zeros
+    has_noise: bool,
+    syn_jump: np.ndarray,  # (K, N)
+    syn_decay: np.ndarray,
+    syn_mean: np.ndarray,
+    nrn: np.ndarray,  # (14, N) per-neuron constants, rows as in `_NEURON_ROWS`
+    rows: np.ndarray,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    t_end: np.ndarray,
+    has_ahp: bool,
+    times: bool,
+    ui: np.ndarray,  # (N,) state of this pair, updated
+    ti: np.ndarray,
+    si: np.ndarray,  # (K, N)
+    hi: np.ndarray,
+    sp: np.ndarray,
+    out: np.ndarray,  # (T, N) spike counts
+    first: np.ndarray,  # (T, N) first spike times [s], or (0, N)
+) -> None:
+    """The whole time loop of one (instance, batch) pair."""
+    T, N = out.shape
+    K = si.shape[0]
+    KN = K * N
+    Nin = xi.shape[1]
+    r_ampa, r_nmda, r_gaba, r_shunt = rows[0], rows[1], rows[2], rows[3]
+    drv = np.empty(KN, dtype=np.float32)
+    rec = np.empty(KN, dtype=np.float32)
+    mean = np.zeros((K + 1, N), dtype=np.float32)  # row K stays 0: the absent types
+    base = np.empty(N, dtype=np.float32)
+    sink = np.empty(N, dtype=np.float32)
+    aa = np.empty(N, dtype=np.float32)
+    count = np.empty(N, dtype=np.float32)
+    fst = np.empty(N, dtype=np.float32)
+    inv_tau, itau, inv_itau, ig = nrn[0], nrn[1], nrn[2], nrn[3]
+    gain, fb, dc, if_nmda = nrn[4], nrn[5], nrn[6], nrn[7]
+    u_th, t_ref = nrn[8], nrn[9]
+    ahp_jump, ahp_decay, ahp_mean = nrn[10], nrn[11], nrn[12]
+    for t in range(T):
+        # drive: input rows of the channels with events, plus rows of last bin's spikers
+        for q in range(KN):
+            drv[q] = _0
+        for c in range(Nin):
+            xc = xi[t, c]
+            if xc != _0:
+                row = wi[c]
+                for q in range(KN):
+                    drv[q] += xc * row[q]
+        if has_rec:
+            for q in range(KN):
+                rec[q] = _0
+            for p in range(N):
+                sc = sp[p]
+                if sc != _0:
+                    row = wr[p]
+                    for q in range(KN):
+                        rec[q] += sc * row[q]
+            for q in range(KN):
+                drv[q] = drv[q] + rec[q]
+        for k in range(K):
+            jk, mk, dk, sk, mo = syn_jump[k], syn_mean[k], syn_decay[k], si[k], mean[k]
+            for n in range(N):
+                v = sk[n] + jk[n] * drv[k * N + n]
+                mo[n] = v * mk[n]
+                v = v * dk[n]
+                sk[n] = v if abs(v) >= _TINY else _0  # torch flushes denormals too
+        m_ampa, m_nmda, m_gaba, m_shunt = mean[r_ampa], mean[r_nmda], mean[r_gaba], mean[r_shunt]
+        zt = noise[t if has_noise else 0]
+        # absent terms are exact zeros here (x + 0 = x), where torch skips them
+        for n in range(N):
+            ahp = hi[n] * ahp_mean[n]
+            aa[n] = _1 + ahp * inv_itau[n]
+            sink[n] = itau[n] + (ahp + m_gaba[n])
+            base[n] = ((m_ampa[n] + dc[n]) - m_shunt[n]) + zt[n]
+            count[n] = _0
+            fst[n] = _INF
+        for j in range(t_end.shape[0]):
+            _membrane(
+                ui, ti, fst, count, base, sink, aa, m_nmda, if_nmda, gain, ig, fb, inv_tau,
+                u_th, t_ref, io, gamma, h, t_end[j],
+            )  # fmt: skip
+        if has_ahp:
+            for n in range(N):
+                v = hi[n] * ahp_decay[n] + ahp_jump[n] * count[n]
+                hi[n] = v if abs(v) >= _TINY else _0
+        ot = out[t]
+        for n in range(N):
+            sp[n] = count[n]
+            ot[n] = count[n]
+        if times:
+            ft = first[t]
+            for n in range(N):
+                ft[n] = fst[n]
+
+
+@njit(parallel=True, cache=True, error_model="numpy", nogil=True)
+def _run(  # noqa: PLR0913
+    x: np.ndarray,  # (Ix, B, T, Nin) input counts
+    w_in: np.ndarray,  # (Iwi, Nin, K*N) input weight currents [A]
+    w_rec: np.ndarray,  # (Iw, N, K*N) recurrent weight currents [A]
+    has_rec: bool,
+    noise: np.ndarray,  # (I, B, T, N) membrane noise current [A], or (I, B, 1, N) zeros
+    has_noise: bool,
+    syn_jump: np.ndarray,  # (I, K, N)
+    syn_decay: np.ndarray,
+    syn_mean: np.ndarray,
+    nrn: np.ndarray,  # (I, 14, N) per-neuron constants, rows as in `_NEURON_ROWS`
+    rows: np.ndarray,  # (4,) int64: row of AMPA, NMDA, GABA, SHUNT among the K, K: absent
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    t_end: np.ndarray,  # (substeps,) float32: (j + 1) h, rounded from float64 like torch
+    has_ahp: bool,
+    times: bool,
+    u: np.ndarray,  # (I, B, N) state, updated in place
+    timer: np.ndarray,
+    isyn: np.ndarray,  # (I, B, K, N)
+    iahp: np.ndarray,
+    spikes: np.ndarray,  # (I, B, N) last bin's counts
+    out: np.ndarray,  # (I, B, T, N) spike counts
+    first: np.ndarray,  # (I, B, T, N) first spike time in the bin [s], or (I, B, 0, N)
+) -> None:
+    """Every (instance, batch) pair in parallel."""
+    n_inst, B = u.shape[0], u.shape[1]
+    for ib in prange(n_inst * B):
+        i = ib // B
+        b = ib % B
+        _pair(
+            x[i if x.shape[0] > 1 else 0, b], w_in[i if w_in.shape[0] > 1 else 0],
+            w_rec[i if w_rec.shape[0] > 1 else 0], has_rec, noise[i, b], has_noise,
+            syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp,
+            times, u[i, b], timer[i, b], isyn[i, b], iahp[i, b], spikes[i, b], out[i, b],
+            first[i, b],
+        )  # fmt: skip
+
+
+_NEURON_ROWS = (
+    "inv_tau", "Itau", "inv_Itau", "Ig", "gain", "fb", "dc", "If_nmda", "u_th", "t_ref",
+    "ahp_jump", "ahp_decay", "ahp_mean",
+)  # fmt: skip
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
+
+
+def run_fused(
+    k: Constants,
+    state: State,
+    inputs: torch.Tensor,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor | None,
+    noise: torch.Tensor | None,
+    times: bool,
+) -> tuple[State, torch.Tensor, torch.Tensor | None]:
+    """Run every bin of `inputs` ((Ix, B, T, Nin) counts) from `state` without autograd.
+
+    w_in (Iwi, Nin, K*N), w_rec (Iw, N, K*N) or None: weight currents [A] over the simulated types;
+    noise (T, I, B, N) [A] or None. Returns (final state, counts (I, B, T, N), first spike times
+    (I, B, T, N) [s from the bin start], +inf where none, or None unless `times`).
+    """
+    n_inst, B, N = state.u.shape
+    K, T = len(k.types), inputs.shape[2]
+    nrn = torch.stack(
+        [torch.as_tensor(getattr(k, r), dtype=torch.float32).expand(n_inst, 1, N)[:, 0]
+         for r in _NEURON_ROWS]
+        + [torch.zeros(n_inst, N)],
+        dim=1,
+    )  # fmt: skip
+    if not k.has_ahp:  # torch skips the AHP; a zero mean makes every AHP term an exact 0 here
+        nrn[:, _NEURON_ROWS.index("ahp_mean")] = 0.0
+    syn = [
+        getattr(k, r).expand(n_inst, 1, K, N)[:, 0] for r in ("syn_jump", "syn_decay", "syn_mean")
+    ]
+    rows = np.array([K if k.slot(s) is None else k.slot(s) for s in (AMPA, NMDA, GABA, SHUNT)])
+    t_end = np.array([np.float32((j + 1.0) * k.h) for j in range(k.substeps)], dtype=np.float32)
+    u, timer = _np(state.u).copy(), _np(state.timer).copy()
+    isyn, iahp = _np(state.isyn).copy(), _np(state.iahp).copy()
+    spikes = _np(state.spikes).copy()
+    out = np.empty((n_inst, B, T, N), dtype=np.float32)
+    first = np.full((n_inst, B, T if times else 0, N), np.inf, dtype=np.float32)
+    none = np.zeros((1, N, K * N), dtype=np.float32)
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    _run(
+        _np(inputs), _np(w_in), none if w_rec is None else _np(w_rec), w_rec is not None,
+        np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3)), noise is not None,
+        _np(syn[0]), _np(syn[1]), _np(syn[2]), _np(nrn), rows.astype(np.int64),
+        np.float32(k.Io), np.float32(k.gamma), np.float32(k.h), t_end, k.has_ahp, times,
+        u, timer, isyn, iahp, spikes, out, first,
+    )  # fmt: skip
+    new = State(
+        u=torch.from_numpy(u),
+        timer=torch.from_numpy(timer),
+        isyn=torch.from_numpy(isyn),
+        iahp=torch.from_numpy(iahp),
+        spikes=torch.from_numpy(spikes),
+    )
+    return new, torch.from_numpy(out), torch.from_numpy(first) if times else None
