@@ -85,14 +85,45 @@ def test_recurrent_network_with_noise_and_a_continued_state() -> None:
     assert isinstance(rest.state, State)
 
 
-def test_fused_is_the_default_without_gradient_and_refuses_one() -> None:
+def test_fused_is_the_default_and_refuses_gradients_it_does_not_cover() -> None:
     p = NeuronParams.nominal(3).replace(Idc=torch.full((1, 3), 1e-9))
-    w_in = torch.ones(1, 3, requires_grad=True)
-    w = Weights.from_signed(w_in, torch.zeros(3, 3))
+    itau = p.Itau_mem.clone().requires_grad_(True)
+    w = Weights.from_signed(torch.ones(1, 3), torch.zeros(3, 3))
     x = torch.zeros(1, 50, 1)
-    with pytest.raises(ConfigError):
-        simulate(p, w, x, fused=True)
-    out = simulate(p, w, x)  # a gradient is needed: the torch path
+    with pytest.raises(ConfigError):  # a current's gradient: only the torch path has it
+        simulate(p.replace(Itau_mem=itau), w, x, fused=True)
+    out = simulate(p.replace(Itau_mem=itau), w, x)  # the torch path
     assert out.spikes.requires_grad
     with torch.no_grad():
         assert not simulate(p, w, x).spikes.requires_grad
+
+
+@pytest.mark.parametrize("rec_grad", [0.0, 0.5, 1.0])
+def test_adjoint_gradients_equal_torch_autograd(rec_grad: float) -> None:
+    g = torch.Generator().manual_seed(3)
+    n, n_in = 20, 6
+    w_in0 = torch.rand(n_in, n, generator=g) * 6
+    w_rec0 = torch.randn(n, n, generator=g) * 0.5
+    x = (torch.rand(3, 150, n_in, generator=g) < 0.05).float()
+    base = NeuronParams.nominal(n)  # nominal neurons adapt (AHP)
+    p = sample_mismatch(base.replace(Idc=torch.full((1, n), 3e-12)), 2, sigma=0.1, seed=2)
+    res = {}
+    for fused in (True, False):
+        w_in = w_in0.clone().requires_grad_(True)
+        w_rec = w_rec0.clone().requires_grad_(True)
+        w = Weights.from_signed(w_in, w_rec)
+        # a SHUNT input as well: AMPA, GABA and SHUNT synapses
+        w = Weights(
+            w.w_in + torch.zeros_like(w.w_in).index_fill(1, torch.tensor([SHUNT]), 1e-9), w.w_rec
+        )
+        out = simulate(p, w, x, rec_grad=rec_grad, fused=fused, noise=1e-12,
+                       generator=torch.Generator().manual_seed(1)).spikes  # fmt: skip
+        weights = torch.sin(torch.arange(out.numel(), dtype=torch.float32)).reshape(out.shape)
+        (out * weights).sum().backward()
+        res[fused] = (out.detach(), w_in.grad, w_rec.grad)
+    (sa, gia, gra), (sb, gib, grb) = res[True], res[False]
+    assert sa.sum() > 20
+    assert torch.equal(sa, sb)
+    for a, b in ((gia, gib), (gra, grb)):
+        assert b.abs().max() > 0
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))

@@ -11,13 +11,17 @@ cost the reference measured, on a few instances scaled to 100. Times are medians
 The floor is the bare matrix multiplications of the same workload (torch, float32): the input
 projection plus one (batch, N) x (N, N) product per bin, and (floor_matmul_2types) the recurrent
 product hil.sim itself needs, with one matrix per simulated synapse type, (N, 2N) for AMPA + GABA.
-hil.sim runs twice: eager, and with each bin (dynamics.step) fused by torch.compile
-(`simulate(compiled=True)`, its build time reported as first_call, excluded like Rockpool's jit
-compile); the speedup_* keys use the compiled run when it is available, speedup_*_eager the eager
-one. Forward + backward backpropagates through recurrent spikes (rec_grad = 1) as Rockpool does;
+hil.sim runs three ways: `hil_fused`, simulate's default path (the whole forward in one numba
+kernel, hil.sim.fused, and for forward + backward that forward plus a hand-written backward,
+hil.sim.adjoint; numba's first-call compile or cache load reported as first_call); `hil`, the
+per-bin torch path, eager (fused=False); `hil_compiled`, the per-bin torch path with each bin fused
+by torch.compile (build time reported as first_call, excluded like Rockpool's jit compile). The
+speedup_* keys use hil_fused, speedup_*_torch the compiled torch run (eager when compile is
+unavailable), speedup_*_eager the eager one. Both peers get the same cores: torch and numba run
+with torch's default thread count (the machine's cores, as XLA's CPU client) unless --threads. Forward + backward backpropagates through recurrent spikes (rec_grad = 1) as Rockpool does;
 `*_grad_finite` says whether the gradient stayed finite; fwdbwd_recgrad0 is hil.sim's default.
-`dt_rate_error` = |rate(dt = 1 ms) - rate(dt = 10 us)| / rate(dt = 10 us) for hil.sim on the same
-network and the same input spike times (drawn on a 10 us grid).
+`dt_rate_error` = |rate(dt = 1 ms) - rate(dt = 10 us)| / rate(dt = 10 us) for hil.sim (default
+path) on the same network and the same input spike times (drawn on a 10 us grid).
 """
 
 from __future__ import annotations
@@ -61,9 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch threads (1: the per-bin tensors are too small to gain from more, and on a "
-        "shared 2-core machine extra threads stall on each other)",
+        default=0,
+        help="torch and numba threads (0, default: torch's default, the machine's cores, which "
+        "XLA uses too, so both peers get the same cores)",
     )
     parser.add_argument("--seed", type=int, default=0, help="network and input seed (0)")
 
@@ -89,9 +93,18 @@ def _inputs(batch: int, seed: int) -> np.ndarray:
     return rng.poisson(RATE_HZ * DT, (batch, T, N)).astype(np.float32)
 
 
-def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray, compiled: bool) -> dict:
+def _ours(
+    args: argparse.Namespace,
+    w_in: np.ndarray,
+    w_rec: np.ndarray,
+    compiled: bool,
+    fused: bool = False,
+) -> dict:
     """hil.sim timings; forward + backward with full BPTT through recurrent spikes (rec_grad=1),
-    the work Rockpool does, and with the default rec_grad=0 for reference."""
+    the work Rockpool does, and with the default rec_grad=0 for reference. `fused`: through the
+    fused numba kernels (forward: hil.sim.fused; forward + backward: hil.sim.adjoint), else
+    through the per-bin torch path (fused=False)."""
+    path = None if fused else False
     import torch
 
     from hil.sim import DynapNet, NeuronParams, Weights, sample_mismatch, simulate
@@ -104,7 +117,7 @@ def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray, compile
 
         def fwd(x: torch.Tensor = x) -> torch.Tensor:
             with torch.no_grad():
-                return simulate(params, weights, x, compiled=compiled).spikes
+                return simulate(params, weights, x, compiled=compiled, fused=path).spikes
 
         t = time.perf_counter()
         fwd()  # warm-up (builds the compiled kernel for this shape)
@@ -123,7 +136,7 @@ def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray, compile
 
             def fwdbwd(x: torch.Tensor = x, net: DynapNet = net) -> None:
                 net.zero_grad()
-                net(x).mean().backward()
+                net.run(x, fused=path).spikes.mean().backward()
 
             fwdbwd()
             out[f"{key}_b{B}_s"] = _median_time(fwdbwd, args.repeats)
@@ -136,7 +149,7 @@ def _ours(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray, compile
             params, MISMATCH_INSTANCES, sigma=MISMATCH_SIGMA, seed=args.seed + next(draws)
         )
         with torch.no_grad():
-            return simulate(inst, weights, x1, compiled=compiled).spikes
+            return simulate(inst, weights, x1, compiled=compiled, fused=path).spikes
 
     mismatch()  # warm-up; every timed call draws new instances (nothing is rebuilt)
     out["mismatch_100_s"] = _median_time(mismatch, args.repeats)
@@ -218,7 +231,14 @@ def _rockpool(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> 
     fwd = jax.jit(evolve)
     fwdbwd = jax.jit(jax.value_and_grad(lambda p, x: jnp.mean(evolve(p, x))))
     p = net.parameters()
-    out: dict = {"version": rockpool.__version__, "jax": jax.__version__}
+    out: dict = {
+        "version": rockpool.__version__,
+        "jax": jax.__version__,
+        "jax_devices": [str(d) for d in jax.devices()],
+        # XLA's CPU client runs its thread pool over every core unless XLA_FLAGS says otherwise
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "cpus_available_to_xla": len(os.sched_getaffinity(0)),
+    }
     for B in (1, 32):
         x = jnp.asarray(_inputs(B, args.seed))
         for name, f in (("fwd", fwd), ("fwdbwd", fwdbwd)):
@@ -254,9 +274,11 @@ def _rockpool(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> 
 
 
 def run(args: argparse.Namespace) -> dict:
+    import numba
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     w_in, w_rec = _network(args.seed)
     result: dict = {
         "workload": {
@@ -274,6 +296,8 @@ def run(args: argparse.Namespace) -> dict:
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "numba_threads": min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS),
+            "numba": numba.__version__,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "loadavg_start": list(os.getloadavg()),
@@ -281,6 +305,12 @@ def run(args: argparse.Namespace) -> dict:
     }
     ours = _ours(args, w_in, w_rec, compiled=False)
     result["hil"] = ours
+    result["hil_fused"] = _ours(args, w_in, w_rec, compiled=False, fused=True)
+    result["hil_fused"]["path"] = (
+        "simulate's default (fused=None): forward and mismatch through hil.sim.fused (the whole "
+        "forward in one numba kernel), forward + backward through hil.sim.adjoint (that forward "
+        "plus a hand-written backward, one numba kernel)"
+    )
     result["compiled"] = None
     if not args.no_compile:
         try:
@@ -290,7 +320,8 @@ def run(args: argparse.Namespace) -> dict:
             )
         except Exception as e:  # no C++ compiler, unsupported platform: report, keep eager
             result["compiled"] = f"unavailable: {type(e).__name__}: {str(e)[:200]}"
-    best = result.get("hil_compiled", ours)
+    torch_best = result.get("hil_compiled", ours)
+    fused = result["hil_fused"]
     result["floor"] = _floor(args, w_in, w_rec)
     result["dt_rate_error"] = None
     if not args.no_dt:
@@ -312,8 +343,15 @@ def run(args: argparse.Namespace) -> dict:
         result["peer"] = "rockpool"
         result["rockpool"] = peer
         for name in ("fwd_b32", "fwdbwd_b32", "fwd_b1", "fwdbwd_b1", "mismatch_100"):
-            result[f"speedup_{name}"] = peer[f"{name}_s"] / best[f"{name}_s"]
+            result[f"speedup_{name}"] = peer[f"{name}_s"] / fused[f"{name}_s"]
+            result[f"speedup_{name}_torch"] = peer[f"{name}_s"] / torch_best[f"{name}_s"]
             result[f"speedup_{name}_eager"] = peer[f"{name}_s"] / ours[f"{name}_s"]
+        result["speedup_paths"] = {
+            "speedup_*": "hil_fused: simulate's default path (numba kernels: hil.sim.fused "
+            "forward, hil.sim.adjoint forward + backward)",
+            "speedup_*_torch": "hil_compiled if present, else hil: the per-bin torch path",
+            "speedup_*_eager": "hil: the per-bin torch path, eager",
+        }
     result["targets"] = {
         "speedup_fwd_b32": ">= 2",
         "speedup_fwdbwd_b32": ">= 2",

@@ -107,8 +107,12 @@ def _pair(  # noqa: PLR0913, PLR0915
     sp: np.ndarray,
     out: np.ndarray,  # (T, N) spike counts
     first: np.ndarray,  # (T, N) first spike times [s], or (0, N)
+    rec_ut: np.ndarray,  # (T, J, 2, N): u and timer before each sub-step, or (0, J, 2, N)
+    rec_bsa: np.ndarray,  # (T, 3, N): base, sink and a of each bin, or (0, 3, N)
 ) -> None:
-    """The whole time loop of one (instance, batch) pair."""
+    """The whole time loop of one (instance, batch) pair; records what the adjoint
+    (hil.sim.adjoint) needs when rec_ut has T rows."""
+    record = rec_ut.shape[0] > 0
     T, N = out.shape
     K = si.shape[0]
     KN = K * N
@@ -164,7 +168,16 @@ def _pair(  # noqa: PLR0913, PLR0915
             base[n] = ((m_ampa[n] + dc[n]) - m_shunt[n]) + zt[n]
             count[n] = _0
             fst[n] = _INF
+        if record:
+            for n in range(N):
+                rec_bsa[t, 0, n] = base[n]
+                rec_bsa[t, 1, n] = sink[n]
+                rec_bsa[t, 2, n] = aa[n]
         for j in range(t_end.shape[0]):
+            if record:
+                for n in range(N):
+                    rec_ut[t, j, 0, n] = ui[n]
+                    rec_ut[t, j, 1, n] = ti[n]
             _membrane(
                 ui, ti, fst, count, base, sink, aa, m_nmda, if_nmda, gain, ig, fb, inv_tau,
                 u_th, t_ref, io, gamma, h, t_end[j],
@@ -209,6 +222,8 @@ def _run(  # noqa: PLR0913
     spikes: np.ndarray,  # (I, B, N) last bin's counts
     out: np.ndarray,  # (I, B, T, N) spike counts
     first: np.ndarray,  # (I, B, T, N) first spike time in the bin [s], or (I, B, 0, N)
+    rec_ut: np.ndarray,  # (I, B, T, J, 2, N) or (I, B, 0, J, 2, N): see _pair
+    rec_bsa: np.ndarray,  # (I, B, T, 3, N) or (I, B, 0, 3, N)
 ) -> None:
     """Every (instance, batch) pair in parallel."""
     n_inst, B = u.shape[0], u.shape[1]
@@ -220,7 +235,7 @@ def _run(  # noqa: PLR0913
             w_rec[i if w_rec.shape[0] > 1 else 0], has_rec, noise[i, b], has_noise,
             syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp,
             times, u[i, b], timer[i, b], isyn[i, b], iahp[i, b], spikes[i, b], out[i, b],
-            first[i, b],
+            first[i, b], rec_ut[i, b], rec_bsa[i, b],
         )  # fmt: skip
 
 
@@ -242,12 +257,14 @@ def run_fused(
     w_rec: torch.Tensor | None,
     noise: torch.Tensor | None,
     times: bool,
-) -> tuple[State, torch.Tensor, torch.Tensor | None]:
+    record: bool = False,
+) -> tuple[State, torch.Tensor, torch.Tensor | None, dict | None]:
     """Run every bin of `inputs` ((Ix, B, T, Nin) counts) from `state` without autograd.
 
     w_in (Iwi, Nin, K*N), w_rec (Iw, N, K*N) or None: weight currents [A] over the simulated types;
     noise (T, I, B, N) [A] or None. Returns (final state, counts (I, B, T, N), first spike times
-    (I, B, T, N) [s from the bin start], +inf where none, or None unless `times`).
+    (I, B, T, N) [s from the bin start], +inf where none, or None unless `times`, and with
+    `record` what hil.sim.adjoint needs: the kernel's arrays by name; else None).
     """
     n_inst, B, N = state.u.shape
     K, T = len(k.types), inputs.shape[2]
@@ -270,14 +287,23 @@ def run_fused(
     out = np.empty((n_inst, B, T, N), dtype=np.float32)
     first = np.full((n_inst, B, T if times else 0, N), np.inf, dtype=np.float32)
     none = np.zeros((1, N, K * N), dtype=np.float32)
+    J, Tr = k.substeps, T if record else 0
+    rec_ut = np.empty((n_inst, B, Tr, J, 2, N), dtype=np.float32)
+    rec_bsa = np.empty((n_inst, B, Tr, 3, N), dtype=np.float32)
+    z = np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3))
+    arrays = {
+        "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
+        "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,
+    }  # fmt: skip
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     _run(
         _np(inputs), _np(w_in), none if w_rec is None else _np(w_rec), w_rec is not None,
-        np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3)), noise is not None,
-        _np(syn[0]), _np(syn[1]), _np(syn[2]), _np(nrn), rows.astype(np.int64),
-        np.float32(k.Io), np.float32(k.gamma), np.float32(k.h), t_end, k.has_ahp, times,
-        u, timer, isyn, iahp, spikes, out, first,
+        z, noise is not None, arrays["syn_jump"], arrays["syn_decay"], arrays["syn_mean"],
+        arrays["nrn"], arrays["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
+        t_end, k.has_ahp, times, u, timer, isyn, iahp, spikes, out, first, rec_ut, rec_bsa,
     )  # fmt: skip
+    if record:
+        arrays.update(rec_ut=rec_ut, rec_bsa=rec_bsa, spikes0=_np(state.spikes))
     new = State(
         u=torch.from_numpy(u),
         timer=torch.from_numpy(timer),
@@ -285,4 +311,5 @@ def run_fused(
         iahp=torch.from_numpy(iahp),
         spikes=torch.from_numpy(spikes),
     )
-    return new, torch.from_numpy(out), torch.from_numpy(first) if times else None
+    tf = torch.from_numpy(first) if times else None
+    return new, torch.from_numpy(out), tf, arrays if record else None

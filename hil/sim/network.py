@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hil.errors import ConfigError
+from hil.sim.adjoint import adjoint_applies, run_adjoint
 from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
 from hil.sim.fused import run_fused
 from hil.sim.records import DTYPE, NeuronParams, State, Weights
@@ -123,8 +124,31 @@ def simulate(
         or inputs.requires_grad
         or any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
     )
+    x = inputs if inputs.dim() == 4 else inputs.unsqueeze(0)
+    adjoint = (
+        grad
+        and fused is not False
+        and (fused or not compiled)
+        and adjoint_applies(k, weights.w_in.shape[0] == 1 and x.shape[0] == 1, times)
+        and (W is None or W.shape[0] == 1)
+        and not inputs.requires_grad
+        and not any(t.requires_grad for t in params.tensors().values())
+        and not any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
+    )
+    if adjoint:  # fused forward + hand-written backward (hil.sim.adjoint)
+        z = None
+        if has_noise:
+            z = torch.stack(
+                [
+                    noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
+                    for _ in range(T)
+                ]
+            )
+        w_rec = None if W is None else W[0]
+        state, spikes = run_adjoint(k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad)
+        return Result(spikes, state, None)
     if fused and grad:
-        raise ConfigError("fused", True, "False or None when a gradient is needed")
+        raise ConfigError("fused", True, "False or None for this gradient (docs/sim.md)")
     if (not compiled and not grad) if fused is None else fused:
         z = None
         if has_noise:  # the same draws, in the same order, as the per-bin torch path
@@ -134,8 +158,7 @@ def simulate(
                     for _ in range(T)
                 ]
             )
-        x = inputs if inputs.dim() == 4 else inputs.unsqueeze(0)
-        state, spikes, tf = run_fused(k, state, x, _cat(weights.w_in, types), W, z, times)
+        state, spikes, tf, _ = run_fused(k, state, x, _cat(weights.w_in, types), W, z, times)
         return Result(spikes, state, tf)
     drive = input_drive(inputs, weights.w_in, types) if K else None
     out: list[torch.Tensor] = []

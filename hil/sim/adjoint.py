@@ -1,0 +1,344 @@
+"""Fused forward + hand-written backward (adjoint) of `simulate` for gradients with respect to the
+weights: the forward is hil.sim.fused (recording u and the timer before every sub-step and the
+per-bin membrane inputs), the backward one numba kernel per (instance, batch) pair that walks the
+bins in reverse through exactly the chain rule torch's autograd applies to dynamics.step:
+the same surrogate, the same clamp/minimum conventions, the reset and refractory timing outside the
+gradient, and the gradient to recurrent spikes scaled by rec_grad. It returns dL/d(drive) per bin,
+from which dL/dW_in = X^T G and dL/dW_rec = S_prev^T G are two sparse products (inputs and spikes
+are sparse).
+
+Scope (simulate falls back to the torch path otherwise): float32 on the CPU, weights shared by all
+instances, no parameter, input or initial-state gradient, no NMDA synapse (its voltage gate is not
+written out), no spike times. The final state it returns carries no gradient.
+Shapes: I instances, B batch, T bins, J sub-steps per bin, N neurons, K types, M = K N.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from hil.sim.dynamics import Constants
+from hil.sim.fastmath32 import exp32, log32
+from hil.sim.fused import run_fused
+from hil.sim.records import State
+
+F = np.float32
+_0, _1, _HALF, _1P5, _2 = F(0), F(1), F(0.5), F(1.5), F(2)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _bin_backward(  # noqa: PLR0913, PLR0915
+    t: int,
+    gout: np.ndarray,  # (T, N) dL/d counts
+    rec_ut: np.ndarray,  # (T, J, 2, N) u and timer before each sub-step
+    rec_bsa: np.ndarray,  # (T, 3, N) base, sink, a
+    syn_jump: np.ndarray,  # (K, N)
+    syn_decay: np.ndarray,
+    syn_mean: np.ndarray,
+    nrn: np.ndarray,  # (14, N), rows as hil.sim.fused._NEURON_ROWS
+    rows: np.ndarray,  # (4,) AMPA, NMDA, GABA, SHUNT rows, K: absent
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    has_ahp: bool,
+    gu: np.ndarray,  # (N,) dL/d u after bin t, updated to before it
+    gisyn: np.ndarray,  # (K, N) dL/d isyn after bin t's decay, updated
+    giahp: np.ndarray,  # (N,) dL/d iahp at the start of bin t + 1, updated
+    gnext: np.ndarray,  # (N,) dL/d counts of bin t through bin t + 1's recurrent drive
+    gmean: np.ndarray,  # (K + 1, N) scratch
+    gd: np.ndarray,  # (K N,) output: dL/d drive of bin t
+) -> None:
+    """One bin of one (instance, batch) pair in reverse: dynamics.step's chain rule."""
+    N = gu.shape[0]
+    J = rec_ut.shape[1]
+    K = syn_jump.shape[0]
+    inv_tau, inv_itau, ig = nrn[0], nrn[2], nrn[3]
+    gain, fb, u_th = nrn[4], nrn[5], nrn[8]
+    ahp_jump, ahp_decay, ahp_mean = nrn[10], nrn[11], nrn[12]
+    r_ampa, r_gaba, r_shunt = rows[0], rows[2], rows[3]
+    # fresh local copies: LLVM knows they alias nothing, so the sub-step loop vectorizes
+    lu = gu.copy()
+    gc, gminf, ga = (
+        np.empty(N, dtype=np.float32),
+        np.empty(N, dtype=np.float32),
+        np.empty(N, dtype=np.float32),
+    )
+    ut = rec_ut[t]
+    for n in range(N):
+        g = gout[t, n] + gnext[n]
+        if has_ahp:  # iahp' = iahp decay + jump count
+            g += giahp[n] * ahp_jump[n]
+        gc[n] = g
+        gminf[n] = _0
+        ga[n] = _0
+    for j in range(J - 1, -1, -1):
+        for n in range(N):
+            un = ut[j, 0, n]
+            tm = ut[j, 1, n]
+            base, sink, a = rec_bsa[t, 0, n], rec_bsa[t, 1, n], rec_bsa[t, 2, n]
+            act = min(max(h - tm, _0), h)
+            # forward, as dynamics.membrane_substep (no NMDA)
+            minf = gain[n] * (max(base, _0) - sink)
+            cur = io * exp32(un)
+            den = cur + ig[n]
+            fbk = fb[n] * exp32(gamma * un)
+            force = (minf - a * cur) + fbk * den
+            jac = (fbk - a) * cur / den + gamma * fbk
+            hk = act * inv_tau[n]
+            z = hk * jac
+            phi = _1 / (_1 - _HALF * min(z, _1P5))
+            dy = hk * force * phi
+            y = (cur + ig[n] * un) + dy
+            A = un + dy / den
+            q = max(y, io) / io
+            lg = log32(q)
+            u1p = min(A, lg)
+            u1 = max(u1p, _0)
+            cn = io * exp32(u1)
+            D = cn + ig[n]
+            Nn = (cn + ig[n] * u1) - y
+            u2p = u1 - Nn / D
+            u2 = max(u2p, _0)
+            x = u2 - u_th[n]
+            sd = _1 if x >= _0 else _0
+            # backward
+            sg = _1 + abs(x)
+            g2 = lu[n] * (_1 - sd) + gc[n] / (sg * sg)
+            g2 = g2 if u2p >= _0 else _0
+            g1 = g2 * (Nn * cn / (D * D))
+            gy = g2 / D
+            g1 = g1 if u1p >= _0 else _0
+            if A < lg:
+                gA, gL = g1, _0
+            elif A > lg:
+                gA, gL = _0, g1
+            else:
+                gA, gL = g1 / _2, g1 / _2
+            if y >= io:
+                gy += gL / q / io
+            gun = gA
+            gdy = gA / den + gy
+            gden = -gA * dy / (den * den)
+            gcur = gy
+            gun += ig[n] * gy
+            gforce = gdy * hk * phi
+            gphi = gdy * hk * force
+            gz = gphi * _HALF * phi * phi if z <= _1P5 else _0
+            gjac = gz * hk
+            gfbk = gjac * (cur / den + gamma)
+            gcur += gjac * (fbk - a) / den
+            gden -= gjac * (fbk - a) * cur / (den * den)
+            gan = -gjac * cur / den
+            gminf[n] += gforce
+            gcur -= a * gforce
+            gfbk += gforce * den
+            gden += gforce * fbk
+            gan -= gforce * cur
+            ga[n] += gan
+            gun += gfbk * gamma * fbk
+            gcur += gden
+            gun += gcur * cur
+            lu[n] = gun
+    for n in range(N):
+        base, sink = rec_bsa[t, 0, n], rec_bsa[t, 1, n]
+        gb = gain[n] * gminf[n] if base > _0 else _0
+        gs = -gain[n] * gminf[n]
+        gmean[r_ampa, n] = gb
+        gmean[r_shunt, n] = -gb
+        gmean[r_gaba, n] = gs
+        if has_ahp:  # a = 1 + ahp / Itau, sink = Itau + (ahp + gaba), ahp = iahp mean
+            gahp = ga[n] * inv_itau[n] + gs
+            giahp[n] = gahp * ahp_mean[n] + giahp[n] * ahp_decay[n]
+    for k in range(K):
+        for n in range(N):  # isyn = prev + jump drive; mean = isyn m; next = isyn decay
+            g = gmean[k, n] * syn_mean[k, n] + gisyn[k, n] * syn_decay[k, n]
+            gisyn[k, n] = g
+            gd[k * N + n] = g * syn_jump[k, n]
+    for n in range(N):
+        gu[n] = lu[n]
+
+
+@njit(cache=True, error_model="numpy")
+def _block(  # noqa: PLR0913, PLR0915
+    gout: np.ndarray,  # (I, B, T, N)
+    out: np.ndarray,  # (I, B, T, N) counts
+    spikes0: np.ndarray,  # (I, B, N) counts before the first bin
+    x: np.ndarray,  # (B, T, Nin) input counts
+    rec_ut: np.ndarray,  # (I, B, T, J, 2, N)
+    rec_bsa: np.ndarray,  # (I, B, T, 3, N)
+    w_rec_t: np.ndarray,  # (M, N) W_rec transposed
+    has_rec: bool,
+    rec_grad: np.float32,
+    syn_jump: np.ndarray,  # (I, K, N)
+    syn_decay: np.ndarray,
+    syn_mean: np.ndarray,
+    nrn: np.ndarray,  # (I, 14, N)
+    rows: np.ndarray,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    has_ahp: bool,
+    blocks: int,
+    g_in: np.ndarray,  # (blocks, Nin, M) output: dL/dW_in per block of pairs
+    g_rec: np.ndarray,  # (blocks, N, M) output: dL/dW_rec per block of pairs
+    blk: int,
+) -> None:
+    """One block of pairs (see _backward); a function of its own so that its loops vectorize."""
+    n_inst, B, T, N = out.shape
+    K = syn_jump.shape[1]
+    M = K * N
+    Nin = x.shape[2]
+    P = n_inst * B
+    p0 = blk * P // blocks
+    p1 = (blk + 1) * P // blocks
+    nb = p1 - p0
+    gu = np.zeros((nb, N), dtype=np.float32)
+    gisyn = np.zeros((nb, K, N), dtype=np.float32)
+    giahp = np.zeros((nb, N), dtype=np.float32)
+    gnext = np.zeros((nb, N), dtype=np.float32)
+    gd = np.zeros((nb, M), dtype=np.float32)
+    gmean = np.zeros((K + 1, N), dtype=np.float32)
+    gi, gr = g_in[blk], g_rec[blk]
+    for q in range(Nin):
+        for m in range(M):
+            gi[q, m] = _0
+    for q in range(N):
+        for m in range(M):
+            gr[q, m] = _0
+    for t in range(T - 1, -1, -1):
+        for pp in range(nb):
+            i = (p0 + pp) // B
+            b = (p0 + pp) % B
+            _bin_backward(
+                t, gout[i, b], rec_ut[i, b], rec_bsa[i, b], syn_jump[i], syn_decay[i],
+                syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, gu[pp], gisyn[pp],
+                giahp[pp], gnext[pp], gmean, gd[pp],
+            )  # fmt: skip
+            gdp = gd[pp]
+            xt = x[b, t]
+            for c in range(Nin):  # dL/dW_in += x_t^T gd over the input events
+                v = xt[c]
+                if v != _0:
+                    row = gi[c]
+                    for m in range(M):
+                        row[m] += v * gdp[m]
+            if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes
+                prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
+                for n in range(N):
+                    v = prev[n]
+                    if v != _0:
+                        row = gr[n]
+                        for m in range(M):
+                            row[m] += v * gdp[m]
+        for pp in range(nb):
+            gn = gnext[pp]
+            for n in range(N):
+                gn[n] = _0
+        if has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
+            for m in range(M):
+                w = w_rec_t[m]
+                for pp in range(nb):
+                    g = gd[pp, m] * rec_grad
+                    if g != _0:
+                        gn = gnext[pp]
+                        for n in range(N):
+                            gn[n] += w[n] * g
+
+
+@njit(parallel=True, cache=True, error_model="numpy", nogil=True)
+def _backward(  # noqa: PLR0913
+    gout: np.ndarray,  # (I, B, T, N)
+    out: np.ndarray,  # (I, B, T, N) counts
+    spikes0: np.ndarray,  # (I, B, N) counts before the first bin
+    x: np.ndarray,  # (B, T, Nin) input counts
+    rec_ut: np.ndarray,  # (I, B, T, J, 2, N)
+    rec_bsa: np.ndarray,  # (I, B, T, 3, N)
+    w_rec_t: np.ndarray,  # (M, N) W_rec transposed
+    has_rec: bool,
+    rec_grad: np.float32,
+    syn_jump: np.ndarray,  # (I, K, N)
+    syn_decay: np.ndarray,
+    syn_mean: np.ndarray,
+    nrn: np.ndarray,  # (I, 14, N)
+    rows: np.ndarray,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    has_ahp: bool,
+    blocks: int,
+    g_in: np.ndarray,  # (blocks, Nin, M) output: dL/dW_in per block of pairs
+    g_rec: np.ndarray,  # (blocks, N, M) output: dL/dW_rec per block of pairs
+) -> None:
+    """Pairs in `blocks` blocks, in parallel; the pairs of a block walk the bins in lockstep so
+    that W_rec is read once per bin for all of them (rec_grad > 0)."""
+    for blk in prange(blocks):
+        _block(gout, out, spikes0, x, rec_ut, rec_bsa, w_rec_t, has_rec, rec_grad, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, blocks, g_in, g_rec, blk)  # fmt: skip
+
+
+class _Adjoint(torch.autograd.Function):
+    """counts = simulate(...) as a function of W_in (Nin, M) and W_rec (N, M)."""
+
+    @staticmethod
+    def forward(ctx, w_in, w_rec, k, state, x, noise, rec_grad, box):  # noqa: ANN001, ANN205, PLR0913
+        has_rec = w_rec is not None
+        state, counts, _, arr = run_fused(
+            k, state, x, w_in.detach()[None], w_rec.detach()[None] if has_rec else None, noise,
+            times=False, record=True,
+        )  # fmt: skip
+        ctx.k, ctx.arr, ctx.rec_grad, ctx.has_rec = k, arr, rec_grad, has_rec
+        ctx.x = x
+        ctx.save_for_backward(counts, w_rec.detach() if has_rec else None)
+        box.append(state)
+        return counts
+
+    @staticmethod
+    def backward(ctx, gout):  # noqa: ANN001, ANN205
+        counts, w_rec = ctx.saved_tensors
+        k, arr = ctx.k, ctx.arr
+        n_inst, B, T, N = counts.shape
+        M = len(k.types) * N
+        w_t = (
+            np.ascontiguousarray(w_rec.t().numpy())
+            if ctx.has_rec
+            else np.zeros((M, N), dtype=np.float32)
+        )
+        threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(threads)
+        blocks = min(threads, n_inst * B)
+        x = ctx.x[0].numpy()  # (B, T, Nin), shared by the instances
+        g_in = np.empty((blocks, x.shape[2], M), dtype=np.float32)
+        g_rec = np.empty((blocks, N, M), dtype=np.float32)
+        _backward(
+            np.ascontiguousarray(gout.to(torch.float32).numpy()), counts.numpy(), arr["spikes0"],
+            np.ascontiguousarray(x), arr["rec_ut"], arr["rec_bsa"], w_t, ctx.has_rec,
+            np.float32(ctx.rec_grad), arr["syn_jump"], arr["syn_decay"], arr["syn_mean"],
+            arr["nrn"], arr["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
+            k.has_ahp, blocks, g_in, g_rec,
+        )  # fmt: skip
+        g_in = torch.from_numpy(g_in.sum(0)) if ctx.needs_input_grad[0] else None
+        g_rec = torch.from_numpy(g_rec.sum(0)) if ctx.has_rec and ctx.needs_input_grad[1] else None
+        return g_in, g_rec, None, None, None, None, None, None
+
+
+def adjoint_applies(k: Constants, weights_shared: bool, times: bool) -> bool:
+    """Whether `run_adjoint` covers a run (see the module docstring)."""
+    return weights_shared and not times and k.slot(1) is None
+
+
+def run_adjoint(
+    k: Constants,
+    state: State,
+    x: torch.Tensor,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor | None,
+    noise: torch.Tensor | None,
+    rec_grad: float,
+) -> tuple[State, torch.Tensor]:
+    """Differentiable (in w_in (Nin, M) and w_rec (N, M)) fused run of x (1, B, T, Nin):
+    (final state without gradient, counts (I, B, T, N))."""
+    box: list[State] = []
+    counts = _Adjoint.apply(w_in, w_rec, k, state.detach(), x, noise, float(rec_grad), box)
+    return box[0], counts
