@@ -14,8 +14,11 @@ Records (hil.sim.records)
 
 Running (hil.sim.network, hil.sim.dynamics)
     simulate(params, weights, inputs, dt=1e-3, state=None, substep=1e-3, noise=0.0,
-             generator=None, times=False, types=None, compiled=False, rec_grad=0.0)
+             generator=None, times=False, types=None, compiled=False, rec_grad=0.0, fused=None)
         -> Result(spikes (I,B,T,N), state, times)
+        fused=None picks the path: no gradient -> one numba kernel (hil.sim.fused); weight
+        gradients only -> that kernel plus a hand-written backward (hil.sim.adjoint); otherwise the
+        per-bin torch path (docs/sim.md "Fused kernels"); False: always the torch path
         inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin); noise: s.d. [A]
         of a Gaussian membrane current per bin, float or tensor broadcastable to (I, 1, N)
     constants(params, dt, types, substep) -> Constants
