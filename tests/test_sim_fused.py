@@ -127,3 +127,18 @@ def test_adjoint_gradients_equal_torch_autograd(rec_grad: float) -> None:
     for a, b in ((gia, gib), (gra, grb)):
         assert b.abs().max() > 0
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
+
+
+def test_float64_runs_take_the_torch_path_and_threads_are_left_alone() -> None:
+    p = NeuronParams.nominal(3).replace(Idc=torch.full((1, 3), 1e-9))
+    w = Weights.zeros(1, 3)
+    x = torch.zeros(1, 40, 1)
+    n = torch.get_num_threads()
+    with torch.no_grad():
+        ref = simulate(p, w, x).spikes  # fused
+        p64 = p.to(torch.float64)
+        w64 = Weights(w.w_in.double(), w.w_rec.double())
+        assert torch.equal(simulate(p64, w64, x).spikes.float(), ref)  # torch path, float64
+        with pytest.raises(ConfigError):
+            simulate(p64, w64, x, fused=True)
+    assert torch.get_num_threads() == n

@@ -22,7 +22,7 @@ from numba import njit, prange
 
 from hil.sim.dynamics import Constants
 from hil.sim.fastmath32 import exp32, log32
-from hil.sim.fused import run_fused
+from hil.sim.fused import run_fused, torch_threads
 from hil.sim.records import State
 
 F = np.float32
@@ -305,19 +305,19 @@ class _Adjoint(torch.autograd.Function):
             if ctx.has_rec
             else np.zeros((M, N), dtype=np.float32)
         )
-        threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-        numba.set_num_threads(threads)
-        blocks = min(threads, n_inst * B)
-        x = ctx.x[0].numpy()  # (B, T, Nin), shared by the instances
-        g_in = np.empty((blocks, x.shape[2], M), dtype=np.float32)
-        g_rec = np.empty((blocks, N, M), dtype=np.float32)
-        _backward(
-            np.ascontiguousarray(gout.to(torch.float32).numpy()), counts.numpy(), arr["spikes0"],
-            np.ascontiguousarray(x), arr["rec_ut"], arr["rec_bsa"], w_t, ctx.has_rec,
-            np.float32(ctx.rec_grad), arr["syn_jump"], arr["syn_decay"], arr["syn_mean"],
-            arr["nrn"], arr["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
-            k.has_ahp, blocks, g_in, g_rec,
-        )  # fmt: skip
+        with torch_threads() as threads:
+            numba.set_num_threads(threads)
+            blocks = min(threads, n_inst * B)
+            x = ctx.x[0].numpy()  # (B, T, Nin), shared by the instances
+            g_in = np.empty((blocks, x.shape[2], M), dtype=np.float32)
+            g_rec = np.empty((blocks, N, M), dtype=np.float32)
+            _backward(
+                np.ascontiguousarray(gout.to(torch.float32).numpy()), counts.numpy(), arr["spikes0"],
+                np.ascontiguousarray(x), arr["rec_ut"], arr["rec_bsa"], w_t, ctx.has_rec,
+                np.float32(ctx.rec_grad), arr["syn_jump"], arr["syn_decay"], arr["syn_mean"],
+                arr["nrn"], arr["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
+                k.has_ahp, blocks, g_in, g_rec,
+            )  # fmt: skip
         g_in = torch.from_numpy(g_in.sum(0)) if ctx.needs_input_grad[0] else None
         g_rec = torch.from_numpy(g_rec.sum(0)) if ctx.has_rec and ctx.needs_input_grad[1] else None
         return g_in, g_rec, None, None, None, None, None, None

@@ -13,6 +13,9 @@ Shapes: I instances, B batch, T bins, N neurons, K simulated synapse types, Nin 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 import torch
@@ -245,6 +248,19 @@ _NEURON_ROWS = (
 )  # fmt: skip
 
 
+@contextmanager
+def torch_threads() -> Iterator[int]:
+    """Yields the thread count for a numba kernel: torch's (so both use the same cores), at most
+    numba's pool. Restores torch's count afterwards: numba's OpenMP layer shares the OpenMP runtime
+    with torch and would otherwise leave torch at numba's count."""
+    n = torch.get_num_threads()
+    try:
+        yield max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
 
@@ -295,13 +311,14 @@ def run_fused(
         "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
         "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,
     }  # fmt: skip
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    _run(
-        _np(inputs), _np(w_in), none if w_rec is None else _np(w_rec), w_rec is not None,
-        z, noise is not None, arrays["syn_jump"], arrays["syn_decay"], arrays["syn_mean"],
-        arrays["nrn"], arrays["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
-        t_end, k.has_ahp, times, u, timer, isyn, iahp, spikes, out, first, rec_ut, rec_bsa,
-    )  # fmt: skip
+    with torch_threads() as threads:
+        numba.set_num_threads(threads)
+        _run(
+            _np(inputs), _np(w_in), none if w_rec is None else _np(w_rec), w_rec is not None,
+            z, noise is not None, arrays["syn_jump"], arrays["syn_decay"], arrays["syn_mean"],
+            arrays["nrn"], arrays["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
+            t_end, k.has_ahp, times, u, timer, isyn, iahp, spikes, out, first, rec_ut, rec_bsa,
+        )  # fmt: skip
     if record:
         arrays.update(rec_ut=rec_ut, rec_bsa=rec_bsa, spikes0=_np(state.spikes))
     new = State(

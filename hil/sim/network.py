@@ -119,45 +119,38 @@ def simulate(
     has_rec = K > 0 and bool((weights.w_rec[:, list(types)] != 0).any())
     W = _cat(weights.w_rec, types) if has_rec else None
     has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
+    noise_grad = isinstance(noise, torch.Tensor) and noise.requires_grad
+    state_grad = any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
+    params_grad = any(t.requires_grad for t in params.tensors().values())
     grad = torch.is_grad_enabled() and (
-        _needs_grad(params, weights)
-        or inputs.requires_grad
-        or any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
+        _needs_grad(params, weights) or inputs.requires_grad or state_grad or noise_grad
     )
     x = inputs if inputs.dim() == 4 else inputs.unsqueeze(0)
+    # the numba kernels compute in float32 on the CPU: other dtypes and devices take the torch path
+    kernel_ok = all(
+        t.dtype == DTYPE and t.device.type == "cpu"
+        for t in (weights.w_in, weights.w_rec, *params.tensors().values())
+    )
     adjoint = (
         grad
+        and kernel_ok
         and fused is not False
         and (fused or not compiled)
         and adjoint_applies(k, weights.w_in.shape[0] == 1 and x.shape[0] == 1, times)
         and (W is None or W.shape[0] == 1)
-        and not inputs.requires_grad
-        and not any(t.requires_grad for t in params.tensors().values())
-        and not any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
+        and not (inputs.requires_grad or params_grad or state_grad or noise_grad)
     )
     if adjoint:  # fused forward + hand-written backward (hil.sim.adjoint)
-        z = None
-        if has_noise:
-            z = torch.stack(
-                [
-                    noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
-                    for _ in range(T)
-                ]
-            )
+        z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
         w_rec = None if W is None else W[0]
         state, spikes = run_adjoint(k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad)
         return Result(spikes, state, None)
-    if fused and grad:
-        raise ConfigError("fused", True, "False or None for this gradient (docs/sim.md)")
-    if (not compiled and not grad) if fused is None else fused:
-        z = None
-        if has_noise:  # the same draws, in the same order, as the per-bin torch path
-            z = torch.stack(
-                [
-                    noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
-                    for _ in range(T)
-                ]
-            )
+    if fused and (grad or not kernel_ok):
+        raise ConfigError(
+            "fused", True, "False or None for this gradient, dtype or device (docs/sim.md)"
+        )
+    if (not compiled and not grad and kernel_ok) if fused is None else fused:
+        z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
         state, spikes, tf, _ = run_fused(k, state, x, _cat(weights.w_in, types), W, z, times)
         return Result(spikes, state, tf)
     drive = input_drive(inputs, weights.w_in, types) if K else None
@@ -184,6 +177,20 @@ def simulate(
             first.append(tf)
     spikes = torch.stack(out, dim=2) if out else torch.zeros(n_inst, B, 0, N)
     return Result(spikes, state, torch.stack(first, dim=2) if times and first else None)
+
+
+def _noise_draws(
+    noise: float | torch.Tensor,
+    n_inst: int,
+    B: int,  # noqa: N803
+    N: int,  # noqa: N803
+    T: int,  # noqa: N803
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """(T, I, B, N) membrane noise [A]: the same draws, in the same order, as the per-bin path."""
+    return torch.stack(
+        [noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE) for _ in range(T)]
+    )
 
 
 _COMPILED: list = []
