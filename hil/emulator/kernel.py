@@ -1,7 +1,10 @@
 """The emulator's integration kernel: numba-compiled, one call integrates many fine time steps.
 
-The equations and the integration scheme are the simulator's (hil.sim.dynamics, docs/sim.md;
-shared/reference/rockpool_dynapse.md sections 1.4-1.8) with one membrane sub-step per step dt:
+The equations are the simulator's (hil.sim.dynamics, docs/sim.md; shared/reference/
+rockpool_dynapse.md sections 1.4-1.8). The membrane step is not: the simulator takes a Pade step in
+y = I + Igain ln(I/Io) plus one Newton step back to u (accurate over a whole 1 ms bin); this kernel
+takes an exponential Rosenbrock-Euler step in u, which is enough at its fine step (both converge to
+the same solution; docs/silicon.md, "Parity with the simulator"). One membrane sub-step per step dt:
 
     synapse s (AMPA, NMDA, GABA, SHUNT), AHP:  I <- I decay + J      J: charges that arrived
     the membrane sees the exact mean over the step, m = I (tau/dt)(1 - exp(-dt/tau))
