@@ -116,3 +116,12 @@ def test_rest_is_silent_and_dead_neurons_never_spike() -> None:
     p = dc_neurons([0.0, 1e-9, 1e-9]).replace(alive=torch.tensor([[1.0, 1.0, 0.0]]))
     r = rates(p, Weights.zeros(1, 3), torch.zeros(1, 300, 1), 1e-3)[0, 0]
     assert r[0] == 0 and r[1] > 10 and r[2] == 0
+
+
+def test_simulate_leaves_ieee_subnormals_alone_afterwards() -> None:
+    # simulate flushes subnormals only while it runs (speed); the caller's process keeps IEEE floats
+    from hil.sim import NeuronParams, Weights, simulate
+
+    params = NeuronParams.nominal(2)
+    simulate(params, Weights.zeros(1, 2), torch.zeros(1, 5, 1), fused=False)
+    assert (torch.tensor([1e-40]) * 1.0).item() > 0.0

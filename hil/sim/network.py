@@ -8,6 +8,7 @@ reaches its targets at the start of bin t + 1; input spikes act at the start of 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,26 @@ def input_drive(inputs: torch.Tensor, w_in: torch.Tensor, types: Sequence[int]) 
     return d.permute(2, 0, 1, 3, 4)
 
 
+def _flush_denormals(fn):  # type: ignore[no-untyped-def]
+    """Run `fn` with subnormal floats flushed to zero, then restore torch's default (off).
+
+    Decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
+    on x86; flushing them changes nothing physical (they are < 1e-38 A). Scoped to the call so
+    that the rest of the process keeps IEEE arithmetic.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        torch.set_flush_denormal(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_flush_denormal(False)
+
+    return wrapped
+
+
+@_flush_denormals
 def simulate(
     params: NeuronParams,
     weights: Weights,
@@ -99,9 +120,6 @@ def simulate(
     no gradient. None (default): fused whenever no gradient is needed and `compiled` is False;
     False: always the torch path; True: fused, ConfigError if a gradient is needed.
     """
-    # decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
-    # on x86; flushing them to zero changes nothing physical (they are < 1e-38 A)
-    torch.set_flush_denormal(True)
     n_inst, N = params.instances, params.neurons
     if weights.neurons != N:
         raise ConfigError("weights", f"{weights.neurons} neurons", f"{N} neurons, as params")
