@@ -17,7 +17,7 @@ from hil import __version__
 from hil import events as ev
 from hil.board import Board, BoardInfo, Capability, check_run, url_options
 from hil.chip.config import ChipConfig
-from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NEURONS_PER_CHIP, NEURONS_PER_CORE
+from hil.chip.geometry import MAX_CHIPS
 from hil.errors import BoardError, BoardURLError
 from hil.sim.compile import CompiledConfig, compile_config
 from hil.sim.dynamics import DEFAULT_SUBSTEP
@@ -121,12 +121,7 @@ class Simulator(Board):
         g = c.neurons[col[rep]]
         keep = t_us < int(round(duration_s * 1e6))
         t_us, g = t_us[keep], g[keep]
-        return ev.output_events(
-            t_us,
-            g // NEURONS_PER_CHIP,
-            g // NEURONS_PER_CORE % CORES_PER_CHIP,
-            g % NEURONS_PER_CORE,
-        )
+        return ev.output_events_at(t_us, g)
 
     def reset(self) -> None:
         self._check_open()
