@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from importlib.metadata import entry_points
@@ -31,7 +31,8 @@ class Capability(str, Enum):
     """What a board can do, beyond the protocol every board implements."""
 
     SPIKES = "spikes"  # every output spike comes back with its timestamp
-    COUNTS = "counts"  # per-neuron spike counts per time bin (when the line cannot carry spikes)
+    COUNTS = "counts"  # per-neuron spike counts per time bin: CountsReadout.run_counts
+    BIASES = "biases"  # change some biases in place, without a full re-apply: BiasWrites.set_biases
     GRADIENTS = "gradients"  # differentiable (the simulator)
     HIDDEN_SILICON = "hidden-silicon"  # mismatch that the host cannot see (emulator, real chip)
     FAULT_INJECTION = "fault-injection"
@@ -88,6 +89,48 @@ class Board(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ---- capabilities with methods (labgrid style: one small interface per capability) ---------------
+
+BiasKey = tuple[int, int, str]  # (chip, core, device bias name as in hil.chip.biasgen.PARAMETERS)
+
+
+class CountsReadout(abc.ABC):
+    """Capability `counts`: per-neuron spike counts per time bin."""
+
+    @abc.abstractmethod
+    def run_counts(self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3) -> ev.Counts:
+        """Run like `Board.run` and return spike counts per bin of `bin_s` seconds (a whole number
+        of microseconds) for the neurons the applied config sets (hil.events.Counts)."""
+
+
+class BiasWrites(abc.ABC):
+    """Capability `biases`: change some per-core biases of the applied config in place."""
+
+    @abc.abstractmethod
+    def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
+        """Set {(chip, core, name): (coarse, fine)} on the applied config; return the content hash
+        of the resulting config as the board confirms it. Equivalent to applying that config in
+        full: a run after it equals a run after `apply` of the same config. Invalid keys or codes
+        raise ConfigError and change nothing."""
+
+
+# Capabilities that come with methods, and the interface a board advertising them implements.
+INTERFACES: dict[Capability, type] = {
+    Capability.COUNTS: CountsReadout,
+    Capability.BIASES: BiasWrites,
+}
+
+
+def missing_interfaces(board: Board) -> list[str]:
+    """Capabilities `board` advertises without implementing their interface (empty when honest)."""
+    caps = board.info().capabilities
+    return sorted(
+        c.value
+        for c, iface in INTERFACES.items()
+        if c.value in caps and not isinstance(board, iface)
+    )
 
 
 def check_run(config: ChipConfig | None, stimulus: np.ndarray, duration_s: float) -> None:

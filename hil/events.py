@@ -8,9 +8,18 @@ outputs, indexed by the board-wide neuron index `chip * 1024 + core * 256 + neur
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NEURONS_PER_CHIP, NEURONS_PER_CORE
+from hil.chip.geometry import (
+    CORES_PER_CHIP,
+    MAX_CHIPS,
+    NEURONS_PER_CHIP,
+    NEURONS_PER_CORE,
+    global_neuron,
+    neuron_address,
+)
 from hil.errors import EventError
 
 INPUT_DTYPE = np.dtype([("t_us", "<i8"), ("channel", "<i4")])
@@ -37,17 +46,41 @@ def output_events(
 
 def output_events_at(t_us: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Build output events from timestamps [us] and board-wide neuron indices; sorted by time."""
-    g = np.asarray(index, dtype=np.int64)
-    return output_events(
-        t_us, g // NEURONS_PER_CHIP, g // NEURONS_PER_CORE % CORES_PER_CHIP, g % NEURONS_PER_CORE
-    )
+    return output_events(t_us, *neuron_address(np.asarray(index, dtype=np.int64)))
 
 
 def global_index(events: np.ndarray) -> np.ndarray:
     """Board-wide neuron index of output events (chip * 1024 + core * 256 + neuron)."""
-    return (
-        events["chip"].astype(np.int64) * CORES_PER_CHIP + events["core"]
-    ) * NEURONS_PER_CORE + events["neuron"]
+    return global_neuron(events["chip"], events["core"], events["neuron"])
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Spike counts per time bin, the `counts` readout (hil.board.CountsReadout).
+
+    counts: (n_bins, n_neurons) int32, bin b covering [b * bin_us, (b + 1) * bin_us) us from the
+    start of the run (the last bin ends at duration_us and may be shorter);
+    neurons: (n_neurons,) int64 board-wide neuron indices (hil.chip.geometry.global_neuron), sorted:
+    the neurons the applied config sets; bin_us: bin width [us]; duration_us: run length [us].
+    """
+
+    counts: np.ndarray
+    neurons: np.ndarray
+    bin_us: int
+    duration_us: int
+
+    def __post_init__(self) -> None:
+        c, n = np.asarray(self.counts), np.asarray(self.neurons)
+        want = -(-self.duration_us // self.bin_us) if self.bin_us > 0 else -1
+        if c.ndim != 2 or n.ndim != 1 or c.shape != (want, n.shape[0]):
+            raise EventError(
+                f"counts shape {c.shape} with {n.shape} neurons, bin {self.bin_us} us, "
+                f"duration {self.duration_us} us; allowed: (ceil(duration / bin), n_neurons)"
+            )
+
+    def total(self) -> np.ndarray:
+        """(n_neurons,) spikes per neuron over the whole run."""
+        return self.counts.sum(axis=0)
 
 
 def sort(events: np.ndarray) -> np.ndarray:

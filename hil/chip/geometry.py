@@ -7,6 +7,9 @@ Numbers from shared/reference/rockpool_dynapse.md section 0 and paper_facts.md s
 from __future__ import annotations
 
 from enum import Enum
+from typing import TypeVar
+
+import numpy as np
 
 MAX_CHIPS = 4  # chips on a Stack board
 CORES_PER_CHIP = 4
@@ -69,6 +72,28 @@ LATCHES = (
 )
 
 
-def global_neuron(chip: int, core: int, neuron: int) -> int:
-    """Board-wide neuron index: chip * 1024 + core * 256 + neuron."""
+Index = TypeVar("Index", int, np.ndarray)
+
+
+def global_neuron(chip: Index, core: Index, neuron: Index) -> Index:
+    """Board-wide neuron index: chip * 1024 + core * 256 + neuron (ints, or arrays as int64).
+
+    The one place this arithmetic lives; `neuron_address` is its inverse."""
+    if (
+        isinstance(chip, np.ndarray)
+        or isinstance(core, np.ndarray)
+        or isinstance(neuron, np.ndarray)
+    ):
+        chip, core, neuron = (np.asarray(x, dtype=np.int64) for x in (chip, core, neuron))
     return (chip * CORES_PER_CHIP + core) * NEURONS_PER_CORE + neuron
+
+
+def neuron_address(index: Index) -> tuple[Index, Index, Index]:
+    """(chip, core, neuron) of a board-wide neuron index (int, or array as int64)."""
+    if isinstance(index, np.ndarray):
+        index = index.astype(np.int64, copy=False)
+    return (
+        index // NEURONS_PER_CHIP,
+        index // NEURONS_PER_CORE % CORES_PER_CHIP,
+        index % NEURONS_PER_CORE,
+    )
