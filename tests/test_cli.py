@@ -77,7 +77,7 @@ def test_validate_invalid_exits_2_with_one_line(tmp_path, how: str, path: str) -
 
 def test_validate_missing_file(capsys) -> None:
     code, _, err = run(capsys, "config", "validate", "/nonexistent/x.json")
-    assert code == 2 and "cannot read /nonexistent/x.json" in err
+    assert code == 2 and "cannot read config file /nonexistent/x.json" in err
 
 
 def test_bias_current_and_code(capsys) -> None:

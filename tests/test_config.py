@@ -182,7 +182,19 @@ VIOLATIONS: list[tuple[str, Callable[[ChipConfig], object], str, str]] = [
         "input channel",
         lambda c: c.inputs.append(InputRoute(channel=-1, chip=0, tag=0)),
         "inputs[0].channel",
-        ">= 0",
+        "0..65535",
+    ),
+    (
+        "input channel 2**40",  # the wire carries a channel as u16
+        lambda c: c.inputs.append(InputRoute(channel=2**40, chip=0, tag=0)),
+        "inputs[0].channel",
+        "0..65535",
+    ),
+    (
+        "input channel 65536",
+        lambda c: c.inputs.append(InputRoute(channel=65536, chip=0, tag=0)),
+        "inputs[0].channel",
+        "0..65535",
     ),
     (
         "input chip",
