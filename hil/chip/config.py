@@ -303,14 +303,14 @@ def _obj(path: str, v: object) -> dict:
     return v
 
 
+SAMNA_HINT = "a samna-shaped config (lists) converts with `hil config import-samna IN -o OUT`"
+
+
 def _keyed(path: str, v: object, what: str) -> dict:
     """An object keyed by index; a list here is samna's dense shape, which has its own reader."""
     if isinstance(v, list):
         raise ConfigError(
-            path,
-            f"a list of {len(v)} {what}",
-            f"an object keyed by {what[:-1]} index; a samna-shaped config (lists) converts with "
-            "`hil config import-samna IN -o OUT`",
+            path, f"a list of {len(v)} {what}", f"an object keyed by {what[:-1]} index; {SAMNA_HINT}"
         )
     return _obj(path, v)
 
@@ -339,6 +339,8 @@ def _known(path: str, d: dict, allowed: set[str]) -> None:
 
 def _parse_config(data: object) -> ChipConfig:
     d = _obj("<config>", data)
+    if "hil" in d:  # the key `hil config export-samna` writes
+        raise ConfigError("<config>.hil", "samna's shape", f"hil's shape; {SAMNA_HINT}")
     _known("<config>", d, {"schema", "chips", "inputs"})
     if d.get("schema", SCHEMA) != SCHEMA:
         raise ConfigError("schema", d["schema"], repr(SCHEMA))

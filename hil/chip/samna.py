@@ -221,11 +221,13 @@ class _Reader:
     def neuron(self, np_: str, data: object) -> Neuron:
         d = self.fields(np_, data, {"synapses", "destinations", *LATCHES})
         syns = [
-            self.synapse(f"{np_}.synapses[{i}]", s)
+            EMPTY_SYNAPSE if _same(s, _EMPTY_SYNAPSE_OUT) else self.synapse(f"{np_}.synapses[{i}]", s)
             for i, s in enumerate(self.items(f"{np_}.synapses", d.get("synapses", []), 64))
         ]
         dests = [
-            self.destination(f"{np_}.destinations[{i}]", t)
+            EMPTY_DESTINATION
+            if _same(t, _EMPTY_DESTINATION_OUT)
+            else self.destination(f"{np_}.destinations[{i}]", t)
             for i, t in enumerate(self.items(f"{np_}.destinations", d.get("destinations", []), 4))
         ]
         return Neuron(
@@ -264,6 +266,24 @@ class _Reader:
         )
 
 
+# the empty slots as written, recognized without parsing (a dense chip has 65536 synapse slots)
+_EMPTY_SYNAPSE_OUT = _neuron_out(Neuron())["synapses"][0]
+_EMPTY_DESTINATION_OUT = _neuron_out(Neuron())["destinations"][0]
+
+
+def _same(value: object, empty: dict) -> bool:
+    """`value == empty` with equal types too (so `0.0` or `0` for false is still checked)."""
+    if value != empty:
+        return False
+    for k, v in value.items():  # type: ignore[attr-defined]
+        if type(v) is list:  # the empties' lists are masks: booleans only
+            if any(type(b) is not bool for b in v):
+                return False
+        elif type(v) is not type(empty[k]):
+            return False
+    return True
+
+
 def _obj(path: str, v: object) -> dict:
     if not isinstance(v, dict):
         raise ConfigError(path, v, "a JSON object")
@@ -271,9 +291,10 @@ def _obj(path: str, v: object) -> dict:
 
 
 def _trim(slots: list, empty: object) -> list:
-    """`slots` without its trailing empty entries."""
+    """`slots` without its trailing empty entries (the very object `empty`, as `neuron` reads an
+    empty slot: a slot that only compares equal, such as tag `false`, is kept for validation)."""
     end = len(slots)
-    while end and slots[end - 1] == empty:
+    while end and slots[end - 1] is empty:
         end -= 1
     return slots[:end]
 
