@@ -420,7 +420,9 @@ def test_neuron_keys_are_canonical_decimals(key: str) -> None:
     d["chips"][0]["cores"]["1"]["neurons"] = {key: {}}
     with pytest.raises(ConfigError) as err:
         ChipConfig.from_dict(d)
-    assert err.value.path == "chips[0].cores[1].neurons" and "without leading zeros" in str(err.value)
+    assert err.value.path == "chips[0].cores[1].neurons" and "without leading zeros" in str(
+        err.value
+    )
 
 
 def test_two_keys_never_name_one_neuron() -> None:

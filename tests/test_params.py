@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from hil.errors import ConfigError
-
 from hil.chip.params import (
     HighLevel,
     Physics,
@@ -16,6 +14,7 @@ from hil.chip.params import (
     tau_current,
     tau_of,
 )
+from hil.errors import ConfigError
 
 
 def test_nominal_currents_equal_rockpools_defaults() -> None:

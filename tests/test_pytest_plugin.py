@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 # A board scheme that opens instantly (no torch, no emulator), registered by the project's conftest.
-FAKE_BOARD = '''
+FAKE_BOARD = """
 import numpy as np
 import hil
 from hil.board import Board, BoardInfo, Capability
@@ -32,7 +32,7 @@ class Fake(Board):
     def close(self): pass
 
 hil.register_scheme("fake", Fake)
-'''
+"""
 
 
 def _pytest(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -56,8 +56,7 @@ def other_project(tmp_path: Path) -> Path:
         "[pytest]\naddopts = --strict-markers\nmarkers =\n    slow: ours\n    requires(x): ours\n"
     )
     (tmp_path / "conftest.py").write_text(
-        "def pytest_addoption(parser):\n"
-        "    parser.addoption('--run-slow', action='store_true')\n"
+        "def pytest_addoption(parser):\n    parser.addoption('--run-slow', action='store_true')\n"
     )
     (tmp_path / "test_other.py").write_text(
         "import pytest\n\n"

@@ -310,7 +310,9 @@ def _keyed(path: str, v: object, what: str) -> dict:
     """An object keyed by index; a list here is samna's dense shape, which has its own reader."""
     if isinstance(v, list):
         raise ConfigError(
-            path, f"a list of {len(v)} {what}", f"an object keyed by {what[:-1]} index; {SAMNA_HINT}"
+            path,
+            f"a list of {len(v)} {what}",
+            f"an object keyed by {what[:-1]} index; {SAMNA_HINT}",
         )
     return _obj(path, v)
 

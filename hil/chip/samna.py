@@ -221,7 +221,9 @@ class _Reader:
     def neuron(self, np_: str, data: object) -> Neuron:
         d = self.fields(np_, data, {"synapses", "destinations", *LATCHES})
         syns = [
-            EMPTY_SYNAPSE if _same(s, _EMPTY_SYNAPSE_OUT) else self.synapse(f"{np_}.synapses[{i}]", s)
+            EMPTY_SYNAPSE
+            if _same(s, _EMPTY_SYNAPSE_OUT)
+            else self.synapse(f"{np_}.synapses[{i}]", s)
             for i, s in enumerate(self.items(f"{np_}.synapses", d.get("synapses", []), 64))
         ]
         dests = [
