@@ -19,9 +19,10 @@ import numpy as np
 
 from hil import __version__
 from hil import argtypes as at
-from hil.errors import ArtifactError, HilError, bounded
+from hil.errors import ArtifactError, ConfigError, HilError, bounded, quote
 
 if TYPE_CHECKING:
+    from hil.chip.config import ChipConfig
     from hil.emulator.faults import FaultSpec
 
 DEFAULT_BOARD = "emu://"
@@ -85,10 +86,20 @@ def _cmd_config_example(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_config_validate(args: argparse.Namespace) -> int:
+def _load_config(path: str) -> ChipConfig:
+    """ChipConfig.load; a content error names the file too (a read error already does)."""
     from hil.chip.config import ChipConfig
 
-    cfg = ChipConfig.load(args.file)
+    try:
+        return ChipConfig.load(path)
+    except ConfigError as e:
+        if path in str(e):
+            raise
+        raise HilError(f"config file {path}: {e}") from None
+
+
+def _cmd_config_validate(args: argparse.Namespace) -> int:
+    cfg = _load_config(args.file)
     n = sum(1 for _ in cfg.neurons())
     print(
         f"{safe(args.file)}: valid ({len(cfg.chips)} chip(s), {n} neuron(s) set, "
@@ -101,7 +112,12 @@ def _cmd_config_import_samna(args: argparse.Namespace) -> int:
     from hil.artifacts import read_json
     from hil.chip.samna import from_samna
 
-    cfg, notes = from_samna(read_json(args.input, "samna config file"))
+    try:
+        cfg, notes = from_samna(read_json(args.input, "samna config file"))
+    except ConfigError as e:
+        if args.input in str(e):
+            raise
+        raise HilError(f"samna config file {args.input}: {e}") from None
     for note in notes:
         print(f"note    {safe(note, ERROR_LINE_MAX)}")
     _write(args.output, cfg.to_json() + "\n")
@@ -110,10 +126,9 @@ def _cmd_config_import_samna(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_export_samna(args: argparse.Namespace) -> int:
-    from hil.chip.config import ChipConfig
     from hil.chip.samna import to_samna
 
-    cfg = ChipConfig.load(args.input)
+    cfg = _load_config(args.input)
     _write(args.output, json.dumps(to_samna(cfg), separators=(",", ":")) + "\n")
     print(f"wrote {safe(args.output)} (samna's shape of content hash {cfg.content_hash()[:16]})")
     return 0
@@ -348,6 +363,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 # ---- the parser ----------------------------------------------------------------------------------
 
 
+def _bias_name(text: str) -> str:
+    from hil.chip.biasgen import PARAMETERS
+
+    if text not in PARAMETERS:
+        raise argparse.ArgumentTypeError(
+            f"{quote(text)} is not allowed; allowed: one of {', '.join(PARAMETERS)}"
+        )
+    return text
+
+
 def _listen(text: str) -> tuple[str, int]:
     from hil.emulator.server import parse_listen
 
@@ -355,7 +380,7 @@ def _listen(text: str) -> tuple[str, int]:
         return parse_listen(text)
     except HilError:
         raise argparse.ArgumentTypeError(
-            f"{safe(text, 80)!r} is not allowed; allowed: HOST:PORT with PORT 0..65535"
+            f"{quote(text)} is not allowed; allowed: HOST:PORT with PORT 0..65535"
         ) from None
 
 
@@ -511,7 +536,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
         "current [A] of a bias at (coarse, fine)",
         ["hil bias current SOIF_SPKTHR_P 4 243"],
     )
-    cur.add_argument("name", help="device name, e.g. SOIF_LEAK_N (see `hil bias list`)")
+    cur.add_argument(
+        "name", type=_bias_name, help="device name, e.g. SOIF_LEAK_N (see `hil bias list`)"
+    )
     cur.add_argument("coarse", type=at.integer(0, 5), help="coarse value 0..5")
     cur.add_argument("fine", type=at.integer(0, 255), help="fine value 0..255")
     code = add(
@@ -521,7 +548,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
         "nearest (coarse, fine) for a current [A] within the bias's range",
         ["hil bias code SOIF_LEAK_N 5e-12"],
     )
-    code.add_argument("name", help="device name, e.g. SOIF_LEAK_N (see `hil bias list`)")
+    code.add_argument(
+        "name", type=_bias_name, help="device name, e.g. SOIF_LEAK_N (see `hil bias list`)"
+    )
     code.add_argument(
         "amps",
         type=at.number(0, float(np.finfo(float).max), "A"),
