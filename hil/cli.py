@@ -148,7 +148,7 @@ def _cmd_bias_code(args: argparse.Namespace) -> int:
     if not lo <= args.amps <= hi:
         raise HilError(
             f"argument amps: {args.amps:g} A is outside what {args.name} can produce; "
-            f"allowed: {lo:.4g} .. {hi:.4g} A (`hil bias list`)"
+            f"allowed: {lo:.6g} .. {hi:.6g} A (`hil bias list`)"
         )
     c, f = bias_code(args.name, args.amps)
     got = float(bias_current(args.name, c, f))
@@ -183,10 +183,10 @@ def _link_line(report: object) -> str:
     """One line from a SerialBoard run report: what the link lost and repaired."""
     d = report.to_dict() if hasattr(report, "to_dict") else {}
     return (
-        f"link    {d.get('lost', 0)} spike(s) lost, {d.get('batches_fetched', 0)} of "
-        f"{d.get('batches_missed', 0)} missed batch(es) refetched, "
-        f"{d.get('retransmits', 0)} retransmit(s), {d.get('frames_bad', 0)} bad frame(s)"
-        + (", board restarted, run repeated" if d.get("recovered_after_restart") else "")
+        f"link    {d.get('lost', 0)} spikes lost ({d.get('overflow_dropped', 0)} by board overflow), "
+        f"{d.get('batches_fetched', 0)}/{d.get('batches_missed', 0)} missed batches refetched, "
+        f"{d.get('retransmits', 0)} retransmits, {d.get('frames_bad', 0)} bad frames"
+        + (", board restarted and the run repeated" if d.get("recovered_after_restart") else "")
     )
 
 
