@@ -348,10 +348,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from hil import progress
 
-    if args.json:
-        progress.set_enabled(False)  # JSON output never carries a bar
-    with progress.ticker(f"hil bench {args.subcommand}"):
-        result = importlib.import_module(args.bench_module).run(args)
+    previous = progress.set_enabled(False) if args.json else None  # never a bar with --json
+    try:
+        with progress.ticker(f"hil bench {args.subcommand}"):
+            result = importlib.import_module(args.bench_module).run(args)
+    finally:
+        if args.json:
+            progress.set_enabled(previous)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:

@@ -25,10 +25,12 @@ T = TypeVar("T")
 _forced: bool | None = None
 
 
-def set_enabled(on: bool | None) -> None:
-    """Force bars on or off (None: decide from HIL_PROGRESS and whether stderr is a terminal)."""
+def set_enabled(on: bool | None) -> bool | None:
+    """Force bars on or off (None: decide from HIL_PROGRESS and whether stderr is a terminal).
+    Returns the previous setting, to restore it."""
     global _forced
-    _forced = on
+    previous, _forced = _forced, on
+    return previous
 
 
 def enabled() -> bool:
