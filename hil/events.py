@@ -135,7 +135,7 @@ def validate(
             "timestamps must not decrease (use hil.events.sort)"
         )
     if events.dtype == INPUT_DTYPE:
-        top = min(NUM_INPUT_CHANNELS, NUM_INPUT_CHANNELS if n_channels is None else n_channels)
+        top = NUM_INPUT_CHANNELS if n_channels is None else min(n_channels, NUM_INPUT_CHANNELS)
         bad = (events["channel"] < 0) | (events["channel"] >= top)
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])

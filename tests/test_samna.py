@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_config import chips, masks, synapses
+from test_config import chips, masks
 
 from hil.chip.config import Chip, ChipConfig, Core, Destination, InputRoute, Neuron, Synapse
 from hil.chip.example import example_config
@@ -72,7 +72,7 @@ def configs(draw: st.DrawFn) -> ChipConfig:
     return ChipConfig(chips=chip_list, inputs=routes)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs())
 def test_round_trip_keeps_everything_samna_can_carry(cfg: ChipConfig) -> None:
     cfg.validate()
@@ -82,11 +82,13 @@ def test_round_trip_keeps_everything_samna_can_carry(cfg: ChipConfig) -> None:
         assert back.content_hash() == cfg.content_hash()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(synapses, max_size=4),
-    st.integers(0, 4),
-    st.lists(st.booleans(), min_size=2, max_size=2),
+@pytest.mark.parametrize(
+    "head,n_empty,latches",
+    [
+        ([], 0, [False, False]),
+        ([Synapse(tag=5, dendrite=Dendrite.NMDA, stp=True)], 3, [True, False]),
+        ([Synapse(tag=0, dendrite=Dendrite.NONE, weight=NO)] * 2, 1, [False, True]),
+    ],
 )
 def test_empty_slots_inside_keep_their_position(
     head: list[Synapse], n_empty: int, latches: list[bool]
@@ -106,8 +108,8 @@ def test_empty_slots_inside_keep_their_position(
     assert back == expected(cfg)
 
 
-def test_four_full_chips_and_the_example() -> None:
-    cfg = ChipConfig(chips=[example_config().chips[0] for _ in range(4)], inputs=[])
+def test_several_chips_and_the_example_through_json_text() -> None:
+    cfg = ChipConfig(chips=[example_config().chips[0], Chip()], inputs=[])
     assert round_trip(cfg) == cfg
     assert round_trip(example_config(), text=True) == example_config()
 
