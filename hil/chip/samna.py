@@ -13,8 +13,9 @@ samna has no place for hil's input routes (the host addresses input events itsel
 under the top-level key "hil". A dendrite is written as samna's integer (ampa 1024, gaba 512, nmda
 256, shunt 128, none 0); names are read too.
 
-What "set" means on the way in: an empty CAM or SRAM slot is samna's zero value (tag 0, dendrite
-none, no weight bits, flags off; a destination with no core bit). A neuron is set when anything in
+What "set" means on the way in: an empty CAM or SRAM slot is one written as samna's zero value,
+with JSON types exact (a synapse {tag 0, dendrite 0, weight 4x false, stp/precise_delay/
+mismatched_delay false}; a destination {core 4x false, x_hop 0, y_hop 0, tag 0}). A neuron is set when anything in
 it differs from those values; trailing empty slots are dropped, slots before a used one are kept
 (their position is the CAM/SRAM slot). A core is set when it has parameters or set neurons. Latches
 that are off are left out. So import(export(cfg)) equals cfg up to these equivalences, and equals
