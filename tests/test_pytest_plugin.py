@@ -124,3 +124,17 @@ def test_unknown_capability_names_are_refused(board_project: Path) -> None:
     assert proc.returncode == 4
     assert "requires('count',) names no board capability" in proc.stderr
     assert "allowed: biases, counts," in proc.stderr
+
+
+def test_this_repository_s_slow_tests_run_only_when_asked(tmp_path: Path) -> None:
+    # tests/conftest.py maps this repository's `slow` onto the plugin's `hil_slow`
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\naddopts = --strict-markers\nmarkers =\n    slow: x\n"
+    )
+    (tmp_path / "test_s.py").write_text(
+        "import pytest\n\n@pytest.mark.slow\ndef test_s():\n    pass\n"
+    )
+    assert "1 skipped" in _pytest(tmp_path).stdout
+    for flag in ("--run-slow", "--hil-run-slow"):
+        assert "1 passed" in _pytest(tmp_path, flag).stdout
