@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from hil import argtypes as at
 from hil import events as ev
 from hil.board import Board, BoardInfo, check_run
 from hil.chip.config import ChipConfig, InputRoute
@@ -65,16 +66,24 @@ class ReplayEngine(Board):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--unpaced-events", type=int, default=400_000, help="events in the unpaced run")
+    p.add_argument(
+        "--unpaced-events",
+        type=at.integer(1, 10_000_000),
+        default=400_000,
+        help="events in the unpaced run",
+    )
     p.add_argument(
         "--paced-seconds",
-        type=float,
+        type=at.number(0, 600, "s", lo_open=True),
         default=2.0,
         help="seconds of line time per paced run (events = ceiling rate x seconds)",
     )
-    p.add_argument("--pings", type=int, default=2000, help="commands timed for the round trip")
-    p.epilog = "example:\n  hil bench link --json"
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument(
+        "--pings",
+        type=at.integer(1, 1_000_000),
+        default=2000,
+        help="commands timed for the round trip",
+    )
 
 
 def _stream(n: int, baud: int = 0) -> tuple[float, dict]:
