@@ -157,3 +157,16 @@ def test_cliffs_delta_by_counting() -> None:
     # pairs (y > x): 2>1, 4>1, 4>2, 4>3 = 4; (y < x): 2<3 = 1; ties 1: (4 - 1) / 6
     assert ts.cliffs_delta(x, y) == pytest.approx(0.5)
     assert ts.mann_whitney(np.ones(5), np.ones(5))[0] == 1.0  # all equal: no evidence
+
+
+def test_paired_energy_test_swaps_only_within_pairs() -> None:
+    # 3 pairs, fully separated groups: within-pair swaps give 2^3 = 8 labelings, 2 of which (the
+    # identity and the full swap) reach the observed statistic: p = 1/4. Free relabelling gives
+    # C(6, 3) = 20 labelings, again 2 reaching: p = 1/10.
+    rng = np.random.default_rng(5)
+    v = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 12.0])
+    d = np.abs(v[:, None] - v[None, :])
+    p_paired, _ = ts.energy_test(d, 3, 20_000, rng, paired=True, h=400)
+    p_free, _ = ts.energy_test(d, 3, 20_000, rng, paired=False, h=400)
+    assert p_paired[0] == pytest.approx(0.25, abs=0.04)
+    assert p_free[0] == pytest.approx(0.10, abs=0.02)
