@@ -187,10 +187,11 @@ class Comparison:
         )
         lines = [head]
         for row in fails.head(max_rows).itertuples():
-            unit = KINDS[row.stat.split("@")[0]].unit
+            kind = KINDS[row.stat.split("@")[0]]
+            a, b = (f"distance within {ref}", f"{ref} to {cand}") if kind.distance else (ref, cand)
             lines.append(
-                f"  {row.stat:<12} {_neuron_name(row.neuron)}: {ref} {_fmt(row.ref, unit)}, "
-                f"{cand} {_fmt(row.cand, unit)} ({row.rel:+.1%}), {row.effect_name} "
+                f"  {row.stat:<12} {_neuron_name(row.neuron)}: {a} {_fmt(row.ref, kind.unit)}, "
+                f"{b} {_fmt(row.cand, kind.unit)} ({row.rel:+.1%}), {row.effect_name} "
                 f"{row.effect:+.3g}, {row.test} p={row.p:.2g}, adjusted p={row.p_adj:.2g}"
             )
         if len(fails) > max_rows:
@@ -231,15 +232,16 @@ def _test_scalar(
     ok = (nx >= 2) & (ny >= 2)
     for u in np.flatnonzero(~ok):
         notes[u] = f"too few trials with a value ({nx[u]} vs {ny[u]}; need 2 each)"
+    if test == "permutation" and paired:
+        d = (y - x)[:, ok]
+        p[ok] = ts.sign_flip_test(d, n_perm, rng)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.nanstd(d, axis=0, ddof=1)
+            eff[ok] = np.where(sd > 0, np.nanmean(d, axis=0) / sd, 0.0)
+        return p, eff, "d_z", notes
     if test == "permutation":
-        d = y - x if paired else None
-        with np.errstate(invalid="ignore"):
-            if paired:
-                p[ok] = ts.sign_flip_test(d[:, ok], n_perm, rng)
-                sd = np.nanstd(d[:, ok], axis=0, ddof=1)
-                eff[ok] = np.where(sd > 0, np.nanmean(d[:, ok], axis=0) / sd, 0.0)
-                return p, eff, "d_z", notes
-            p[ok] = ts.label_permutation_test(x[:, ok], y[:, ok], n_perm, rng)
+        p[ok] = ts.label_permutation_test(x[:, ok], y[:, ok], n_perm, rng)
+        with np.errstate(invalid="ignore", divide="ignore"):
             pooled = np.sqrt(
                 (np.nanvar(x[:, ok], axis=0, ddof=1) + np.nanvar(y[:, ok], axis=0, ddof=1)) / 2
             )

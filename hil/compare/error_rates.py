@@ -231,7 +231,7 @@ class Measurement:
     """A condition's verdict rate; the fraction of single (statistic, neuron) tests with p <= alpha
     before correction (`raw_rejections`) and of those named as differing after it (`named`); the
     realised effect (mean candidate / mean reference of the first statistic, averaged over reps);
-    the seconds it took."""
+    the seconds it took; `raw_by_stat`: the uncorrected rate per statistic."""
 
     name: str
     verdict: Rate
@@ -239,6 +239,7 @@ class Measurement:
     named: Rate
     realised: float
     seconds: float
+    raw_by_stat: dict[str, Rate]
 
 
 def measure(name: str, reps: int, seed: int = 0, chunk: int = 10) -> Measurement:
@@ -250,6 +251,7 @@ def measure(name: str, reps: int, seed: int = 0, chunk: int = 10) -> Measurement
     n = d.n_trials
     t0 = time.perf_counter()
     fails = raw = raw_n = named = 0
+    by_stat: dict[str, list[int]] = {}
     ratios = []
     rng = np.random.default_rng([seed, 7])
     for start in range(0, reps, chunk):
@@ -280,6 +282,11 @@ def measure(name: str, reps: int, seed: int = 0, chunk: int = 10) -> Measurement
             raw += int(np.sum(p[np.isfinite(p)] <= d.alpha))
             raw_n += int(np.isfinite(p).sum())
             named += int(res.table["differs"].sum())
+            for stat, rows in res.table.groupby("stat", sort=False):
+                q = rows["p"].to_numpy(float)
+                k_n = by_stat.setdefault(str(stat), [0, 0])
+                k_n[0] += int(np.sum(q[np.isfinite(q)] <= d.alpha))
+                k_n[1] += int(np.isfinite(q).sum())
             target = res.table[res.table["stat"] == cond.target]
             ratios.append(float(np.nanmean(target["cand"]) / np.nanmean(target["ref"])))
     return Measurement(
@@ -289,6 +296,7 @@ def measure(name: str, reps: int, seed: int = 0, chunk: int = 10) -> Measurement
         Rate(named, max(raw_n, 1)),
         float(np.mean(ratios)),
         time.perf_counter() - t0,
+        {k: Rate(v[0], max(v[1], 1)) for k, v in by_stat.items()},
     )
 
 
@@ -318,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         "| (stat, neuron) named | realised effect | s |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    by_stat = []
     for s in names:
         m = measure(s, a.reps, a.seed)
         d = CONDITIONS[s].design
@@ -328,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {CONDITIONS[s].target} x{m.realised:.3f} | {m.seconds:.0f} |",
             flush=True,
         )
+        rates = ", ".join(f"{k} {r.value:.1%}" for k, r in m.raw_by_stat.items())
+        by_stat.append(f"- {s}: {rates}")
+    print("\nsingle tests with p <= alpha, by statistic:\n" + "\n".join(by_stat))
     return 0
 
 

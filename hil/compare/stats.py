@@ -1,7 +1,7 @@
 """Spike statistics per neuron and per population, on one trial or on repeated trials.
 
-Every function takes a trial (a hil.compare.Trial, a Recording, or an events.Counts; a bare events
-array is wrapped as `Trial(duration_s, events=...)`) and optionally `neurons`, the board-wide
+Every function takes a trial (a hil.compare.Trial, a Recording, or an events.Counts; wrap a bare
+events array as `Trial(duration_s, events=...)`) and optionally `neurons`, the board-wide
 indices to report, sorted (default: the neurons the trial covers). Results are aligned with
 `neurons`; NaN marks a neuron with too few spikes for the statistic.
 
