@@ -109,7 +109,8 @@ def sign_flip_test(d: np.ndarray, n_perm: int, rng: np.random.Generator, h: int 
     """Trial-paired permutation test of mean(d) = 0 for each column of d (n_pairs, U), the paired
     differences candidate - reference per trial (NaN: pair dropped for that unit). Under the null
     each pair's two trials are exchangeable, so each difference is symmetric about 0.
-    Statistic |mean(d)|; exact over all 2^n sign vectors when 2^n <= n_perm. Returns p (U,)."""
+    Statistic |mean(d)|; exact over all 2^n sign vectors when 2^n <= min(n_perm, 2^16).
+    Returns p (U,)."""
     d = np.atleast_2d(np.asarray(d, float))
     valid = np.isfinite(d)
     n_valid = valid.sum(axis=0)
@@ -118,7 +119,7 @@ def sign_flip_test(d: np.ndarray, n_perm: int, rng: np.random.Generator, h: int 
         obs = np.abs(z.sum(axis=0)) / n_valid
     obs[n_valid < 1] = np.nan
     n = d.shape[0]
-    if 2**n <= n_perm:  # exact: every sign vector once (the identity among them)
+    if 2**n <= min(n_perm, 2**16):  # exact: every sign vector once (the identity among them)
         signs = 1.0 - 2.0 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             p = _reach(np.abs(signs @ z) / n_valid, obs).mean(axis=0)
