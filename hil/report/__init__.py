@@ -1,0 +1,43 @@
+"""hil.report: one self-contained HTML report per run, re-rendered from its run directory.
+
+    from hil.report import Run, write_report
+    run = Run.create("reports/nightly", title="emu:// seed 3")
+    run.add_recording("sim", sim_rec); run.add_recording("chip", chip_rec)
+    run.add_comparison("rates", hil.compare.compare(sims, chips, labels=("sim", "chip")),
+                       reference="sim", candidate="chip")
+    run.save(); write_report(run)            # reports/nightly/report.html
+    # later, without the board:  hil report reports/nightly
+
+rundir.py      Run: the run directory (run.json, recordings/, tables/), writer and loader
+recordings.py  load_recording / save_recording: the one place that reads Recordings
+tables.py      the f-I, calibration and accuracy table contracts
+figures.py     the plots, checked for axis labels with units and legends, as PNG data URIs
+render.py      render(run) -> HTML (jinja2 templates in templates/), write_report
+browser.py     open a report in headless Chromium and check it (tests, campaigns)
+cli.py         `hil report RUN_DIR [-o FILE]` (also `python -m hil.report`)
+
+The names below are imported on first use, so `hil --help` does not load matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Check": "hil.report.rundir",
+    "ComparisonEntry": "hil.report.rundir",
+    "Run": "hil.report.rundir",
+    "Stage": "hil.report.rundir",
+    "load_recording": "hil.report.recordings",
+    "save_recording": "hil.report.recordings",
+    "render": "hil.report.render",
+    "write_report": "hil.report.render",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'hil.report' has no attribute {name!r}")
