@@ -145,8 +145,8 @@ def transact(
     """Run `fn(conn)` in one transaction and return its result.
 
     The transaction either commits whole or not at all. When another writer holds the lock, the
-    whole transaction is retried with exponential backoff (10 ms doubling to 1 s, jittered) for at
-    most `retry_s` seconds, then StoreBusyError. `fn` must therefore do nothing outside the
+    whole transaction is retried with exponential backoff (10 ms doubling to 1 s, jittered) until
+    `retry_s` seconds have passed, then StoreBusyError. `fn` must therefore do nothing outside the
     database that a second run would not repeat harmlessly. Other database errors become
     StoreError with the driver's message.
     """
@@ -163,13 +163,14 @@ def transact(
         except sa.exc.DBAPIError as e:
             if not is_busy(e):
                 raise db_error(su, e) from None
-            if time.monotonic() + delay > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise StoreBusyError(
                     f"store {su.display()} stayed locked by other writers for {retry_s:g} s "
                     f"({tries} tries); try again when the other nightly run has finished, or "
                     f"raise the store's retry time"
                 ) from None
-            time.sleep(delay * random.uniform(0.5, 1.5))
+            time.sleep(min(delay * random.uniform(0.5, 1.5), left))
             delay = min(delay * 2, 1.0)
 
 

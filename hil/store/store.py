@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 import re
 import socket
@@ -199,6 +200,16 @@ def _check_message(value: object, what: str, limit: int = 10_000) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise ConfigError(what, value, f"non-empty text of at most {limit} characters")
     return value
+
+
+def _ident(value: object, what: str) -> int:
+    """An id or index as a Python int (numpy integers too: a driver may bind those as bytes)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise ConfigError(what, value, "an integer") from None
 
 
 def _check_night(night: date | str) -> date:
@@ -395,6 +406,7 @@ class Store:
 
     def heartbeat(self, run_id: int) -> None:
         """Tell other processes that this run is alive (stage starts and ends do this too)."""
+        run_id = _ident(run_id, "run id")
         self._write(lambda c: self._beat(c, run_id))
 
     def _beat(self, conn: Connection, run_id: int) -> datetime:
@@ -407,6 +419,7 @@ class Store:
 
     def begin_stage(self, run_id: int, name: str) -> None:
         """Record that stage `name` of a running run has started."""
+        run_id = _ident(run_id, "run id")
         name = _check_text(name, "stage name", STAGE_NAME)
 
         def begin(conn: Connection) -> None:
@@ -432,6 +445,7 @@ class Store:
         detail: Mapping | None = None,
     ) -> None:
         """Record the end of a stage: status ok, failed (with `error`, its cause) or skipped."""
+        run_id = _ident(run_id, "run id")
         if status not in ("ok", "failed", "skipped"):
             raise ConfigError("stage status", status, "ok, failed or skipped")
         if status == "failed" and not error:
@@ -490,6 +504,7 @@ class Store:
     ) -> str:
         """Store a file's bytes (or `data` itself) by sha256 and name it `name` in the run; return
         the sha256. A run takes artifacts while running and after it completes (its report)."""
+        run_id = _ident(run_id, "run id")
         name = _check_text(name, "artifact name")
         if isinstance(data, str | Path):
             path = Path(data)
@@ -524,6 +539,7 @@ class Store:
 
     def artifacts(self, run_id: int) -> dict[str, str]:
         """{name: sha256} of a run's artifacts."""
+        run_id = _ident(run_id, "run id")
         q = select(run_artifacts.c.name, run_artifacts.c.sha256).where(
             run_artifacts.c.run_id == run_id
         )
@@ -561,6 +577,7 @@ class Store:
             the board's active calibration in the same transaction.
         verdict: pass or fail (the night's validation), or None.
         """
+        run_id = _ident(run_id, "run id")
         if verdict is not None and verdict not in VERDICTS:
             raise ConfigError("verdict", verdict, f"None or one of {', '.join(VERDICTS)}")
         columns = _stat_columns(stats or {}, neurons)
@@ -607,6 +624,7 @@ class Store:
     def fail_run(self, run_id: int, cause: str) -> None:
         """Mark a running run failed with its cause; stages still running fail with it. A failed
         night may be run again (a new attempt)."""
+        run_id = _ident(run_id, "run id")
         cause = _check_message(cause, "cause")
 
         def fail(conn: Connection) -> None:
@@ -723,6 +741,7 @@ class Store:
     def use_calibration(self, calibration_id: int, reason: str = "rollback") -> Calibration:
         """Make a stored calibration its board's active one (rollback); in one transaction, so
         some calibration is active throughout. Returns it."""
+        calibration_id = _ident(calibration_id, "calibration id")
         reason = _check_text(reason, "reason")
 
         def use(conn: Connection) -> None:
@@ -756,6 +775,7 @@ class Store:
 
     def calibration(self, calibration_id: int) -> Calibration:
         """A stored calibration by id."""
+        calibration_id = _ident(calibration_id, "calibration id")
         q = self._calibration_query().where(calibrations.c.id == calibration_id)
         row = self._read(lambda c: c.execute(q).first())
         if row is None:
@@ -810,6 +830,7 @@ class Store:
 
     def calibration_diff(self, a: int, b: int) -> list[Change]:
         """Leaf-by-leaf changes from calibration `a` to calibration `b` (hil.store.diff)."""
+        a, b = _ident(a, "calibration id"), _ident(b, "calibration id")
         return diff_documents(self.calibration(a).document, self.calibration(b).document)
 
     # ---- history and trends ---------------------------------------------------------------------
@@ -833,6 +854,7 @@ class Store:
 
     def run(self, run_id: int) -> Run:
         """One run attempt by id."""
+        run_id = _ident(run_id, "run id")
         q = select(runs, boards.c.name.label("board")).join(boards).where(runs.c.id == run_id)
         row = self._read(lambda c: c.execute(q).first())
         if row is None:
@@ -857,6 +879,7 @@ class Store:
     def stages(self, run_id: int) -> pd.DataFrame:
         """A run's stages in the order they started: name, status, started_at, finished_at,
         duration_s, error, detail (dict)."""
+        run_id = _ident(run_id, "run id")
         t = stages
         q = select(
             t.c.name, t.c.status, t.c.started_at, t.c.finished_at, t.c.duration_s, t.c.error,
@@ -923,13 +946,14 @@ class Store:
     def trend(self, board: str, neuron: int, metrics: Sequence[str] | None = None) -> pd.DataFrame:
         """One neuron's statistics over the board's complete nights, oldest first: night, run_id,
         metric, value (long format; `metrics` limits the metrics)."""
+        neuron = _ident(neuron, "neuron")
         q = (
             select(runs.c.night, runs.c.id.label("run_id"), metrics_table.c.name.label("metric"),
                    neuron_stats.c.value)
             .select_from(runs)
             .join(neuron_stats, neuron_stats.c.run_id == runs.c.id)
             .join(metrics_table, metrics_table.c.id == neuron_stats.c.metric_id)
-            .where(runs.c.status == "complete", neuron_stats.c.neuron == int(neuron))
+            .where(runs.c.status == "complete", neuron_stats.c.neuron == neuron)
             .order_by(runs.c.night, metrics_table.c.name)
         )  # fmt: skip
         if metrics is not None:
@@ -946,9 +970,16 @@ class Store:
             )
         )
 
-    def stat_history(self, board: str, metric: str, last: int | None = None) -> StatHistory:
-        """One metric of every neuron of a board over its complete nights (the `last` ones when
-        given), as a (nights x neurons) matrix: what a drift test reads."""
+    def stat_history(
+        self,
+        board: str,
+        metric: str,
+        last: int | None = None,
+        neurons: np.ndarray | None = None,
+    ) -> StatHistory:
+        """One metric of a board's neurons over its complete nights (the `last` ones when given),
+        as a (nights x neurons) matrix: what a drift test reads. The columns are `neurons` when
+        given (NaN where a night has no value), else every neuron with a value on some night."""
 
         def read(conn: Connection) -> tuple:
             bid = self._board_id(conn, board)
@@ -975,16 +1006,20 @@ class Store:
         nights, vals = self._read(read)
         run_ids = np.array([r.id for r in nights], dtype=np.int64)
         arr = np.array(vals, dtype=np.float64).reshape(-1, 3)
-        neurons = np.unique(arr[:, 1]).astype(np.int64)
-        values = np.full((len(run_ids), len(neurons)), np.nan)
+        have = arr[:, 1].astype(np.int64)
+        cols = np.unique(have) if neurons is None else np.unique(np.asarray(neurons, np.int64))
+        values = np.full((len(run_ids), len(cols)), np.nan)
         row = {rid: i for i, rid in enumerate(run_ids.tolist())}
         ri = np.array([row[int(r)] for r in arr[:, 0]], dtype=np.int64)
-        values[ri, np.searchsorted(neurons, arr[:, 1].astype(np.int64))] = arr[:, 2]
-        return StatHistory(metric, tuple(r.night for r in nights), run_ids, neurons, values)
+        ci = np.searchsorted(cols, have).clip(0, max(len(cols) - 1, 0))
+        keep = (ci < len(cols)) & (cols[ci] == have) if len(cols) else np.zeros(len(have), bool)
+        values[ri[keep], ci[keep]] = arr[keep, 2]
+        return StatHistory(metric, tuple(r.night for r in nights), run_ids, cols, values)
 
     def alerts(self, board: str, run_id: int | None = None) -> pd.DataFrame:
         """A board's alerts (of one run when given), by night: run_id, night, kind, metric,
         neuron, core, value, threshold, message."""
+        run_id = None if run_id is None else _ident(run_id, "run id")
         a = alerts_table
         q = (
             select(a.c.run_id, runs.c.night, a.c.kind, a.c.metric, a.c.neuron, a.c.core,
