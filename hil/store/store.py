@@ -664,25 +664,20 @@ class Store:
         metric = np.concatenate([p[1] for p in parts])
         value = np.concatenate([p[2] for p in parts])
         order = np.lexsort((metric, neuron))  # primary-key order: appends to the b-tree
-        rows = list(
-            zip(
-                [run_id] * len(order),
-                neuron[order].tolist(),
-                metric[order].tolist(),
-                value[order].tolist(),
-                strict=True,
-            )
-        )
-        if not rows:
+        if not order.size:
             return
+        cells = (neuron[order].tolist(), metric[order].tolist(), value[order].tolist())
         cols = "(run_id, neuron, metric_id, value)"
         if self.backend == "postgresql":
+            # COPY in text format, one block; repr() of a float is exact and PostgreSQL reads it
+            # back to the same double.
+            text = "".join(f"{run_id}\t{n}\t{m}\t{v!r}\n" for n, m, v in zip(*cells, strict=True))
             with conn.connection.driver_connection.cursor() as cur:
                 with cur.copy(f"COPY neuron_stats {cols} FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                    copy.write(text)
         else:
-            conn.exec_driver_sql(f"INSERT INTO neuron_stats {cols} VALUES (?, ?, ?, ?)", rows)
+            rows = zip([run_id] * order.size, *cells, strict=True)
+            conn.exec_driver_sql(f"INSERT INTO neuron_stats {cols} VALUES (?, ?, ?, ?)", list(rows))
 
     # ---- calibrations ---------------------------------------------------------------------------
 
@@ -1000,8 +995,8 @@ class Store:
                 select(neuron_stats.c.run_id, neuron_stats.c.neuron, neuron_stats.c.value).where(
                     neuron_stats.c.run_id.in_(ids), neuron_stats.c.metric_id == mid
                 )
-            ).all()
-            return nights, vals
+            )
+            return nights, [tuple(r) for r in vals]  # plain tuples: numpy reads them fast
 
         nights, vals = self._read(read)
         run_ids = np.array([r.id for r in nights], dtype=np.int64)
@@ -1038,7 +1033,8 @@ class Store:
     def check(self) -> list[str]:
         """Every inconsistency found (empty: the store is consistent): the database's own check
         (SQLite), more than one active calibration or live run per board and night, complete runs
-        with a running stage, and artifact files missing or not matching their hash."""
+        with a running stage, per-neuron statistics of a missing or unfinished run or of an
+        unknown metric, and artifact files missing or not matching their hash."""
 
         def read(conn: Connection) -> tuple[list[str], list]:
             out = []
@@ -1066,6 +1062,15 @@ class Store:
             )
             for rid, name in conn.execute(q):
                 out.append(f"run {rid} is complete but its stage {name} is still running")
+            ns = neuron_stats
+            for col, ref, what in ((ns.c.run_id, runs.c.id, "run"),
+                                   (ns.c.metric_id, metrics_table.c.id, "metric")):  # fmt: skip
+                q = select(func.count()).where(col.not_in(select(ref)))
+                if n := conn.execute(q).scalar():
+                    out.append(f"{n} per-neuron statistics name a {what} that does not exist")
+            q = select(func.count()).select_from(ns.join(runs, runs.c.id == ns.c.run_id))
+            if n := conn.execute(q.where(runs.c.status != "complete")).scalar():
+                out.append(f"{n} per-neuron statistics belong to runs that are not complete")
             files = conn.execute(select(artifacts.c.sha256, artifacts.c.size_bytes)).all()
             return out, files
 

@@ -129,12 +129,6 @@ def upgrade() -> None:
         sa.Column("neuron", sa.Integer(), nullable=False),
         sa.Column("metric_id", sa.SmallInteger(), nullable=False),
         sa.Column("value", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["metric_id"], ["metrics.id"], name="fk_neuron_stats_metric_id_metrics"
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_neuron_stats_run_id_runs", ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("run_id", "neuron", "metric_id", name="pk_neuron_stats"),
         sqlite_with_rowid=False,
     )
