@@ -178,14 +178,15 @@ def run(args: argparse.Namespace) -> dict:
         if "sqlite" in backends:
             out["sqlite"] = _bench(f"sqlite:///{Path(tmp) / 'hil.db'}", args)
         if "postgresql" in backends:
-            objects = f"?objects={Path(tmp) / 'pg-objects'}"
+            objects = f"objects={Path(tmp) / 'pg-objects'}"
             if args.postgres:
-                out["postgresql"] = _bench(args.postgres + objects, args)
+                sep = "&" if "?" in args.postgres else "?"
+                out["postgresql"] = _bench(args.postgres + sep + objects, args)
             elif find_bindir()[0] is None:
                 out["postgresql"] = {"skipped": find_bindir()[1]}
             else:
                 with PostgresServer(fast=False) as pg:
-                    out["postgresql"] = _bench(pg.create_database("bench") + objects, args)
+                    out["postgresql"] = _bench(f"{pg.create_database('bench')}?{objects}", args)
     out["bench_wall_s"] = round(time.perf_counter() - t0, 1)
     measured = [out[b] for b in backends if "target_met" in out[b]]
     out["target_met"] = bool(measured) and all(r["target_met"] for r in measured)
