@@ -128,7 +128,7 @@ def _bench(url: str, args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         store.history(boards[b])
         hist.append(time.perf_counter() - t)
-    size = _size(store)
+    size = store.size_bytes()
     store.close()
     return {
         "build_s": round(build_s, 2),
@@ -142,14 +142,6 @@ def _bench(url: str, args: argparse.Namespace) -> dict:
         "database_mb": round(size / 2**20, 1),
         "target_met": max(times) < TARGET_S,
     }
-
-
-def _size(store) -> int:  # noqa: ANN001 - a hil.store.Store
-    if store.backend == "sqlite":
-        db = Path(store.location.url.database)
-        return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
-    with store._engine.connect() as c:
-        return int(c.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
 
 
 def run(args: argparse.Namespace) -> dict:

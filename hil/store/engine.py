@@ -47,10 +47,11 @@ class StoreURL:
     url: URL
     backend: str  # "sqlite" or "postgresql"
     objects: Path
+    shown: str  # the URL as given, without its password: for messages
 
     def display(self) -> str:
-        """The URL without its password, for messages."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL as given, without its password."""
+        return self.shown
 
 
 def parse_url(text: str) -> StoreURL:
@@ -59,6 +60,7 @@ def parse_url(text: str) -> StoreURL:
         url = make_url(text)
     except (sa.exc.ArgumentError, ValueError):
         raise ConfigError("store URL", text, URL_FORMS) from None
+    shown = url.render_as_string(hide_password=True)
     query = dict(url.query)
     objects = query.pop("objects", None)
     if isinstance(objects, tuple):
@@ -72,18 +74,19 @@ def parse_url(text: str) -> StoreURL:
             raise ConfigError("store URL query", sorted(query), "only objects=DIR for sqlite")
         db = Path(url.database)
         url = url.set(drivername="sqlite+pysqlite", database=str(db))
-        return StoreURL(url, "sqlite", Path(objects) if objects else _default_objects(db))
+        return StoreURL(url, "sqlite", Path(objects) if objects else _default_objects(db), shown)
     if name in ("postgresql", "postgres", "postgresql+psycopg"):
         if not objects:
             raise ConfigError(
                 "store URL",
-                url.render_as_string(hide_password=True),
+                shown,
                 "a postgresql URL with ?objects=DIR: a folder for the content-addressed files "
                 "that every writer can reach",
             )
         if not url.database:
             raise ConfigError("store URL database", text, f"a database name: {URL_FORMS}")
-        return StoreURL(url.set(drivername="postgresql+psycopg"), "postgresql", Path(objects))
+        pg = url.set(drivername="postgresql+psycopg")
+        return StoreURL(pg, "postgresql", Path(objects), shown)
     raise ConfigError("store URL scheme", url.drivername, URL_FORMS)
 
 

@@ -812,6 +812,7 @@ class Store:
             lambda c: c.execute(q.where(calibrations.c.board_id == self._board_id(c, board))),
             times=("created_at",),
             bools=("active",),
+            ints=("run_id",),
         )
 
     def activations(self, board: str) -> pd.DataFrame:
@@ -820,7 +821,9 @@ class Store:
         t = calibration_activations
         q = select(t.c.at, t.c.calibration_id, t.c.previous_id, t.c.reason).order_by(t.c.id)
         return self._frame(
-            lambda c: c.execute(q.where(t.c.board_id == self._board_id(c, board))), times=("at",)
+            lambda c: c.execute(q.where(t.c.board_id == self._board_id(c, board))),
+            times=("at",),
+            ints=("previous_id",),
         )
 
     def calibration_diff(self, a: int, b: int) -> list[Change]:
@@ -831,8 +834,14 @@ class Store:
     # ---- history and trends ---------------------------------------------------------------------
 
     def _frame(
-        self, query: Callable[[Connection], sa.CursorResult], times=(), bools=()
+        self,
+        query: Callable[[Connection], sa.CursorResult],
+        times: Sequence[str] = (),
+        bools: Sequence[str] = (),
+        ints: Sequence[str] = (),
     ) -> pd.DataFrame:
+        """A query's rows as a DataFrame: `times` as UTC timestamps, `bools` as bool, `ints` as
+        nullable integers."""
         import pandas as pd
 
         def read(conn: Connection) -> tuple[list, list]:
@@ -845,6 +854,8 @@ class Store:
             df[col] = pd.to_datetime(df[col], utc=True)
         for col in bools:
             df[col] = df[col].astype(bool)
+        for col in ints:
+            df[col] = pd.array(df[col], dtype="Int64")
         return df
 
     def run(self, run_id: int) -> Run:
@@ -1027,6 +1038,15 @@ class Store:
         return self._frame(
             lambda c: c.execute(q.where(runs.c.board_id == self._board_id(c, board)))
         )
+
+    def size_bytes(self) -> int:
+        """The database's size on disk (SQLite: the file with its WAL; PostgreSQL: the database),
+        without the objects folder."""
+        if self.backend == "sqlite":
+            db = Path(self.location.url.database)
+            return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
+        size = "SELECT pg_database_size(current_database())"
+        return int(self._read(lambda c: c.exec_driver_sql(size).scalar()))
 
     # ---- consistency ----------------------------------------------------------------------------
 
