@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,12 @@ def make_url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return make_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def new_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """new_store_url(backend) -> the URL of a fresh, empty store of that backend."""
+    return lambda backend: make_url(backend, tmp_path, request)
 
 
 @pytest.fixture

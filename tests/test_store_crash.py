@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from store_fixtures import make_url
 from store_writer import calibration, stats
 
 from hil.errors import StoreBusyError
 from hil.store import open_store, parse_url
 
-pytest_plugins = ["store_fixtures"]  # pg_server, store_url, store, shared_store
+pytest_plugins = ["store_fixtures"]  # new_store_url
 
 WRITER = Path(__file__).parent / "store_writer.py"
 N = 1024
@@ -76,8 +75,8 @@ def rows(url: str, sql: str, **params: object) -> list:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("mode", ["kill-tx", "kill-stage"])
-def test_sigkill_mid_run_leaves_the_store_consistent(backend, mode, tmp_path, request):
-    url = make_url(backend, tmp_path, request)
+def test_sigkill_mid_run_leaves_the_store_consistent(backend, mode, new_store_url):
+    url = new_store_url(backend)
     n1, n2 = date(2026, 9, 1), date(2026, 9, 2)
     finish(writer(url, "crash", n1.isoformat(), 1, "nights"))
 
@@ -122,10 +121,10 @@ def test_sigkill_mid_run_leaves_the_store_consistent(backend, mode, tmp_path, re
     [("sqlite", 5.0), ("sqlite", 0.0), ("postgresql", 5.0)],
     ids=["sqlite", "sqlite-no-busy-wait", "postgresql"],
 )
-def test_two_writers_at_once(backend, busy_timeout_s, tmp_path, request):
+def test_two_writers_at_once(backend, busy_timeout_s, new_store_url):
     """Two processes open one new store (both migrate it) and write 6 nights each, plus the
     active calibration of one board they share."""
-    url = make_url(backend, tmp_path, request)
+    url = new_store_url(backend)
     nights = 6
     procs = [writer(url, b, "2026-10-01", nights, "nights", busy_timeout_s) for b in ("w1", "w2")]
     errs = [finish(p) for p in procs]
