@@ -51,34 +51,39 @@ def insert_then_hang(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
     hang("IN-TX")
 
 
+def write_night(store: Store, board: str, night: date, hang_in: str | None = None) -> None:
+    """One night of `board` as the module docstring says; `hang_in` (kill-tx, kill-stage) hangs
+    at that point instead of finishing."""
+    run = store.start_run(board, night, provenance={"writer": board})
+    for i, name in enumerate(("probe", "characterize", "fit")):
+        with store.stage(run, name) as detail:
+            detail["night"] = night.isoformat()
+            if hang_in == "kill-stage" and i == 1:
+                hang("IN-STAGE")
+    store.attach(run, "shared.bin", b"identical bytes in every writer")
+    store.attach(run, "recording.parquet", f"{board} {night}".encode() * 100)
+    if hang_in == "kill-tx":
+        Store._insert_stats = insert_then_hang
+    store.complete_run(
+        run,
+        stats=stats(board, night),
+        calibration=calibration(board, night),
+        activate=True,
+        verdict="pass",
+        alerts=[Alert("drift", f"{board} {night} a"), Alert("hot", f"{board} {night} b")],
+    )
+    cal = store.add_calibration("farm", {"by": board, "night": night.isoformat()})
+    store.use_calibration(cal, reason=f"{board} {night}")
+
+
 def main() -> int:
     url, board, first, n, mode = sys.argv[1:6]
     busy = float(sys.argv[6]) if len(sys.argv) > 6 else 5.0
     store = open_store(url, busy_timeout_s=busy)
-    first_night = date.fromisoformat(first)
     for k in range(int(n)):
-        night = first_night + timedelta(days=k)
         last = k == int(n) - 1
-        run = store.start_run(board, night, provenance={"writer": board})
-        for i, name in enumerate(("probe", "characterize", "fit")):
-            with store.stage(run, name) as detail:
-                detail["night"] = night.isoformat()
-                if last and mode == "kill-stage" and i == 1:
-                    hang("IN-STAGE")
-        store.attach(run, "shared.bin", b"identical bytes in every writer")
-        store.attach(run, "recording.parquet", f"{board} {night}".encode() * 100)
-        if last and mode == "kill-tx":
-            Store._insert_stats = insert_then_hang
-        store.complete_run(
-            run,
-            stats=stats(board, night),
-            calibration=calibration(board, night),
-            activate=True,
-            verdict="pass",
-            alerts=[Alert("drift", f"{board} {night} a"), Alert("hot", f"{board} {night} b")],
-        )
-        cal = store.add_calibration("farm", {"by": board, "night": night.isoformat()})
-        store.use_calibration(cal, reason=f"{board} {night}")
+        write_night(store, board, date.fromisoformat(first) + timedelta(days=k),
+                    mode if last and mode != "nights" else None)  # fmt: skip
     store.close()
     return 0
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from store_writer import calibration, stats
+from store_writer import calibration, stats, write_night
 
 from hil.errors import StoreBusyError
 from hil.store import open_store, parse_url
@@ -78,7 +78,8 @@ def rows(url: str, sql: str, **params: object) -> list:
 def test_sigkill_mid_run_leaves_the_store_consistent(backend, mode, new_store_url):
     url = new_store_url(backend)
     n1, n2 = date(2026, 9, 1), date(2026, 9, 2)
-    finish(writer(url, "crash", n1.isoformat(), 1, "nights"))
+    store = open_store(url)
+    write_night(store, "crash", n1)
 
     proc = writer(url, "crash", n2.isoformat(), 1, mode)
     wait_for(proc, "IN-TX" if mode == "kill-tx" else "IN-STAGE")
@@ -86,7 +87,6 @@ def test_sigkill_mid_run_leaves_the_store_consistent(backend, mode, new_store_ur
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
-    store = open_store(url)
     hist = store.history("crash")
     assert [(r.night, r.attempt, r.status) for r in hist.itertuples()] == [
         (n1, 1, "complete"),
