@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date
+import threading
+import time
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
@@ -147,6 +149,42 @@ def test_a_live_run_blocks_a_second_one_until_it_is_stale(store):
         store.begin_stage(run, "fit")
     store.complete_run(run2)
     assert store.run(run2).status == "complete"
+
+
+def test_two_starts_of_one_night_at_the_same_moment(store, store_url):
+    """Another writer inserts a running attempt and commits while start_run is under way: one of
+    them wins, the other gets a StoreError (PostgreSQL: the unique index decides)."""
+    store.add_calibration("emu-r", {})  # the board exists
+    eng = raw_engine(store_url)
+    other = eng.connect()
+    tx = other.begin()
+    other.execute(
+        sa.text(
+            "INSERT INTO runs (board_id, night, attempt, status, started_at, heartbeat_at, host,"
+            " pid, software_version, provenance) SELECT id, :n, 1, 'running', :t, :t, 'h', 1, "
+            "'x', '{}' FROM boards WHERE name = 'emu-r'"
+        ),
+        {"n": date(2026, 4, 9), "t": datetime.now(UTC)},
+    )
+    result: list = []
+    t = threading.Thread(target=lambda: result.append(_try(store.start_run, "emu-r", "2026-04-09")))
+    t.start()
+    time.sleep(0.5)
+    tx.commit()
+    t.join(30)
+    other.close()
+    eng.dispose()
+    assert isinstance(result[0], StoreError), result
+    assert re.search(r"another process started a run at the same moment|is being run by process 1 on h",
+                     str(result[0]))  # fmt: skip
+    assert store.history("emu-r").status.tolist() == ["running"]
+
+
+def _try(fn, *args):  # noqa: ANN001, ANN002, ANN202
+    try:
+        return fn(*args)
+    except StoreError as e:
+        return e
 
 
 def test_a_run_does_not_complete_with_a_stage_still_running(store):

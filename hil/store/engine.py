@@ -177,10 +177,16 @@ def transact(
             delay = min(delay * 2, 1.0)
 
 
+class Conflict(StoreError):
+    """A write broke a unique constraint: another writer got there first (start_run reads it)."""
+
+
 def db_error(su: StoreURL, e: sa.exc.DBAPIError) -> StoreError:
-    """A database error as a StoreError: the store and the driver's first line."""
+    """A database error as a StoreError (Conflict for a broken constraint): the store and the
+    driver's first line."""
     first = str(getattr(e, "orig", e)).strip().splitlines()
-    return StoreError(f"store {su.display()}: {first[0] if first else type(e).__name__}")
+    cls = Conflict if isinstance(e, sa.exc.IntegrityError) else StoreError
+    return cls(f"store {su.display()}: {first[0] if first else type(e).__name__}")
 
 
 def alembic_config(conn: Connection | None = None):  # noqa: ANN201 - alembic.config.Config

@@ -373,13 +373,11 @@ class Store:
 
         try:
             return self._write(start)
-        except StoreError as e:
-            if "unique" in str(e).lower() or "duplicate" in str(e).lower():
-                raise StoreError(
-                    f"board {board!r} night {night}: another process started a run at the same "
-                    f"moment; {e}"
-                ) from None
-            raise
+        except eng.Conflict as e:
+            raise StoreError(
+                f"board {board!r} night {night}: another process started a run at the same "
+                f"moment; {e}"
+            ) from None
 
     @staticmethod
     def _stale(live: sa.Row, host: str, now: datetime, stale_after_s: float) -> str | None:
