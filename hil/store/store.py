@@ -578,8 +578,8 @@ class Store:
         run_id = _ident(run_id, "run id")
         if verdict is not None and verdict not in VERDICTS:
             raise ConfigError("verdict", verdict, f"None or one of {', '.join(VERDICTS)}")
-        columns = _stat_columns(stats or {}, neurons)
-        rows_alerts = [_alert_row(a, i) for i, a in enumerate(alerts)]
+        neuron_idx, columns = _stat_columns(stats or {}, neurons)
+        rows_alerts = [{"run_id": run_id, **_alert_row(a, i)} for i, a in enumerate(alerts)]
         cal = None
         if calibration is not None:
             text = _json_object(calibration, "calibration")
@@ -598,10 +598,10 @@ class Store:
                 raise StoreError(
                     f"run {run_id} cannot complete: stage {', '.join(open_stages)} is still running"
                 )
-            if columns[1]:
-                self._insert_stats(conn, run_id, *columns)
-            for row in rows_alerts:
-                conn.execute(alerts_table.insert().values(run_id=run_id, **row))
+            if columns:
+                self._insert_stats(conn, run_id, neuron_idx, columns)
+            if rows_alerts:
+                conn.execute(alerts_table.insert(), rows_alerts)
             cal_id = None
             if cal is not None:
                 cal_id = self._add_calibration(conn, run.board_id, cal, run_id, calibration_note)
