@@ -366,6 +366,14 @@ def test_bad_store_urls(url, match):
         open_store(url)
 
 
+def test_an_unusable_store_is_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match="cannot make folder"):
+        open_store(f"sqlite:///{tmp_path / 'file' / 'hil.db'}")
+    with pytest.raises(StoreError, match=r"postgresql://hil:\*\*\*@127.0.0.1:1/x.*connection"):
+        open_store("postgresql://hil:pw@127.0.0.1:1/x?objects=/tmp/o")  # nothing listens there
+
+
 def test_password_never_appears_in_messages():
     su = parse_url("postgresql://u:s3cret@127.0.0.1:1/db?objects=/tmp/x")
     assert su.display().startswith("postgresql://u:***@127.0.0.1:1/db?objects=")

@@ -97,7 +97,11 @@ def _default_objects(db: Path) -> Path:
 def create_engine(su: StoreURL, busy_timeout_s: float) -> Engine:
     """The engine for a store URL, with the per-connection settings of its backend."""
     if su.backend == "sqlite":
-        Path(su.url.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(su.url.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"store {su.display()}: cannot make folder {folder}: {e}") from None
         engine = sa.create_engine(su.url, connect_args={"timeout": busy_timeout_s})
         ms = int(busy_timeout_s * 1000)
 
