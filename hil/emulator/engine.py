@@ -19,15 +19,14 @@ the neuron, latch_so_adaptation enables the AHP, latch_denm_nmda the NMDA voltag
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 import numpy as np
 
 from hil import __version__
 from hil import events as ev
 from hil.board import Board, BoardInfo, Capability, check_run
-from hil.chip.config import ChipConfig, mask_int
-from hil.chip.geometry import CORES_PER_CHIP, NEURONS_PER_CORE, Dendrite
+from hil.chip.config import ChipConfig
+from hil.chip.netlist import Netlist, build_netlist, derived_constants
 from hil.chip.params import Physics
 from hil.emulator import kernel as K
 from hil.emulator.silicon import Silicon, Truth
@@ -35,8 +34,6 @@ from hil.errors import BoardError, ConfigError
 
 DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "Engine")
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
-# Dendrite -> kernel synapse row (the simulator's order: AMPA, NMDA, GABA, SHUNT).
-TYPE_ROW = {Dendrite.AMPA: 0, Dendrite.NMDA: 1, Dendrite.GABA: 2, Dendrite.SHUNT: 3}
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call
 
 
@@ -217,56 +214,32 @@ class _Compiled:
         return out
 
 
-def _neuron_params(t: Truth, cfg: ChipConfig, dt: float, phys: Physics) -> np.ndarray:
-    """Kernel parameter matrix (N_PROWS, N) from the truth's effective currents and the latches.
-
-    Currents below the dark current Io act as Io (as in the simulator)."""
-    cur = {k: np.maximum(v, phys.Io) for k, v in t.currents.items()}
-    n = t.dead.size
-    ut_k = phys.Ut / phys.kappa
-    P = np.zeros((K.N_PROWS, n))
-    for dec, mean, syn in (
-        (K.P_DEC_AMPA, K.P_MEAN_AMPA, "ampa"),
-        (K.P_DEC_NMDA, K.P_MEAN_NMDA, "nmda"),
-        (K.P_DEC_GABA, K.P_MEAN_GABA, "gaba"),
-        (K.P_DEC_SHUNT, K.P_MEAN_SHUNT, "shunt"),
+def _neuron_params(net: Netlist, d: dict[str, np.ndarray], t: Truth, dt: float) -> np.ndarray:
+    """Kernel parameter matrix (N_PROWS, N) over every neuron of the silicon: the netlist's
+    derived constants `d`, plus what only silicon has (dead and hot neurons, membrane noise)."""
+    P = np.zeros((K.N_PROWS, net.neurons.size))
+    for s, (dec, mean) in enumerate(
+        (
+            (K.P_DEC_AMPA, K.P_MEAN_AMPA),
+            (K.P_DEC_NMDA, K.P_MEAN_NMDA),
+            (K.P_DEC_GABA, K.P_MEAN_GABA),
+            (K.P_DEC_SHUNT, K.P_MEAN_SHUNT),
+        )
     ):
-        tau = ut_k * getattr(phys, f"C_{syn}") / cur[f"Itau_{syn}"]
-        P[dec] = np.exp(-dt / tau)
-        P[mean] = -np.expm1(-dt / tau) * tau / dt
-    tau_ahp = ut_k * phys.C_ahp / cur["Itau_ahp"]
-    P[K.P_DEC_AHP] = np.exp(-dt / tau_ahp)
-    P[K.P_MEAN_AHP] = -np.expm1(-dt / tau_ahp) * tau_ahp / dt
-    dc_enable = np.zeros(n, bool)
-    adapt = np.zeros(n, bool)
-    kill = np.zeros(n, bool)
-    nmda_gate = np.zeros(n, bool)
-    for ci, k, nn, neuron in cfg.neurons():
-        g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
-        dc_enable[g] = neuron.latches.get("latch_so_dc", False)
-        adapt[g] = neuron.latches.get("latch_so_adaptation", False)
-        kill[g] = neuron.latches.get("latch_soif_kill", False)
-        nmda_gate[g] = neuron.latches.get("latch_denm_nmda", False)
-    off = t.dead | kill
-    itau = cur["Itau_mem"]
-    P[K.P_INV_TAU] = np.where(off, 0.0, itau / (ut_k * phys.C_mem))
-    P[K.P_ITAU] = itau
-    P[K.P_INV_ITAU] = 1.0 / itau
-    P[K.P_IGAIN] = cur["Igain_mem"]
-    P[K.P_GAIN] = cur["Igain_mem"] / itau
-    P[K.P_FB] = phys.Io / itau
-    P[K.P_IDC] = np.where(dc_enable, t.currents["Idc"], 0.0) + t.Ihot
-    P[K.P_IF_NMDA] = np.where(nmda_gate, t.currents["If_nmda"], 0.0)  # off: NMDA acts ungated
-    P[K.P_UTHR] = np.where(off, np.inf, np.log(cur["Ispkthr"] / phys.Io))
-    P[K.P_TREF] = phys.Vth * phys.C_ref / cur["Iref"]
-    t_pulse_ahp = phys.Vth * phys.C_pulse_ahp / cur["Ipulse_ahp"]
-    ahp_jump = (
-        -np.expm1(-t_pulse_ahp / tau_ahp)
-        * cur["Igain_ahp"]
-        / cur["Itau_ahp"]
-        * t.currents["Iw_ahp"]
-    )
-    P[K.P_AHP_JUMP] = np.where(adapt, ahp_jump, 0.0)
+        P[dec], P[mean] = d["syn_decay"][s], d["syn_mean"][s]
+    P[K.P_DEC_AHP], P[K.P_MEAN_AHP] = d["ahp_decay"], d["ahp_mean"]
+    off = t.dead | ~net.alive
+    P[K.P_INV_TAU] = np.where(off, 0.0, d["inv_tau"])
+    P[K.P_ITAU] = d["Itau"]
+    P[K.P_INV_ITAU] = 1.0 / d["Itau"]
+    P[K.P_IGAIN] = d["Ig"]
+    P[K.P_GAIN] = d["gain"]
+    P[K.P_FB] = d["fb"]
+    P[K.P_IDC] = d["dc"] + t.Ihot
+    P[K.P_IF_NMDA] = d["If_nmda"]
+    P[K.P_UTHR] = np.where(off, np.inf, d["u_th"])
+    P[K.P_TREF] = d["t_ref"]
+    P[K.P_AHP_JUMP] = d["ahp_jump"]
     a = np.exp(-dt / t.noise_tau_s)
     P[K.P_NOISE_A] = a
     P[K.P_NOISE_B] = t.noise_std * np.sqrt(1.0 - a * a)
@@ -274,69 +247,27 @@ def _neuron_params(t: Truth, cfg: ChipConfig, dt: float, phys: Physics) -> np.nd
 
 
 def _compile(cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics) -> _Compiled:
+    """The config on this silicon: every neuron of the board (an unset hot neuron fires too), its
+    truth's currents, each CAM slot's weight times its truth factor; CSR by source (neurons by
+    board-wide index, then input channels in sorted order)."""
     t = silicon.truth(cfg)
     n = silicon.n_neurons
-    P = _neuron_params(t, cfg, dt, phys)
-    cur = t.currents
-    ut_k = phys.Ut / phys.kappa
-    # charge per unit weight current, per (type row, neuron): (1 - e^(-t_pulse/tau)) Igain/Itau
-    t_pulse = phys.Vth * phys.C_pulse / np.maximum(cur["Ipulse"], phys.Io)
-    per_amp = np.zeros((K.N_TYPES, n))
-    for syn, row in (("ampa", 0), ("nmda", 1), ("gaba", 2), ("shunt", 3)):
-        itau_s = np.maximum(cur[f"Itau_{syn}"], phys.Io)
-        tau = ut_k * getattr(phys, f"C_{syn}") / itau_s
-        per_amp[row] = -np.expm1(-t_pulse / tau) * np.maximum(cur[f"Igain_{syn}"], phys.Io)
-        per_amp[row] /= itau_s
-    iw = np.stack([cur[f"Iw_{b}"] for b in range(4)])  # (4, N) per-core base weights
-    # listeners: (chip, core, tag) -> list of (target flat index, charge [A])
-    listen: dict[tuple[int, int, int], list[tuple[int, float]]] = defaultdict(list)
-    for ci, k, nn, neuron in cfg.neurons():
-        g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
-        for slot, syn in enumerate(neuron.synapses):
-            if syn.dendrite not in TYPE_ROW:
-                continue
-            m = mask_int(syn.weight)
-            w = sum(iw[b, g] for b in range(4) if m >> b & 1)
-            if w <= 0:
-                continue
-            row = TYPE_ROW[syn.dendrite]
-            q = w * t.weight_factor[ci, k, nn, slot] * per_amp[row, g]
-            listen[(ci, k, syn.tag)].append((row * n + g, q))
-    n_chips = silicon.n_chips
-    sources: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    for ci, k, nn, neuron in cfg.neurons():
-        g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
-        for d in neuron.destinations:
-            tc = ci + d.x_hop
-            if d.y_hop != 0 or not 0 <= tc < n_chips:
-                continue
-            for core in range(CORES_PER_CHIP):
-                if d.core[core]:
-                    sources[g].extend(listen.get((tc, core, d.tag), ()))
-    channel_base: dict[int, int] = {}
-    for r in cfg.inputs:
-        if r.channel not in channel_base:
-            channel_base[r.channel] = n + len(channel_base)
-            sources.append([])
-        src = channel_base[r.channel]
-        if r.chip >= n_chips:
-            continue
-        for core in range(CORES_PER_CHIP):
-            if r.core[core]:
-                sources[src].extend(listen.get((r.chip, core, r.tag), ()))
-    counts = np.array([len(s) for s in sources], np.int64)
-    indptr = np.zeros(len(sources) + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    target = np.empty(int(indptr[-1]), np.int64)
-    charge = np.empty(int(indptr[-1]))
-    for s, lst in enumerate(sources):
-        if lst:
-            a, b = indptr[s], indptr[s + 1]
-            target[a:b] = [x[0] for x in lst]
-            charge[a:b] = [x[1] for x in lst]
-    gamma = phys.kappa / (phys.kappa + 1.0)
+    net = build_netlist(cfg, t.currents, n_chips=silicon.n_chips, all_neurons=True, physics=phys)
+    d = derived_constants(net.fields(phys), dt, phys)
+    P = _neuron_params(net, d, t, dt)
+    s = net.synapses  # charge per spike: weight current times the target's syn_jump (4, N)
+    q = net.weights(t.weight_factor) * d["syn_jump"][s["type"], s["target"]]
+    keep = q > 0
+    s, q = s[keep], q[keep]
+    channel_base = {int(ch): n + i for i, ch in enumerate(net.channels)}
+    src = np.where(s["from_input"], n + np.searchsorted(net.channels, s["source"]), s["source"])
+    order = np.argsort(src, kind="stable")
+    indptr = np.zeros(n + net.channels.size + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=n + net.channels.size), out=indptr[1:])
+    target = (s["type"].astype(np.int64) * n + s["target"])[order]
     used = np.zeros(K.N_JROWS, bool)
-    used[np.unique(target // n)] = True  # synapse types some connection reaches
+    used[np.unique(s["type"])] = True  # synapse types some connection reaches
     used[K.N_TYPES] = bool(np.any(P[K.P_AHP_JUMP] > 0))
     noise_on = bool(np.any(t.noise_std > 0))
-    return _Compiled(P, indptr, target, charge, channel_base, gamma, noise_on, used)
+    gamma = phys.kappa / (phys.kappa + 1.0)
+    return _Compiled(P, indptr, target, q[order], channel_base, gamma, noise_on, used)
