@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +41,7 @@ import numpy as np
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import (
     CORES_PER_CHIP,
+    LATCHES,
     NEURONS_PER_CHIP,
     NUM_BASE_WEIGHTS,
     Dendrite,
@@ -222,21 +223,34 @@ class Netlist:
     """A ChipConfig resolved into neurons, per-neuron currents, synapses and routes (module doc).
 
     neurons: (N,) int64 board-wide indices, sorted; currents: simulation name -> (N,) [A];
-    dc_enable, alive: (N,) bool; channels: (C,) int64 routed input channels, sorted;
-    routes, fanout: ROUTE_DTYPE; synapses: SYNAPSE_DTYPE, in config order (target neuron, CAM slot,
-    then source).
+    latches: every latch name (hil.chip.geometry.LATCHES) -> (N,) bool; channels: (C,) int64
+    routed input channels, sorted; routes, fanout: ROUTE_DTYPE; synapses: SYNAPSE_DTYPE, in config
+    order (target neuron, CAM slot, then source).
     """
 
-    config_hash: str
     n_chips: int
     neurons: np.ndarray
     currents: dict[str, np.ndarray]
-    dc_enable: np.ndarray
-    alive: np.ndarray
+    latches: dict[str, np.ndarray]
     channels: np.ndarray
     routes: np.ndarray
     fanout: np.ndarray
     synapses: np.ndarray
+
+    @property
+    def dc_enable(self) -> np.ndarray:
+        """(N,) bool: latch_so_dc, which gates Idc."""
+        return self.latches["latch_so_dc"]
+
+    @property
+    def alive(self) -> np.ndarray:
+        """(N,) bool: not latch_soif_kill."""
+        return ~self.latches["latch_soif_kill"]
+
+    def with_currents(self, currents: Mapping[str, np.ndarray]) -> Netlist:
+        """The same network with other board-wide currents (simulation name -> (n_chips * 1024,)
+        [A]), e.g. after some biases changed: neurons, latches, synapses and routes are kept."""
+        return replace(self, currents=_neuron_currents(currents, self))
 
     def columns(self, index: np.ndarray | int) -> np.ndarray:
         """Position in `neurons` of board-wide indices (-1 where a neuron is not in the netlist)."""
@@ -284,8 +298,10 @@ def build_netlist(
     all_neurons: bool = False,
     physics: Physics = PHYSICS,
     nominal: HighLevel = NOMINAL,
+    validate: bool = True,
 ) -> Netlist:
-    """Validate `config` (ConfigError on any violation) and resolve it (module docstring).
+    """Validate `config` (ConfigError on any violation; `validate=False` for a caller that just
+    did) and resolve it (module docstring).
 
     currents: simulation name -> (n_chips * 1024,) effective current [A] of every neuron over the
     board-wide index (e.g. a hidden silicon's truth); None: each neuron gets its core's codes
@@ -293,7 +309,8 @@ def build_netlist(
     n_chips: chips of the board (default: the config's); `all_neurons`: every neuron of them, not
     only the neurons the config sets.
     """
-    config.validate()
+    if validate:
+        config.validate()
     n_chips = len(config.chips) if n_chips is None else n_chips
     if currents is None:
         currents = board_currents(config, n_chips, physics, nominal)
@@ -303,14 +320,10 @@ def build_netlist(
     else:
         neurons = np.array([global_neuron(c, k, n) for c, k, n, _ in set_neurons], np.int64)
     col = {int(g): i for i, g in enumerate(neurons)}
-
-    latch: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(neurons.size, bool))
+    latches = {name: np.zeros(neurons.size, bool) for name in LATCHES}
     for c, k, n, nr in set_neurons:
         for name, on in nr.latches.items():
-            latch[name][col[global_neuron(c, k, n)]] = on
-    cur = {b: _board_array(currents, b, n_chips)[neurons] for b in BIAS_CURRENTS}
-    cur["Iw_ahp"] = np.where(latch["latch_so_adaptation"], cur["Iw_ahp"], 0.0)
-    cur["If_nmda"] = np.where(latch["latch_denm_nmda"], cur["If_nmda"], 0.0)
+            latches[name][col[global_neuron(c, k, n)]] = on
 
     # who sends each (chip, core, tag): input channels and neurons
     routes = [
@@ -341,18 +354,25 @@ def build_netlist(
                 continue
             t = TYPE_INDEX[s.dendrite]
             rows += [(inp, src, g, slot, t, mask) for inp, src in heard.get((c, k, s.tag), ())]
-    return Netlist(
-        config_hash=config.content_hash(),
+    net = Netlist(
         n_chips=n_chips,
         neurons=neurons,
-        currents=cur,
-        dc_enable=latch["latch_so_dc"].copy(),
-        alive=~latch["latch_soif_kill"],
+        currents={},
+        latches=latches,
         channels=np.array(sorted({r.channel for r in config.inputs}), np.int64),
         routes=np.array(routes, ROUTE_DTYPE),
         fanout=np.array(fanout, ROUTE_DTYPE),
         synapses=np.array(rows, SYNAPSE_DTYPE),
     )
+    return net.with_currents(currents)
+
+
+def _neuron_currents(currents: Mapping[str, np.ndarray], net: Netlist) -> dict[str, np.ndarray]:
+    """The netlist's neurons' rows of board-wide `currents`, with the latches applied."""
+    cur = {b: _board_array(currents, b, net.n_chips)[net.neurons] for b in BIAS_CURRENTS}
+    cur["Iw_ahp"] = np.where(net.latches["latch_so_adaptation"], cur["Iw_ahp"], 0.0)
+    cur["If_nmda"] = np.where(net.latches["latch_denm_nmda"], cur["If_nmda"], 0.0)
+    return cur
 
 
 def _board_array(currents: Mapping[str, np.ndarray], name: str, n_chips: int) -> np.ndarray:

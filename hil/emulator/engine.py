@@ -19,12 +19,24 @@ the neuron, latch_so_adaptation enables the AHP, latch_denm_nmda the NMDA voltag
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from hil import __version__
 from hil import events as ev
-from hil.board import Board, BoardInfo, Capability, check_run
+from hil.board import (
+    BiasEditor,
+    BiasKey,
+    BiasWrites,
+    Board,
+    BoardInfo,
+    Capability,
+    CountsReadout,
+    check_run,
+    counts_bin_us,
+    counts_of_run,
+)
 from hil.chip.config import ChipConfig
 from hil.chip.netlist import Netlist, build_netlist, derived_constants
 from hil.chip.params import Physics
@@ -37,7 +49,7 @@ PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 default
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call
 
 
-class SiliconEngine(Board):
+class SiliconEngine(Board, CountsReadout, BiasWrites):
     """In-process emulated board: `SiliconEngine(silicon, dt=100e-6, noise_seed=None)`.
 
     dt [s] must be a whole number of microseconds between 1 us and 1 ms. `noise_seed` (int) seeds
@@ -66,6 +78,7 @@ class SiliconEngine(Board):
         self.noise_seed = silicon.seed if noise_seed is None else int(noise_seed)
         self.url = f"silicon://{silicon.silicon_id}"
         self._config: ChipConfig | None = None
+        self._biases: BiasEditor | None = None
         self._compiled: _Compiled | None = None
         self._state: np.ndarray | None = None
         self._pending: np.ndarray | None = None
@@ -82,8 +95,9 @@ class SiliconEngine(Board):
         the state reset (as after a power cycle)."""
         self._live()
         self._silicon = self._silicon.at_day(day)
-        if self._config is not None:
-            self._compiled = _compile(self._config, self._silicon, self.dt, self.physics)
+        if self._config is not None and self._compiled is not None:
+            net = self._compiled.netlist
+            self._compiled = _compile(self._config, self._silicon, self.dt, self.physics, net)
             self.reset()
 
     def info(self) -> BoardInfo:
@@ -93,7 +107,12 @@ class SiliconEngine(Board):
             version=f"hil-emulator {__version__}",
             n_chips=self._silicon.n_chips,
             capabilities=frozenset(
-                {Capability.SPIKES.value, Capability.COUNTS.value, Capability.HIDDEN_SILICON.value}
+                {
+                    Capability.SPIKES.value,
+                    Capability.COUNTS.value,
+                    Capability.BIASES.value,
+                    Capability.HIDDEN_SILICON.value,
+                }
             ),
             details={"dt_s": self.dt, "day": self._silicon.day, "engine": "numba"},
         )
@@ -110,8 +129,30 @@ class SiliconEngine(Board):
             )
         compiled = _compile(config, self._silicon, self.dt, self.physics)
         self._config, self._compiled = config, compiled
+        self._biases = BiasEditor(config)
         self.reset()
         return config.content_hash()
+
+    def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
+        """Biases written in place: the silicon's truth under the new codes, recompiled into the
+        applied netlist; the state at rest, as after `apply` of the resulting config."""
+        self._live()
+        if self._config is None or self._compiled is None or self._biases is None:
+            raise BoardError("no config applied: call board.apply(config) before set_biases")
+        config, digest = self._biases.set(biases)  # ConfigError: nothing changed
+        net = self._compiled.netlist
+        self._compiled = _compile(config, self._silicon, self.dt, self.physics, net)
+        self._config = config
+        self.reset()
+        return digest
+
+    def run_counts(self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3) -> ev.Counts:
+        """Spikes of the neurons the config sets, counted per bin (hil.board.CountsReadout)."""
+        self._live()
+        check_run(self._config, stimulus, duration_s)
+        bin_us = counts_bin_us(bin_s, duration_s)
+        assert self._config is not None
+        return counts_of_run(self._config, self.run(stimulus, duration_s), duration_s, bin_us)
 
     def reset(self) -> None:
         self._live()
@@ -199,12 +240,14 @@ class _Compiled:
         gamma: float,
         noise_on: bool,
         used: np.ndarray,
+        netlist: Netlist,
     ) -> None:
         self.P = P.astype(K.DTYPE)
         self.indptr, self.target, self.charge = indptr, target, charge.astype(K.DTYPE)
         self.channel_base = channel_base  # input channel -> source id
         self.gamma, self.noise_on = gamma, noise_on
         self.used = used  # (5,) bool: AMPA, NMDA, GABA, SHUNT, AHP can carry current
+        self.netlist = netlist  # what it was compiled from (set_biases keeps its structure)
 
     def channel_source(self, channels: np.ndarray) -> np.ndarray:
         """Source ids of input channels (-1 for a channel without routes)."""
@@ -246,13 +289,21 @@ def _neuron_params(net: Netlist, d: dict[str, np.ndarray], t: Truth, dt: float) 
     return P
 
 
-def _compile(cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics) -> _Compiled:
-    """The config on this silicon: every neuron of the board (an unset hot neuron fires too), its
-    truth's currents, each CAM slot's weight times its truth factor; CSR by source (neurons by
-    board-wide index, then input channels in sorted order)."""
+def _compile(
+    cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics, structure: Netlist | None = None
+) -> _Compiled:
+    """The (validated) config on this silicon: every neuron of the board (an unset hot neuron fires
+    too), its truth's currents, each CAM slot's weight times its truth factor; CSR by source
+    (neurons by board-wide index, then input channels in sorted order). `structure`: the netlist
+    of a config that differs from `cfg` in biases only (its neurons and synapses are reused)."""
     t = silicon.truth(cfg)
     n = silicon.n_neurons
-    net = build_netlist(cfg, t.currents, n_chips=silicon.n_chips, all_neurons=True, physics=phys)
+    if structure is None:
+        net = build_netlist(
+            cfg, t.currents, n_chips=silicon.n_chips, all_neurons=True, physics=phys, validate=False
+        )
+    else:
+        net = structure.with_currents(t.currents)
     d = derived_constants(net.fields(phys), dt, phys)
     P = _neuron_params(net, d, t, dt)
     s = net.synapses  # charge per spike: weight current times the target's syn_jump (4, N)
@@ -270,4 +321,4 @@ def _compile(cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics) -> _Co
     used[K.N_TYPES] = bool(np.any(P[K.P_AHP_JUMP] > 0))
     noise_on = bool(np.any(t.noise_std > 0))
     gamma = phys.kappa / (phys.kappa + 1.0)
-    return _Compiled(P, indptr, target, q[order], channel_base, gamma, noise_on, used)
+    return _Compiled(P, indptr, target, q[order], channel_base, gamma, noise_on, used, net)

@@ -66,6 +66,18 @@ def compile_config(
     (chips, 4, 256, 64) factor of each CAM slot's weight, None for 1.
     """
     net = build_netlist(config, currents, all_neurons=all_neurons, physics=physics, nominal=nominal)
+    return compile_netlist(net, config.content_hash(), instances, physics, weight_factor)
+
+
+def compile_netlist(
+    net: Netlist,
+    config_hash: str,
+    instances: int = 1,
+    physics: Physics = PHYSICS,
+    weight_factor: np.ndarray | None = None,
+) -> CompiledConfig:
+    """A netlist (hil.chip.netlist) as simulator records: NeuronParams from its currents, dense
+    Weights from its synapse rows."""
     n = net.neurons.size
     params = NeuronParams.from_currents(
         {e: v[None, :] for e, v in net.currents.items()},
@@ -90,6 +102,4 @@ def compile_config(
         torch.as_tensor(w_in, dtype=DTYPE).unsqueeze(0),
         torch.as_tensor(w_rec, dtype=DTYPE).unsqueeze(0),
     )
-    return CompiledConfig(
-        params, weights, net.neurons, net.channels, len(config.chips), net.config_hash, net
-    )
+    return CompiledConfig(params, weights, net.neurons, net.channels, net.n_chips, config_hash, net)
