@@ -89,6 +89,12 @@ class Board(abc.ABC):
     def close(self) -> None:
         """Release the board; later calls raise BoardError."""
 
+    @property
+    def config_hash(self) -> str | None:
+        """Content hash of the applied config as the board confirmed it (by `apply` or
+        `set_biases`); None before any apply, or where a backend does not keep it."""
+        return None
+
     def __enter__(self) -> Board:
         return self
 

@@ -79,6 +79,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         self.url = f"silicon://{silicon.silicon_id}"
         self._config: ChipConfig | None = None
         self._biases: BiasEditor | None = None
+        self._hash: str | None = None
         self._compiled: _Compiled | None = None
         self._state: np.ndarray | None = None
         self._pending: np.ndarray | None = None
@@ -114,8 +115,18 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                     Capability.HIDDEN_SILICON.value,
                 }
             ),
-            details={"dt_s": self.dt, "day": self._silicon.day, "engine": "numba"},
+            details={
+                "dt_s": self.dt,
+                "day": self._silicon.day,
+                "engine": "numba",
+                "silicon_id": self._silicon.silicon_id,
+                "noise_seed": self.noise_seed,
+            },
         )
+
+    @property
+    def config_hash(self) -> str | None:
+        return self._hash
 
     # -- protocol --------------------------------------------------------------------------------
     def apply(self, config: ChipConfig) -> str:
@@ -129,9 +140,9 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
             )
         compiled = _compile(config, self._silicon, self.dt, self.physics)
         self._config, self._compiled = config, compiled
-        self._biases = BiasEditor(config)
+        self._biases, self._hash = BiasEditor(config), config.content_hash()
         self.reset()
-        return config.content_hash()
+        return self._hash
 
     def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
         """Biases written in place: the silicon's truth under the new codes, recompiled into the
@@ -142,7 +153,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         config, digest = self._biases.set(biases)  # ConfigError: nothing changed
         net = self._compiled.netlist
         self._compiled = _compile(config, self._silicon, self.dt, self.physics, net)
-        self._config = config
+        self._config, self._hash = config, digest
         self.reset()
         return digest
 

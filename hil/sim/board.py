@@ -95,6 +95,10 @@ class Simulator(Board, CountsReadout, BiasWrites):
         )
 
     @property
+    def config_hash(self) -> str | None:
+        return None if self._compiled is None else self._compiled.config_hash
+
+    @property
     def compiled(self) -> CompiledConfig | None:
         """The applied config as simulator records (None before apply)."""
         return self._compiled
