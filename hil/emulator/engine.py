@@ -119,8 +119,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 "dt_s": self.dt,
                 "day": self._silicon.day,
                 "engine": "numba",
-                "silicon_id": self._silicon.silicon_id,
-                "noise_seed": self.noise_seed,
+                "silicon_id": self._silicon.silicon_id,  # not its seed: that draws the truth
             },
         )
 

@@ -305,7 +305,7 @@ def record(
         "silicon_id": _scalar(details.get("silicon_id")),
         "stimulus_hash": stimulus_hash(stimulus),
         "stimulus_seed": stimulus_seed,
-        "seed": _scalar(details.get("seed", details.get("noise_seed"))),
+        "seed": _scalar(details.get("seed")),
         "hil_version": __version__,
         "utc": utc,
         "host": socket.gethostname(),
