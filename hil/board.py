@@ -192,7 +192,7 @@ class BiasEditor:
 
     def __init__(self, config: ChipConfig) -> None:
         self.config = config
-        self._neurons_json: dict[tuple[int, int], str] | None = None
+        self._neurons_json: dict[tuple[int, int], str] = {}
 
     def set(self, biases: Mapping[BiasKey, tuple[int, int]]) -> tuple[ChipConfig, str]:
         """(the config with `biases` written, its content hash); ConfigError changes nothing."""
@@ -211,14 +211,6 @@ class BiasEditor:
         return new, digest
 
     def _hash(self, cfg: ChipConfig) -> str:
-        if self._neurons_json is None:  # a core's neurons, as ChipConfig.to_dict writes them
-            self._neurons_json = {}
-            for ci, chip in enumerate(cfg.chips):
-                for k, core in chip.cores.items():
-                    one = ChipConfig(chips=[Chip({k: Core({}, core.neurons)})]).to_dict()
-                    self._neurons_json[(ci, k)] = _canonical(
-                        one["chips"][0]["cores"][str(k)]["neurons"]
-                    )
         skeleton = ChipConfig(
             chips=[
                 Chip({k: Core(c.parameters, {}) for k, c in ch.cores.items()}) for ch in cfg.chips
@@ -229,9 +221,17 @@ class BiasEditor:
             for k, core in chip["cores"].items():
                 core["neurons"] = f"@neurons:{ci}:{k}@"  # no config string looks like this
         text = _canonical(skeleton)
-        for (ci, k), js in self._neurons_json.items():
-            text = text.replace(f'"@neurons:{ci}:{k}@"', js, 1)
+        for ci, chip in enumerate(cfg.chips):
+            for k, core in chip.cores.items():
+                text = text.replace(f'"@neurons:{ci}:{k}@"', self._neurons(ci, k, core), 1)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _neurons(self, chip: int, k: int, core: Core) -> str:
+        """A core's neurons as ChipConfig.to_dict writes them, serialized once per core."""
+        if (chip, k) not in self._neurons_json:
+            one = ChipConfig(chips=[Chip({k: Core({}, core.neurons)})]).to_dict()
+            self._neurons_json[(chip, k)] = _canonical(one["chips"][0]["cores"][str(k)]["neurons"])
+        return self._neurons_json[(chip, k)]
 
 
 def _canonical(obj: object) -> str:

@@ -6,14 +6,10 @@ default 1 ms; silicon is continuous), with the simulator's equations (hil.emulat
 neuron's own effective currents and every synapse's own weight (Silicon.truth), membrane noise, dead
 and hot neurons. Accuracy of the default resolution: see docs/silicon.md ("Engine").
 
-Routing follows ChipConfig: an input channel's routes inject tag `tag` into the cores of `core` on
-chip `chip`; a neuron's spike goes out with each destination's tag to the cores in its core mask on
-chip (chip + x_hop) (chips of a board sit in a row: y_hop must be 0, other targets are dropped).
-Every CAM entry of a neuron in a reached core that listens to that tag adds its weight (the sum of
-its core's base weights selected by its mask, times the synapse's own factor) to its dendrite.
-Spikes reach recurrent targets one step (dt) later; inputs act in the step that holds their time.
-Latches as in the simulator (hil.sim.compile): latch_so_dc gates Idc, latch_soif_kill silences
-the neuron, latch_so_adaptation enables the AHP, latch_denm_nmda the NMDA voltage gate.
+The config is compiled through hil.chip.netlist, as in the simulator (routing across cores and
+chips, CAM masks over the core's base weights, latches), with the silicon's truth for currents and
+each CAM slot's weight factor. Spikes reach recurrent targets one step (dt) later; inputs act in
+the step that holds their time.
 """
 
 from __future__ import annotations
