@@ -28,11 +28,21 @@ DTYPE = torch.float32
 PHYSICS, NOMINAL = netlist.PHYSICS, netlist.NOMINAL  # nominal device constants and currents
 
 
-def _first_bad(name: str, t: torch.Tensor, ok: torch.Tensor, allowed: str) -> None:
-    """ConfigError naming the first element of `t` where `ok` is False (nothing when all are)."""
-    if not bool(ok.all()):
-        i = tuple(int(x) for x in torch.nonzero(~ok)[0])
-        raise ConfigError(f"{name}[{', '.join(map(str, i))}]", float(t[i]), allowed)
+def _check_range(
+    name: str, t: torch.Tensor, lo: float, hi: float, strict: bool, allowed: str
+) -> None:
+    """ConfigError naming the first element of `t` outside lo..hi (lo excluded when `strict`;
+    NaN and infinities are outside), else nothing. One min/max pass; the element is located only
+    on failure."""
+    if t.numel() == 0:
+        return
+    t = t.detach()
+    low, high = torch.aminmax(t)  # NaN anywhere makes both NaN
+    if (low > lo if strict else low >= lo) and high <= hi and torch.isfinite(high):
+        return
+    ok = ((t > lo) if strict else (t >= lo)) & (t <= hi) & torch.isfinite(t)
+    i = tuple(int(x) for x in torch.nonzero(~ok)[0])
+    raise ConfigError(f"{name}[{', '.join(map(str, i))}]", float(t[i]), allowed)
 
 
 @dataclass(frozen=True)
@@ -74,15 +84,13 @@ class NeuronParams:
 
     def __post_init__(self) -> None:
         for p in PARAMETERS:
-            t = getattr(self, p.name).detach()
+            t = getattr(self, p.name)
             if p.unit == "A":
-                ok = (t >= 0) & (t < math.inf)
-                _first_bad(p.name, t, ok, "finite currents >= 0 [A]")
+                _check_range(p.name, t, 0.0, math.inf, False, "finite currents >= 0 [A]")
             else:
-                _first_bad(p.name, t, (t > 0) & (t < math.inf), "finite capacitances > 0 [F]")
+                _check_range(p.name, t, 0.0, math.inf, True, "finite capacitances > 0 [F]")
         for name in FLAGS:
-            t = getattr(self, name).detach()
-            _first_bad(name, t, (t >= 0) & (t <= 1), "values in 0..1 (a latch)")
+            _check_range(name, getattr(self, name), 0.0, 1.0, False, "values in 0..1 (a latch)")
         for name in ("Io", "Ut", "kappa", "Vth"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and 0 < v < math.inf):
@@ -190,8 +198,8 @@ class Weights:
 
     def __post_init__(self) -> None:
         for name in ("w_in", "w_rec"):
-            t = getattr(self, name).detach()
-            _first_bad(name, t, (t >= 0) & (t < math.inf), "finite weight currents >= 0 [A]")
+            t = getattr(self, name)
+            _check_range(name, t, 0.0, math.inf, False, "finite weight currents >= 0 [A]")
 
     @property
     def inputs(self) -> int:
