@@ -340,6 +340,11 @@ BENCHMARKS = [
     ("sim", "hil.bench.sim", "simulator speed against Rockpool's DynapSim, and dt robustness"),
     ("link", "hil.bench.link", "event throughput and command round trip over the wire protocol"),
     ("emulator", "hil.bench.emulator", "real-time factor of the emulated full chip"),
+    (
+        "store",
+        "hil.bench.store",
+        "results store: trend query over a synthetic year, SQLite and PostgreSQL",
+    ),
 ]
 
 

@@ -84,3 +84,12 @@ class LinkError(BoardError):
 
 class BoardTimeout(LinkError, TimeoutError):
     """A board did not answer in time; the message names what was pending."""
+
+
+class StoreError(HilError):
+    """The results store cannot do what was asked: a bad store URL, a missing run, board or
+    calibration, a conflicting write, or a store whose files do not match their hashes."""
+
+
+class StoreBusyError(StoreError, TimeoutError):
+    """Other writers held the store's write lock longer than the bounded retry allows."""

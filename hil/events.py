@@ -90,6 +90,23 @@ class Counts:
         """(n_neurons,) spikes per neuron over the whole run."""
         return self.counts.sum(axis=0)
 
+    @classmethod
+    def from_events(
+        cls, events: np.ndarray, neurons: np.ndarray, bin_us: int, duration_us: int
+    ) -> Counts:
+        """Count output events (OUTPUT_DTYPE, 0 <= t_us < duration_us) per bin for `neurons`
+        (sorted board-wide indices); events of other neurons are not counted."""
+        neurons = np.asarray(neurons, dtype=np.int64)
+        t = events["t_us"]
+        if t.size and (t.min() < 0 or t.max() >= duration_us):
+            raise EventError(f"events from {t.min()} to {t.max()} us; allowed 0..{duration_us - 1}")
+        g = global_index(events)
+        col = np.minimum(np.searchsorted(neurons, g), max(neurons.size - 1, 0))
+        keep = neurons[col] == g if neurons.size else np.zeros(g.size, bool)
+        counts = np.zeros((-(-duration_us // bin_us), neurons.size), np.int32)
+        np.add.at(counts, (t[keep] // bin_us, col[keep]), 1)
+        return cls(counts, neurons, int(bin_us), int(duration_us))
+
 
 def sort(events: np.ndarray) -> np.ndarray:
     """Events in time order; events at the same time keep their order."""
