@@ -1,7 +1,7 @@
 """A complete run directory for the report tests: Poisson spike trials of a "sim" and a "chip"
 group (the chip with a few neurons at twice the rate), their hil.compare comparison, assert-style
-checks, stages, and f-I, calibration and accuracy tables. Stand-in Recordings carry the attributes
-of hil.measure's Recording (readout, events / counts, duration_s, provenance).
+checks, stages, and f-I, calibration and accuracy tables. The trials are Recording-like objects
+(readout, events / counts, duration_s, flat provenance), stored as hil.measure Recordings.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 from hil import events as ev
 from hil.chip.geometry import global_neuron, neuron_address
 from hil.compare import compare
+from hil.report.recordings import as_recording, trial_of
 from hil.report.rundir import Run
 
 N_NEURONS = 24
@@ -71,7 +72,9 @@ def provenance(kind: str, k: int) -> dict[str, Any]:
         "hil_version": "0.1.0",
         "seed": 100 + k,
         "utc": f"2026-11-01T00:00:{k:02d}Z",
-        "link": {"losses": 0, "retransmissions": k % 2, "restarts": 0},
+        "link_lost": 0,
+        "link_retransmits": k % 2,
+        "link_restarted": False,
     }
 
 
@@ -142,7 +145,11 @@ def build_run(
         run.add_recording(sim, r)
     for r in chips:
         run.add_recording(chip, r)
-    result = compare(sims, chips, ["rate", "cv"], labels=(sim, chip), n_perm=500)
+    trials_of = (
+        [trial_of(as_recording(r)) for r in sims],
+        [trial_of(as_recording(r)) for r in chips],
+    )
+    result = compare(*trials_of, ["rate", "cv"], labels=(sim, chip), n_perm=500)
     run.add_comparison("rate and CV", result, reference=sim, candidate=chip)
     run.add_check("link losses", value=0, op="<=", limit=0, unit="events")
     run.add_check(

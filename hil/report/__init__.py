@@ -9,12 +9,13 @@
     # later, without the board:  hil report reports/nightly
 
 rundir.py      Run: the run directory (run.json, recordings/, tables/), writer and loader
-recordings.py  load_recording / save_recording: the one place that reads Recordings
+recordings.py  load_recording / save_recording / trial_of: the one place that touches
+               Recordings (hil.measure folders)
 tables.py      the f-I, calibration and accuracy table contracts
 figures.py     the plots, checked for axis labels with units and legends, as PNG data URIs
 render.py      render(run) -> HTML (jinja2 templates in templates/), write_report
 browser.py     open a report in headless Chromium and check it (tests, campaigns)
-cli.py         `hil report RUN_DIR [-o FILE]` (also `python -m hil.report`)
+cli.py         `hil report RUN_DIR [-o FILE]` (add_report_parser, run_report)
 
 The names below are imported on first use, so `hil --help` does not load matplotlib.
 """

@@ -1,16 +1,15 @@
 """`hil report RUN_DIR [-o FILE]`: re-render a run's HTML report from its run directory, without
-the board. Wired into the `hil` command by hil/cli.py (add_report_parser); `python -m hil.report`
-runs it alone. Bad input: one line on stderr, exit code 2.
+the board. hil/cli.py adds it with `add_report_parser(subparsers)`; a HilError raised here becomes
+one line on stderr and exit code 2 there. This module imports nothing above hil.report (the
+package layers of docs/architecture.md), so it takes no argparse types from hil.argtypes: the
+output path is checked where it is written (hil.artifacts.write_atomic).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
-from hil import argtypes as at
-from hil.errors import HilError
+from hil.errors import ArtifactError, HilError, quote
 
 HELP = "re-render a run's self-contained HTML report from its run directory (no board needed)"
 EPILOG = """examples:
@@ -18,7 +17,7 @@ EPILOG = """examples:
   hil report reports/nightly -o /tmp/r.html
 
 RUN_DIR holds run.json, recordings/ and tables/ (docs/report.md). Exit 0 when the report was
-written (whatever its verdicts say), 2 for bad input."""
+written, whatever its verdicts say; 2 for bad input."""
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -32,11 +31,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (holds run.json)")
     p.add_argument(
-        "-o",
-        "--output",
-        type=at.output_file,
-        metavar="FILE",
-        help="HTML file to write (default: RUN_DIR/report.html)",
+        "-o", "--output", metavar="FILE", help="HTML file to write (default: RUN_DIR/report.html)"
     )
     p.set_defaults(func=run_report)
     return p
@@ -44,29 +39,16 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def run_report(args: argparse.Namespace) -> int:
     """Render and write the report; print where it went and the overall verdict."""
-    from hil.cli import safe
-    from hil.report.render import overall, write_report
-    from hil.report.rundir import Run
+    from hil.artifacts import write_atomic
+    from hil.report.render import overall, render
+    from hil.report.rundir import REPORT, Run
 
     run = Run.load(args.run_dir)
-    path = write_report(run, args.output)
-    print(f"wrote {safe(path)}: {safe(overall(run)[1])}")
+    html = render(run)
+    path = args.output if args.output is not None else run.path / REPORT
+    try:
+        write_atomic(path, html)
+    except ArtifactError as e:
+        raise HilError(f"argument -o/--output: {e}") from None
+    print(f"wrote {quote(str(path))}: {quote(overall(run)[1])}")  # quoted: escapes control chars
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m hil.report RUN_DIR [-o FILE]`: the same command outside `hil`."""
-    from hil.cli import _Parser, _print_error
-
-    parser = _Parser(prog="hil")
-    add_report_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = parser.parse_args(["report", *argv])
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
-    try:
-        return run_report(args)
-    except HilError as e:
-        _print_error(f"hil: error: {e}")
-        return 2

@@ -27,9 +27,11 @@ from hil.artifacts import write_atomic
 from hil.chip.geometry import neuron_address
 from hil.compare.compare import POPULATION
 from hil.compare.stats import firing_rate, isi_cv
-from hil.compare.trials import Trial, as_trial, neurons_of, spike_times
+from hil.compare.trials import Trial, neurons_of, spike_times
 from hil.errors import bounded
+from hil.measure import PROVENANCE_KEYS
 from hil.report import figures as fg
+from hil.report.recordings import trial_of
 from hil.report.rundir import REPORT, Check, ComparisonEntry, Run
 
 MAX_DETAIL_ROWS = 25  # differing rows listed per comparison
@@ -80,7 +82,7 @@ def _env() -> jinja2.Environment:
 
 def render(run: Run, rendered_utc: str | None = None) -> str:
     """The report of `run` as one HTML document (text). `rendered_utc` defaults to now."""
-    groups = {g: [as_trial(r) for r in run.load_recordings(g)] for g in run.recordings}
+    groups = {g: [trial_of(r) for r in run.load_recordings(g)] for g in run.recordings}
     groups = {g: t for g, t in groups.items() if t}
     verdicts = _verdicts(run)
     sections = [
@@ -482,20 +484,6 @@ def _accuracy(run: Run) -> Section:
     return sec
 
 
-# the provenance keys shown first, in this order (hil.measure's Recording.provenance)
-PROVENANCE_FIRST = (
-    "board_id",
-    "board_kind",
-    "board_url",
-    "silicon_id",
-    "day",
-    "config_hash",
-    "stimulus_hash",
-    "hil_version",
-    "seed",
-)
-
-
 def _provenance(run: Run) -> Section:
     sec = Section("provenance", "Provenance")
     columns: dict[str, dict[str, list[str]]] = {}
@@ -534,12 +522,10 @@ def _provenance(run: Run) -> Section:
 
 
 def _provenance_order(key: str) -> tuple[int, str]:
-    head = key.split(".")[0]
-    if head in PROVENANCE_FIRST:
-        return PROVENANCE_FIRST.index(head), key
-    if head.startswith("link"):
-        return len(PROVENANCE_FIRST), key
-    return len(PROVENANCE_FIRST) + 1, key
+    """hil.measure's provenance keys first, in its order; then the others by name."""
+    if key in PROVENANCE_KEYS:
+        return PROVENANCE_KEYS.index(key), ""
+    return len(PROVENANCE_KEYS), key
 
 
 def _flat(d: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, str]:

@@ -32,8 +32,9 @@ import pandas as pd
 
 from hil.artifacts import read_json, write_json
 from hil.errors import ArtifactError, ConfigError, bounded
+from hil.measure import Recording
 from hil.report import tables as tb
-from hil.report.recordings import load_recording, save_recording
+from hil.report.recordings import as_recording, load_recording
 
 SCHEMA = "hil.run/1"
 MANIFEST = "run.json"
@@ -123,15 +124,17 @@ class Run:
         return run
 
     def add_recording(self, group: str, recording: object) -> str:
-        """Store one trial of `group` under recordings/; returns its path in the run."""
+        """Store one trial of `group` (a hil.measure Recording, or Recording-like: see
+        hil.report.recordings.as_recording) under recordings/; returns its path in the run."""
         _text(group, "recording group")
         names = self.recordings.setdefault(group, [])
         rel = f"recordings/{_slug(group)}-{len(names):03d}"
         while rel in self._all_recordings():  # two groups may share a slug ("a b", "a-b")
             rel += "x"
-        save_recording(recording, self.path / rel)
+        rec = as_recording(recording)
+        rec.save(self.path / rel)
         names.append(rel)
-        self._cache[rel] = recording
+        self._cache[rel] = rec
         return rel
 
     def add_table(self, kind: str, frame: pd.DataFrame) -> str:
@@ -298,7 +301,7 @@ class Run:
     def _all_recordings(self) -> set[str]:
         return {r for rels in self.recordings.values() for r in rels}
 
-    def load_recordings(self, group: str) -> list[object]:
+    def load_recordings(self, group: str) -> list[Recording]:
         """The trials of `group`, in the order they were added."""
         out = []
         for rel in self.recordings.get(group, []):

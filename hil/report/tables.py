@@ -93,6 +93,7 @@ CONTRACTS["comparison"] = {
     "note": Column("text"),
 }
 MAX_ROWS = 1_000_000
+_NA = ["", "NaN", "nan", "NA", "null"]  # what a CSV number cell may say for NaN
 
 
 def check(kind: str, frame: object) -> pd.DataFrame:
@@ -172,8 +173,12 @@ def read_table(path: Path, kind: str, what: str) -> pd.DataFrame:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
         elif path.suffix == ".csv":
-            frame = pd.read_csv(
-                path, float_precision="round_trip", converters=dict.fromkeys(text, str)
+            header = pd.read_csv(path, nrows=0).columns
+            frame = pd.read_csv(  # text stays as written; only the other columns know NaN
+                path,
+                dtype=dict.fromkeys([c for c in text if c in header], str),
+                keep_default_na=False,
+                na_values={c: _NA for c in header if c not in text},
             )
         else:
             raise ConfigError(where, path.suffix, "a .csv or .parquet file")
@@ -184,4 +189,4 @@ def read_table(path: Path, kind: str, what: str) -> pd.DataFrame:
     try:
         return check(kind, frame)
     except ConfigError as e:
-        raise ConfigError(where, e.value, f"{e.path}: {e.allowed}") from None
+        raise ConfigError(f"{bounded(str(path))}: {e.path}", e.value, e.allowed) from None
