@@ -13,7 +13,7 @@ from report_run import build_run
 from test_report_render import Page
 
 from hil.report.browser import check_page, find_chromium, pixel_spread
-from hil.report.render import write_report
+from hil.report.document import write_report
 
 
 @pytest.fixture(scope="module")

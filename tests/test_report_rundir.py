@@ -215,7 +215,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_command_rerenders_the_report_without_the_board(
     hil_main, small_run: Run, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from hil.report.render import render
+    from hil.report.document import render
 
     out = tmp_path / "r.html"
     assert hil_main(["report", str(small_run.path), "-o", str(out)]) == 0

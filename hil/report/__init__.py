@@ -13,7 +13,7 @@ recordings.py  load_recording / save_recording / trial_of: the one place that to
                Recordings (hil.measure folders)
 tables.py      the f-I, calibration and accuracy table contracts
 figures.py     the plots, checked for axis labels with units and legends, as PNG data URIs
-render.py      render(run) -> HTML (jinja2 templates in templates/), write_report
+document.py    render(run) -> HTML (jinja2 templates in templates/), write_report
 browser.py     open a report in headless Chromium and check it (tests, campaigns)
 cli.py         `hil report RUN_DIR [-o FILE]` (add_report_parser, run_report)
 
@@ -32,8 +32,8 @@ _WHERE = {
     "Stage": "hil.report.rundir",
     "load_recording": "hil.report.recordings",
     "save_recording": "hil.report.recordings",
-    "render": "hil.report.render",
-    "write_report": "hil.report.render",
+    "render": "hil.report.document",
+    "write_report": "hil.report.document",
 }
 __all__ = sorted(_WHERE)
 

@@ -40,7 +40,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 def run_report(args: argparse.Namespace) -> int:
     """Render and write the report; print where it went and the overall verdict."""
     from hil.artifacts import write_atomic
-    from hil.report.render import overall, render
+    from hil.report.document import overall, render
     from hil.report.rundir import REPORT, Run
 
     run = Run.load(args.run_dir)

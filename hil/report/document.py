@@ -306,7 +306,8 @@ def _outliers(
             tested = True
             named += [int(n) for n in rate.loc[rate["differs"]].sort_values("p_adj")["neuron"]]
     if tested:
-        return list(dict.fromkeys(named)), "rate differs (hil.compare)"
+        named = list(dict.fromkeys(named))
+        return named, f"rate differs (hil.compare){'' if named else ': none'}"
     order = np.argsort(-np.abs(rb - ra), kind="stable")[:N_UNTESTED_OUTLIERS]
     return [int(neurons[i]) for i in order], f"largest {len(order)} differences (no rate test)"
 
