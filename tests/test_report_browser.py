@@ -51,7 +51,8 @@ def test_the_browser_check_sees_what_a_reader_would(chromium: str, tmp_path: Pat
         "<script>console.error('boom')</script></body></html>"
     )
     found = "\n".join(check_page(bad, chromium).problems())
-    assert "console: error: boom" in found
+    assert "console: error: boom" in found  # the page's own console
+    assert "console: error: Failed to load resource" in found  # the browser's log
     assert "image 0 ('') did not decode" in found and "image 0 has no alt text" in found
     assert "request beyond the page: http://127.0.0.1:9/x.png" in found
     blank = tmp_path / "blank.html"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from report_run import FAST, build_run, counts_trial, fast_neuron_names, poisson_trial
 
+from hil import events as ev
 from hil.report import figures as fg
 from hil.report.document import render
 from hil.report.rundir import Run
@@ -142,6 +143,15 @@ def test_scatter_names_the_neurons_whose_rate_differs(full) -> None:
     assert "sim vs chip: rate differs (hil.compare)" in text
     for name in fast_neuron_names():
         assert name in text
+    for g, name in zip(
+        FAST, fast_neuron_names(), strict=True
+    ):  # rates counted here, from the events
+        hz = []
+        for group in ("sim", "chip"):
+            recs = run.load_recordings(group)
+            spikes = [np.sum(ev.global_index(r.events) == g) for r in recs]
+            hz.append(np.mean(spikes) / (recs[0].duration_us * 1e-6))
+        assert f"{name} {hz[0]:.4g} {hz[1]:.4g}" in text
     alt = next(a["alt"] for a in Page(html).images() if "scatter" in (a["alt"] or ""))
     assert all(str(g) in alt for g in FAST)
     differs = run.comparison_table(run.comparisons[0]).query("differs")["neuron"]
@@ -304,6 +314,15 @@ def test_histograms_of_two_groups_need_their_legend() -> None:
     fig = fg.histograms({"a": np.arange(10.0), "b": np.arange(10.0)}, "x [s]", "t")
     fig.axes[0].get_legend().remove()
     assert "axes 0: 2 series and no legend" in fg.problems(fig)
+
+
+def test_the_figure_check_catches_tick_labels_left_as_mathtext() -> None:
+    fig, ax = fg.new_figure()
+    ax.plot([1, 10, 100], [1, 2, 3])
+    ax.set_xscale("log")  # the default log labels are mathtext, which the report turns off
+    ax.set_xlabel("x [s]")
+    ax.set_ylabel("y [s]")
+    assert any("raw mathtext" in p for p in fg.problems(fig))
 
 
 def test_mathtext_in_run_text_is_drawn_literally() -> None:
