@@ -12,13 +12,22 @@ import hil
 
 # docs/architecture.md, bottom to top. Modules of one layer may import each other.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "artifacts"}),
+    frozenset({"errors", "artifacts", "progress"}),
     frozenset({"chip", "events"}),
     frozenset({"board", "__init__"}),  # hil/__init__ re-exports the Board protocol
     frozenset({"link"}),
     frozenset({"sim", "emulator"}),
-    frozenset({"measure"}),
-    frozenset({"bench", "validation", "cli", "pytest_plugin", "__main__"}),
+    frozenset({"measure", "plot"}),
+    frozenset({"experiments"}),
+    frozenset({"mismatch"}),
+    frozenset({"calibrate", "tasks"}),
+    frozenset({"train", "quantize"}),
+    frozenset({"deploy"}),
+    frozenset({"compare"}),
+    frozenset({"report"}),
+    frozenset({"store"}),
+    frozenset({"campaign", "nightly", "farm"}),
+    frozenset({"bench", "validation", "cli", "pytest_plugin", "__main__", "argtypes"}),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 # Siblings that must stay independent: the two backends share hil.chip.netlist, not each other.

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hil import argtypes as at
+
 METRICS = ("rate_hz", "cv_isi", "tau_mem_s", "tau_syn_s", "i_thr_a", "refractory_s")
 # Typical magnitude of each metric (its unit is in its name); the synthetic values scatter around it.
 SCALE = {"rate_hz": 20.0, "cv_isi": 0.8, "tau_mem_s": 0.02, "tau_syn_s": 0.005, "i_thr_a": 2e-9,
@@ -44,23 +46,34 @@ TARGET_S = 1.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nights", type=int, default=365, help="nights of history (default 365)")
-    p.add_argument("--boards", type=int, default=4, help="boards (default 4)")
-    p.add_argument("--neurons", type=int, default=1024, help="neurons per board (default 1024)")
+    p.add_argument(
+        "--nights", type=at.integer(1, 3650), default=365, help="nights of history (default 365)"
+    )
+    p.add_argument("--boards", type=at.integer(1, 64), default=4, help="boards (default 4)")
+    p.add_argument(
+        "--neurons",
+        type=at.integer(1, 16384),
+        default=1024,
+        help="neurons per board (default 1024)",
+    )
     p.add_argument(
         "--metrics",
-        type=int,
+        type=at.integer(1, len(METRICS)),
         default=len(METRICS),
         help=f"statistics per neuron (1..{len(METRICS)})",
     )
-    p.add_argument("--queries", type=int, default=20, help="trend queries timed (default 20)")
+    p.add_argument(
+        "--queries", type=at.integer(1, 10_000), default=20, help="trend queries timed (default 20)"
+    )
     p.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default both)")
     p.add_argument(
         "--postgres",
         metavar="URL",
         help="an empty PostgreSQL database to use (default: a throwaway server via initdb)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=at.seed, default=0, help="seed of the synthetic history (default 0)"
+    )
     p.epilog = "example:\n  hil bench store --json\n  hil bench store --nights 30 --backends sqlite"
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 

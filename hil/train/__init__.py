@@ -1,0 +1,1 @@
+"""Training through the simulator (issue 10): the trained-network artifact is hil.train.model."""
