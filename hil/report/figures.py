@@ -64,7 +64,8 @@ def problems(fig: Figure) -> list[str]:
     """What `fig` lacks: per axes, a label with a [unit] on each shown axis, and a legend naming
     every labelled series when it draws more than one series."""
     out = []
-    fig.canvas.draw()  # tick labels exist only once drawn
+    with rc_context(_RC):
+        fig.canvas.draw()  # tick labels exist only once drawn
     for i, ax in enumerate(fig.axes):
         ticks = [t.get_text() for t in (*ax.get_xticklabels(), *ax.get_yticklabels())]
         raw = [t for t in ticks if "$" in t or "\\mathdefault" in t]
@@ -98,7 +99,7 @@ def problems(fig: Figure) -> list[str]:
 
 
 def embed(fig: Figure, id: str, title: str, alt: str, caption: str = "") -> Plot:
-    """Check `fig` (FigureError naming what it lacks), render it to a PNG data URI, close it."""
+    """Check `fig` (FigureError naming what it lacks) and render it to a PNG data URI."""
     missing = problems(fig)
     if missing:
         raise FigureError(f"figure {id!r}: " + "; ".join(missing))
