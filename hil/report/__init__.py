@@ -1,8 +1,10 @@
 """hil.report: one self-contained HTML report per run, re-rendered from its run directory.
 
-    from hil.report import Run, write_report
+    from hil.report import Run, trial_of, write_report
     run = Run.create("reports/nightly", title="emu:// seed 3")
-    run.add_recording("sim", sim_rec); run.add_recording("chip", chip_rec)
+    for r in sim_recs: run.add_recording("sim", r)           # hil.measure Recordings, per trial
+    for r in chip_recs: run.add_recording("chip", r)
+    sims, chips = [trial_of(r) for r in sim_recs], [trial_of(r) for r in chip_recs]
     run.add_comparison("rates", hil.compare.compare(sims, chips, labels=("sim", "chip")),
                        reference="sim", candidate="chip")
     run.save(); write_report(run)            # reports/nightly/report.html
@@ -32,6 +34,7 @@ _WHERE = {
     "Stage": "hil.report.rundir",
     "load_recording": "hil.report.recordings",
     "save_recording": "hil.report.recordings",
+    "trial_of": "hil.report.recordings",
     "render": "hil.report.document",
     "write_report": "hil.report.document",
 }
