@@ -409,7 +409,8 @@ def _faults(text: str) -> str:
 
 
 def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
-    """The argument parser; `bench_options=False` skips importing the benchmark modules."""
+    """The argument parser; `bench_options=False` skips importing the modules that bring the
+    options of `hil bench ...` and `hil compare ...` (they import torch or scipy)."""
     p = _Parser(
         prog="hil",
         description="Hardware-in-the-loop validation and calibration for Dynap-SE2-style chips. "
@@ -423,6 +424,7 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
         "  hil bias current SOIF_SPKTHR_P 4 243\n"
         "  hil emulate --listen 127.0.0.1:7777        # serve an emulated board\n"
         "  hil bench sim --json\n"
+        "  hil report reports/nightly                 # re-render a run's HTML report\n"
         "\nerrors: one line on stderr and exit code 2.",
         formatter_class=_Formatter,
     )
@@ -702,11 +704,44 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
             import importlib
 
             importlib.import_module(module).add_arguments(bp)
+    from hil.report.cli import add_report_parser  # imports only argparse and hil.errors
+
+    add_report_parser(sub)
+    cmp_ = add(
+        sub,
+        "compare",
+        None,
+        "sim-vs-chip statistics: their measured error rates",
+        [
+            "hil compare error-rates --reps 200",
+            "hil compare error-rates --conditions null,rate-10%",
+        ],
+    )
+    cmpsub = cmp_.add_subparsers(
+        dest="subcommand", metavar="SUBCOMMAND", required=True, parser_class=_Parser
+    )
+    rates = add(
+        cmpsub,
+        "error-rates",
+        _cmd_compare_error_rates,
+        "false-alarm rate and power of hil.compare, measured on the simulator (docs/compare.md)",
+        ["hil compare error-rates", "hil compare error-rates --reps 30 --conditions null"],
+    )
+    if bench_options:
+        from hil.compare.error_rates import add_arguments as error_rate_arguments
+
+        error_rate_arguments(rates)
     return p
 
 
+def _cmd_compare_error_rates(args: argparse.Namespace) -> int:
+    from hil.compare.error_rates import run
+
+    return run(args)
+
+
 def _run(argv: list[str]) -> int:
-    parser = build_parser(bench_options=argv[:1] == ["bench"])
+    parser = build_parser(bench_options=argv[:1] in (["bench"], ["compare"]))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error (already one line on stderr)

@@ -16,7 +16,8 @@ import pandas as pd
 from hil import events as ev
 from hil.chip.geometry import global_neuron, neuron_address
 from hil.compare import compare
-from hil.report.recordings import as_recording, trial_of
+from hil.compare.trials import as_trial
+from hil.report.recordings import as_recording
 from hil.report.rundir import Run
 
 N_NEURONS = 24
@@ -146,8 +147,8 @@ def build_run(
     for r in chips:
         run.add_recording(chip, r)
     trials_of = (
-        [trial_of(as_recording(r)) for r in sims],
-        [trial_of(as_recording(r)) for r in chips],
+        [as_trial(as_recording(r)) for r in sims],
+        [as_trial(as_recording(r)) for r in chips],
     )
     result = compare(*trials_of, ["rate", "cv"], labels=(sim, chip), n_perm=500)
     run.add_comparison("rate and CV", result, reference=sim, candidate=chip)

@@ -12,7 +12,7 @@ import hil
 
 # docs/architecture.md, bottom to top. Modules of one layer may import each other.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "artifacts", "progress"}),
+    frozenset({"errors", "artifacts", "progress", "argtypes"}),
     frozenset({"chip", "events"}),
     frozenset({"board", "__init__"}),  # hil/__init__ re-exports the Board protocol
     frozenset({"link"}),
@@ -27,7 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"report"}),
     frozenset({"store"}),
     frozenset({"campaign", "nightly", "farm"}),
-    frozenset({"bench", "validation", "cli", "pytest_plugin", "__main__", "argtypes"}),
+    frozenset({"bench", "validation", "cli", "pytest_plugin", "__main__"}),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 # Siblings that must stay independent: the two backends share hil.chip.netlist, not each other.

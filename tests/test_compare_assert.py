@@ -157,3 +157,19 @@ def test_bh_names_at_least_what_holm_names() -> None:
     holm = compare(sim, chip, ["rate"], correction="holm")
     bh = compare(sim, chip, ["rate"], correction="bh")
     assert set(holm.failures()["neuron"]) <= set(bh.failures()["neuron"])
+
+
+def test_recordings_from_hil_measure_are_trials() -> None:
+    """compare() takes hil.measure Recordings as they come from record()."""
+    import hil
+    from hil.chip.example import example_config
+    from hil.compare.trials import as_trial
+    from hil.events import poisson_input
+    from hil.measure import record
+
+    with hil.open_board("sim://") as board:
+        board.apply(example_config())
+        rec = record(board, poisson_input(50.0, 16, 0.2, seed=0), 0.2)
+    trial = as_trial(rec)
+    assert trial.duration_s == pytest.approx(0.2) and trial.events is not None
+    assert len(trial.events) == len(rec.events)

@@ -16,7 +16,6 @@ from report_run import FakeRecording, build_run, counts_trial, poisson_trial
 from hil import events as ev
 from hil.errors import ArtifactError, ConfigError, HilError
 from hil.measure import Recording
-from hil.report.cli import add_report_parser
 from hil.report.recordings import as_recording, load_recording, save_recording
 from hil.report.rundir import MANIFEST, Run
 
@@ -188,22 +187,9 @@ def test_writer_refuses_what_would_not_load_back(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def hil_main(monkeypatch: pytest.MonkeyPatch):
-    """hil.cli.main with `report` wired as hil/cli.py wires it (added here until it does)."""
+def hil_main():
     from hil import cli
 
-    def subcommands(parser) -> dict:
-        return parser._subparsers._group_actions[0].choices
-
-    if "report" not in subcommands(cli.build_parser(bench_options=False)):
-        build = cli.build_parser
-
-        def with_report(bench_options: bool = True):
-            parser = build(bench_options)
-            add_report_parser(parser._subparsers._group_actions[0])
-            return parser
-
-        monkeypatch.setattr(cli, "build_parser", with_report)
     return cli.main
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from hil import argtypes as at
 from hil import events as ev
 from hil.compare.compare import compare
 from hil.compare.trials import Trial
@@ -300,21 +301,45 @@ def measure(name: str, reps: int, seed: int = 0, chunk: int = 10) -> Measurement
     )
 
 
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of `hil compare error-rates` (and `python -m hil.compare.error_rates`)."""
+    ap.add_argument(
+        "--reps",
+        type=at.integer(1, 100_000),
+        default=200,
+        help="repetitions per condition (default 200)",
+    )
+    ap.add_argument(
+        "--conditions",
+        type=_conditions,
+        default=",".join(CONDITIONS),
+        help=f"comma-separated, from {', '.join(CONDITIONS)} (default all)",
+    )
+    ap.add_argument("--seed", type=at.seed, default=0, help="seed of the stimuli (default 0)")
+
+
+def _conditions(text: str) -> list[str]:
+    names = [s for s in text.split(",") if s]
+    bad = [s for s in names if s not in CONDITIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"{(bad or [text])[0][:40]!r}; allowed: a comma-separated list of "
+            + ", ".join(CONDITIONS)
+        )
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m hil.compare.error_rates", description=__doc__.split("\n\n")[0]
     )
-    ap.add_argument("--reps", type=int, default=200, help="repetitions per condition (default 200)")
-    ap.add_argument(
-        "--conditions", default=",".join(CONDITIONS), help="comma-separated; default all"
-    )
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    names = [s for s in a.conditions.split(",") if s]
-    for s in names:
-        if s not in CONDITIONS:
-            print(f"error: condition {s!r}; allowed: {', '.join(CONDITIONS)}", file=sys.stderr)
-            return 2
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
+
+
+def run(a: argparse.Namespace) -> int:
+    """Measure and print the false-alarm rate and power table (markdown) for `a.conditions`."""
+    names = a.conditions if isinstance(a.conditions, list) else _conditions(a.conditions)
     d0 = Design()
     print(
         f"example_config({d0.config_seed}), {d0.n_trials} trials per side of {d0.duration_s:g} s, "

@@ -70,10 +70,9 @@ def as_trial(obj: object) -> Trial:
         return Trial(obj.duration_us * 1e-6, counts=obj)
     readout = getattr(obj, "readout", None)
     if readout in ("spikes", "counts") and hasattr(obj, "duration_s"):
-        data = getattr(obj, "events" if readout == "spikes" else "counts")
         if readout == "spikes":
-            return Trial(float(obj.duration_s), events=data)
-        return Trial(float(obj.duration_s), counts=data)
+            return Trial(float(obj.duration_s), events=obj.events)
+        return Trial(float(obj.duration_s), counts=obj.counts)
     raise ConfigError(
         "recording",
         type(obj).__name__,

@@ -113,6 +113,11 @@ class Recording:
             raise ConfigError("counts", "bin, duration or neurons", "those of the Recording")
         _check_provenance(self.provenance, SPIKE_COLUMNS + COUNT_COLUMNS)
 
+    @property
+    def duration_s(self) -> float:
+        """Run length [s]."""
+        return self.duration_us * 1e-6
+
     # -- views ---------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
         """Tidy long form: one row per spike (chip, core, neuron, t_us) or per bin and neuron

@@ -1,17 +1,17 @@
 """hil.report: one self-contained HTML report per run, re-rendered from its run directory.
 
-    from hil.report import Run, trial_of, write_report
+    from hil.compare import compare
+    from hil.report import Run, write_report
     run = Run.create("reports/nightly", title="emu:// seed 3")
     for r in sim_recs: run.add_recording("sim", r)           # hil.measure Recordings, per trial
     for r in chip_recs: run.add_recording("chip", r)
-    sims, chips = [trial_of(r) for r in sim_recs], [trial_of(r) for r in chip_recs]
-    run.add_comparison("rates", hil.compare.compare(sims, chips, labels=("sim", "chip")),
+    run.add_comparison("rates", compare(sim_recs, chip_recs, labels=("sim", "chip")),
                        reference="sim", candidate="chip")
     run.save(); write_report(run)            # reports/nightly/report.html
     # later, without the board:  hil report reports/nightly
 
 rundir.py      Run: the run directory (run.json, recordings/, tables/), writer and loader
-recordings.py  load_recording / save_recording / trial_of: the one place that touches
+recordings.py  load_recording / save_recording: the one place that touches
                Recordings (hil.measure folders)
 tables.py      the f-I, calibration and accuracy table contracts
 figures.py     the plots, checked for axis labels with units and legends, as PNG data URIs
@@ -34,7 +34,6 @@ _WHERE = {
     "Stage": "hil.report.rundir",
     "load_recording": "hil.report.recordings",
     "save_recording": "hil.report.recordings",
-    "trial_of": "hil.report.recordings",
     "render": "hil.report.document",
     "write_report": "hil.report.document",
 }

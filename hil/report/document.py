@@ -27,11 +27,10 @@ from hil.artifacts import write_atomic
 from hil.chip.geometry import neuron_address
 from hil.compare.compare import POPULATION
 from hil.compare.stats import firing_rate, isi_cv
-from hil.compare.trials import Trial, neurons_of, spike_times
+from hil.compare.trials import Trial, as_trial, neurons_of, spike_times
 from hil.errors import bounded
 from hil.measure import PROVENANCE_KEYS
 from hil.report import figures as fg
-from hil.report.recordings import trial_of
 from hil.report.rundir import REPORT, Check, ComparisonEntry, Run
 
 MAX_DETAIL_ROWS = 25  # differing rows listed per comparison
@@ -82,7 +81,7 @@ def _env() -> jinja2.Environment:
 
 def render(run: Run, rendered_utc: str | None = None) -> str:
     """The report of `run` as one HTML document (text). `rendered_utc` defaults to now."""
-    groups = {g: [trial_of(r) for r in run.load_recordings(g)] for g in run.recordings}
+    groups = {g: [as_trial(r) for r in run.load_recordings(g)] for g in run.recordings}
     groups = {g: t for g, t in groups.items() if t}
     verdicts = _verdicts(run)
     sections = [

@@ -4,7 +4,6 @@ On disk each trial is a hil.measure Recording folder (`Recording.save`: table.pa
 recording.json). `save_recording` also takes anything Recording-like (`.readout` "spikes" or
 "counts", `.events` (hil.events.OUTPUT_DTYPE) or `.counts` (hil.events.Counts), `.duration_s` [s]
 or `.duration_us`, `.provenance` a flat dict of JSON scalars) and stores it as a Recording.
-`trial_of` turns a Recording into the hil.compare Trial the statistics take.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from hil import events as ev
-from hil.compare.trials import Trial
 from hil.errors import ArtifactError, ConfigError, bounded
 from hil.measure import Recording
 
@@ -63,11 +61,3 @@ def load_recording(path: str | Path) -> Recording:
             "allowed: a folder written by Recording.save"
         )
     return Recording.load(path)
-
-
-def trial_of(rec: Recording) -> Trial:
-    """The hil.compare Trial of a Recording: its events or counts and its length."""
-    duration_s = rec.duration_us * 1e-6
-    if rec.events is not None:
-        return Trial(duration_s, events=rec.events)
-    return Trial(duration_s, counts=rec.counts)
