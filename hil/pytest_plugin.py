@@ -11,7 +11,9 @@ is hil's, as labgrid's plugin acts only when its option is given:
 - the marker `@pytest.mark.requires("counts", ...)`, read only on tests that use those fixtures: it
   skips, with a reason, on boards without the capabilities, and names outside hil.board.Capability
   are refused when the tests are collected;
-- the marker `@pytest.mark.hil_slow`: skipped unless `--hil-run-slow` is given.
+- the marker `@pytest.mark.hil_slow`: skipped unless `--hil-run-slow` is given;
+- the fixture `spiking_equivalent`: hil.compare.assert_spiking_equivalent, imported when a test
+  asks for it (`spiking_equivalent(sim_rec, chip_rec, stats=["rate", "cv"], alpha=0.05)`).
 A project that uses none of them runs as if the plugin were not there (its `slow` tests included).
 
 Board URLs come from `--board` (repeatable), else from $HIL_BOARD (several URLs, separated by commas
@@ -151,3 +153,12 @@ def board(board_url: str, request: pytest.FixtureRequest):
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture
+def spiking_equivalent():  # noqa: ANN201
+    """hil.compare.assert_spiking_equivalent (docs/compare.md): sim-vs-chip statistics as an
+    assertion whose failure names the statistics, neurons, effect sizes and p-values."""
+    from hil.compare import assert_spiking_equivalent
+
+    return assert_spiking_equivalent

@@ -173,3 +173,9 @@ def test_recordings_from_hil_measure_are_trials() -> None:
     trial = as_trial(rec)
     assert trial.duration_s == pytest.approx(0.2) and trial.events is not None
     assert len(trial.events) == len(rec.events)
+
+
+def test_the_pytest_plugin_offers_the_assertion(spiking_equivalent) -> None:
+    from hil.compare import assert_spiking_equivalent
+
+    assert spiking_equivalent is assert_spiking_equivalent
