@@ -223,7 +223,9 @@ def _membrane(
         force = minf - a * cur + fbk * den  # tau dy/dt
         jac = (fbk - a) * cur * inv_den + gamma * fbk  # d force / dy
         r = timer[i]
-        act = min(max(h - r, _0), h)
+        # active time: a refractory period that ended inside the last step (timer < 0) adds the
+        # rest of that step, which the membrane integrates now
+        act = max(h - r, _0)
         timer[i] = max(r - h, _0)
         c = act * inv_tau[i]
         z = c * jac
@@ -248,7 +250,8 @@ def _membrane(
         eg[i] = max(e_g * (_1 - sg * (_1 - _HALF * sg)) - _1, _0)
         yt = ythr[i]
         frac = min(max((yt - y0) / max(dy, _TINY), _0), _1)
-        spk[i] = (h - act + frac * act) if y1 >= yt else (_MINUS2 if big else _MINUS1)
+        t_spike = max(h - act + frac * act, _0)
+        spk[i] = t_spike if y1 >= yt else (_MINUS2 if big else _MINUS1)
 
 
 @njit(error_model="numpy", cache=True)
