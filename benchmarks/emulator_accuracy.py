@@ -145,11 +145,6 @@ def simulate_truth(silicon: Silicon, cfg: ChipConfig, stim: np.ndarray, dt: floa
     return spikes.sum(0).numpy() / T
 
 
-def _row(label: str, r: np.ndarray, ref: np.ndarray) -> str:
-    rms = np.sqrt(np.mean((r - ref) ** 2))
-    return f"| {label} | {r.mean():.2f} | {r.mean() / ref.mean() - 1:+.1%} | {rms:.2f} |"
-
-
 def resolution() -> None:
     silicon = replace(Silicon.from_seed(1), noise_std_A=0.0)
     nets = {
@@ -171,7 +166,8 @@ def resolution() -> None:
         print(f"| {name} | 5 | {ref.mean():.2f} | ref | ref |")
         for dt_us in (10, 20, 50, 100, 200, 1000):
             r = emulate(silicon, cfg, stim, dt_us * 1e-6)[sel]
-            print(_row("", r, ref).replace("| |", f"| | {dt_us} |", 1))
+            rms = np.sqrt(np.mean((r - ref) ** 2))
+            print(f"| | {dt_us} | {r.mean():.2f} | {r.mean() / ref.mean() - 1:+.1%} | {rms:.2f} |")
 
 
 def parity() -> None:

@@ -239,6 +239,19 @@ def poisson_errors(
     error, interval error [s]) over the first k spikes, for the neurons whose emulator fires k
     times in `duration` s; the interval error is the median of |(t_emu - t_ode)[i+1] - (t_emu -
     t_ode)[i]| over the spikes (timing errors that do not add up)."""
+    cfg, stims = poisson_setup(biases, cases, duration, seed)
+    eng = ideal_engine(dt)
+    eng.apply(cfg)
+    out = eng.run(ev.merge(*stims), duration)
+    g = ev.global_index(out)
+    t_emu = [out["t_us"][g == j] * 1e-6 for j in range(len(cases))]
+    return _against_ode(eng.truth().currents, cases, stims, t_emu, k, eng.dt, duration)
+
+
+def poisson_setup(
+    biases: dict, cases: list[tuple[int, int, int]], duration: float, seed: int = 0
+) -> tuple[ChipConfig, list[np.ndarray]]:
+    """Config and per-neuron input events (on the 100 us grid) of `cases` (see poisson_errors)."""
     cfg = ChipConfig(chips=[Chip()])
     for core in range(4):
         cfg.core(0, core).parameters = core_params(biases)
@@ -252,26 +265,41 @@ def poisson_errors(
         s = ev.poisson_input(float(rate), 1, duration, seed=seed * 1000 + j, dt=DT)
         s["channel"] = j
         stims.append(s)
-    eng = ideal_engine(dt)
-    eng.apply(cfg.validate())
-    out = eng.run(ev.merge(*stims), duration)
-    g = ev.global_index(out)
-    truth = eng.truth()
+    return cfg.validate(), stims
+
+
+def _weight(currents: dict[str, np.ndarray], case: tuple[int, int, int], g: int) -> float:
+    """Weight current [A] per input spike of neuron g in `case`: n synapses x the masked Iw."""
+    _, n, mask = case
+    return n * sum(float(currents[f"Iw_{b}"][g]) for b in range(4) if mask >> b & 1)
+
+
+def _against_ode(
+    currents: dict[str, np.ndarray],
+    cases: list[tuple[int, int, int]],
+    stims: list[np.ndarray],
+    spikes: list[np.ndarray],
+    k: int,
+    step: float,
+    duration: float,
+) -> list[tuple[int, float, float, float, float, float]]:
+    """poisson_errors' rows for spike times `spikes` [s] of a backend that applies inputs at the
+    start of its step `step` [s]."""
     rows = []
-    for j, (_rate, n, mask) in enumerate(cases):
-        t_emu = out["t_us"][g == j] * 1e-6
-        if t_emu.size < k:
+    for j, case in enumerate(cases):
+        t = spikes[j]
+        if t.size < k:
             continue
-        cell = Cell.of(truth.currents, j)
-        w = n * sum(float(truth.currents[f"Iw_{b}"][j]) for b in range(4) if mask >> b & 1)
-        t_in = stims[j]["t_us"] // eng.dt_us * eng.dt  # start of the step that holds each input
+        cell = Cell.of(currents, j)
+        w = _weight(currents, case, j)
+        t_in = np.floor(stims[j]["t_us"] * 1e-6 / step + 1e-9) * step  # the step start
         t_ode = ode_spikes(cell, 0.0, t_in, w * cell.q_per_amp, duration, k)
         if t_ode.size < k:
-            rows.append((j, w, 0.0, k / t_emu[k - 1], math.inf, math.inf))
+            rows.append((j, w, 0.0, k / t[k - 1], math.inf, math.inf))
             continue
-        r_ode, r_emu = k / t_ode[k - 1], k / t_emu[k - 1]
-        jitter = float(np.median(np.abs(np.diff(t_emu[:k] - t_ode))))
-        rows.append((j, w, r_ode, r_emu, r_emu / r_ode - 1.0, jitter))
+        r_ode, r = k / t_ode[k - 1], k / t[k - 1]
+        jitter = float(np.median(np.abs(np.diff(t[:k] - t_ode))))
+        rows.append((j, w, r_ode, r, r / r_ode - 1.0, jitter))
     return rows
 
 
@@ -351,21 +379,9 @@ def test_poisson_response_rises_with_the_input_rate(name: str) -> None:
     rate over 2 s rises with the input rate from 20 Hz to 3 kHz."""
     in_rates = [20, 50, 100, 200, 400, 600, 800, 1000, 1500, 2000, 3000]
     cases = [(r, 4, W15) for r in in_rates for _ in range(16)]
-    cfg = ChipConfig(chips=[Chip()])
-    for core in range(4):
-        cfg.core(0, core).parameters = core_params(BIASES[name])
-    stims = []
-    for j, (rate, n, mask) in enumerate(cases):
-        cfg.inputs.append(InputRoute(channel=j, chip=0, tag=1024 + j))
-        syn = Synapse(tag=1024 + j, dendrite=Dendrite.AMPA, weight=mask_bits(mask))
-        cfg.core(0, j // NEURONS_PER_CORE).neurons[j % NEURONS_PER_CORE] = Neuron(
-            synapses=[syn] * n
-        )
-        s = ev.poisson_input(float(rate), 1, 2.0, seed=j, dt=DT)
-        s["channel"] = j
-        stims.append(s)
+    cfg, stims = poisson_setup(BIASES[name], cases, 2.0)
     eng = ideal_engine()
-    eng.apply(cfg.validate())
+    eng.apply(cfg)
     counts = np.bincount(ev.global_index(eng.run(ev.merge(*stims), 2.0)), minlength=1024)
     mean = counts[: len(cases)].reshape(len(in_rates), 16).mean(1) / 2.0
     assert np.all(np.diff(mean) > 0), dict(zip(in_rates, mean.round(1), strict=True))
@@ -388,6 +404,7 @@ def sim_dc_errors(
     n = len(idcs)
     cur = {k: torch.full((n,), float(v[0])) for k, v in currents.items()}
     cur["Idc"] = torch.tensor(given)
+    cur["Iw_ahp"] = torch.zeros(n)  # no latch_so_adaptation, as on the emulator
     params = NeuronParams.from_currents(cur, n, dc_enable=1.0)
     duration = 2.0
     x = torch.zeros(1, int(round(duration / dt)), 1)
@@ -406,6 +423,44 @@ def sim_dc_errors(
     return rows
 
 
+def sim_poisson_errors(
+    biases: dict, cases: list[tuple[int, int, int]], k: int, duration: float, dt: float
+) -> list[tuple[int, float, float, float, float, float]]:
+    """Like poisson_errors, for the simulator (hil.sim.simulate at bin width dt [s]) handed the
+    same currents and weights; its inputs act at the start of their bin, the oracle's too."""
+    import torch
+
+    from hil.sim.network import simulate
+    from hil.sim.records import AMPA, NeuronParams, Weights
+
+    cfg, stims = poisson_setup(biases, cases, duration)
+    currents = Silicon(silicon_id="ideal", seed=0).truth(cfg).currents
+    n = len(cases)
+    cur = {p: torch.as_tensor(v[:n], dtype=torch.float32) for p, v in currents.items()}
+    cur["Iw_ahp"] = torch.zeros(n)  # no latch_so_adaptation, as on the emulator
+    params = NeuronParams.from_currents(cur, n, dc_enable=0.0)
+    w_in = torch.zeros(1, 4, n, n)
+    for j, case in enumerate(cases):
+        w_in[0, AMPA, j, j] = _weight(currents, case, j)
+    raster = ev.events_to_raster(ev.merge(*stims), dt, duration, n)
+    x = torch.as_tensor(raster, dtype=torch.float32).unsqueeze(0)
+    with torch.no_grad():
+        res = simulate(params, Weights(w_in, torch.zeros(1, 4, n, n)), x, dt=dt, times=True)
+    count, first = res.spikes[0, 0].numpy(), res.times[0, 0].numpy()
+    spikes = []
+    for j in range(n):
+        bins = np.flatnonzero(count[:, j])
+        spikes.append(bins * dt + first[bins, j])  # one spike per bin at most (dt <= 1 ms)
+    return _against_ode(currents, cases, stims, spikes, k, dt, duration)
+
+
+def _print_poisson(rows: list, cases: list, what: str) -> None:
+    print(f"Poisson: input rate [Hz], synapses x weight, ODE rate [Hz], {what} rate [Hz], error")
+    for j, w, r_ode, r, err, _ in rows:
+        rate, n, _ = cases[j]
+        print(f"  {rate:5d} {n:3d} x {w / n:8.2e} A {r_ode:9.2f} {r:9.2f} {err:+.4f}")
+
+
 def _print_dc(rows: list, what: str) -> None:
     print(f"DC: Idc [A], ODE rate [Hz], {what} rate [Hz], error")
     for idc, r_ode, r, err, _ in rows:
@@ -421,10 +476,8 @@ if __name__ == "__main__":  # the tables of docs/silicon.md and docs/sim.md
         if "emulator" in parts:
             print("## emulator, 100 us")
             _print_dc(dc_errors(biases, DC_FULL), "emulator")
-            print("Poisson: input rate [Hz], synapses x weight, ODE rate, emulator rate, error")
-            for j, w, r_ode, r_emu, err, _ in poisson_errors(biases, POISSON_FULL, 60, 15.0):
-                rate, n, _ = POISSON_FULL[j]
-                print(f"  {rate:5d} {n:3d} x {w / n:8.2e} A {r_ode:9.2f} {r_emu:9.2f} {err:+.4f}")
+            rows = poisson_errors(biases, POISSON_FULL, 60, 15.0)
+            _print_poisson(rows, POISSON_FULL, "emulator")
         if "steps" in parts:
             for dt in (10e-6, 1e-3):
                 print(f"## emulator, {dt * 1e6:.0f} us")
@@ -433,3 +486,5 @@ if __name__ == "__main__":  # the tables of docs/silicon.md and docs/sim.md
             for dt in (1e-3, 1e-4):
                 print(f"## simulator (hil.sim), {dt * 1e6:.0f} us")
                 _print_dc(sim_dc_errors(biases, DC_FULL, dt), "simulator")
+                rows = sim_poisson_errors(biases, POISSON_FULL, 60, 15.0, dt)
+                _print_poisson(rows, POISSON_FULL, "simulator")
