@@ -17,10 +17,10 @@ rockpool_dynapse.md sections 1.4-1.8). One membrane step per step dt:
     u <- 0; refractory t_ref, resolved inside the step (h = active time); the AHP gets its charge
     and the targets their synaptic charges in the next step.
 
-Stepping in u instead (u <- u + h f phi1(h f'), as this kernel did before) fails under strong drive:
+Stepping in u instead (u <- u + h f phi1(h f'), as this kernel once did) fails under strong drive:
 f = du/dt falls by orders of magnitude over one step as cur passes Igain, so a step from rest
-overshoots the threshold and the neuron fires every step after its refractory period (732 Hz
-instead of 258 Hz). tests/test_emulator_accuracy.py checks the kernel against a scipy solution.
+overshoots the threshold and a strongly driven neuron fires about once per refractory period.
+tests/test_emulator_accuracy.py checks the kernel against a scipy solution of the equations.
 
 A presynaptic spike adds J = (1 - exp(-t_pulse/tau_s)) Igain_s/Itau_s Iw to the target synapse
 (precomputed per connection). e^x is a branch-free polynomial (`fexp`) so that the neuron loop
