@@ -33,13 +33,12 @@ from hil.chip.config import (
     Neuron,
     Synapse,
     mask_bits,
-    mask_int,
 )
 from hil.chip.example import N_INPUTS as EXAMPLE_INPUTS
 from hil.chip.example import example_config
-from hil.chip.geometry import CORES_PER_CHIP, NEURONS_PER_CORE, Dendrite
+from hil.chip.geometry import NEURONS_PER_CORE, Dendrite
 from hil.chip.params import HighLevel, core_parameters
-from hil.emulator.engine import TYPE_ROW, SiliconEngine
+from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import PARAMETERS, Silicon, Spread
 
 T = 2.0  # simulated seconds per run
@@ -80,68 +79,30 @@ def emulate(silicon: Silicon, cfg: ChipConfig, stim: np.ndarray, dt: float) -> n
 
 
 def simulate_truth(silicon: Silicon, cfg: ChipConfig, stim: np.ndarray, dt: float) -> np.ndarray:
-    """Per-neuron rates [Hz] from hil.sim handed the silicon's hidden truth under `cfg` (one chip):
-    every neuron's effective currents (latches applied as the emulator does), every CAM entry's
-    own weight, dead and killed neurons silenced."""
+    """Per-neuron rates [Hz] of every neuron of chip 0 from hil.sim handed the silicon's hidden
+    truth under `cfg` (one chip), compiled through the same netlist as the engine: every neuron's
+    effective currents and every CAM slot's own weight, plus what only silicon has (a hot
+    neuron's leak as DC, dead neurons silenced)."""
     import torch
 
+    from hil.sim.compile import compile_config
     from hil.sim.network import simulate
-    from hil.sim.records import NeuronParams, Weights
 
     t = silicon.truth(cfg)
-    n = NEURONS_PER_CORE * CORES_PER_CHIP
-    latch = {k: np.zeros(n, bool) for k in ("dc", "adapt", "kill", "nmda")}
-    for _, core, nn, neuron in cfg.neurons():
-        g = core * NEURONS_PER_CORE + nn
-        latch["dc"][g] = neuron.latches.get("latch_so_dc", False)
-        latch["adapt"][g] = neuron.latches.get("latch_so_adaptation", False)
-        latch["kill"][g] = neuron.latches.get("latch_soif_kill", False)
-        latch["nmda"][g] = neuron.latches.get("latch_denm_nmda", False)
-    cur = {p: t.currents[p][:n] for p in PARAMETERS}
-    cur["Idc"] = np.where(latch["dc"], cur["Idc"], 0.0) + t.Ihot[:n]
-    cur["Iw_ahp"] = np.where(latch["adapt"], cur["Iw_ahp"], 0.0)
-    cur["If_nmda"] = np.where(latch["nmda"], cur["If_nmda"], 0.0)
-    alive = ~(t.dead[:n] | latch["kill"])
-    params = NeuronParams.from_currents(
-        {k: torch.as_tensor(v) for k, v in cur.items()},
-        n,
-        dc_enable=1.0,
-        alive=torch.as_tensor(alive, dtype=torch.float32),
+    c = compile_config(cfg, currents=t.currents, weight_factor=t.weight_factor, all_neurons=True)
+    idc = c.params.Idc * c.params.dc_enable + torch.as_tensor(
+        t.Ihot[c.neurons], dtype=torch.float32
     )
-    n_in = int(stim["channel"].max()) + 1
-    w_in, w_rec = np.zeros((4, n_in, n)), np.zeros((4, n, n))
-    channels = {}  # (core, tag) -> input channels
-    for r in cfg.inputs:
-        for core in range(CORES_PER_CHIP):
-            if r.chip == 0 and r.core[core]:
-                channels.setdefault((core, r.tag), []).append(r.channel)
-    senders = {}  # (core, tag) -> neurons
-    for _, core, nn, neuron in cfg.neurons():
-        for d in neuron.destinations:
-            for target in range(CORES_PER_CHIP):
-                if d.x_hop == 0 and d.y_hop == 0 and d.core[target]:
-                    senders.setdefault((target, d.tag), []).append(core * NEURONS_PER_CORE + nn)
-    for _, core, nn, neuron in cfg.neurons():
-        g = core * NEURONS_PER_CORE + nn
-        for slot, syn in enumerate(neuron.synapses):
-            if syn.dendrite not in TYPE_ROW:
-                continue
-            m = mask_int(syn.weight)
-            w = sum(t.currents[f"Iw_{b}"][g] for b in range(4) if m >> b & 1)
-            w *= t.weight_factor[0, core, nn, slot]
-            row = TYPE_ROW[syn.dendrite]
-            for c in channels.get((core, syn.tag), ()):
-                w_in[row, c, g] += w
-            for s in senders.get((core, syn.tag), ()):
-                w_rec[row, s, g] += w
-    weights = Weights(
-        torch.as_tensor(w_in, dtype=torch.float32).unsqueeze(0),
-        torch.as_tensor(w_rec, dtype=torch.float32).unsqueeze(0),
+    params = c.params.replace(
+        Idc=idc,
+        dc_enable=torch.ones_like(idc),
+        alive=c.params.alive * torch.as_tensor(~t.dead[c.neurons], dtype=torch.float32),
     )
-    raster = ev.events_to_raster(stim, dt, T, n_in)
+    n_in = int(c.channels.max()) + 1 if c.channels.size else 0
+    raster = ev.events_to_raster(stim, dt, T, n_in)[:, c.channels]
     x = torch.as_tensor(raster, dtype=torch.float32).unsqueeze(0)
     with torch.no_grad():
-        spikes = simulate(params, weights, x, dt=dt).spikes[0, 0]
+        spikes = simulate(params, c.weights, x, dt=dt).spikes[0, 0]
     return spikes.sum(0).numpy() / T
 
 
