@@ -20,6 +20,14 @@ T = m.MsgType
 E = m.ErrorCode
 
 
+def SB(*write: int) -> bytes:  # noqa: N802
+    return m.pack_set_bias([write])
+
+
+def RUN(run_id: int, dur_us: int, readout: int, bin_us: int, h: str = "") -> bytes:  # noqa: N802
+    return m.RUN_CMD.pack(run_id, dur_us, readout, bin_us, 0, bytes.fromhex(h or "00" * 32))
+
+
 class Board:
     """A Firmware on a toy engine, driven frame by frame."""
 
@@ -123,14 +131,14 @@ def test_config_upload_commit_and_hash_read_back() -> None:
     assert b.ok(T.CONFIG_HASH) == b"\x01" + bytes.fromhex(cfg.content_hash())
     # a bias write answers the new hash, which equals the host-side edit
     pid = m.PARAM_NAMES.index("SOIF_DC_P")
-    h = b.ok(T.SET_BIAS, m.SET_BIAS_CMD.pack(0, 0, pid, 3, 77)).hex()
+    h = b.ok(T.SET_BIAS, SB(0, 0, pid, 3, 77)).hex()
     cfg.core(0, 0).parameters["SOIF_DC_P"] = (3, 77)
     assert h == cfg.content_hash() == b.ok(T.CONFIG_HASH)[1:].hex()
 
 
 def test_firmware_naks_name_field_value_and_range() -> None:
     b = Board()
-    assert b.nak(T.RUN, m.RUN_CMD.pack(1, 1000, 0, 0))[0] == E.NO_CONFIG
+    assert b.nak(T.RUN, RUN(1, 1000, 0, 0))[0] == E.NO_CONFIG
     assert b.nak(T.CONFIG_DATA, struct.pack("<I", 0) + b"x")[0] == E.BAD_STATE
     assert b.nak(T.CONFIG_COMMIT)[0] == E.BAD_STATE
     code, text = b.nak(T.CONFIG_BEGIN, m.CONFIG_BEGIN_CMD.pack(0, 10, 0, 1))
@@ -141,16 +149,18 @@ def test_firmware_naks_name_field_value_and_range() -> None:
     assert code == E.BAD_LENGTH
     assert b.nak(0x7E)[0] == E.UNKNOWN_TYPE
     b.upload(example_config().to_json())
-    code, text = b.nak(T.SET_BIAS, m.SET_BIAS_CMD.pack(0, 0, 0, 9, 0))
+    code, text = b.nak(T.SET_BIAS, SB(0, 0, 0, 9, 0))
     assert code == E.CONFIG_INVALID and json.loads(text)["allowed"] == "integers 0..5"
-    code, text = b.nak(T.SET_BIAS, m.SET_BIAS_CMD.pack(0, 0, 250, 1, 0))
+    code, text = b.nak(T.SET_BIAS, SB(0, 0, 250, 1, 0))
     assert code == E.BAD_FIELD and "param=250" in text
     b.ok(T.STIM_BEGIN, m.STIM_BEGIN_CMD.pack(2, 0))
     rec = np.zeros(3, m.STIM_REC)
     code, text = b.nak(T.STIM_DATA, struct.pack("<I", 0) + m.records_to_wire(rec))
     assert code == E.BAD_FIELD and "within 2 events" in text
-    assert b.nak(T.RUN, m.RUN_CMD.pack(1, 1000, 0, 0))[0] == E.INCOMPLETE
-    code, text = b.nak(T.RUN, m.RUN_CMD.pack(1, 1000, 1, 70000))
+    h = example_config().content_hash()
+    assert b.nak(T.RUN, RUN(1, 1000, 0, 0))[0] == E.CONFIG_MISMATCH
+    assert b.nak(T.RUN, RUN(1, 1000, 0, 0, h))[0] == E.INCOMPLETE
+    code, text = b.nak(T.RUN, RUN(1, 1000, 1, 70000, h))
     assert code == E.BAD_FIELD and "bin_us=70000" in text
 
 
@@ -183,14 +193,14 @@ def test_duplicates_are_replayed_not_re_executed() -> None:
     b = Board()
     b.upload(example_config().to_json())
     pid = m.PARAM_NAMES.index("SOIF_DC_P")
-    p = m.SET_BIAS_CMD.pack(0, 0, pid, 1, 1)
+    p = SB(0, 0, pid, 1, 1)
     first = b.send(T.SET_BIAS, p, seq=500)
     b.fw.config.core(0, 0).parameters["SOIF_DC_P"] = (5, 5)  # so a re-execution would show
     again = b.send(T.SET_BIAS, p, seq=500)
     assert again == first and b.fw.stats["duplicates"] == 1
     assert b.fw.config.core(0, 0).parameters["SOIF_DC_P"] == (5, 5)
     # the same seq with a different payload is a new command (a new session reusing seqs)
-    other = b.send(T.SET_BIAS, m.SET_BIAS_CMD.pack(0, 0, pid, 2, 2), seq=500)
+    other = b.send(T.SET_BIAS, SB(0, 0, pid, 2, 2), seq=500)
     assert other.payload != first.payload and b.fw.stats["duplicates"] == 1
 
 

@@ -6,6 +6,10 @@ cache, boot id), assembles config images and stimuli, and drives an *engine* - a
 `spawn` callable (a thread in the server, inline in tests) and streamed as EVENTS or COUNTS batches,
 paced by `wait_until` in real time when asked. Batches of the last run are retained so the host can
 FETCH the ones it lost. Nothing the engine knows about hidden silicon is ever sent.
+
+The noise of a run is the engine's business; an engine with seeded noise (`SeededRuns`, such as
+SiliconEngine) gets the host's RUN seed before each run (docs/protocol.md 5.1). A deterministic
+engine needs none.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,9 +39,13 @@ from hil.link.framing import MAX_BODY, FrameSplitter, encode_frame
 log = logging.getLogger("hil.emulator")
 REPLAY_CACHE = 256  # responses kept for duplicate replay
 MAX_RETAINED = 64 << 20  # bytes of result batches kept for FETCH
-REALTIME_FLUSH_US = (
-    1000  # in real time, a batch is sent at the latest 1 ms (board time) after its first event
-)
+
+
+@runtime_checkable
+class SeededRuns(Protocol):
+    """An engine whose run noise is seeded by the host (the RUN command's seed)."""
+
+    def seed_runs(self, seed: int) -> None: ...
 
 
 class Firmware:
@@ -68,7 +77,7 @@ class Firmware:
         self.capabilities -= {"gradients"}  # gradients do not cross a wire
         self.line_bps, self.realtime, self.fifo_events = line_bps, realtime, fifo_events
         self.spawn = spawn or (lambda fn: fn())
-        self.wait_until = wait_until or _sleep_until
+        self.wait_until = wait_until
         self.clock = clock
         self.splitter = FrameSplitter()
         self.lock = threading.RLock()
@@ -96,6 +105,7 @@ class Firmware:
         self.running = False
         self.stop_flag = threading.Event()
         self.run_id = 0
+        self.runs_since_apply = 0
         self.batches: list[tuple[int, bytes] | None] = []
         self.summary: m.RunSummary | None = None
 
@@ -211,6 +221,8 @@ class Firmware:
                     raise m.WireError(
                         "RESET: a run is in progress; send STOP first", m.ErrorCode.BUSY
                     )
+                if self.config is None:
+                    raise m.WireError("RESET: no config applied", m.ErrorCode.NO_CONFIG)
                 with self.engine_lock:
                     self.engine.reset()
             return T.ACK, b""
@@ -260,8 +272,8 @@ class Firmware:
             cfg = copy.deepcopy(self.config)
             self._write(t, p, cfg)
             cfg.validate()
-            self.config, self.dirty = cfg, True
-            return T.ACK, bytes.fromhex(cfg.content_hash())
+            self.config, self.config_hash, self.dirty = cfg, cfg.content_hash(), True
+            return T.ACK, bytes.fromhex(self.config_hash)
         if t == T.STIM_BEGIN:
             n, crc = m.unpack_struct(m.STIM_BEGIN_CMD, p, name)
             if n > m.MAX_STIM_EVENTS:
@@ -364,6 +376,7 @@ class Firmware:
                 f"engine confirmed hash {confirmed[:16]}, config has {cfg.content_hash()[:16]}"
             )
         self.config, self.config_hash, self.dirty = cfg, confirmed, False
+        self.runs_since_apply = 0
 
     def _write(self, t: int, p: bytes, cfg: ChipConfig) -> None:
         """SET_BIAS / WRITE_CAM / WRITE_SRAM / WRITE_LATCH into `cfg` (validated by the caller)."""
@@ -376,12 +389,13 @@ class Firmware:
             return cfg.core(chip, core).neurons.setdefault(n, Neuron())
 
         if t == T.SET_BIAS:
-            chip, core, pid, coarse, fine = m.unpack_struct(m.SET_BIAS_CMD, p, name)
-            if pid >= len(m.PARAM_NAMES) or core > 3 or chip >= len(cfg.chips):
-                raise m.WireError(
-                    f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < {len(cfg.chips)}, core 0..3, param 0..{len(m.PARAM_NAMES) - 1}"
-                )
-            cfg.core(chip, core).parameters[m.PARAM_NAMES[pid]] = (coarse, fine)
+            for chip, core, pid, coarse, fine in m.unpack_set_bias(p):
+                if pid >= len(m.PARAM_NAMES) or core > 3 or chip >= len(cfg.chips):
+                    raise m.WireError(
+                        f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < "
+                        f"{len(cfg.chips)}, core 0..3, param 0..{len(m.PARAM_NAMES) - 1}"
+                    )
+                cfg.core(chip, core).parameters[m.PARAM_NAMES[pid]] = (coarse, fine)
         elif t == T.WRITE_CAM:
             chip, core, n, slot, tag, dend, weight, flags = m.unpack_struct(
                 m.WRITE_CAM_CMD, p, name
@@ -426,9 +440,15 @@ class Firmware:
     # ---- runs ----------------------------------------------------------------------------------
 
     def _prepare_run(self, p: bytes) -> bytes:
-        run_id, dur_us, readout, bin_us = m.unpack_struct(m.RUN_CMD, p, "RUN")
+        run_id, dur_us, readout, bin_us, seed, want = m.unpack_struct(m.RUN_CMD, p, "RUN")
         if self.config is None:
             raise m.WireError("RUN: no config applied", m.ErrorCode.NO_CONFIG)
+        if want.hex() != self.config_hash:
+            raise m.WireError(
+                f"RUN: the board holds config {self.config_hash[:16]}, the host expects "
+                f"{want.hex()[:16]}",
+                m.ErrorCode.CONFIG_MISMATCH,
+            )
         if dur_us == 0 or readout > 1 or (readout == 1 and not 1 <= bin_us <= m.MAX_BIN_US):
             raise m.WireError(
                 f"RUN: duration_us={dur_us} readout={readout} bin_us={bin_us}; allowed duration >= 1, readout 0/1, counts bin 1..{m.MAX_BIN_US} us"
@@ -453,20 +473,25 @@ class Firmware:
                 self._apply(self.config)
             self.running, self.run_id, self.summary, self.batches = True, run_id, None, []
             self.stop_flag.clear()
-            self._job = (run_id, dur_us, readout, bin_us, stim)
-        return m.RUN_ID_CMD.pack(run_id)
+            self._job = (run_id, dur_us, readout, bin_us, stim, seed)
+            index = self.runs_since_apply
+            self.runs_since_apply += 1
+        return m.RUN_ACK.pack(run_id, index)
 
     def _run(self) -> None:
-        run_id, dur_us, readout, bin_us, stim = self._job
+        run_id, dur_us, readout, bin_us, stim, seed = self._job
         gen = self.generation
         t_start = self.clock()
-        status = m.RunStatus.COMPLETE
+        status, error = m.RunStatus.COMPLETE, (0, "")
         try:
             with self.engine_lock:
+                if isinstance(self.engine, SeededRuns):
+                    self.engine.seed_runs(seed)
                 out = self.engine.run(stim, dur_us / 1e6)
-        except Exception:  # reported as an ERROR run; the host raises
+        except Exception as e:  # reported as an ERROR run with its cause; the host raises
             log.exception("engine failed during run %d", run_id)
             out, status = np.empty(0, ev.OUTPUT_DTYPE), m.RunStatus.ERROR
+            error = (_error_code(e), f"{type(e).__name__}: {e}")
         engine_us = int((self.clock() - t_start) * 1e6)
         t = out["t_us"].astype(np.int64)
         addr = m.encode_addr(out["chip"], out["core"], out["neuron"])
@@ -497,7 +522,10 @@ class Firmware:
                     if kind == m.MsgType.EVENTS
                     else (base + int(rec["dbin"][-1]) + 1) * bin_us
                 )
-                self.wait_until(t_stream + min(last_us, dur_us) / 1e6)
+                self._wait(t_stream + min(last_us, dur_us) / 1e6)
+                if self.stop_flag.is_set():
+                    status = m.RunStatus.STOPPED
+                    break
             pack = m.pack_events_batch if kind == m.MsgType.EVENTS else m.pack_counts_batch
             payload = pack(run_id, i, base, rec)
             with self.lock:
@@ -513,7 +541,9 @@ class Firmware:
             self.write(encode_frame(m.pack(kind, i, payload)))
             sent += rec.size
         if self.realtime and status == m.RunStatus.COMPLETE:
-            self.wait_until(t_stream + dur_us / 1e6)
+            self._wait(t_stream + dur_us / 1e6)
+            if self.stop_flag.is_set():
+                status = m.RunStatus.STOPPED
         summary = m.RunSummary(
             run_id,
             int(status),
@@ -527,12 +557,20 @@ class Firmware:
             dur_us,
             min(engine_us, 2**32 - 1),
             crc,
+            *error,
         )
         with self.lock:
             if self.generation != gen:
                 return
             self.summary, self.running = summary, False
         self.write(encode_frame(m.pack(m.MsgType.RUN_DONE, run_id, summary.pack())))
+
+    def _wait(self, t: float) -> None:
+        """Real-time pacing: wait until the clock reads `t`, or until STOP."""
+        if self.wait_until is not None:
+            self.wait_until(t)
+        else:
+            self.stop_flag.wait(max(0.0, t - self.clock()))
 
     # ---- answers -------------------------------------------------------------------------------
 
@@ -580,10 +618,13 @@ def _put(items: list, slot: int, item: object, name: str, cap: int) -> None:
         items[slot] = item
 
 
-def _sleep_until(t: float) -> None:
-    dt = t - time.monotonic()
-    if dt > 0:
-        time.sleep(dt)
+def _error_code(e: Exception) -> int:
+    """The NAK / RunSummary error code for an exception raised on the board."""
+    if isinstance(e, ConfigError):
+        return m.ErrorCode.CONFIG_INVALID
+    if isinstance(e, HilError):
+        return m.ErrorCode.BAD_STATE
+    return m.ErrorCode.INTERNAL
 
 
 def fifo_overflow(t_us: np.ndarray, drain_per_us: float, capacity: int) -> np.ndarray:

@@ -6,27 +6,34 @@
     open_board("rfc2217://lab-host:2217")         # a board shared by an RFC 2217 server
     open_board("emu://?seed=3&ber=1e-4")          # an in-process emulator (hil.link.urlhandler)
 
-Options of SerialBoard itself (removed before the URL goes to pyserial): readout=auto|spikes|counts,
-bin_us (counts bin, default 1000), on_loss=raise|warn, timeout (s without any answer before
-BoardTimeout, default 2), window (commands in flight, default 8), reconnect (s spent reconnecting,
-default 5), baud (line rate of device paths, socket:// and rfc2217://, default 921600).
+Options of SerialBoard itself (removed before the URL goes to pyserial), with what is allowed:
+readout=auto|spikes|counts, bin_us (counts bin, 1..65535, default 1000), on_loss=raise|warn,
+timeout (s of board silence before BoardTimeout, 0.01..600, default 2), window (commands in flight,
+1..64, default 8), reconnect (s spent reconnecting, 0..3600, default 5), run_seed (the noise seed
+sent with every RUN, 0..2**32-1, default 0), baud (line rate of device paths, socket:// and
+rfc2217://, 50..20000000, default 921600). Any other option is refused, except pyserial's own
+`logging` (socket://, rfc2217://) and the emulator's options (emu://).
 
 Every applied config is verified by reading its content hash back. Every run is checked for lost
 batches (sequence gaps, refetched with FETCH while the board still holds them) and board overflow;
 a loss that cannot be recovered raises LinkError (on_loss=raise) or warns (on_loss=warn), and
-`last_run` always carries the full report. A board reset or a dropped connection makes SerialBoard
-reconnect, say HELLO, re-apply the config and repeat the run when the board's state was at rest;
-otherwise it raises a LinkError that says what was lost.
+`last_run` always carries the full report. Every RUN carries the content hash of the config the host
+believes applied, so a board that holds anything else refuses it. A board reset or a dropped
+connection makes SerialBoard reconnect, say HELLO, stop a run the board may still be doing, re-apply
+the config and repeat the run when it was the first since apply (its result is then the undisturbed
+one bit for bit, docs/protocol.md 5.1); otherwise it raises a LinkError that says what was lost.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import time
 import warnings
 import zlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -39,7 +46,7 @@ from hil.board import Board, BoardInfo, check_run
 from hil.chip.biasgen import PARAMETERS
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import NEURONS_PER_CHIP
-from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, LinkError
+from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, HilError, LinkError
 from hil.link import messages as m
 from hil.link.framing import FrameSplitter
 from hil.link.session import Session
@@ -47,19 +54,34 @@ from hil.link.session import Session
 T = m.MsgType
 MAX_BATCHES = 1 << 22  # batches in one run (about 10^9 events): a bound on what the host holds
 BYTES_PER_EVENT = 4  # EVENT_REC on the wire; a full batch costs ~4.09 B/event with framing
-OPTIONS = {
-    "readout": str,
-    "bin_us": int,
-    "on_loss": str,
-    "timeout": float,
-    "window": int,
-    "reconnect": float,
-    "baud": int,
+# SerialBoard's own URL options: name -> (type, lowest, highest) for the numeric ones.
+OPTIONS: dict[str, tuple[type, float, float]] = {
+    "readout": (str, 0, 0),
+    "on_loss": (str, 0, 0),
+    "bin_us": (int, 1, m.MAX_BIN_US),
+    "timeout": (float, 0.01, 600.0),
+    "window": (int, 1, 64),
+    "reconnect": (float, 0.0, 3600.0),
+    "run_seed": (int, 0, 2**32 - 1),
+    "baud": (int, 50, 20_000_000),
 }
+PYSERIAL_OPTIONS = {"socket": {"logging"}, "rfc2217": {"logging", "ign_set_control", "poll_modem"}}
+STOP_WAIT_S = 60.0  # how long a reconnect waits for a run it stopped to end on the board [s]
 
 
-class _Restarted(Exception):
-    """The board rebooted or the link dropped; the session must be rebuilt."""
+class _Restarted(LinkError):
+    """The board rebooted, the link dropped, or the board holds another config than the host
+    believes: the session must be rebuilt. Caught inside SerialBoard; a LinkError if it escapes."""
+
+
+def hashes(**named: str) -> str:
+    """'name HASH, ...' with each hash cut to the shortest prefix (at least 16 hex digits) that
+    still tells the different ones apart; an empty hash reads 'none'."""
+    vals = {v for v in named.values() if v}
+    n = 16
+    while n < 64 and len({v[:n] for v in vals}) < len(vals):
+        n += 8
+    return ", ".join(f"{k} {v[:n] if v else 'none'}" for k, v in named.items())
 
 
 @dataclass
@@ -83,6 +105,8 @@ class RunReport:
     wall_s: float
     engine_s: float
     recovered_after_restart: bool = False
+    run_index: int = 0  # runs the board did since the config was applied, before this one
+    seed: int = 0  # the noise seed sent with RUN
     stream_s: float = 0.0  # from the first batch's arrival to RUN_DONE's [s]
     stream_rate: float = 0.0  # records/s while streaming: slope of records received vs arrival time
     warnings: list[str] = field(default_factory=list)
@@ -111,12 +135,17 @@ class SerialBoard(Board):
         own = {k: v for k, v in query if k in OPTIONS and not (scheme == "emu" and k == "baud")}
         opts: dict[str, object] = {}
         for k, raw in own.items():
+            kind, lo, hi = OPTIONS[k]
             try:
-                opts[k] = OPTIONS[k](raw)
+                v = kind(raw)
             except ValueError:
                 raise BoardURLError(
-                    f"option {k}={raw!r} in {url!r}; allowed: a {OPTIONS[k].__name__}"
+                    f"option {k}={raw!r} in {url!r}; allowed: a {kind.__name__}"
+                    + (f" from {lo:g} to {hi:g}" if kind is not str else "")
                 ) from None
+            if kind is not str and not (math.isfinite(v) and lo <= v <= hi):
+                raise BoardURLError(f"option {k}={raw!r} in {url!r}; allowed {lo:g}..{hi:g}")
+            opts[k] = v
         self.readout = str(opts.get("readout", "auto"))
         if self.readout not in ("auto", "spikes", "counts"):
             raise BoardURLError(
@@ -133,17 +162,17 @@ class SerialBoard(Board):
         self.timeout_s = float(opts.get("timeout", 2.0))  # type: ignore[arg-type]
         self.window = int(opts.get("window", 8))  # type: ignore[arg-type]
         self.reconnect_s = float(opts.get("reconnect", 5.0))  # type: ignore[arg-type]
+        self.run_seed = int(opts.get("run_seed", 0))  # type: ignore[arg-type]
         self.baud = int(opts.get("baud", 921600))  # type: ignore[arg-type]
-        if (
-            self.timeout_s <= 0
-            or not 1 <= self.window <= 64
-            or self.reconnect_s < 0
-            or self.baud <= 0
-        ):
-            raise BoardURLError(
-                f"{url!r}: timeout > 0, window 1..64, reconnect >= 0 and baud > 0 are allowed"
-            )
         rest = [(k, v) for k, v in query if k not in own]
+        foreign = [k for k, _ in rest if k not in PYSERIAL_OPTIONS.get(scheme, set())]
+        if foreign and scheme != "emu":
+            raise BoardURLError(
+                f"unknown option {foreign[0]!r} in {url!r}; allowed: "
+                + ", ".join(sorted(set(OPTIONS) | PYSERIAL_OPTIONS.get(scheme, set())))
+            )
+        if scheme in ("socket", "rfc2217"):
+            _check_host_port(url, parts)
         if scheme == "hwgrep":
             self._port = url.split("?", 1)[0]
         elif parts is not None:
@@ -156,9 +185,10 @@ class SerialBoard(Board):
         self._ser: serial.SerialBase | None = None
         self._config: ChipConfig | None = None
         self._hash = ""
-        self._fresh = True
+        self._runs_since_apply = 0  # RUNs the board acknowledged since the config was applied
+        self._unsure = False  # a command timed out: check the board's state before the next one
         self._closed = False
-        self._run_id = 0
+        self._run_id = int.from_bytes(os.urandom(2), "little")
         self._rates: dict[str, float] = {}
         self.last_run: RunReport | None = None
         self.restarts = 0
@@ -167,22 +197,47 @@ class SerialBoard(Board):
     # ---- link ----------------------------------------------------------------------------------
 
     def _connect(self, first: bool = False) -> None:
-        """Open the link and say HELLO; after a restart, keep trying for `reconnect_s` seconds."""
-        deadline = self._clock() + (0 if first else self.reconnect_s)
+        """Open the link and say HELLO. After a restart, also stop a run the board may still be
+        doing and upload the config again; keep trying for `reconnect_s` seconds."""
+        deadline = time.monotonic() + (0 if first else self.reconnect_s)
         while True:
             try:
                 self._connect_once()
+                if not first:
+                    self._stop_run()
+                    if self._config is not None:
+                        self._hash = self._upload(self._config)
+                        self._runs_since_apply = 0
                 return
             except (_Restarted, BoardTimeout, serial.SerialException, OSError, ValueError) as e:
                 self._drop()
-                if self._clock() >= deadline:
+                if time.monotonic() >= deadline:
                     what = "open" if first else f"reconnect (for {self.reconnect_s:g} s) to"
-                    if isinstance(e, BoardTimeout):
+                    if isinstance(e, BoardTimeout) and first:
                         raise BoardTimeout(
                             f"board {self.url!r} did not answer HELLO: {e}"
                         ) from None
                     raise LinkError(f"cannot {what} board {self.url!r}: {e}") from None
                 time.sleep(0.1)
+
+    def _stop_run(self) -> None:
+        """After a reconnect or a timeout: a run the board is still doing (in real time, for an
+        earlier connection) is stopped, and the board waited for until it is idle."""
+        self._unsure = False
+        st = m.Status.unpack(self._call(T.STATUS))
+        if st.boot_id != self.boot_id:
+            raise _Restarted(f"boot id changed from {self.boot_id:08x} to {st.boot_id:08x}")
+        if st.state != 1:
+            return
+        self._call(T.STOP)
+        t_end = time.monotonic() + STOP_WAIT_S
+        while st.state == 1:
+            if time.monotonic() > t_end:
+                raise LinkError(
+                    f"board {self.url!r} still runs run {st.run_id} {STOP_WAIT_S:g} s after STOP"
+                )
+            time.sleep(0.05)
+            st = m.Status.unpack(self._call(T.STATUS))
 
     def _connect_once(self) -> None:
         self._ser = self._open_transport()
@@ -199,6 +254,10 @@ class SerialBoard(Board):
         data = self._call(T.HELLO, m.HELLO_CMD.pack(nonce, m.PROTOCOL_VERSION))
         self.hello = m.HelloInfo.unpack(data)
         self.boot_id = self.hello.boot_id
+        if self.hello.line_bps:  # a frame and its answer take their time on a slow line
+            frame_s = (m.MAX_BODY + 8) * 10 / self.hello.line_bps
+            self._session.rto_s = max(self._session.rto_s, 0.05 + 2 * frame_s)
+            self._session.max_rto_s = max(self._session.max_rto_s, 2 * self._session.rto_s)
 
     def _open_transport(self) -> serial.SerialBase:
         """The byte link: a pyserial port for `self._port` (tests substitute an in-memory one)."""
@@ -256,7 +315,11 @@ class SerialBoard(Board):
         out = self._session.outgoing(now)
         if out:
             self._write(out)
-        self._session.check(now)
+        try:
+            self._session.check(now)
+        except BoardTimeout:
+            self._unsure = True  # the board may still do what the host gave up on
+            raise
         data = self._read()
         if data:
             now = self._clock()
@@ -292,12 +355,15 @@ class SerialBoard(Board):
         name = m.type_name(cmd)
         if code == m.ErrorCode.CONFIG_INVALID:
             try:
-                d = json.loads(text)
-                raise ConfigError(d["path"], d["value"], d["allowed"])
-            except (json.JSONDecodeError, KeyError, TypeError):
+                d = m.parse_json_object(text, f"NAK of {name}")
+                path, value, allowed = (str(d[k])[:200] for k in ("path", "value", "allowed"))
+            except (m.WireError, KeyError):
                 raise ConfigError("<board>", text, "a config this board accepts") from None
+            raise ConfigError(path, value, allowed)
         if code == m.ErrorCode.NO_CONFIG and self._config is not None:
             raise _Restarted(f"board lost its config ({text})")
+        if code == m.ErrorCode.CONFIG_MISMATCH:
+            raise _Restarted(f"board holds another config than this host applied ({text})")
         if code in (m.ErrorCode.BAD_STATE, m.ErrorCode.BUSY, m.ErrorCode.NO_CONFIG):
             raise BoardError(f"board refused {name}: {text}")
         raise LinkError(f"board refused {name}: {code.name}: {text}")
@@ -307,13 +373,11 @@ class SerialBoard(Board):
             raise BoardError(f"board {self.url!r} is closed")
 
     def _recover(self, why: str) -> None:
-        """Reconnect (after a reset or restart), HELLO, and re-apply the config."""
+        """Reconnect (after a reset or restart), HELLO, stop a leftover run, re-apply the config;
+        raises LinkError when that does not succeed within `reconnect_s`."""
         self.restarts += 1
         self._drop()
         self._connect()
-        if self._config is not None:
-            self._upload(self._config)
-        self._fresh = True
         warnings.warn(
             f"board {self.url!r} restarted ({why}); reconnected and re-applied the config",
             stacklevel=3,
@@ -323,6 +387,8 @@ class SerialBoard(Board):
         """Run fn(); on a board restart, recover once and try again."""
         self._check_open()
         try:
+            if self._unsure:
+                self._stop_run()
             return fn()
         except _Restarted as e:
             self._recover(f"during {what}: {e}")
@@ -362,7 +428,7 @@ class SerialBoard(Board):
             )
         snapshot = ChipConfig.from_json(config.to_json(None))
         got = self._guard(lambda: self._upload(snapshot), "apply")
-        self._config, self._hash, self._fresh = snapshot, got, True
+        self._config, self._hash, self._runs_since_apply = snapshot, got, 0
         return got
 
     def _upload(self, cfg: ChipConfig) -> str:
@@ -380,42 +446,77 @@ class SerialBoard(Board):
         got = readback[1:].hex() if readback[:1] == b"\x01" else ""
         if committed != want or got != want:
             raise LinkError(
-                f"config hash read-back mismatch on {self.url!r}: sent {want[:16]}, board committed "
-                f"{committed[:16]}, reads back {got[:16] or 'no config'}"
+                f"config hash read-back mismatch on {self.url!r}: "
+                + hashes(sent=want, committed=committed, reads_back=got)
             )
         return got
 
-    def set_bias(self, chip: int, core: int, name: str, coarse: int, fine: int) -> str:
-        """Change one bias of the applied config in place (SET_BIAS); returns the new content hash,
-        verified against the host's copy."""
+    def set_biases(self, biases: Mapping[tuple[int, int, str], tuple[int, int]]) -> str:
+        """Set {(chip, core, name): (coarse, fine)} on the applied config in place (SET_BIAS, up to
+        200 writes per command) and return the content hash of the result, read back from the
+        board and compared with the host's own edit. Invalid keys or codes raise ConfigError and
+        change nothing. If the board's hash differs (a write damaged past the CRC), the previous
+        config is uploaded again in full and LinkError raised: nothing changed."""
         self._check_open()
         if self._config is None:
-            raise BoardError("no config applied: call board.apply(config) before set_bias")
+            raise BoardError("no config applied: call board.apply(config) before set_biases")
+        if not biases:
+            raise ConfigError("biases", {}, "at least one (chip, core, name): (coarse, fine)")
         cfg = ChipConfig.from_json(self._config.to_json(None))
-        if chip >= len(cfg.chips):
-            raise ConfigError("chip", chip, f"0..{len(cfg.chips) - 1}")
-        if name not in PARAMETERS:
-            raise ConfigError("parameter", name, "a known bias name (see `hil bias list`)")
-        cfg.core(chip, core).parameters[name] = (coarse, fine)
+        writes = []
+        for key, code in biases.items():
+            try:
+                (chip, core, name), (coarse, fine) = key, code
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    "biases", {key: code}, "{(chip, core, name): (coarse, fine)}"
+                ) from None
+            if not (isinstance(chip, int) and 0 <= chip < len(cfg.chips)):
+                raise ConfigError("chip", chip, f"0..{len(cfg.chips) - 1}")
+            if not (isinstance(core, int) and 0 <= core < 4):
+                raise ConfigError("core", core, "0..3")
+            if name not in PARAMETERS:
+                raise ConfigError("parameter", name, "a known bias name (see `hil bias list`)")
+            cfg.core(chip, core).parameters[name] = (coarse, fine)
+            writes.append((chip, core, m.PARAM_NAMES.index(name), coarse, fine))
         cfg.validate()
-        pid = m.PARAM_NAMES.index(name)
+        want = cfg.content_hash()
+
+        cmds = [
+            (T.SET_BIAS, m.pack_set_bias(writes[i : i + m.MAX_BIAS_WRITES]))
+            for i in range(0, len(writes), m.MAX_BIAS_WRITES)
+        ]
 
         def go() -> str:
-            h = self._call(T.SET_BIAS, m.SET_BIAS_CMD.pack(chip, core, pid, coarse, fine)).hex()
-            rb = self._call(T.CONFIG_HASH)[1:].hex()
-            if h != cfg.content_hash() or rb != h:
-                raise LinkError(
-                    f"set_bias: board hash {h[:16]}/{rb[:16]}, expected {cfg.content_hash()[:16]}"
+            try:
+                answers = self._call_many([*cmds, (T.CONFIG_HASH, b"")])
+                h, rb = answers[-2].hex(), answers[-1][1:].hex()
+                if h == want and rb == want:
+                    return h
+                error: HilError = LinkError(
+                    f"set_biases on {self.url!r}: {hashes(expected=want, board=h, reads_back=rb)}"
+                    "; the previous config was uploaded again in full, nothing changed"
                 )
-            return h
+            except _Restarted:
+                raise
+            except HilError as e:  # a NAK: with several SET_BIAS commands, some may be applied
+                if len(cmds) == 1:
+                    raise
+                error = e
+            self._hash = self._upload(self._config)  # type: ignore[arg-type]
+            self._runs_since_apply = 0
+            raise error
 
-        h = self._guard(go, "set_bias")
-        self._config, self._hash = cfg, h
+        h = self._guard(go, "set_biases")
+        self._config, self._hash, self._runs_since_apply = cfg, h, 0
         return h
+
+    def set_bias(self, chip: int, core: int, name: str, coarse: int, fine: int) -> str:
+        """One bias: `set_biases({(chip, core, name): (coarse, fine)})`."""
+        return self.set_biases({(chip, core, name): (coarse, fine)})
 
     def reset(self) -> None:
         self._guard(lambda: self._call(T.RESET, m.RESET_CMD.pack(0)), "reset")
-        self._fresh = True
 
     def status(self) -> dict:
         """The board's STATUS answer as a dict (state, clock, error counters)."""
@@ -487,35 +588,38 @@ class SerialBoard(Board):
             raise BoardError(
                 f"duration_s={duration_s}; one run is at most {m.MAX_DURATION_US / 1e6:.0f} s (u32 us)"
             )
+        if not self._hash:
+            raise BoardError("no config applied: call board.apply(config) before board.run(...)")
         if stim.size and int(stim["channel"].max()) > 0xFFFF:
             raise BoardError(
                 f"stimulus channel {int(stim['channel'].max())}; the wire carries channels 0..65535"
             )
         rec = np.empty(stim.size, m.STIM_REC)
         rec["t_us"], rec["channel"] = stim["t_us"], stim["channel"]
-        was_fresh = self._fresh
+        first = self._runs_since_apply == 0
         try:
-            result = self._run_once(rec, dur_us, readout, bin_us, reason, recovered=False)
+            return self._run_once(rec, dur_us, readout, bin_us, reason, recovered=False)
         except _Restarted as e:
             self._recover(f"during a run: {e}")
-            if not was_fresh:
+            if not first:
                 raise LinkError(
-                    f"board {self.url!r} restarted during a run ({e}); the neuron state of earlier "
-                    "runs is lost, so the run was not repeated. The config was re-applied "
-                    f"(hash {self._hash[:16]}); call board.reset() and run again"
+                    f"board {self.url!r} restarted during a run ({e}); it was not the first run "
+                    "since apply(), so the neuron state and noise of the earlier runs are gone and "
+                    "a repeat would not give the undisturbed result; it was not repeated. The "
+                    f"config was re-applied (hash {self._hash[:16]}); run again"
                 ) from None
             try:
-                result = self._run_once(rec, dur_us, readout, bin_us, reason, recovered=True)
+                return self._run_once(rec, dur_us, readout, bin_us, reason, recovered=True)
             except _Restarted as e2:
                 raise LinkError(
                     f"board {self.url!r} restarted again while repeating the run: {e2}"
                 ) from None
-        self._fresh = False
-        return result
 
     def _run_once(
         self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int, reason: str, recovered: bool
     ) -> np.ndarray:
+        if self._unsure:
+            self._stop_run()
         t0 = self._clock()
         self._run_id = (self._run_id + 1) % 0x10000
         run_id = self._run_id
@@ -527,8 +631,23 @@ class SerialBoard(Board):
             cmds.append(
                 (T.STIM_DATA, (i * m.STIM_PER_FRAME).to_bytes(4, "little") + data[off : off + step])
             )
-        cmds.append((T.RUN, m.RUN_CMD.pack(run_id, dur_us, readout, bin_us)))
-        self._call_many(cmds)
+        seed = self.run_seed
+        cmds.append(
+            (
+                T.RUN,
+                m.RUN_CMD.pack(run_id, dur_us, readout, bin_us, seed, bytes.fromhex(self._hash)),
+            )
+        )
+        ack = self._call_many(cmds)[-1]
+        acked_id, run_index = m.unpack_struct(m.RUN_ACK, ack, "RUN answer")
+        self._runs_since_apply += 1
+        if acked_id != run_id:
+            raise m.WireError(f"RUN answer: run_id={acked_id}; asked {run_id}")
+        if recovered and run_index != 0:
+            raise LinkError(
+                f"board {self.url!r}: the repeated run is run {run_index} since the config was "
+                "applied, not the first; its result would differ from the undisturbed one"
+            )
         try:
             summary, batches, missed = self._collect(run_id, dur_us)
         except KeyboardInterrupt:
@@ -538,7 +657,11 @@ class SerialBoard(Board):
                 pass
             raise
         if summary.status == m.RunStatus.ERROR:
-            raise BoardError(f"board {self.url!r} reported an error while running (run {run_id})")
+            code = m.ErrorCode(summary.error_code or m.ErrorCode.INTERNAL).name
+            raise BoardError(
+                f"board {self.url!r} reported an error while running (run {run_id}): {code}: "
+                f"{summary.error_text or 'no cause given'}"
+            )
         if summary.status == m.RunStatus.STOPPED:
             raise BoardError(f"run {run_id} was stopped on the board before it finished")
         self._check_summary(summary, run_id, dur_us, readout, bin_us)
@@ -573,6 +696,8 @@ class SerialBoard(Board):
             wall_s=self._clock() - t0,
             engine_s=summary.engine_us / 1e6,
             recovered_after_restart=recovered,
+            run_index=run_index,
+            seed=seed,
         )
         if self._arrivals and self._done_at:
             report.stream_s = self._done_at - self._arrivals[0][0]
@@ -742,3 +867,14 @@ def _stream_rate(arrivals: list[tuple[float, int]]) -> float:
 def open_url(url: str) -> SerialBoard:
     """Factory behind the emu://, socket://, rfc2217://, hwgrep:// schemes and device paths."""
     return SerialBoard(url)
+
+
+def _check_host_port(url: str, parts: object) -> None:
+    """socket:// and rfc2217:// need HOST:PORT with PORT 1..65535 (pyserial's own error for a bad
+    port is a message about its logging option)."""
+    try:
+        port = parts.port  # type: ignore[attr-defined]
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or not 1 <= port <= 65535:  # type: ignore[attr-defined]
+        raise BoardURLError(f"board URL {url!r}: allowed SCHEME://HOST:PORT with PORT 1..65535")
