@@ -183,7 +183,7 @@ class MemBoard(SerialBoard):
         self._links = list(links)
         super().__init__(url)
 
-    def _open_transport(self):  # type: ignore[no-untyped-def]
+    def _open_port(self):  # type: ignore[no-untyped-def]
         link = self._links.pop(0) if len(self._links) > 1 else self._links[0]
         self._clock = link.clock
         return link.attach()

@@ -4,3 +4,4 @@ tests/conftest.py parametrizes `board_url` over the backends; `pytest --board UR
 """
 
 from hil.validation.test_board_protocol import *  # noqa: F403
+from hil.validation.test_wire_protocol import *  # noqa: F403

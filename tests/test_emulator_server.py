@@ -307,4 +307,6 @@ def test_probe_prints_board_info_in_process(capsys: pytest.CaptureFixture[str]) 
     info = json.loads(capsys.readouterr().out)
     assert info["board_id"] == "emu-seed-2" and info["details"]["protocol"] == 1
     assert main(["probe", "--board", "emu://?seed=2"]) == 0
-    assert re.search(r"capabilities\s+counts, hidden-silicon, spikes", capsys.readouterr().out)
+    assert re.search(
+        r"capabilities\s+biases, counts, hidden-silicon, spikes", capsys.readouterr().out
+    )

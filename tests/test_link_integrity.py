@@ -17,8 +17,8 @@ from hil.chip.example import N_INPUTS, example_config
 from hil.emulator.server import EmulatorOptions, make_engine, register_engine
 from hil.errors import BoardError, BoardURLError, ConfigError, HilError, LinkError
 from hil.link import messages as m
+from hil.link.client import hashes
 from hil.link.framing import DELIMITER, FrameSplitter, cobs_encode, crc16, encode_frame
-from hil.link.serial_board import hashes
 from hil.link.session import Session
 
 T = m.MsgType
@@ -70,7 +70,7 @@ def test_a_board_holding_another_config_refuses_the_run_and_the_host_restores_it
     cfg = example_config()
     board.apply(cfg)
     # something else changes a bias on the board behind the host's back
-    pid = m.PARAM_NAMES.index("SOIF_DC_P")
+    pid = m.PARAM_IDS["SOIF_DC_P"]
     link.fw.feed(encode_frame(m.pack(T.SET_BIAS, 9999, m.pack_set_bias([(0, 0, pid, 5, 5)]))))
     with pytest.warns(UserWarning, match="another config than this host applied"):
         out = board.run(STIM, 0.1)
@@ -231,7 +231,9 @@ def test_a_deeply_nested_config_invalid_nak_is_a_config_error() -> None:
     engine = ToyEngine()
     board = MemBoard(MemLink(engine))
     with pytest.raises(ConfigError, match="a config this board accepts"):
-        board._raise_nak(T.CONFIG_COMMIT, m.nak_payload(T.CONFIG_COMMIT, 7, "[" * 500 + "]" * 500))
+        board.client.raise_nak(
+            T.CONFIG_COMMIT, m.nak_payload(T.CONFIG_COMMIT, 7, "[" * 500 + "]" * 500)
+        )
 
 
 def test_an_emoji_silicon_id_keeps_the_board_reachable(tmp_path) -> None:  # type: ignore[no-untyped-def]

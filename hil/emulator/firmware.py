@@ -31,7 +31,7 @@ from hil import __version__
 from hil import events as ev
 from hil.board import Board
 from hil.chip.config import ChipConfig, Destination, Neuron, Synapse, mask_bits
-from hil.chip.geometry import LATCHES, NEURONS_PER_CHIP, Dendrite
+from hil.chip.geometry import NEURONS_PER_CHIP
 from hil.errors import BoardError, ConfigError, HilError
 from hil.link import messages as m
 from hil.link.framing import MAX_BODY, FrameSplitter, encode_frame
@@ -73,7 +73,12 @@ class Firmware:
         self.details = dict(details or {})
         info = engine.info()
         self.n_chips = info.n_chips
-        self.capabilities = frozenset(capabilities or info.capabilities) | {"spikes", "counts"}
+        # the firmware itself streams spikes, counts them, and writes biases (SET_BIAS)
+        self.capabilities = frozenset(capabilities or info.capabilities) | {
+            "spikes",
+            "counts",
+            "biases",
+        }
         self.capabilities -= {"gradients"}  # gradients do not cross a wire
         self.line_bps, self.realtime, self.fifo_events = line_bps, realtime, fifo_events
         self.spawn = spawn or (lambda fn: fn())
@@ -390,23 +395,23 @@ class Firmware:
 
         if t == T.SET_BIAS:
             for chip, core, pid, coarse, fine in m.unpack_set_bias(p):
-                if pid >= len(m.PARAM_NAMES) or core > 3 or chip >= len(cfg.chips):
+                if pid not in m.PARAM_BY_ID or core > 3 or chip >= len(cfg.chips):
                     raise m.WireError(
                         f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < "
-                        f"{len(cfg.chips)}, core 0..3, param 0..{len(m.PARAM_NAMES) - 1}"
+                        f"{len(cfg.chips)}, core 0..3, param 0..{max(m.PARAM_BY_ID)}"
                     )
-                cfg.core(chip, core).parameters[m.PARAM_NAMES[pid]] = (coarse, fine)
+                cfg.core(chip, core).parameters[m.PARAM_BY_ID[pid]] = (coarse, fine)
         elif t == T.WRITE_CAM:
             chip, core, n, slot, tag, dend, weight, flags = m.unpack_struct(
                 m.WRITE_CAM_CMD, p, name
             )
-            if core > 3 or dend >= len(m.DENDRITE_CODES) or weight > 15 or flags > 7:
+            if core > 3 or dend not in m.DENDRITE_BY_CODE or weight > 15 or flags > 7:
                 raise m.WireError(
                     f"WRITE_CAM: core={core} dendrite={dend} weight={weight} flags={flags}; allowed core 0..3, dendrite 0..4, weight 0..15, flags 0..7"
                 )
             syn = Synapse(
                 tag,
-                Dendrite.parse(m.DENDRITE_CODES[dend]),
+                m.DENDRITE_BY_CODE[dend],
                 mask_bits(weight),
                 bool(flags & 1),
                 bool(flags & 2),
@@ -428,12 +433,14 @@ class Firmware:
             )
         else:
             chip, core, n, mask, values = m.unpack_struct(m.WRITE_LATCH_CMD, p, name)
-            if core > 3 or mask >> len(LATCHES):
+            every = sum(1 << b for b in m.LATCH_BITS.values())
+            if core > 3 or mask & ~every:
                 raise m.WireError(
-                    f"WRITE_LATCH: core={core} mask=0x{mask:04X}; allowed core 0..3, mask < 0x{1 << len(LATCHES):04X}"
+                    f"WRITE_LATCH: core={core} mask=0x{mask:04X}; allowed core 0..3, mask bits "
+                    f"within 0x{every:04X}"
                 )
             nr = neuron(chip, core, n)
-            for i, latch in enumerate(LATCHES):
+            for latch, i in m.LATCH_BITS.items():
                 if mask >> i & 1:
                     nr.latches[latch] = bool(values >> i & 1)
 

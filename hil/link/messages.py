@@ -16,9 +16,7 @@ from enum import IntEnum, IntFlag
 
 import numpy as np
 
-from hil.board import Capability
-from hil.chip.biasgen import PARAMETERS
-from hil.chip.geometry import CORES_PER_CHIP, LATCHES, MAX_CHIPS, NEURONS_PER_CORE
+from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NEURONS_PER_CORE, Dendrite, global_neuron
 from hil.errors import LinkError
 from hil.link.framing import MAX_BODY
 
@@ -89,11 +87,77 @@ class RunStatus(IntEnum):
     ERROR = 2
 
 
-# Capability bit i <-> i-th member of hil.board.Capability.
-CAPABILITY_BITS = {c.value: 1 << i for i, c in enumerate(Capability)}
-# Bias parameter id <-> name: the order of hil.chip.biasgen.PARAMETERS (docs/protocol.md lists it).
-PARAM_NAMES = tuple(PARAMETERS)
-DENDRITE_CODES = ("none", "ampa", "gaba", "nmda", "shunt")
+class BoardState(IntEnum):
+    """Status `state`."""
+
+    IDLE = 0
+    RUNNING = 1
+    HELD = 2  # results of the last run held
+
+
+# ---- the wire tables: every number in a payload, pinned here and in docs/protocol.md 4.4 -------
+# (never taken from the order of an enum or a dict elsewhere in hil; tests compare both ways)
+
+CAPABILITY_BITS: dict[str, int] = {  # HelloInfo capabilities: name -> bit number
+    "spikes": 0,
+    "counts": 1,
+    "gradients": 2,
+    "hidden-silicon": 3,
+    "fault-injection": 4,
+    "biases": 5,
+}
+PARAM_IDS: dict[str, int] = {  # SET_BIAS param: bias name (hil.chip.biasgen.PARAMETERS) -> id
+    "SOIF_LEAK_N": 0,
+    "SOIF_GAIN_N": 1,
+    "SOIF_REFR_N": 2,
+    "SOIF_SPKTHR_P": 3,
+    "SOIF_DC_P": 4,
+    "SOAD_GAIN_P": 5,
+    "SOAD_TAU_P": 6,
+    "SOAD_W_N": 7,
+    "SOAD_PWTAU_N": 8,
+    "DEAM_ETAU_P": 9,
+    "DEAM_EGAIN_P": 10,
+    "DEGA_ITAU_P": 11,
+    "DEGA_IGAIN_P": 12,
+    "DENM_ETAU_P": 13,
+    "DENM_EGAIN_P": 14,
+    "DENM_NMREV_N": 15,
+    "DESC_ITAU_P": 16,
+    "DESC_IGAIN_P": 17,
+    "SYPD_EXT_N": 18,
+    "SYAM_W0_P": 19,
+    "SYAM_W1_P": 20,
+    "SYAM_W2_P": 21,
+    "SYAM_W3_P": 22,
+    "SYAW_STDSTR_N": 23,
+    "SYAM_STDW_N": 24,
+}
+LATCH_BITS: dict[str, int] = {  # WRITE_LATCH mask/values: latch (hil.chip.geometry.LATCHES) -> bit
+    "latch_so_dc": 0,
+    "latch_so_adaptation": 1,
+    "latch_soif_kill": 2,
+    "latch_coho_ca_mem": 3,
+    "latch_ho_enable": 4,
+    "latch_ho_so_de": 5,
+    "latch_deam_ampa": 6,
+    "latch_denm_nmda": 7,
+    "latch_de_conductance": 8,
+    "latch_deam_alpha": 9,
+    "latch_denm_alpha": 10,
+    "latch_de_mux": 11,
+    "latch_soif_type": 12,
+    "latch_ho_active": 13,
+}
+DENDRITE_CODES: dict[Dendrite, int] = {  # WRITE_CAM dendrite
+    Dendrite.NONE: 0,
+    Dendrite.AMPA: 1,
+    Dendrite.GABA: 2,
+    Dendrite.NMDA: 3,
+    Dendrite.SHUNT: 4,
+}
+PARAM_BY_ID = {i: name for name, i in PARAM_IDS.items()}
+DENDRITE_BY_CODE = {c: d for d, c in DENDRITE_CODES.items()}
 
 MAX_CONFIG_BYTES = 16 << 20  # compressed image
 MAX_CONFIG_RAW = 64 << 20  # decompressed canonical JSON
@@ -340,7 +404,7 @@ class HelloInfo:
     details: dict
 
     def pack(self) -> bytes:
-        caps = sum(CAPABILITY_BITS[c] for c in self.capabilities if c in CAPABILITY_BITS)
+        caps = sum(1 << CAPABILITY_BITS[c] for c in self.capabilities if c in CAPABILITY_BITS)
         details = pack_details(self.details)
         return (
             struct.pack(
@@ -364,7 +428,7 @@ class HelloInfo:
         version = r.int("B", "version", 1, 255)
         boot_id = r.int("I", "boot_id")
         n_chips = r.int("B", "n_chips", 1, MAX_CHIPS)
-        caps = r.int("H", "capabilities", 0, (1 << len(CAPABILITY_BITS)) - 1)
+        caps = r.int("H", "capabilities", 0, sum(1 << b for b in CAPABILITY_BITS.values()))
         max_body = r.int("H", "max_body", 64, 1024)
         line_bps = r.int("I", "line_bps")
         realtime = bool(r.int("B", "realtime", 0, 1))
@@ -375,7 +439,7 @@ class HelloInfo:
             version,
             boot_id,
             n_chips,
-            frozenset(c for c, bit in CAPABILITY_BITS.items() if caps & bit),
+            frozenset(c for c, bit in CAPABILITY_BITS.items() if caps >> bit & 1),
             max_body,
             line_bps,
             realtime,
@@ -494,8 +558,9 @@ def records_from_wire(data: bytes, dtype: np.dtype) -> np.ndarray:
 
 
 def encode_addr(chip: np.ndarray, core: np.ndarray, neuron: np.ndarray) -> np.ndarray:
-    """(chip, core, neuron) -> 12-bit wire address chip<<10 | core<<8 | neuron."""
-    return (chip.astype(np.uint16) << 10) | (core.astype(np.uint16) << 8) | neuron.astype(np.uint16)
+    """(chip, core, neuron) -> 12-bit wire address chip<<10 | core<<8 | neuron, which is the
+    board-wide neuron index (hil.chip.geometry.global_neuron)."""
+    return global_neuron(chip, core, neuron).astype(np.uint16)
 
 
 def check_addr(addr: np.ndarray, n_chips: int, what: str) -> None:
@@ -567,7 +632,7 @@ RUN_ACK = struct.Struct("<HI")  # run_id, run_index (runs since the config was a
 FETCH_CMD = struct.Struct("<HI")  # run_id, batch
 RUN_ID_CMD = struct.Struct("<H")
 
-assert len(LATCHES) <= 16 and NEURONS_PER_CORE <= 256 and CORES_PER_CHIP <= 4
+assert max(LATCH_BITS.values()) < 16 and NEURONS_PER_CORE <= 256 and CORES_PER_CHIP <= 4
 
 
 def unpack_struct(st: struct.Struct, data: bytes, what: str) -> tuple:
