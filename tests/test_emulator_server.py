@@ -135,6 +135,36 @@ def test_conformance_suite_over_a_real_pty() -> None:
     assert found and int(found.group(1)) >= 16 and " failed" not in r.stdout
 
 
+def test_shipped_suite_on_counts_biases_and_the_wire_over_a_hil_emulate_process() -> None:
+    """run_counts, set_biases and the board side of the protocol, over TCP to a separate process."""
+    p, addr = start_emulator("--listen", "127.0.0.1:0", "--seed", "0")
+    try:
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--pyargs",
+                "hil.validation",
+                "--board",
+                f"socket://{addr}",
+                "-k",
+                "biases or counts or wire_protocol or advertised",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        stop(p)
+    assert r.returncode == 0, r.stdout[-3000:]
+    found = re.search(r"\b(\d+) passed\b", r.stdout)
+    assert found and int(found.group(1)) >= 12 and "skipped" not in r.stdout
+
+
 def test_killing_and_restarting_the_emulator_during_a_run() -> None:
     p1, addr = start_emulator("--listen", "127.0.0.1:0", "--seed", "0", "--realtime")
     port = addr.split(":")[1]

@@ -201,6 +201,22 @@ def test_set_biases_is_verified_and_checked_locally() -> None:
         assert b.status()["has_config"] is True
 
 
+def test_serial_board_advertises_only_what_it_implements() -> None:
+    from link_toy import MemBoard, MemLink, ToyEngine
+
+    from hil.board import BiasWrites, CountsReadout, missing_interfaces
+
+    link = MemLink(ToyEngine())
+    link.fw.capabilities = frozenset({"spikes", "gradients", "hidden-silicon"})
+    b = MemBoard(link)
+    assert b.info().capabilities == {"spikes", "hidden-silicon"}  # no gradients over a wire
+    assert isinstance(b, CountsReadout) and isinstance(b, BiasWrites)
+    link.fw.capabilities |= {"counts", "biases"}
+    b2 = MemBoard(link)
+    assert b2.info().capabilities == {"spikes", "counts", "biases", "hidden-silicon"}
+    assert missing_interfaces(b2) == []
+
+
 def test_config_for_more_chips_than_the_board_has_is_refused() -> None:
     from hil.chip.config import Chip
 
