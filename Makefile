@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
+# The CPU wheel on the project's machines, installed first; pyproject.toml allows torch>=2.1,<3.
+TORCH := torch==2.13.0
+
 $(BIN)/hil: pyproject.toml
 	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 

@@ -13,7 +13,10 @@ group `hil.boards` (name = scheme, value = "module:factory").
 from __future__ import annotations
 
 import abc
+import hashlib
 import importlib
+import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -23,8 +26,10 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from hil import events as ev
-from hil.chip.config import ChipConfig
-from hil.errors import BoardError, BoardURLError
+from hil.chip.biasgen import PARAMETERS
+from hil.chip.config import Chip, ChipConfig, Core
+from hil.chip.geometry import COARSE_MAX, CORES_PER_CHIP, FINE_MAX, global_neuron
+from hil.errors import BoardError, BoardURLError, ConfigError
 
 
 class Capability(str, Enum):
@@ -84,6 +89,12 @@ class Board(abc.ABC):
     def close(self) -> None:
         """Release the board; later calls raise BoardError."""
 
+    @property
+    def config_hash(self) -> str | None:
+        """Content hash of the applied config as the board confirmed it (by `apply` or
+        `set_biases`); None before any apply, or where a backend does not keep it."""
+        return None
+
     def __enter__(self) -> Board:
         return self
 
@@ -114,6 +125,117 @@ class BiasWrites(abc.ABC):
         of the resulting config as the board confirms it. Equivalent to applying that config in
         full: a run after it equals a run after `apply` of the same config. Invalid keys or codes
         raise ConfigError and change nothing."""
+
+
+def counts_bin_us(bin_s: float, duration_s: float) -> int:
+    """The bin width of a counts readout in whole microseconds; BoardError unless `bin_s` is a
+    finite whole number of microseconds from 1 us to the run's duration."""
+    ok = isinstance(bin_s, int | float) and not isinstance(bin_s, bool) and math.isfinite(bin_s)
+    us = round(bin_s * 1e6) if ok else 0
+    if not (ok and 1 <= us <= max(1, round(duration_s * 1e6)) and abs(bin_s * 1e6 - us) < 1e-6):
+        raise BoardError(
+            f"bin_s={bin_s!r}; allowed: a whole number of microseconds from 1e-6 s to the "
+            f"duration ({duration_s!r} s)"
+        )
+    return us
+
+
+def counts_of_run(
+    config: ChipConfig, spikes: np.ndarray, duration_s: float, bin_us: int
+) -> ev.Counts:
+    """The counts readout of a run's output spikes: per bin, for the neurons `config` sets (spikes
+    of other neurons, such as a hot neuron the config does not set, are not counted)."""
+    neurons = np.array([global_neuron(c, k, n) for c, k, n, _ in config.neurons()], np.int64)
+    return ev.Counts.from_events(spikes, neurons, bin_us, round(duration_s * 1e6))
+
+
+def check_biases(
+    config: ChipConfig, biases: Mapping[BiasKey, tuple[int, int]]
+) -> dict[tuple[int, int], dict[str, tuple[int, int]]]:
+    """Validate bias writes against `config`: {(chip, core): {name: (coarse, fine)}}, or ConfigError
+    naming the first bad key or code and what is allowed."""
+    if not isinstance(biases, Mapping):
+        raise ConfigError("biases", type(biases).__name__, "a mapping {(chip, core, name): (c, f)}")
+    out: dict[tuple[int, int], dict[str, tuple[int, int]]] = {}
+    for key, code in biases.items():
+        if not (isinstance(key, tuple) and len(key) == 3):
+            raise ConfigError("biases", key, "keys (chip, core, device bias name)")
+        chip, core, name = key
+        path = f"chips[{chip}].cores[{core}].parameters[{name}]"
+        if not (_is_index(chip, len(config.chips)) and _is_index(core, CORES_PER_CHIP)):
+            raise ConfigError(
+                path, (chip, core), f"chip 0..{len(config.chips) - 1}, core 0..{CORES_PER_CHIP - 1}"
+            )
+        if name not in PARAMETERS:
+            raise ConfigError(path, name, "a known bias name (see `hil bias list`)")
+        if not (isinstance(code, tuple | list) and len(code) == 2):
+            raise ConfigError(path, code, "(coarse, fine)")
+        for what, v, hi in (
+            ("coarse_value", code[0], COARSE_MAX),
+            ("fine_value", code[1], FINE_MAX),
+        ):
+            if not _is_index(v, hi + 1):
+                raise ConfigError(f"{path}.{what}", v, f"integers 0..{hi}")
+        out.setdefault((chip, core), {})[name] = (int(code[0]), int(code[1]))
+    return out
+
+
+def _is_index(v: object, n: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n
+
+
+class BiasEditor:
+    """An applied config whose per-core biases change often (BiasWrites.set_biases): each change
+    costs time in the number of biases, not in the size of the config. The new config shares the
+    neurons of the old one; its content hash equals ChipConfig.content_hash, from the neurons'
+    canonical JSON serialized once."""
+
+    def __init__(self, config: ChipConfig) -> None:
+        self.config = config
+        self._neurons_json: dict[tuple[int, int], str] = {}
+
+    def set(self, biases: Mapping[BiasKey, tuple[int, int]]) -> tuple[ChipConfig, str]:
+        """(the config with `biases` written, its content hash); ConfigError changes nothing."""
+        changes = check_biases(self.config, biases)
+        chips = []
+        for ci, chip in enumerate(self.config.chips):
+            cores = dict(chip.cores)
+            for k in range(CORES_PER_CHIP):
+                if (ci, k) in changes:
+                    old = cores.get(k, Core())
+                    cores[k] = Core({**old.parameters, **changes[(ci, k)]}, old.neurons)
+            chips.append(Chip(cores))
+        new = ChipConfig(chips=chips, inputs=self.config.inputs)
+        digest = self._hash(new)
+        self.config = new
+        return new, digest
+
+    def _hash(self, cfg: ChipConfig) -> str:
+        skeleton = ChipConfig(
+            chips=[
+                Chip({k: Core(c.parameters, {}) for k, c in ch.cores.items()}) for ch in cfg.chips
+            ],
+            inputs=cfg.inputs,
+        ).to_dict()
+        for ci, chip in enumerate(skeleton["chips"]):
+            for k, core in chip["cores"].items():
+                core["neurons"] = f"@neurons:{ci}:{k}@"  # no config string looks like this
+        text = _canonical(skeleton)
+        for ci, chip in enumerate(cfg.chips):
+            for k, core in chip.cores.items():
+                text = text.replace(f'"@neurons:{ci}:{k}@"', self._neurons(ci, k, core), 1)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _neurons(self, chip: int, k: int, core: Core) -> str:
+        """A core's neurons as ChipConfig.to_dict writes them, serialized once per core."""
+        if (chip, k) not in self._neurons_json:
+            one = ChipConfig(chips=[Chip({k: Core({}, core.neurons)})]).to_dict()
+            self._neurons_json[(chip, k)] = _canonical(one["chips"][0]["cores"][str(k)]["neurons"])
+        return self._neurons_json[(chip, k)]
+
+
+def _canonical(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 # Capabilities that come with methods, and the interface a board advertising them implements.

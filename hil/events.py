@@ -17,6 +17,7 @@ from hil.chip.geometry import (
     MAX_CHIPS,
     NEURONS_PER_CHIP,
     NEURONS_PER_CORE,
+    NUM_INPUT_CHANNELS,
     global_neuron,
     neuron_address,
 )
@@ -29,8 +30,15 @@ OUTPUT_DTYPE = np.dtype([("t_us", "<i8"), ("chip", "<u1"), ("core", "<u1"), ("ne
 def input_events(t_us: np.ndarray, channel: np.ndarray) -> np.ndarray:
     """Build input events from timestamps [us] and channels; sorted by time (stable)."""
     t = np.asarray(t_us, dtype=np.int64)
+    ch = np.asarray(channel)
+    i32 = np.iinfo(np.int32)
+    bad = (ch < i32.min) | (ch > i32.max)
+    if np.any(bad):  # the int32 field would wrap it into another channel
+        raise EventError(
+            f"channel {int(ch[bad].flat[0])}; allowed 0..{NUM_INPUT_CHANNELS - 1} (the wire's u16)"
+        )
     ev = np.empty(t.shape[0], INPUT_DTYPE)
-    ev["t_us"], ev["channel"] = t, np.asarray(channel)
+    ev["t_us"], ev["channel"] = t, ch
     return sort(ev)
 
 
@@ -82,6 +90,23 @@ class Counts:
         """(n_neurons,) spikes per neuron over the whole run."""
         return self.counts.sum(axis=0)
 
+    @classmethod
+    def from_events(
+        cls, events: np.ndarray, neurons: np.ndarray, bin_us: int, duration_us: int
+    ) -> Counts:
+        """Count output events (OUTPUT_DTYPE, 0 <= t_us < duration_us) per bin for `neurons`
+        (sorted board-wide indices); events of other neurons are not counted."""
+        neurons = np.asarray(neurons, dtype=np.int64)
+        t = events["t_us"]
+        if t.size and (t.min() < 0 or t.max() >= duration_us):
+            raise EventError(f"events from {t.min()} to {t.max()} us; allowed 0..{duration_us - 1}")
+        g = global_index(events)
+        col = np.minimum(np.searchsorted(neurons, g), max(neurons.size - 1, 0))
+        keep = neurons[col] == g if neurons.size else np.zeros(g.size, bool)
+        counts = np.zeros((-(-duration_us // bin_us), neurons.size), np.int32)
+        np.add.at(counts, (t[keep] // bin_us, col[keep]), 1)
+        return cls(counts, neurons, int(bin_us), int(duration_us))
+
 
 def sort(events: np.ndarray) -> np.ndarray:
     """Events in time order; events at the same time keep their order."""
@@ -127,11 +152,13 @@ def validate(
             "timestamps must not decrease (use hil.events.sort)"
         )
     if events.dtype == INPUT_DTYPE:
-        bad = (events["channel"] < 0) | (n_channels is not None and events["channel"] >= n_channels)
+        top = NUM_INPUT_CHANNELS if n_channels is None else min(n_channels, NUM_INPUT_CHANNELS)
+        bad = (events["channel"] < 0) | (events["channel"] >= top)
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
-            top = f"0..{n_channels - 1}" if n_channels is not None else ">= 0"
-            raise EventError(f"event {i} has channel={int(events['channel'][i])}; allowed {top}")
+            raise EventError(
+                f"event {i} has channel={int(events['channel'][i])}; allowed 0..{top - 1}"
+            )
     else:
         for name, hi in (("chip", n_chips), ("core", CORES_PER_CHIP), ("neuron", NEURONS_PER_CORE)):
             bad = events[name] >= hi

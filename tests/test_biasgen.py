@@ -107,3 +107,17 @@ def test_bad_current_is_refused(amps: float) -> None:
 def test_out_of_range_currents_clip_to_end_codes() -> None:
     c, f = bias_code("SOIF_LEAK_N", [0.0, 1.0])
     assert (int(c[0]), int(f[0])) == (0, 0) and (int(c[1]), int(f[1])) == (5, 255)
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_far_out_of_range_currents_take_the_top_code(name: str) -> None:
+    # 1e11 A minus any achievable current rounds to one float: the search used to pick coarse 0
+    _, hi = current_range(name)
+    for amps in (hi * 1.0001, 1.0, 1e11, 1e300):
+        c, f = bias_code(name, amps)
+        assert (int(c), int(f)) == (5, 255), amps
+
+
+def test_huge_codes_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="0..255"):
+        bias_current("SOIF_LEAK_N", 3, 99999999999999999999999)

@@ -77,7 +77,7 @@ def test_validate_invalid_exits_2_with_one_line(tmp_path, how: str, path: str) -
 
 def test_validate_missing_file(capsys) -> None:
     code, _, err = run(capsys, "config", "validate", "/nonexistent/x.json")
-    assert code == 2 and "cannot read /nonexistent/x.json" in err
+    assert code == 2 and "cannot read config file /nonexistent/x.json" in err
 
 
 def test_bias_current_and_code(capsys) -> None:
@@ -110,3 +110,99 @@ def test_no_command_prints_help(capsys) -> None:
         capsys,
     )
     assert code == 0 and "demo" in out and "config" in out
+
+
+def _arguments(parser, path=()):
+    """(command path, action) for every argument of every (sub)command."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _arguments(sub, (*path, name))
+        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            yield path, action
+
+
+def test_every_argument_has_help_and_every_command_examples() -> None:
+    import argparse
+
+    from hil.cli import build_parser
+
+    parser = build_parser(bench_options=True)
+    args = list(_arguments(parser))
+    assert len(args) > 40
+    for path, action in args:
+        assert action.help and len(action.help) > 8, (path, action.dest)
+    subs = [
+        (path, sub)
+        for a in parser._actions
+        if isinstance(a, argparse._SubParsersAction)
+        for path, sub in [((n,), s) for n, s in a.choices.items()]
+    ]
+    for path, sub in subs:
+        assert "examples:" in (sub.epilog or ""), path
+    assert "examples:" in parser.epilog
+
+
+def test_help_shows_defaults_and_examples(capsys) -> None:
+    code, out, _ = run(capsys, "demo", "--help")
+    assert code == 0
+    assert "(default: 50.0)" in out and "(default: emu://)" in out and "examples:" in out
+    code, out, _ = run(capsys, "bench", "emulator", "--help")
+    assert code == 0 and "(default: 5)" in out and "hil bench emulator --json" in out
+
+
+def test_python_dash_m_hil() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hil", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hil {__version__}"
+
+
+def test_demo_reports_what_the_link_lost(capsys, monkeypatch) -> None:
+    # a real-time board with a tiny TX queue on a slow line drops spikes (board overflow)
+    import hil.board
+
+    opened = []
+
+    def spy(url: str):
+        opened.append(real(url))
+        return opened[-1]
+
+    real = hil.board.open_board
+    monkeypatch.setattr(hil.board, "open_board", spy)
+    url = "emu://?realtime=1&fifo=8&baud=19200&on_loss=warn"
+    code, out, err = run(capsys, "demo", "--board", url)
+    assert code == 0 and err == ""
+    d = opened[0].last_run.to_dict()
+    assert d["lost"] > 0
+    link = next(line for line in out.splitlines() if line.startswith("link"))
+    assert f"{d['lost']} spikes lost ({d['overflow_dropped']} by board overflow)" in link
+    assert f"{d['retransmits']} retransmits" in link
+    assert any(line.startswith("warning run 1") for line in out.splitlines())
+    assert f"output  {d['n_events'] - d['lost']} spikes" in out
+
+
+def test_bias_code_refuses_currents_outside_the_range(capsys) -> None:
+    code, _, err = run(capsys, "bias", "code", "SOIF_LEAK_N", "1e11")
+    assert code == 2 and "outside what SOIF_LEAK_N can produce" in err and "1.3908e-06" in err
+    code, out, _ = run(capsys, "bias", "code", "SOIF_LEAK_N", "1.3908e-06")
+    assert code == 0 and out.startswith("coarse=5 fine=255")
+
+
+def test_readme_demo_block_is_what_hil_demo_prints(capsys) -> None:
+    # README quotes `hil demo`; regenerate the block when this fails (the link line's retransmit
+    # count depends on timing, so only its shape is compared)
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```\nboard   ", 1)[1].split("```", 1)[0]
+    quoted = ("board   " + block).strip().splitlines()
+    code, out, err = run(capsys, "demo")
+    printed = out.strip().splitlines()
+    assert code == 0 and err == ""
+    assert printed[:4] == quoted[:4]
+    assert quoted[4].startswith("link    0 spikes lost") and printed[4].startswith(
+        "link    0 spikes lost"
+    )

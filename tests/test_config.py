@@ -182,7 +182,19 @@ VIOLATIONS: list[tuple[str, Callable[[ChipConfig], object], str, str]] = [
         "input channel",
         lambda c: c.inputs.append(InputRoute(channel=-1, chip=0, tag=0)),
         "inputs[0].channel",
-        ">= 0",
+        "0..65535",
+    ),
+    (
+        "input channel 2**40",  # the wire carries a channel as u16
+        lambda c: c.inputs.append(InputRoute(channel=2**40, chip=0, tag=0)),
+        "inputs[0].channel",
+        "0..65535",
+    ),
+    (
+        "input channel 65536",
+        lambda c: c.inputs.append(InputRoute(channel=65536, chip=0, tag=0)),
+        "inputs[0].channel",
+        "0..65535",
     ),
     (
         "input chip",
@@ -400,3 +412,45 @@ def test_save_is_atomic_and_refuses_invalid(tmp_path) -> None:
     assert path.read_text() == before
     assert list(tmp_path.iterdir()) == [path]
     assert ChipConfig.load(path) == example_config()
+
+
+@pytest.mark.parametrize("key", [" 40", "4_0", "040", "+40", "40 ", "٤٠", "1e1", "99999", "-1"])
+def test_neuron_keys_are_canonical_decimals(key: str) -> None:
+    d = json.loads(one_neuron().to_json())
+    d["chips"][0]["cores"]["1"]["neurons"] = {key: {}}
+    with pytest.raises(ConfigError) as err:
+        ChipConfig.from_dict(d)
+    assert err.value.path == "chips[0].cores[1].neurons" and "without leading zeros" in str(
+        err.value
+    )
+
+
+def test_two_keys_never_name_one_neuron() -> None:
+    # "01" and "1" used to collide silently (the later one won); a repeated key is refused too
+    text = '{"chips": [{"cores": {"1": {"neurons": {"1": {}, "01": {"latch_so_dc": true}}}}}]}'
+    with pytest.raises(ConfigError, match="'01'"):
+        ChipConfig.from_json(text)
+    with pytest.raises(ConfigError, match="duplicate key '1'"):
+        ChipConfig.from_json(text.replace('"01"', '"1"'))
+
+
+def test_a_samna_shaped_config_gets_one_short_line_that_points_to_the_importer() -> None:
+    from hil.chip.samna import to_samna
+
+    samna = to_samna(example_config())
+    with pytest.raises(ConfigError, match="hil config import-samna") as err:
+        ChipConfig.from_dict(samna)  # as export-samna writes it
+    assert err.value.path == "<config>.hil"
+    del samna["hil"]  # as samna-shaped data from elsewhere comes
+    with pytest.raises(ConfigError) as err:
+        ChipConfig.from_dict(samna)
+    msg = str(err.value)
+    assert err.value.path == "chips[0].cores" and "hil config import-samna" in msg
+    assert len(msg) < 400  # was 79 kB: the whole list, repeated
+
+
+def test_error_messages_are_bounded_whatever_the_value() -> None:
+    huge = {"tag": "x" * 10**6, "deep": [[[[[[[[[[[[1]]]]]]]]]]]], "int": 10**5000}
+    for value in (huge, "x" * 10**6, 10**5000, list(range(10**5))):
+        msg = str(ConfigError("p", value, "y"))
+        assert len(msg) < 400 and msg.startswith("p: ") and msg.endswith("allowed: y")

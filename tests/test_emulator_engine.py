@@ -44,7 +44,7 @@ def test_info_names_the_silicon_but_hides_its_truth() -> None:
     info = SiliconEngine(s).info()
     assert info.kind == "emulator" and info.board_id == s.silicon_id and info.n_chips == 1
     assert {"spikes", "counts", "hidden-silicon"} <= set(info.capabilities)
-    assert set(info.details) == {"dt_s", "day", "engine"}
+    assert set(info.details) == {"dt_s", "day", "engine", "silicon_id"}
     assert info.details["dt_s"] == DEFAULT_DT <= 1e-4
 
 

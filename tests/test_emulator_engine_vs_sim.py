@@ -1,61 +1,41 @@
 """The emulator integrates the simulator's equations: with the same hidden silicon (per-neuron
 currents and per-synapse weights handed to the simulator explicitly) and the same step, both give
-the same rates. Skips while the simulator's records/simulate API is not importable."""
+the same rates."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
-import pytest
+import torch
 
 from hil import events as ev
-from hil.chip.config import mask_int
 from hil.chip.example import N_EXC, N_INH, N_INPUTS, example_config
-from hil.emulator.engine import TYPE_ROW, SiliconEngine
-from hil.emulator.silicon import PARAMETERS, Silicon
-
-torch = pytest.importorskip("torch")
-try:
-    from hil.sim.network import simulate
-    from hil.sim.records import NeuronParams, Weights
-except ImportError as e:  # the simulator is developed in parallel
-    pytest.skip(f"simulator API not available: {e}", allow_module_level=True)
+from hil.emulator.engine import SiliconEngine
+from hil.emulator.silicon import Silicon
+from hil.sim.compile import compile_config
+from hil.sim.network import simulate
+from hil.sim.records import NeuronParams
 
 N = N_EXC + N_INH
 DT = 1e-4
 T = 1.0
 
 
-def sim_inputs(silicon: Silicon):
-    """NeuronParams and Weights of the example network carrying `silicon`'s hidden truth."""
+def sim_inputs(silicon: Silicon) -> tuple:
+    """NeuronParams and Weights of the example network carrying `silicon`'s hidden truth, compiled
+    through the same netlist as the engine (hil.chip.netlist), with what only silicon has added:
+    a hot neuron's leak as DC and dead neurons silenced."""
     cfg = example_config()
     t = silicon.truth(cfg)
-    cur = {p: t.currents[p][:N] for p in PARAMETERS}
-    cur["Idc"] = t.Ihot[:N]  # no latch_so_dc in the example: only a hot neuron's leak
-    cur["Iw_ahp"] = np.zeros(N)  # latch_so_adaptation is off
-    cur["If_nmda"] = np.zeros(N)  # latch_denm_nmda is off
-    params = NeuronParams.from_currents(
-        {k: torch.as_tensor(v) for k, v in cur.items()},
-        N,
-        dc_enable=1.0,
-        alive=torch.as_tensor(~t.dead[:N], dtype=torch.float32),
+    c = compile_config(cfg, currents=t.currents, weight_factor=t.weight_factor)
+    params: NeuronParams = c.params.replace(
+        Idc=torch.as_tensor(t.Ihot[c.neurons], dtype=torch.float32)[None],
+        dc_enable=torch.ones(1, N),  # no latch_so_dc in the example: only the hot leak
+        alive=c.params.alive * torch.as_tensor(~t.dead[c.neurons], dtype=torch.float32),
     )
-    w_in = torch.zeros(1, 4, N_INPUTS, N)
-    w_rec = torch.zeros(1, 4, N, N)
-    channel_of = {r.tag: r.channel for r in cfg.inputs}
-    neuron_of = {d.tag: n for _, _, n, nr in cfg.neurons() for d in nr.destinations}
-    for _, core, n, neuron in cfg.neurons():
-        for slot, syn in enumerate(neuron.synapses):
-            m = mask_int(syn.weight)
-            w = sum(t.currents[f"Iw_{b}"][n] for b in range(4) if m >> b & 1)
-            w *= t.weight_factor[0, core, n, slot]
-            row = TYPE_ROW[syn.dendrite]
-            if syn.tag in channel_of:
-                w_in[0, row, channel_of[syn.tag], n] += w
-            if syn.tag in neuron_of:
-                w_rec[0, row, neuron_of[syn.tag], n] += w
-    return cfg, params, Weights(w_in, w_rec)
+    assert list(c.neurons) == list(range(N)) and list(c.channels) == list(range(N_INPUTS))
+    return cfg, params, c.weights
 
 
 def test_emulator_and_simulator_agree_on_the_same_silicon() -> None:

@@ -95,3 +95,12 @@ def test_poisson_input_rate_and_seed() -> None:
     assert abs(e.size / (20 * 2.0) - 50.0) < 5.0
     np.testing.assert_array_equal(e, ev.poisson_input(50.0, 20, 2.0, seed=3))
     assert not np.array_equal(e, ev.poisson_input(50.0, 20, 2.0, seed=4))
+
+
+def test_input_channels_stop_at_the_wire_s_u16() -> None:
+    # channel 2**40 used to wrap silently in the int32 field; the wire carries 0..65535
+    with pytest.raises(EventError, match="0..65535"):
+        ev.input_events([0], [2**40])
+    with pytest.raises(EventError, match="channel=65536; allowed 0..65535"):
+        ev.validate(ev.input_events([0], [65536]))
+    assert ev.validate(ev.input_events([0], [65535])).size == 1

@@ -14,6 +14,7 @@ from hil.chip.params import (
     tau_current,
     tau_of,
 )
+from hil.errors import ConfigError
 
 
 def test_nominal_currents_equal_rockpools_defaults() -> None:
@@ -55,3 +56,41 @@ def test_codes_carry_currents_within_generator_resolution() -> None:
         # Idc, If_nmda and Iw_ahp sit at the 0.5 pA leakage floor, where codes are coarse
         tol = 0.25 if amps < 1e-12 else 0.02
         assert back[name] == pytest.approx(amps, rel=tol), name
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("tau_mem", -0.02),  # used to return a negative current
+        ("tau_ampa", 0.0),
+        ("t_ref", float("nan")),
+        ("t_pulse", float("inf")),
+        ("r_gain_mem", -4.0),
+        ("Ispkthr", -1e-7),
+        ("Idc", float("nan")),
+        ("Iw", (1e-9, -2e-9, 4e-9, 8e-9)),
+        ("Iw", (1e-9, 2e-9)),
+        ("tau_nmda", "10ms"),
+        ("tau_shunt", True),
+    ],
+)
+def test_high_level_refuses_meaningless_values(field: str, value: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        HighLevel(**{field: value})
+    assert f"HighLevel.{field}" in str(err.value) and "allowed: " in str(err.value)
+
+
+@pytest.mark.parametrize("field", ["C_mem", "C_ampa", "C_ref", "Ut", "Vth", "Io", "kappa_n"])
+@pytest.mark.parametrize("value", [-3e-12, 0.0, float("nan"), float("inf")])
+def test_physics_refuses_meaningless_values(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"Physics.{field}"):
+        Physics(**{field: value})
+
+
+def test_conversions_refuse_meaningless_arguments() -> None:
+    for bad in (-0.02, 0.0, float("nan")):
+        with pytest.raises(ConfigError):
+            tau_current(bad, 3e-12)
+        with pytest.raises(ConfigError):
+            pulse_current(1e-3, bad)
+    assert HighLevel(Idc=0.0, Iw=(0.0, 0.0, 0.0, 0.0)).currents()["Idc"] == 0.0  # off is allowed

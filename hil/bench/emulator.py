@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from hil import argtypes as at
 from hil import events as ev
 from hil.chip.config import ChipConfig, Destination, InputRoute, Neuron, Synapse, mask_bits
 from hil.chip.geometry import NEURONS_PER_CHIP, SYNAPSES_PER_NEURON, Dendrite
@@ -74,10 +75,22 @@ def workload(seed: int = 0) -> ChipConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=2.0, help="simulated seconds per run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
-    parser.add_argument("--dt", type=float, default=None, help="integration step [s]")
-    parser.add_argument("--seed", type=int, default=1, help="silicon, network and input seed")
+    parser.add_argument(
+        "--duration",
+        type=at.number(0, 3600, "s", lo_open=True),
+        default=2.0,
+        help="simulated seconds per run",
+    )
+    parser.add_argument(
+        "--repeats", type=at.integer(1, 1000), default=5, help="timed runs (median reported)"
+    )
+    parser.add_argument(
+        "--dt",
+        type=at.number(1e-7, 1e-2, "s"),
+        default=None,
+        help="integration step [s] (default: the engine's)",
+    )
+    parser.add_argument("--seed", type=at.seed, default=1, help="silicon, network and input seed")
 
 
 def run(args: argparse.Namespace) -> dict:

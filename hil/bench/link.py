@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from hil import argtypes as at
 from hil import events as ev
 from hil.board import Board, BoardInfo, check_run
 from hil.chip.config import ChipConfig, InputRoute
@@ -82,28 +83,36 @@ class ReplayEngine(Board):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--unpaced-events", type=int, default=400_000, help="events in the unpaced run")
+    p.add_argument(
+        "--unpaced-events",
+        type=at.integer(1, 10_000_000),
+        default=400_000,
+        help="events in the unpaced run",
+    )
     p.add_argument(
         "--paced-seconds",
-        type=float,
+        type=at.number(0, 600, "s", lo_open=True),
         default=2.0,
         help="seconds of line time per paced run (events = ceiling rate x seconds)",
     )
-    p.add_argument("--pings", type=int, default=2000, help="commands timed for the round trip")
+    p.add_argument(
+        "--pings",
+        type=at.integer(1, 1_000_000),
+        default=2000,
+        help="commands timed for the round trip",
+    )
     p.add_argument(
         "--ber-runs",
-        type=int,
+        type=at.integer(0, 100_000),
         default=100,
         help="runs per byte error rate in the integrity part (0 skips it; default 100)",
     )
     p.add_argument(
         "--ber-duration",
-        type=float,
+        type=at.number(0, 600, "s", lo_open=True),
         default=5.0,
         help="seconds per integrity run (200 Hz input on 16 channels; default 5)",
     )
-    p.epilog = "examples:\n  hil bench link --json\n  hil bench link --ber-runs 20 --json"
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _stream(n: int, baud: int = 0) -> tuple[float, dict]:

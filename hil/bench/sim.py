@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hil import argtypes as at
+
 if TYPE_CHECKING:
     import torch
 
@@ -50,12 +52,14 @@ MISMATCH_SIGMA = 0.1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per workload (3)")
+    parser.add_argument(
+        "--repeats", type=at.integer(1, 1000), default=3, help="timed repeats per workload"
+    )
     parser.add_argument(
         "--peer-instances",
-        type=int,
+        type=at.integer(1, 100),
         default=3,
-        help="Rockpool mismatch instances actually run, scaled to 100 (3)",
+        help="Rockpool mismatch instances actually run, scaled to 100",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip Rockpool even if installed")
     parser.add_argument("--no-dt", action="store_true", help="skip the dt = 10 us run")
@@ -64,12 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at.integer(0, 1024),
         default=0,
-        help="torch and numba threads (0, default: torch's default, the machine's cores, which "
+        help="torch and numba threads (0: torch's default, the machine's cores, which "
         "XLA uses too, so both peers get the same cores)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="network and input seed (0)")
+    parser.add_argument("--seed", type=at.seed, default=0, help="network and input seed")
 
 
 def _median_time(fn: Callable[[], object], repeats: int) -> float:

@@ -101,8 +101,13 @@ def _check_codes(coarse: np.ndarray, fine: np.ndarray) -> None:
 def bias_current(name: str, coarse: np.ndarray | int, fine: np.ndarray | int) -> np.ndarray:
     """Current [A] that bias `name` produces at (coarse, fine); numpy-vectorized, broadcasting."""
     p = parameter(name)
-    c = np.asarray(coarse, dtype=np.int64)
-    f = np.asarray(fine, dtype=np.int64)
+    try:
+        c = np.asarray(coarse, dtype=np.int64)
+        f = np.asarray(fine, dtype=np.int64)
+    except (OverflowError, TypeError, ValueError):
+        raise ConfigError(
+            "(coarse, fine)", (coarse, fine), f"integers 0..{COARSE_MAX}, 0..{FINE_MAX}"
+        ) from None
     _check_codes(c, f)
     lo, hi = I_FLOOR[p.type][c], I_MAX[p.type][c]
     return p.scale * (lo + f / FINE_MAX * (hi - lo))
@@ -119,7 +124,8 @@ def bias_code(name: str, amps: np.ndarray | float) -> tuple[np.ndarray, np.ndarr
 
     For every coarse value the best fine value follows from inverting the linear model; the coarse
     value whose current lies nearest to the target wins (ties go to the lower coarse value).
-    Currents outside `current_range(name)` map to the end codes.
+    Currents outside `current_range(name)` map to the end codes: below the range to the lowest
+    current, above it to the highest (coarse 5, fine 255). `hil bias code` refuses them instead.
     """
     p = parameter(name)
     target = np.asarray(amps, dtype=np.float64)
@@ -129,7 +135,9 @@ def bias_code(name: str, amps: np.ndarray | float) -> tuple[np.ndarray, np.ndarr
         )
     lo = I_FLOOR[p.type][:, None] * p.scale  # (6, 1)
     hi = I_MAX[p.type][:, None] * p.scale
-    flat = target.reshape(1, -1)
+    # Clip first: far outside the range every coarse value is equally far in float64 (1e11 A minus
+    # any achievable current rounds to the same number), and the search would pick coarse 0.
+    flat = np.clip(target.reshape(1, -1), lo.min(), hi.max())
     fine = np.clip(np.rint((flat - lo) / (hi - lo) * FINE_MAX), 0, FINE_MAX)
     got = lo + fine / FINE_MAX * (hi - lo)
     best = np.argmin(np.abs(got - flat), axis=0)

@@ -27,6 +27,7 @@ from hil.chip.geometry import (
     MAX_HOP,
     NEURONS_PER_CORE,
     NUM_BASE_WEIGHTS,
+    NUM_INPUT_CHANNELS,
     NUM_TAGS,
     SYNAPSES_PER_NEURON,
     Dendrite,
@@ -164,7 +165,8 @@ class ChipConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ChipConfig:
-        """Read a config file; unreadable files and bad JSON raise ConfigError too."""
+        """Read a config file: ArtifactError when it cannot be read, ConfigError for bad JSON or a
+        violated constraint."""
         return cls.from_dict(read_json(path, "config file"))
 
     def save(self, path: str | Path) -> Path:
@@ -236,8 +238,7 @@ def _errors(cfg: ChipConfig) -> Iterator[ConfigError]:
             yield from _core_errors(cp, core)
     for i, r in enumerate(cfg.inputs):
         p = f"inputs[{i}]"
-        if not _is_int(r.channel) or r.channel < 0:
-            yield ConfigError(f"{p}.channel", r.channel, "integers >= 0")
+        yield from _range(f"{p}.channel", r.channel, 0, NUM_INPUT_CHANNELS - 1)
         yield from _range(f"{p}.chip", r.chip, 0, len(cfg.chips) - 1)
         yield from _range(f"{p}.tag", r.tag, 0, NUM_TAGS - 1)
         yield from _mask(f"{p}.core", r.core)
@@ -302,6 +303,20 @@ def _obj(path: str, v: object) -> dict:
     return v
 
 
+SAMNA_HINT = "a samna-shaped config (lists) converts with `hil config import-samna IN -o OUT`"
+
+
+def _keyed(path: str, v: object, what: str) -> dict:
+    """An object keyed by index; a list here is samna's dense shape, which has its own reader."""
+    if isinstance(v, list):
+        raise ConfigError(
+            path,
+            f"a list of {len(v)} {what}",
+            f"an object keyed by {what[:-1]} index; {SAMNA_HINT}",
+        )
+    return _obj(path, v)
+
+
 def _list(path: str, v: object) -> list:
     if not isinstance(v, list):
         raise ConfigError(path, v, "a JSON list")
@@ -309,10 +324,13 @@ def _list(path: str, v: object) -> list:
 
 
 def _key_index(path: str, key: str, hi: int) -> int:
-    try:
-        return int(key)
-    except ValueError:
-        raise ConfigError(path, key, f"an index 0..{hi} as a string key") from None
+    """A core or neuron key: canonical decimal only ("40", never " 40", "4_0", "040" or "+40"),
+    so that two keys never name one index."""
+    if not (key.isascii() and key.isdigit() and len(key) <= 4 and (key == "0" or key[0] != "0")):
+        raise ConfigError(
+            path, key, f"an index 0..{hi} as a decimal string key without leading zeros"
+        )
+    return int(key)
 
 
 def _known(path: str, d: dict, allowed: set[str]) -> None:
@@ -323,6 +341,8 @@ def _known(path: str, d: dict, allowed: set[str]) -> None:
 
 def _parse_config(data: object) -> ChipConfig:
     d = _obj("<config>", data)
+    if "hil" in d:  # the key `hil config export-samna` writes
+        raise ConfigError("<config>.hil", "samna's shape", f"hil's shape; {SAMNA_HINT}")
     _known("<config>", d, {"schema", "chips", "inputs"})
     if d.get("schema", SCHEMA) != SCHEMA:
         raise ConfigError("schema", d["schema"], repr(SCHEMA))
@@ -331,7 +351,7 @@ def _parse_config(data: object) -> ChipConfig:
         cd = _obj(f"chips[{ci}]", chip)
         _known(f"chips[{ci}]", cd, {"cores"})
         cores = {}
-        for key, core in _obj(f"chips[{ci}].cores", cd.get("cores", {})).items():
+        for key, core in _keyed(f"chips[{ci}].cores", cd.get("cores", {}), "cores").items():
             k = _key_index(f"chips[{ci}].cores", key, CORES_PER_CHIP - 1)
             cores[k] = _parse_core(f"chips[{ci}].cores[{k}]", core)
         chips.append(Chip(cores))
@@ -368,7 +388,7 @@ def _parse_core(cp: str, data: object) -> Core:
             )
         params[name] = (pd.get("coarse_value"), pd.get("fine_value"))
     neurons = {}
-    for key, n in _obj(f"{cp}.neurons", d.get("neurons", {})).items():
+    for key, n in _keyed(f"{cp}.neurons", d.get("neurons", {}), "neurons").items():
         k = _key_index(f"{cp}.neurons", key, NEURONS_PER_CORE - 1)
         neurons[k] = _parse_neuron(f"{cp}.neurons[{k}]", n)
     return Core(parameters=params, neurons=neurons)

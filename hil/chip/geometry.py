@@ -20,6 +20,7 @@ DESTINATIONS_PER_NEURON = 4  # SRAM entries (fan-out)
 NUM_TAGS = 2048  # 11-bit event tags, 0..2047
 MAX_HOP = 7  # x_hop, y_hop in -7..7
 NUM_BASE_WEIGHTS = 4  # per-core base weight currents SYAM_W0..W3, selected by a 4-bit mask
+NUM_INPUT_CHANNELS = 65536  # input channels 0..65535: the wire carries a channel as u16
 COARSE_MAX = 5
 FINE_MAX = 255
 FPGA_TICK_S = 1e-6  # event timestamps are integer microseconds

@@ -13,11 +13,13 @@ Rockpool's 3 pF because its default currents and measured f-I curve were made wi
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from hil.artifacts import read_json
 from hil.chip.biasgen import bias_code, bias_current
+from hil.errors import ConfigError
 
 # Simulation name -> device bias name (Rockpool `sim2device_se2`, rockpool_dynapse.md section 2).
 SIM_TO_DEVICE: dict[str, str] = {
@@ -49,6 +51,19 @@ DEVICE_TO_SIM = {v: k for k, v in SIM_TO_DEVICE.items()}
 SYNAPSES = ("ampa", "gaba", "nmda", "shunt")
 
 
+def _positive(where: str, value: object, unit: str, zero_ok: bool = False) -> float:
+    """`value` as a float if it is a finite number > 0 (>= 0 with `zero_ok`); else ConfigError."""
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= 0 if zero_ok else value > 0)
+    )
+    if not ok:
+        raise ConfigError(where, value, f"a finite number {'>= 0' if zero_ok else '> 0'} {unit}")
+    return float(value)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Physics:
     """Device constants [SI] and capacitances [F]; Rockpool 3.1.0 defaults (section 1.9)."""
@@ -68,6 +83,11 @@ class Physics:
     C_pulse_ahp: float = 0.5e-12
     C_ref: float = 1.5e-12
 
+    def __post_init__(self) -> None:
+        units = {"Ut": "V", "Vth": "V", "Io": "A", "kappa_n": "", "kappa_p": ""}
+        for f in fields(self):
+            _positive(f"Physics.{f.name}", getattr(self, f.name), units.get(f.name, "F"))
+
     @property
     def kappa(self) -> float:
         return (self.kappa_n + self.kappa_p) / 2
@@ -75,22 +95,22 @@ class Physics:
 
 def tau_current(tau: float, C: float, phys: Physics = Physics()) -> float:
     """Leak current [A] giving DPI time constant `tau` [s] on capacitor `C` [F]."""
-    return phys.Ut / phys.kappa * C / tau
+    return phys.Ut / phys.kappa * _positive("C", C, "F") / _positive("tau", tau, "s")
 
 
 def tau_of(current: float, C: float, phys: Physics = Physics()) -> float:
     """DPI time constant [s] of leak current `current` [A] on capacitor `C` [F]."""
-    return phys.Ut / phys.kappa * C / current
+    return phys.Ut / phys.kappa * _positive("C", C, "F") / _positive("current", current, "A")
 
 
 def pulse_current(t: float, C: float, phys: Physics = Physics()) -> float:
     """Current [A] that charges `C` [F] to Vth in `t` [s] (pulse width, refractory period)."""
-    return phys.Vth * C / t
+    return phys.Vth * _positive("C", C, "F") / _positive("t", t, "s")
 
 
 def pulse_of(current: float, C: float, phys: Physics = Physics()) -> float:
     """Pulse width [s] of current `current` [A] on capacitor `C` [F]."""
-    return phys.Vth * C / current
+    return phys.Vth * _positive("C", C, "F") / _positive("current", current, "A")
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,23 @@ class HighLevel:
     If_nmda: float = 0.5e-12
     Iw_ahp: float = 0.5e-12
     Iw: tuple[float, float, float, float] = (1e-9, 2e-9, 4e-9, 8e-9)
+
+    def __post_init__(self) -> None:
+        """Time constants, pulse widths and gain ratios must be finite and > 0; currents finite
+        and >= 0 (a negative or NaN value has no physical meaning and used to pass through)."""
+        for f in fields(self):
+            v, where = getattr(self, f.name), f"HighLevel.{f.name}"
+            if f.name == "Iw":
+                if not (isinstance(v, tuple | list) and len(v) == 4):
+                    raise ConfigError(where, v, "4 base-weight currents [A]")
+                for i, w in enumerate(v):
+                    _positive(f"{where}[{i}]", w, "A", zero_ok=True)
+            elif f.name.startswith(("tau_", "t_")):
+                _positive(where, v, "s")
+            elif f.name.startswith("r_gain"):
+                _positive(where, v, "(a ratio)")
+            else:
+                _positive(where, v, "A", zero_ok=True)
 
     def currents(self, phys: Physics = Physics()) -> dict[str, float]:
         """Bias currents [A] by simulation name (the keys of SIM_TO_DEVICE)."""
@@ -187,22 +224,26 @@ class Nominal:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Nominal:
-        if data.get("schema") != NOMINAL_SCHEMA:
-            raise ValueError(
-                f"not a nominal-parameter file: schema {data.get('schema')!r}, "
-                f"expected {NOMINAL_SCHEMA!r}"
+    def from_dict(cls, data: object) -> Nominal:
+        """Parse a nominal-parameter artifact; any problem is a ConfigError naming the field."""
+        if not isinstance(data, dict) or data.get("schema") != NOMINAL_SCHEMA:
+            schema = data.get("schema") if isinstance(data, dict) else data
+            raise ConfigError("schema", schema, repr(NOMINAL_SCHEMA))
+        try:
+            hl = dict(data["high_level"])
+            hl["Iw"] = tuple(hl["Iw"])
+            return cls(
+                version=data["version"],
+                physics=Physics(**data["physics"]),
+                high_level=HighLevel(**hl),
+                source=data["source"],
             )
-        hl = dict(data["high_level"])
-        hl["Iw"] = tuple(hl["Iw"])
-        return cls(
-            version=data["version"],
-            physics=Physics(**data["physics"]),
-            high_level=HighLevel(**hl),
-            source=data["source"],
-        )
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError("nominal", str(e), f"the fields of {NOMINAL_SCHEMA}") from None
 
 
 def load_nominal(path: str | Path) -> Nominal:
     """Read a nominal-parameter artifact (JSON) written by `Nominal.to_dict`."""
-    return Nominal.from_dict(json.loads(Path(path).read_text()))
+    return Nominal.from_dict(read_json(path, "nominal-parameter file"))

@@ -6,29 +6,36 @@ default 1 ms; silicon is continuous), with the simulator's equations (hil.emulat
 neuron's own effective currents and every synapse's own weight (Silicon.truth), membrane noise, dead
 and hot neurons. Accuracy of the default resolution: see docs/silicon.md ("Engine").
 
-Routing follows ChipConfig: an input channel's routes inject tag `tag` into the cores of `core` on
-chip `chip`; a neuron's spike goes out with each destination's tag to the cores in its core mask on
-chip (chip + x_hop) (chips of a board sit in a row: y_hop must be 0, other targets are dropped).
-Every CAM entry of a neuron in a reached core that listens to that tag adds its weight (the sum of
-its core's base weights selected by its mask, times the synapse's own factor) to its dendrite.
-Spikes reach recurrent targets one step (dt) later; inputs act in the step that holds their time.
-Latches as in the simulator (hil.sim.compile): latch_so_dc gates Idc, latch_soif_kill silences
-the neuron, latch_so_adaptation enables the AHP, latch_denm_nmda the NMDA voltage gate.
+The config is compiled through hil.chip.netlist, as in the simulator (routing across cores and
+chips, CAM masks over the core's base weights, latches), with the silicon's truth for currents and
+each CAM slot's weight factor. Spikes reach recurrent targets one step (dt) later; inputs act in
+the step that holds their time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections import defaultdict
+from collections.abc import Mapping
 
 import numpy as np
 
 from hil import __version__
 from hil import events as ev
-from hil.board import Board, BoardInfo, Capability, check_run
-from hil.chip.config import ChipConfig, mask_int
-from hil.chip.geometry import CORES_PER_CHIP, NEURONS_PER_CORE, Dendrite
+from hil.board import (
+    BiasEditor,
+    BiasKey,
+    BiasWrites,
+    Board,
+    BoardInfo,
+    Capability,
+    CountsReadout,
+    check_run,
+    counts_bin_us,
+    counts_of_run,
+)
+from hil.chip.config import ChipConfig
+from hil.chip.netlist import Netlist, build_netlist, derived_constants
 from hil.chip.params import Physics
 from hil.emulator import kernel as K
 from hil.emulator.silicon import Silicon, Truth
@@ -36,12 +43,10 @@ from hil.errors import BoardError, ConfigError
 
 DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "Engine")
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
-# Dendrite -> kernel synapse row (the simulator's order: AMPA, NMDA, GABA, SHUNT).
-TYPE_ROW = {Dendrite.AMPA: 0, Dendrite.NMDA: 1, Dendrite.GABA: 2, Dendrite.SHUNT: 3}
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call
 
 
-class SiliconEngine(Board):
+class SiliconEngine(Board, CountsReadout, BiasWrites):
     """In-process emulated board: `SiliconEngine(silicon, dt=100e-6, noise_seed=None)`.
 
     dt [s] must be a whole number of microseconds between 1 us and 1 ms. `noise_seed` (int) seeds
@@ -73,10 +78,11 @@ class SiliconEngine(Board):
         self.noise_seed = silicon.seed if noise_seed is None else int(noise_seed)
         self.url = f"silicon://{silicon.silicon_id}"
         self._config: ChipConfig | None = None
+        self._biases: BiasEditor | None = None
+        self._hash: str | None = None
         self._compiled: _Compiled | None = None
         self._state: np.ndarray | None = None
         self._pending: np.ndarray | None = None
-        self._config_hash = ""
         self._runs = 0  # runs since the config was applied (part of the noise key)
         self.run_seed = 0  # the host's seed for the runs that follow (seed_runs)
         self._closed = False
@@ -91,8 +97,9 @@ class SiliconEngine(Board):
         the state reset (as after a power cycle)."""
         self._live()
         self._silicon = self._silicon.at_day(day)
-        if self._config is not None:
-            self._compiled = _compile(self._config, self._silicon, self.dt, self.physics)
+        if self._config is not None and self._compiled is not None:
+            net = self._compiled.netlist
+            self._compiled = _compile(self._config, self._silicon, self.dt, self.physics, net)
             self.reset()
 
     def info(self) -> BoardInfo:
@@ -102,10 +109,24 @@ class SiliconEngine(Board):
             version=f"hil-emulator {__version__}",
             n_chips=self._silicon.n_chips,
             capabilities=frozenset(
-                {Capability.SPIKES.value, Capability.COUNTS.value, Capability.HIDDEN_SILICON.value}
+                {
+                    Capability.SPIKES.value,
+                    Capability.COUNTS.value,
+                    Capability.BIASES.value,
+                    Capability.HIDDEN_SILICON.value,
+                }
             ),
-            details={"dt_s": self.dt, "day": self._silicon.day, "engine": "numba"},
+            details={
+                "dt_s": self.dt,
+                "day": self._silicon.day,
+                "engine": "numba",
+                "silicon_id": self._silicon.silicon_id,  # not its seed: that draws the truth
+            },
         )
+
+    @property
+    def config_hash(self) -> str | None:
+        return self._hash
 
     # -- protocol --------------------------------------------------------------------------------
     def apply(self, config: ChipConfig) -> str:
@@ -119,10 +140,33 @@ class SiliconEngine(Board):
             )
         compiled = _compile(config, self._silicon, self.dt, self.physics)
         self._config, self._compiled = config, compiled
-        self._config_hash = config.content_hash()
+        self._biases, self._hash = BiasEditor(config), config.content_hash()
         self._runs = 0
         self.reset()
-        return self._config_hash
+        return self._hash
+
+    def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
+        """Biases written in place: the silicon's truth under the new codes, recompiled into the
+        applied netlist; the state at rest and the run count at 0, as after `apply` of the
+        resulting config (so the next run equals a run after that apply, noise included)."""
+        self._live()
+        if self._config is None or self._compiled is None or self._biases is None:
+            raise BoardError("no config applied: call board.apply(config) before set_biases")
+        config, digest = self._biases.set(biases)  # ConfigError: nothing changed
+        net = self._compiled.netlist
+        self._compiled = _compile(config, self._silicon, self.dt, self.physics, net)
+        self._config, self._hash = config, digest
+        self._runs = 0
+        self.reset()
+        return digest
+
+    def run_counts(self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3) -> ev.Counts:
+        """Spikes of the neurons the config sets, counted per bin (hil.board.CountsReadout)."""
+        self._live()
+        check_run(self._config, stimulus, duration_s)
+        bin_us = counts_bin_us(bin_s, duration_s)
+        assert self._config is not None
+        return counts_of_run(self._config, self.run(stimulus, duration_s), duration_s, bin_us)
 
     def reset(self) -> None:
         self._live()
@@ -194,7 +238,7 @@ class SiliconEngine(Board):
         hash, runs since apply, run_seed), first 8 bytes little-endian, top bit cleared."""
         key = (
             f"{self._silicon.silicon_id}|{self._silicon.day}|{self.noise_seed}|"
-            f"{self._config_hash}|{self._runs}|{self.run_seed}"
+            f"{self._hash or ''}|{self._runs}|{self.run_seed}"
         )
         return np.uint64(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1)
 
@@ -225,12 +269,14 @@ class _Compiled:
         gamma: float,
         noise_on: bool,
         used: np.ndarray,
+        netlist: Netlist,
     ) -> None:
         self.P = P.astype(K.DTYPE)
         self.indptr, self.target, self.charge = indptr, target, charge.astype(K.DTYPE)
         self.channel_base = channel_base  # input channel -> source id
         self.gamma, self.noise_on = gamma, noise_on
         self.used = used  # (5,) bool: AMPA, NMDA, GABA, SHUNT, AHP can carry current
+        self.netlist = netlist  # what it was compiled from (set_biases keeps its structure)
 
     def channel_source(self, channels: np.ndarray) -> np.ndarray:
         """Source ids of input channels (-1 for a channel without routes)."""
@@ -240,126 +286,68 @@ class _Compiled:
         return out
 
 
-def _neuron_params(t: Truth, cfg: ChipConfig, dt: float, phys: Physics) -> np.ndarray:
-    """Kernel parameter matrix (N_PROWS, N) from the truth's effective currents and the latches.
-
-    Currents below the dark current Io act as Io (as in the simulator)."""
-    cur = {k: np.maximum(v, phys.Io) for k, v in t.currents.items()}
-    n = t.dead.size
-    ut_k = phys.Ut / phys.kappa
-    P = np.zeros((K.N_PROWS, n))
-    for dec, mean, syn in (
-        (K.P_DEC_AMPA, K.P_MEAN_AMPA, "ampa"),
-        (K.P_DEC_NMDA, K.P_MEAN_NMDA, "nmda"),
-        (K.P_DEC_GABA, K.P_MEAN_GABA, "gaba"),
-        (K.P_DEC_SHUNT, K.P_MEAN_SHUNT, "shunt"),
+def _neuron_params(net: Netlist, d: dict[str, np.ndarray], t: Truth, dt: float) -> np.ndarray:
+    """Kernel parameter matrix (N_PROWS, N) over every neuron of the silicon: the netlist's
+    derived constants `d`, plus what only silicon has (dead and hot neurons, membrane noise)."""
+    P = np.zeros((K.N_PROWS, net.neurons.size))
+    for s, (dec, mean) in enumerate(
+        (
+            (K.P_DEC_AMPA, K.P_MEAN_AMPA),
+            (K.P_DEC_NMDA, K.P_MEAN_NMDA),
+            (K.P_DEC_GABA, K.P_MEAN_GABA),
+            (K.P_DEC_SHUNT, K.P_MEAN_SHUNT),
+        )
     ):
-        tau = ut_k * getattr(phys, f"C_{syn}") / cur[f"Itau_{syn}"]
-        P[dec] = np.exp(-dt / tau)
-        P[mean] = -np.expm1(-dt / tau) * tau / dt
-    tau_ahp = ut_k * phys.C_ahp / cur["Itau_ahp"]
-    P[K.P_DEC_AHP] = np.exp(-dt / tau_ahp)
-    P[K.P_MEAN_AHP] = -np.expm1(-dt / tau_ahp) * tau_ahp / dt
-    dc_enable = np.zeros(n, bool)
-    adapt = np.zeros(n, bool)
-    kill = np.zeros(n, bool)
-    nmda_gate = np.zeros(n, bool)
-    for ci, k, nn, neuron in cfg.neurons():
-        g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
-        dc_enable[g] = neuron.latches.get("latch_so_dc", False)
-        adapt[g] = neuron.latches.get("latch_so_adaptation", False)
-        kill[g] = neuron.latches.get("latch_soif_kill", False)
-        nmda_gate[g] = neuron.latches.get("latch_denm_nmda", False)
-    off = t.dead | kill
-    itau = cur["Itau_mem"]
-    P[K.P_INV_TAU] = np.where(off, 0.0, itau / (ut_k * phys.C_mem))
-    P[K.P_ITAU] = itau
-    P[K.P_INV_ITAU] = 1.0 / itau
-    P[K.P_IGAIN] = cur["Igain_mem"]
-    P[K.P_GAIN] = cur["Igain_mem"] / itau
-    P[K.P_FB] = phys.Io / itau
-    P[K.P_IDC] = np.where(dc_enable, t.currents["Idc"], 0.0) + t.Ihot
-    P[K.P_IF_NMDA] = np.where(nmda_gate, t.currents["If_nmda"], 0.0)  # off: NMDA acts ungated
-    P[K.P_UTHR] = np.where(off, np.inf, np.log(cur["Ispkthr"] / phys.Io))
-    P[K.P_TREF] = phys.Vth * phys.C_ref / cur["Iref"]
-    t_pulse_ahp = phys.Vth * phys.C_pulse_ahp / cur["Ipulse_ahp"]
-    ahp_jump = (
-        -np.expm1(-t_pulse_ahp / tau_ahp)
-        * cur["Igain_ahp"]
-        / cur["Itau_ahp"]
-        * t.currents["Iw_ahp"]
-    )
-    P[K.P_AHP_JUMP] = np.where(adapt, ahp_jump, 0.0)
+        P[dec], P[mean] = d["syn_decay"][s], d["syn_mean"][s]
+    P[K.P_DEC_AHP], P[K.P_MEAN_AHP] = d["ahp_decay"], d["ahp_mean"]
+    off = t.dead | ~net.alive
+    P[K.P_INV_TAU] = np.where(off, 0.0, d["inv_tau"])
+    P[K.P_ITAU] = d["Itau"]
+    P[K.P_INV_ITAU] = 1.0 / d["Itau"]
+    P[K.P_IGAIN] = d["Ig"]
+    P[K.P_GAIN] = d["gain"]
+    P[K.P_FB] = d["fb"]
+    P[K.P_IDC] = d["dc"] + t.Ihot
+    P[K.P_IF_NMDA] = d["If_nmda"]
+    P[K.P_UTHR] = np.where(off, np.inf, d["u_th"])
+    P[K.P_TREF] = d["t_ref"]
+    P[K.P_AHP_JUMP] = d["ahp_jump"]
     a = np.exp(-dt / t.noise_tau_s)
     P[K.P_NOISE_A] = a
     P[K.P_NOISE_B] = t.noise_std * np.sqrt(1.0 - a * a)
     return P
 
 
-def _compile(cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics) -> _Compiled:
+def _compile(
+    cfg: ChipConfig, silicon: Silicon, dt: float, phys: Physics, structure: Netlist | None = None
+) -> _Compiled:
+    """The (validated) config on this silicon: every neuron of the board (an unset hot neuron fires
+    too), its truth's currents, each CAM slot's weight times its truth factor; CSR by source
+    (neurons by board-wide index, then input channels in sorted order). `structure`: the netlist
+    of a config that differs from `cfg` in biases only (its neurons and synapses are reused)."""
     t = silicon.truth(cfg)
     n = silicon.n_neurons
-    P = _neuron_params(t, cfg, dt, phys)
-    cur = t.currents
-    ut_k = phys.Ut / phys.kappa
-    # charge per unit weight current, per (type row, neuron): (1 - e^(-t_pulse/tau)) Igain/Itau
-    t_pulse = phys.Vth * phys.C_pulse / np.maximum(cur["Ipulse"], phys.Io)
-    per_amp = np.zeros((K.N_TYPES, n))
-    for syn, row in (("ampa", 0), ("nmda", 1), ("gaba", 2), ("shunt", 3)):
-        itau_s = np.maximum(cur[f"Itau_{syn}"], phys.Io)
-        tau = ut_k * getattr(phys, f"C_{syn}") / itau_s
-        per_amp[row] = -np.expm1(-t_pulse / tau) * np.maximum(cur[f"Igain_{syn}"], phys.Io)
-        per_amp[row] /= itau_s
-    iw = np.stack([cur[f"Iw_{b}"] for b in range(4)])  # (4, N) per-core base weights
-    # listeners: (chip, core, tag) -> list of (target flat index, charge [A])
-    listen: dict[tuple[int, int, int], list[tuple[int, float]]] = defaultdict(list)
-    for ci, k, nn, neuron in cfg.neurons():
-        g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
-        for slot, syn in enumerate(neuron.synapses):
-            if syn.dendrite not in TYPE_ROW:
-                continue
-            m = mask_int(syn.weight)
-            w = sum(iw[b, g] for b in range(4) if m >> b & 1)
-            if w <= 0:
-                continue
-            row = TYPE_ROW[syn.dendrite]
-            q = w * t.weight_factor[ci, k, nn, slot] * per_amp[row, g]
-            listen[(ci, k, syn.tag)].append((row * n + g, q))
-    n_chips = silicon.n_chips
-    sources: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    for ci, k, nn, neuron in cfg.neurons():
-        g = (ci * CORES_PER_CHIP + k) * NEURONS_PER_CORE + nn
-        for d in neuron.destinations:
-            tc = ci + d.x_hop
-            if d.y_hop != 0 or not 0 <= tc < n_chips:
-                continue
-            for core in range(CORES_PER_CHIP):
-                if d.core[core]:
-                    sources[g].extend(listen.get((tc, core, d.tag), ()))
-    channel_base: dict[int, int] = {}
-    for r in cfg.inputs:
-        if r.channel not in channel_base:
-            channel_base[r.channel] = n + len(channel_base)
-            sources.append([])
-        src = channel_base[r.channel]
-        if r.chip >= n_chips:
-            continue
-        for core in range(CORES_PER_CHIP):
-            if r.core[core]:
-                sources[src].extend(listen.get((r.chip, core, r.tag), ()))
-    counts = np.array([len(s) for s in sources], np.int64)
-    indptr = np.zeros(len(sources) + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    target = np.empty(int(indptr[-1]), np.int64)
-    charge = np.empty(int(indptr[-1]))
-    for s, lst in enumerate(sources):
-        if lst:
-            a, b = indptr[s], indptr[s + 1]
-            target[a:b] = [x[0] for x in lst]
-            charge[a:b] = [x[1] for x in lst]
-    gamma = phys.kappa / (phys.kappa + 1.0)
+    if structure is None:
+        net = build_netlist(
+            cfg, t.currents, n_chips=silicon.n_chips, all_neurons=True, physics=phys, validate=False
+        )
+    else:
+        net = structure.with_currents(t.currents)
+    d = derived_constants(net.fields(phys), dt, phys)
+    P = _neuron_params(net, d, t, dt)
+    s = net.synapses  # charge per spike: weight current times the target's syn_jump (4, N)
+    q = net.weights(t.weight_factor) * d["syn_jump"][s["type"], s["target"]]
+    keep = q > 0
+    s, q = s[keep], q[keep]
+    channel_base = {int(ch): n + i for i, ch in enumerate(net.channels)}
+    src = np.where(s["from_input"], n + np.searchsorted(net.channels, s["source"]), s["source"])
+    order = np.argsort(src, kind="stable")
+    indptr = np.zeros(n + net.channels.size + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=n + net.channels.size), out=indptr[1:])
+    target = (s["type"].astype(np.int64) * n + s["target"])[order]
     used = np.zeros(K.N_JROWS, bool)
-    used[np.unique(target // n)] = True  # synapse types some connection reaches
+    used[np.unique(s["type"])] = True  # synapse types some connection reaches
     used[K.N_TYPES] = bool(np.any(P[K.P_AHP_JUMP] > 0))
     noise_on = bool(np.any(t.noise_std > 0))
-    return _Compiled(P, indptr, target, charge, channel_base, gamma, noise_on, used)
+    gamma = phys.kappa / (phys.kappa + 1.0)
+    return _Compiled(P, indptr, target, q[order], channel_base, gamma, noise_on, used, net)

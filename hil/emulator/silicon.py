@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -49,48 +48,30 @@ from hil.chip.geometry import (
     NEURONS_PER_CHIP,
     NEURONS_PER_CORE,
     SYNAPSES_PER_NEURON,
+    neuron_address,
 )
-from hil.chip.params import SIM_TO_DEVICE, HighLevel, core_parameters
+from hil.chip.mismatch import FAMILIES as FAMILIES  # re-exported: the factor families
+from hil.chip.mismatch import draw_factors as draw_factors  # re-exported: the shared sampler
+from hil.chip.netlist import BASE_WEIGHTS, BIAS_CURRENTS, NEURON_CURRENTS, nominal_codes
+from hil.chip.params import SIM_TO_DEVICE
 from hil.errors import ConfigError
 
 SCHEMA = "hil.silicon/1"
-FAMILIES = ("lognormal", "normal", "uniform")
-# Every simulated bias, by simulation name (hil.chip.params.SIM_TO_DEVICE order).
-PARAMETERS: tuple[str, ...] = tuple(SIM_TO_DEVICE)
-BASE_WEIGHTS: tuple[str, ...] = ("Iw_0", "Iw_1", "Iw_2", "Iw_3")
+# Every simulated bias, by simulation name (hil.chip.netlist.BIAS_CURRENTS, Rockpool's order).
+PARAMETERS: tuple[str, ...] = BIAS_CURRENTS
 # Parameters that have a per-neuron factor (base weights vary per synapse instead).
-NEURON_PARAMETERS: tuple[str, ...] = tuple(p for p in PARAMETERS if p not in BASE_WEIGHTS)
+NEURON_PARAMETERS: tuple[str, ...] = NEURON_CURRENTS
 # Extra truth columns after the currents.
 EXTRA_COLUMNS: tuple[str, ...] = ("Ihot", "noise_std", "dead", "hot")
 TRUTH_COLUMNS: tuple[str, ...] = ("chip", "core", "neuron", *PARAMETERS, *EXTRA_COLUMNS)
 # Nominal codes: what a bias that a config leaves unset is at (hil.chip.params.HighLevel defaults).
-NOMINAL_CODES: dict[str, tuple[int, int]] = core_parameters(HighLevel().currents())
-_FACTOR_FLOOR = 0.05  # normal/uniform factors are clipped here so that currents stay positive
+NOMINAL_CODES: dict[str, tuple[int, int]] = nominal_codes()
 
 
 def _stream(*parts: int | str) -> np.random.Generator:
     """An independent, reproducible random stream named by `parts` (ints and strings)."""
     key = [p if isinstance(p, int) else zlib.crc32(p.encode()) for p in parts]
     return np.random.default_rng(np.random.SeedSequence(key))
-
-
-def draw_factors(
-    rng: np.random.Generator, family: str, sigma: float, shape: tuple[int, ...]
-) -> np.ndarray:
-    """Multiplicative factors around 1 with relative spread `sigma`, shape `shape`.
-
-    lognormal: exp(sigma z) (median 1); normal: 1 + sigma z; uniform: 1 + sigma sqrt(3) (2u - 1)
-    (std sigma); the last two are clipped at 0.05 so that a current never turns negative.
-    """
-    if family == "lognormal":
-        return np.exp(sigma * rng.standard_normal(shape))
-    if family == "normal":
-        return np.maximum(1.0 + sigma * rng.standard_normal(shape), _FACTOR_FLOOR)
-    if family == "uniform":
-        return np.maximum(
-            1.0 + sigma * math.sqrt(3.0) * (2.0 * rng.random(shape) - 1.0), _FACTOR_FLOOR
-        )
-    raise ConfigError("family", family, "one of " + ", ".join(FAMILIES))
 
 
 # ---- the record --------------------------------------------------------------------------------
@@ -311,11 +292,7 @@ class Truth:
 
     def rows(self) -> np.ndarray:
         """(N, 3) integer addresses (chip, core, neuron) in board-wide index order."""
-        g = np.arange(self.dead.size)
-        return np.stack(
-            [g // NEURONS_PER_CHIP, g // NEURONS_PER_CORE % CORES_PER_CHIP, g % NEURONS_PER_CORE],
-            axis=1,
-        )
+        return np.stack(neuron_address(np.arange(self.dead.size)), axis=1)
 
     def to_csv(self) -> str:
         buf = io.StringIO()

@@ -31,7 +31,6 @@ hil.link.collect (a run's result stream and its report), and this adapter.
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 import zlib
@@ -44,10 +43,20 @@ import numpy as np
 import serial
 
 from hil import events as ev
-from hil.board import BiasKey, BiasWrites, Board, BoardInfo, Capability, CountsReadout, check_run
-from hil.chip.biasgen import PARAMETERS
+from hil.board import (
+    BiasEditor,
+    BiasKey,
+    BiasWrites,
+    Board,
+    BoardInfo,
+    Capability,
+    CountsReadout,
+    check_biases,
+    check_run,
+    counts_bin_us,
+)
 from hil.chip.config import ChipConfig
-from hil.chip.geometry import CORES_PER_CHIP, global_neuron
+from hil.chip.geometry import global_neuron
 from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, HilError, LinkError
 from hil.link import messages as m
 from hil.link.client import CommandClient, hashes
@@ -136,10 +145,11 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
         self._clock: Callable[[], float] = time.monotonic
         self._client: CommandClient | None = None
         self._config: ChipConfig | None = None
+        self._editor: BiasEditor | None = None  # edits of the applied config (set_biases)
         self._hash = ""
         self._runs_since_apply = 0  # RUNs the board acknowledged since the config was applied
         self._closed = False
-        self._run_id = int.from_bytes(os.urandom(2), "little")
+        self._run_id = 0  # the first run is run 1
         self._rates: dict[str, float] = {}
         self.last_run: RunReport | None = None
         self.restarts = 0
@@ -260,6 +270,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
         snapshot = ChipConfig.from_json(config.to_json(None))
         got = self._guard(lambda: self.client.upload(snapshot), "apply")
         self._config, self._hash, self._runs_since_apply = snapshot, got, 0
+        self._editor = BiasEditor(snapshot)
         self.client.expects_config = True
         return got
 
@@ -268,19 +279,26 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
         200 writes per command) and return the content hash of the result, read back from the
         board and compared with the host's own edit. A run after it equals a run after applying
         the edited config in full (the board re-applies it; the run index restarts at 0). Invalid
-        keys or codes raise ConfigError and change nothing. If the board's hash differs (a write
-        damaged past the CRC), the previous config is uploaded again in full and LinkError raised:
-        nothing changed."""
+        keys or codes raise ConfigError and change nothing; no writes change nothing. If the
+        board's hash differs (a write damaged past the CRC), the previous config is uploaded again
+        in full and LinkError raised: nothing changed."""
         self._check_open()
-        if self._config is None:
+        if self._config is None or self._editor is None:
             raise BoardError("no config applied: call board.apply(config) before set_biases")
-        cfg, writes = self._edit_biases(self._config, biases)
-        want = cfg.content_hash()
+        changes = check_biases(self._config, biases)  # ConfigError: nothing changed
+        if not changes:
+            return self._hash
+        old = self._config
+        cfg, want = self._editor.set(biases)
+        writes = [
+            (chip, core, m.PARAM_IDS[name], c, f)
+            for (chip, core), named in changes.items()
+            for name, (c, f) in named.items()
+        ]
         cmds = [
             (T.SET_BIAS, m.pack_set_bias(writes[i : i + m.MAX_BIAS_WRITES]))
             for i in range(0, len(writes), m.MAX_BIAS_WRITES)
         ]
-        old = self._config
 
         def go() -> str:
             try:
@@ -302,36 +320,13 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
             self._runs_since_apply = 0
             raise error
 
-        h = self._guard(go, "set_biases")
+        try:
+            h = self._guard(go, "set_biases")
+        except BaseException:
+            self._editor = BiasEditor(old)  # the edit did not happen
+            raise
         self._config, self._hash, self._runs_since_apply = cfg, h, 0
         return h
-
-    @staticmethod
-    def _edit_biases(
-        config: ChipConfig, biases: Mapping[BiasKey, tuple[int, int]]
-    ) -> tuple[ChipConfig, list[tuple[int, int, int, int, int]]]:
-        """A validated copy of `config` with `biases` set, and the SET_BIAS writes that make it."""
-        if not biases:
-            raise ConfigError("biases", {}, "at least one (chip, core, name): (coarse, fine)")
-        cfg = ChipConfig.from_json(config.to_json(None))
-        writes = []
-        for key, code in biases.items():
-            try:
-                (chip, core, name), (coarse, fine) = key, code
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    "biases", {key: code}, "{(chip, core, name): (coarse, fine)}"
-                ) from None
-            if not (isinstance(chip, int) and 0 <= chip < len(cfg.chips)):
-                raise ConfigError("chip", chip, f"0..{len(cfg.chips) - 1}")
-            if not (isinstance(core, int) and 0 <= core < CORES_PER_CHIP):
-                raise ConfigError("core", core, f"0..{CORES_PER_CHIP - 1}")
-            if name not in PARAMETERS:
-                raise ConfigError("parameter", name, "a known bias name (see `hil bias list`)")
-            cfg.core(chip, core).parameters[name] = (coarse, fine)
-            writes.append((chip, core, m.PARAM_IDS[name], coarse, fine))
-        cfg.validate()
-        return cfg, writes
 
     def reset(self) -> None:
         self._guard(lambda: self.client.call(T.RESET, m.RESET_CMD.pack(0)), "reset")
@@ -370,13 +365,10 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
         the board counts, only non-zero counts cross the line."""
         self._check_open()
         check_run(self._config, stimulus, duration_s)
-        bin_us = (
-            round(bin_s * 1e6) if isinstance(bin_s, int | float) and math.isfinite(bin_s) else 0
-        )
-        if not (1 <= bin_us <= m.MAX_BIN_US and abs(bin_s * 1e6 - bin_us) < 1e-6):
+        bin_us = counts_bin_us(bin_s, duration_s)
+        if bin_us > m.MAX_BIN_US:
             raise BoardError(
-                f"bin_s={bin_s!r}; allowed a whole number of microseconds from 1e-6 to "
-                f"{m.MAX_BIN_US * 1e-6:g} s"
+                f"bin_s={bin_s!r}; the wire carries bins of at most {m.MAX_BIN_US * 1e-6:g} s"
             )
         raster = self._run(stimulus, duration_s, m.Readout.COUNTS, bin_us, "asked for counts")
         assert self._config is not None

@@ -31,17 +31,21 @@ Running (hil.sim.network, hil.sim.dynamics)
              torch module, the float-weights way in; .params(), .weights(), .run(inputs, state)
     spike(x)                     Heaviside with surrogate gradient 1/(1+|x|)^2, x = ln(Imem/Ispkthr)
 
-Configs (hil.sim.compile)
-    compile_config(config, instances=1, physics=Physics(), nominal=HighLevel(), all_neurons=False)
-        -> CompiledConfig(params, weights, neurons (N,) board-wide index, channels, n_chips, hash)
+Configs (hil.sim.compile, through hil.chip.netlist.build_netlist)
+    compile_config(config, instances=1, physics=Physics(), nominal=HighLevel(), all_neurons=False,
+                   currents=None, weight_factor=None)
+        -> CompiledConfig(params, weights, neurons (N,) board-wide index, channels, n_chips, hash,
+                          netlist); currents/weight_factor: a twin's per-neuron truth
     core_currents(config, physics, nominal) -> {(chip, core): {sim name: A}}
 
-Mismatch (hil.sim.mismatch)
-    sample_mismatch(params, instances, sigma=0.1, seed=0, names=None) -> NeuronParams
+Mismatch (hil.sim.mismatch; names and sampler from hil.chip.netlist and hil.chip.mismatch)
+    sample_mismatch(params, instances, sigma=0.1, seed=0, names=None, family="normal")
+        -> NeuronParams
 
 Board (hil.sim.board)
     Simulator(dt=1e-3, seed=0, noise=0.0, substep=1e-3); open_url("sim://?dt=1e-4&seed=1")
-        .compiled -> the applied config as CompiledConfig; capabilities spikes, counts, gradients
+        .compiled -> the applied config as CompiledConfig; capabilities spikes, counts, biases,
+        gradients
 
 Equations, sources and design decisions: docs/sim.md.
 """

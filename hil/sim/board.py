@@ -9,17 +9,31 @@ integer microseconds; state carries over between run() calls until reset().
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from hil import __version__
 from hil import events as ev
-from hil.board import Board, BoardInfo, Capability, check_run, url_options
+from hil.board import (
+    BiasEditor,
+    BiasKey,
+    BiasWrites,
+    Board,
+    BoardInfo,
+    Capability,
+    CountsReadout,
+    check_run,
+    counts_bin_us,
+    counts_of_run,
+    url_options,
+)
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import MAX_CHIPS
+from hil.chip.netlist import board_currents
 from hil.errors import BoardError, BoardURLError
-from hil.sim.compile import CompiledConfig, compile_config
+from hil.sim.compile import CompiledConfig, compile_config, compile_netlist
 from hil.sim.dynamics import DEFAULT_SUBSTEP
 from hil.sim.network import simulate
 from hil.sim.records import State
@@ -27,8 +41,10 @@ from hil.sim.records import State
 OPTIONS = {"dt": float, "seed": int, "noise": float, "substep": float}
 
 
-class Simulator(Board):
-    """The differentiable simulator behind the Board protocol (one instance, batch 1)."""
+class Simulator(Board, CountsReadout, BiasWrites):
+    """The differentiable simulator behind the Board protocol (one instance, batch 1), with the
+    counts readout (its spikes, binned) and bias writes (the changed biases recompiled into the
+    applied netlist: the same records as a full apply of the resulting config)."""
 
     def __init__(
         self,
@@ -46,6 +62,7 @@ class Simulator(Board):
         self.url, self.dt, self.seed, self.noise, self.substep = url, dt, seed, noise, substep
         self._compiled: CompiledConfig | None = None
         self._config: ChipConfig | None = None
+        self._biases: BiasEditor | None = None
         self._state: State | None = None
         self._closed = False
         self._generator = torch.Generator().manual_seed(seed)
@@ -62,7 +79,12 @@ class Simulator(Board):
             version=f"hil.sim {__version__}",
             n_chips=MAX_CHIPS,
             capabilities=frozenset(
-                {Capability.SPIKES.value, Capability.COUNTS.value, Capability.GRADIENTS.value}
+                {
+                    Capability.SPIKES.value,
+                    Capability.COUNTS.value,
+                    Capability.BIASES.value,
+                    Capability.GRADIENTS.value,
+                }
             ),
             details={
                 "dt": self.dt,
@@ -73,6 +95,10 @@ class Simulator(Board):
         )
 
     @property
+    def config_hash(self) -> str | None:
+        return None if self._compiled is None else self._compiled.config_hash
+
+    @property
     def compiled(self) -> CompiledConfig | None:
         """The applied config as simulator records (None before apply)."""
         return self._compiled
@@ -80,8 +106,33 @@ class Simulator(Board):
     def apply(self, config: ChipConfig) -> str:
         self._check_open()
         compiled = compile_config(config)  # raises ConfigError; the old config stays
-        self._compiled, self._config, self._state = compiled, config, None
+        self._install(config, compiled)
         return compiled.config_hash
+
+    def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
+        self._check_open()
+        if self._config is None or self._biases is None or self._compiled is None:
+            raise BoardError("no config applied: call board.apply(config) before set_biases")
+        config, digest = self._biases.set(biases)  # ConfigError: nothing changed
+        net = self._compiled.netlist
+        assert net is not None
+        net = net.with_currents(board_currents(config, net.n_chips))
+        self._install(config, compile_netlist(net, digest), self._biases)
+        return digest
+
+    def _install(
+        self, config: ChipConfig, compiled: CompiledConfig, biases: BiasEditor | None = None
+    ) -> None:
+        """What apply and set_biases share: the new config in place, the state at rest."""
+        self._compiled, self._config, self._state = compiled, config, None
+        self._biases = biases or BiasEditor(config)
+
+    def run_counts(self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3) -> ev.Counts:
+        self._check_open()
+        check_run(self._config, stimulus, duration_s)
+        bin_us = counts_bin_us(bin_s, duration_s)
+        assert self._config is not None
+        return counts_of_run(self._config, self.run(stimulus, duration_s), duration_s, bin_us)
 
     def run(self, stimulus: np.ndarray, duration_s: float) -> np.ndarray:
         self._check_open()

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
+from hil.chip.netlist import derived_constants
 from hil.sim.records import AMPA, GABA, NMDA, SHUNT, NeuronParams, State
 from hil.sim.surrogate import spike
 
@@ -93,45 +94,38 @@ def constants(
     types: tuple[int, ...] = (AMPA, NMDA, GABA, SHUNT),
     substep: float = DEFAULT_SUBSTEP,
 ) -> Constants:
-    """Per-bin factors for bin width `dt` [s]; differentiable in every tensor of `params`."""
-    p, Io = params, params.Io
-    ut_k = p.Ut / p.kappa
-    lo = lambda x: x.clamp(min=Io)  # noqa: E731  (currents below the dark current act as Io)
-    col = lambda x: x.unsqueeze(1)  # noqa: E731  (instances, neurons) -> (instances, 1, neurons)
+    """Per-bin factors for bin width `dt` [s]; differentiable in every tensor of `params`.
+
+    The formulas are hil.chip.netlist.derived_constants, which the emulator's engine shares."""
     idx = list(types)
-    tau_s = ut_k * p.C_syn[:, idx] / lo(p.Itau_syn[:, idx])  # (I, K, N)
-    t_pulse = (p.Vth * p.C_pulse / lo(p.Ipulse)).unsqueeze(1)
-    syn_jump = lo(p.Igain_syn[:, idx]) / lo(p.Itau_syn[:, idx]) * -torch.expm1(-t_pulse / tau_s)
-    syn_decay = torch.exp(-dt / tau_s)
-    syn_mean = -torch.expm1(-dt / tau_s) * tau_s / dt
-    tau_ahp = ut_k * p.C_ahp / lo(p.Itau_ahp)
-    t_pulse_ahp = p.Vth * p.C_pulse_ahp / lo(p.Ipulse_ahp)
-    ahp_jump = lo(p.Igain_ahp) / lo(p.Itau_ahp) * p.Iw_ahp * -torch.expm1(-t_pulse_ahp / tau_ahp)
-    Itau = lo(p.Itau_mem)
-    tau_mem = ut_k * p.C_mem / Itau
+    # per-neuron fields as (instances, 1, neurons), synapse ones as (instances, K, neurons)
+    fields = {
+        name: v[:, idx] if v.dim() == 3 else v.unsqueeze(1) for name, v in params.tensors().items()
+    }
+    d = derived_constants(fields, dt, params)
     return Constants(
         dt=dt,
         substeps=substeps_for(dt, substep),
         types=tuple(types),
-        syn_jump=syn_jump.unsqueeze(1),
-        syn_decay=syn_decay.unsqueeze(1),
-        syn_mean=syn_mean.unsqueeze(1),
-        ahp_jump=col(ahp_jump),
-        ahp_decay=col(torch.exp(-dt / tau_ahp)),
-        ahp_mean=col(-torch.expm1(-dt / tau_ahp) * tau_ahp / dt),
-        inv_tau=col(p.alive / tau_mem),
-        Itau=col(Itau),
-        inv_Itau=col(1.0 / Itau),
-        Ig=col(lo(p.Igain_mem)),
-        gain=col(lo(p.Igain_mem) / Itau),
-        fb=col(Io / Itau),
-        dc=col(p.Idc * p.dc_enable),
-        If_nmda=col(p.If_nmda),
-        u_th=col(torch.log(lo(p.Ispkthr) / Io)),
-        t_ref=col(p.Vth * p.C_ref / lo(p.Iref)),
-        Io=Io,
-        gamma=p.kappa / (p.kappa + 1.0),
-        has_ahp=bool((p.Iw_ahp.detach() > 0).any()),
+        syn_jump=d["syn_jump"].unsqueeze(1),
+        syn_decay=d["syn_decay"].unsqueeze(1),
+        syn_mean=d["syn_mean"].unsqueeze(1),
+        ahp_jump=d["ahp_jump"],
+        ahp_decay=d["ahp_decay"],
+        ahp_mean=d["ahp_mean"],
+        inv_tau=d["inv_tau"],
+        Itau=d["Itau"],
+        inv_Itau=1.0 / d["Itau"],
+        Ig=d["Ig"],
+        gain=d["gain"],
+        fb=d["fb"],
+        dc=d["dc"],
+        If_nmda=d["If_nmda"],
+        u_th=d["u_th"],
+        t_ref=d["t_ref"],
+        Io=params.Io,
+        gamma=d["gamma"],
+        has_ahp=bool((params.Iw_ahp.detach() > 0).any()),
     )
 
 

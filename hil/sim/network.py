@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hil.chip.netlist import TRAINABLE
 from hil.errors import ConfigError
 from hil.sim.adjoint import adjoint_applies, run_adjoint
 from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
@@ -44,7 +45,8 @@ def active_types(weights: Weights) -> tuple[int, ...]:
 def _cat(w: torch.Tensor, types: Sequence[int]) -> torch.Tensor:
     """(Iw, 4, pre, post) -> (Iw, pre, K * post) over the simulated types."""
     w = w[:, list(types)]
-    return w.permute(0, 2, 1, 3).reshape(w.shape[0], w.shape[2], -1)
+    # explicit sizes: -1 is ambiguous when there are no rows (a config without input routes)
+    return w.permute(0, 2, 1, 3).reshape(w.shape[0], w.shape[2], len(types) * w.shape[3])
 
 
 def input_drive(inputs: torch.Tensor, w_in: torch.Tensor, types: Sequence[int]) -> torch.Tensor:
@@ -232,18 +234,7 @@ def _needs_grad(params: NeuronParams, weights: Weights) -> bool:
     return any(t.requires_grad for t in tensors)
 
 
-TRAINABLE_CURRENTS = (
-    "Itau_mem",
-    "Igain_mem",
-    "Ispkthr",
-    "Iref",
-    "Idc",
-    "Itau_ahp",
-    "Igain_ahp",
-    "Iw_ahp",
-    "Itau_syn",
-    "Igain_syn",
-)
+TRAINABLE_CURRENTS = TRAINABLE  # hil.chip.netlist.PARAMETERS marks what may be trained
 
 
 class DynapNet(nn.Module):

@@ -11,24 +11,38 @@ The four synapse (dendrite) types are indexed in the order of `SYNAPSE_TYPES`:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 import torch
 
-from hil.chip.geometry import Dendrite
+from hil.chip import netlist
+from hil.chip.netlist import FIELDS, FLAGS, PARAMETERS
+from hil.chip.netlist import SYNAPSE_TYPES as SYNAPSE_TYPES  # re-exported: the dynamics' order
+from hil.chip.netlist import TYPE_INDEX as TYPE_INDEX
 from hil.chip.params import HighLevel, Physics
 from hil.errors import ConfigError
 
-SYNAPSE_TYPES: tuple[Dendrite, ...] = (Dendrite.AMPA, Dendrite.NMDA, Dendrite.GABA, Dendrite.SHUNT)
-TYPE_INDEX: dict[Dendrite, int] = {d: i for i, d in enumerate(SYNAPSE_TYPES)}
 AMPA, NMDA, GABA, SHUNT = range(4)
 DTYPE = torch.float32
-PHYSICS = Physics()  # nominal device constants (frozen)
-NOMINAL = HighLevel()  # nominal high-level parameters (frozen)
+PHYSICS, NOMINAL = netlist.PHYSICS, netlist.NOMINAL  # nominal device constants and currents
 
 
-def _sim_name(d: Dendrite) -> str:
-    return d.name.lower()
+def _check_range(
+    name: str, t: torch.Tensor, lo: float, hi: float, strict: bool, allowed: str
+) -> None:
+    """ConfigError naming the first element of `t` outside lo..hi (lo excluded when `strict`;
+    NaN and infinities are outside), else nothing. One min/max pass; the element is located only
+    on failure."""
+    if t.numel() == 0:
+        return
+    t = t.detach()
+    low, high = torch.aminmax(t)  # NaN anywhere makes both NaN
+    if (low > lo if strict else low >= lo) and high <= hi and torch.isfinite(high):
+        return
+    ok = ((t > lo) if strict else (t >= lo)) & (t <= hi) & torch.isfinite(t)
+    i = tuple(int(x) for x in torch.nonzero(~ok)[0])
+    raise ConfigError(f"{name}[{', '.join(map(str, i))}]", float(t[i]), allowed)
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,8 @@ class NeuronParams:
     Synapse parameters have shape (instances, 4, neurons) in the order of SYNAPSE_TYPES.
     `dc_enable` (0/1, latch_so_dc) gates Idc; `alive` (0/1, not latch_soif_kill) gates spiking.
     Device constants (Io, Ut, kappa, Vth) are scalars shared by every neuron.
+    The fields are hil.chip.netlist.PARAMETERS, then FLAGS (checked at import). Currents must be
+    finite and >= 0, capacitances and device constants finite and > 0 (ConfigError otherwise).
     """
 
     Itau_mem: torch.Tensor
@@ -65,6 +81,20 @@ class NeuronParams:
     Ut: float = Physics.Ut
     kappa: float = (Physics.kappa_n + Physics.kappa_p) / 2
     Vth: float = Physics.Vth
+
+    def __post_init__(self) -> None:
+        for p in PARAMETERS:
+            t = getattr(self, p.name)
+            if p.unit == "A":
+                _check_range(p.name, t, 0.0, math.inf, False, "finite currents >= 0 [A]")
+            else:
+                _check_range(p.name, t, 0.0, math.inf, True, "finite capacitances > 0 [F]")
+        for name in FLAGS:
+            _check_range(name, getattr(self, name), 0.0, 1.0, False, "values in 0..1 (a latch)")
+        for name in ("Io", "Ut", "kappa", "Vth"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0 < v < math.inf):
+                raise ConfigError(name, v, "a finite device constant > 0")
 
     @property
     def instances(self) -> int:
@@ -123,30 +153,12 @@ class NeuronParams:
             x = torch.as_tensor(v, dtype=DTYPE)
             return x.expand(instances, neurons).clone() if x.dim() < 3 else x
 
-        syn = lambda prefix: torch.stack(  # noqa: E731
-            [t(currents[f"{prefix}_{_sim_name(d)}"]) for d in SYNAPSE_TYPES], dim=1
-        )
-        csyn = torch.stack([t(getattr(physics, f"C_{_sim_name(d)}")) for d in SYNAPSE_TYPES], 1)
+        values = {}
+        for p in PARAMETERS:  # currents by simulation name, capacitances from `physics`
+            rows = [t(currents[e] if p.unit == "A" else getattr(physics, e)) for e in p.elements()]
+            values[p.name] = torch.stack(rows, dim=1) if p.per_synapse else rows[0]
         return cls(
-            Itau_mem=t(currents["Itau_mem"]),
-            Igain_mem=t(currents["Igain_mem"]),
-            Ispkthr=t(currents["Ispkthr"]),
-            Iref=t(currents["Iref"]),
-            Idc=t(currents["Idc"]),
-            Itau_ahp=t(currents["Itau_ahp"]),
-            Igain_ahp=t(currents["Igain_ahp"]),
-            Iw_ahp=t(currents["Iw_ahp"]),
-            Ipulse_ahp=t(currents["Ipulse_ahp"]),
-            Ipulse=t(currents["Ipulse"]),
-            If_nmda=t(currents["If_nmda"]),
-            Itau_syn=syn("Itau"),
-            Igain_syn=syn("Igain"),
-            C_mem=t(physics.C_mem),
-            C_ahp=t(physics.C_ahp),
-            C_ref=t(physics.C_ref),
-            C_pulse=t(physics.C_pulse),
-            C_pulse_ahp=t(physics.C_pulse_ahp),
-            C_syn=csyn,
+            **values,
             dc_enable=t(dc_enable),
             alive=t(alive),
             Io=physics.Io,
@@ -177,11 +189,17 @@ class Weights:
     `w_in`: (instances or 1, 4, inputs, neurons); `w_rec`: (instances or 1, 4, neurons, neurons).
     The value is the weight current Iw a spike injects into the post neuron's DPI synapse of that
     type during its pulse (on the chip: the sum of the core's base weights selected by the CAM mask).
-    Types with no non-zero weight cost nothing in the simulation.
+    Types with no non-zero weight cost nothing in the simulation. Weight currents must be finite
+    and >= 0 (ConfigError otherwise): the synapse type carries the sign.
     """
 
     w_in: torch.Tensor
     w_rec: torch.Tensor
+
+    def __post_init__(self) -> None:
+        for name in ("w_in", "w_rec"):
+            t = getattr(self, name)
+            _check_range(name, t, 0.0, math.inf, False, "finite weight currents >= 0 [A]")
 
     @property
     def inputs(self) -> int:
@@ -249,3 +267,14 @@ class State:
     def imem(self, params: NeuronParams) -> torch.Tensor:
         """Membrane current [A]."""
         return params.Io * torch.exp(self.u)
+
+
+def _check_fields() -> None:
+    names = tuple(f.name for f in fields(NeuronParams) if f.type in ("torch.Tensor",))
+    if names != FIELDS + FLAGS:  # a programming error: NeuronParams and the vocabulary disagree
+        raise RuntimeError(
+            f"NeuronParams fields {names} differ from hil.chip.netlist {FIELDS + FLAGS}"
+        )
+
+
+_check_fields()

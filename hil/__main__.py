@@ -1,0 +1,7 @@
+"""`python -m hil ...` runs the `hil` command."""
+
+import sys
+
+from hil.cli import main
+
+sys.exit(main())
