@@ -29,7 +29,7 @@ import numpy as np
 
 from hil import __version__
 from hil import events as ev
-from hil.board import Board
+from hil.board import BiasEditor, BiasWrites, Board
 from hil.chip.config import ChipConfig, Destination, Neuron, Synapse, mask_bits
 from hil.chip.geometry import NEURONS_PER_CHIP
 from hil.errors import BoardError, ConfigError, HilError
@@ -98,6 +98,7 @@ class Firmware:
         self.boot_id = random.getrandbits(32)
         self.generation = getattr(self, "generation", 0) + 1  # runs of an earlier boot stop
         self.config: ChipConfig | None = None
+        self.editor: BiasEditor | None = None  # bias writes on the current config (SET_BIAS)
         self.config_hash = ""
         self.dirty = False
         self.cache: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
@@ -269,7 +270,9 @@ class Firmware:
                     self._apply(self.config)
                 h = self.config_hash
             return T.ACK, bytes([1 if h else 0]) + (bytes.fromhex(h) if h else bytes(32))
-        if t in (T.SET_BIAS, T.WRITE_CAM, T.WRITE_SRAM, T.WRITE_LATCH):
+        if t == T.SET_BIAS:
+            return T.ACK, bytes.fromhex(self._set_biases(p))
+        if t in (T.WRITE_CAM, T.WRITE_SRAM, T.WRITE_LATCH):
             if self.config is None:
                 raise m.WireError(
                     f"{name}: no config applied; upload one first", m.ErrorCode.NO_CONFIG
@@ -383,8 +386,39 @@ class Firmware:
         self.config, self.config_hash, self.dirty = cfg, confirmed, False
         self.runs_since_apply = 0
 
+    def _set_biases(self, p: bytes) -> str:
+        """SET_BIAS: all writes or none, in time proportional to the writes (hil.board.BiasEditor);
+        an engine with BiasWrites takes them in place, any other applies the edited config at the
+        next RUN or CONFIG_HASH. Either way the engine is then as after `apply` of that config."""
+        if self.config is None:
+            raise m.WireError(
+                "SET_BIAS: no config applied; upload one first", m.ErrorCode.NO_CONFIG
+            )
+        biases = {}
+        for chip, core, pid, coarse, fine in m.unpack_set_bias(p):
+            if pid not in m.PARAM_BY_ID or core > 3 or chip >= len(self.config.chips):
+                raise m.WireError(
+                    f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < "
+                    f"{len(self.config.chips)}, core 0..3, param 0..{max(m.PARAM_BY_ID)}"
+                )
+            biases[(chip, core, m.PARAM_BY_ID[pid])] = (coarse, fine)
+        if self.editor is None or self.editor.config is not self.config:
+            self.editor = BiasEditor(self.config)
+        cfg, digest = self.editor.set(biases)  # ConfigError (a NAK): nothing changed
+        if isinstance(self.engine, BiasWrites) and not self.dirty:
+            with self.engine_lock:
+                confirmed = self.engine.set_biases(biases)
+            if confirmed != digest:
+                raise BoardError(
+                    f"engine confirmed hash {confirmed[:16]}, config has {digest[:16]}"
+                )
+            self.config, self.config_hash, self.runs_since_apply = cfg, digest, 0
+        else:
+            self.config, self.config_hash, self.dirty = cfg, digest, True
+        return digest
+
     def _write(self, t: int, p: bytes, cfg: ChipConfig) -> None:
-        """SET_BIAS / WRITE_CAM / WRITE_SRAM / WRITE_LATCH into `cfg` (validated by the caller)."""
+        """WRITE_CAM / WRITE_SRAM / WRITE_LATCH into `cfg` (validated by the caller)."""
         T = m.MsgType
         name = m.type_name(t)
 
@@ -393,15 +427,7 @@ class Firmware:
                 raise m.WireError(f"{name}: chip={chip}; the config has {len(cfg.chips)} chip(s)")
             return cfg.core(chip, core).neurons.setdefault(n, Neuron())
 
-        if t == T.SET_BIAS:
-            for chip, core, pid, coarse, fine in m.unpack_set_bias(p):
-                if pid not in m.PARAM_BY_ID or core > 3 or chip >= len(cfg.chips):
-                    raise m.WireError(
-                        f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < "
-                        f"{len(cfg.chips)}, core 0..3, param 0..{max(m.PARAM_BY_ID)}"
-                    )
-                cfg.core(chip, core).parameters[m.PARAM_BY_ID[pid]] = (coarse, fine)
-        elif t == T.WRITE_CAM:
+        if t == T.WRITE_CAM:
             chip, core, n, slot, tag, dend, weight, flags = m.unpack_struct(
                 m.WRITE_CAM_CMD, p, name
             )
