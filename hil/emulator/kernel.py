@@ -191,7 +191,7 @@ def _membrane(
         u[i] = un
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=True, nogil=True)  # the firmware answers while a run computes
 def integrate(
     S: np.ndarray,
     P: np.ndarray,

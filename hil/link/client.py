@@ -60,18 +60,12 @@ class CommandClient:
 
     def step(self) -> None:
         """One round of I/O: send what is due, read what arrived, hand frames to the session."""
-        now = self.clock()
-        out = self.session.outgoing(now)
+        out = self.session.outgoing(self.clock())
         if out:
             self.transport.write(out)
-        try:
-            self.session.check(now)
-        except BoardTimeout:
-            self.unsure = True
-            raise
         data = self.transport.read()
+        now = self.clock()
         if data:
-            now = self.clock()
             self.session.last_rx = now  # any byte, even of a corrupted frame, is a sign of life
             for body in self.splitter.feed(data):
                 try:
@@ -80,6 +74,11 @@ class CommandClient:
                     self.splitter.stats.frames_bad += 1
                     continue
                 self.session.on_frame(frame, now)
+        try:  # after reading: bytes that waited while this host was stalled still count
+            self.session.check(now)
+        except BoardTimeout:
+            self.unsure = True
+            raise
 
     def call_many(self, cmds: list[tuple[int, bytes]]) -> list[bytes]:
         """Send commands through the window; return their ACK data in order, or raise on a NAK."""
