@@ -111,58 +111,36 @@ def test_emulate_refuses_bad_arguments() -> None:
     assert r.returncode == 2 and "unknown option 'nope'" in r.stderr
 
 
-def test_conformance_suite_over_a_real_pty() -> None:
-    """The shipped Board conformance suite, run as a user would, over a pseudo-terminal."""
+def shipped_suite(board: str, *extra: str) -> tuple[subprocess.CompletedProcess, int]:
+    """`pytest --pyargs hil.validation --board BOARD`, as a user runs it; (result, tests passed)."""
     r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "hil.validation",
-            "--board",
-            "pty://",
-        ],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        + ["--pyargs", "hil.validation", "--board", board, *extra],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert r.returncode == 0, r.stdout[-3000:]
     found = re.search(r"\b(\d+) passed\b", r.stdout)
-    assert found and int(found.group(1)) >= 16 and " failed" not in r.stdout
+    return r, int(found.group(1)) if found else 0
+
+
+def test_conformance_suite_over_a_real_pty() -> None:
+    """The shipped Board conformance suite, run as a user would, over a pseudo-terminal."""
+    r, passed = shipped_suite("pty://")
+    assert passed >= 16 and " failed" not in r.stdout
 
 
 def test_shipped_suite_on_counts_biases_and_the_wire_over_a_hil_emulate_process() -> None:
     """run_counts, set_biases and the board side of the protocol, over TCP to a separate process."""
     p, addr = start_emulator("--listen", "127.0.0.1:0", "--seed", "0")
     try:
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "--pyargs",
-                "hil.validation",
-                "--board",
-                f"socket://{addr}",
-                "-k",
-                "biases or counts or wire_protocol or advertised",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
+        r, passed = shipped_suite(
+            f"socket://{addr}", "-k", "biases or counts or wire_protocol or advertised"
         )
     finally:
         stop(p)
-    assert r.returncode == 0, r.stdout[-3000:]
-    found = re.search(r"\b(\d+) passed\b", r.stdout)
-    assert found and int(found.group(1)) >= 12 and "skipped" not in r.stdout
+    assert passed >= 12 and "skipped" not in r.stdout
 
 
 def test_killing_and_restarting_the_emulator_during_a_run() -> None:
