@@ -288,11 +288,12 @@ _REGISTRY: dict[str, Factory | str] = {
     "sim": "hil.sim.board:open_url",
     SERIAL_KEY: "hil.link.serial_board:open_url",
     # the wire protocol over pyserial (hil.link.serial_board)
-    "emu": "hil.link.serial_board:open_url",
     "socket": "hil.link.serial_board:open_url",
     "rfc2217": "hil.link.serial_board:open_url",
     "hwgrep": "hil.link.serial_board:open_url",
-    "pty": "hil.link.pty_board:open_url",  # an emulator on a real pty in this process
+    # the emulator's in-process transports (hil.emulator.transports)
+    "emu": "hil.emulator.transports:open_emu",
+    "pty": "hil.emulator.transports:open_pty",  # an emulator on a real pty in this process
 }
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import hil
 
 # docs/architecture.md, bottom to top. Modules of one layer may import each other.
@@ -32,9 +30,8 @@ LAYERS: tuple[frozenset[str], ...] = (
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 # Siblings that must stay independent: the two backends share hil.chip.netlist, not each other.
 SIBLINGS = {("sim", "emulator"), ("emulator", "sim")}
-# Known, being fixed: the emu:// and pty:// transports live in hil/link and import the emulator
-# (issue 8 section 3, worker link moves them to hil/emulator).
-KNOWN = {("link", "emulator")}
+# Known exceptions: none (the emu:// and pty:// transports live in hil/emulator/transports.py).
+KNOWN: set[tuple[str, str]] = set()
 
 
 def unit(path: Path, root: Path) -> str:
@@ -79,11 +76,6 @@ def test_no_package_imports_a_higher_one_beyond_the_known_exception() -> None:
     assert violations() <= KNOWN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hil/link imports hil/emulator for emu:// and pty:// until worker link moves those "
-    "transports (issue 8 section 3); remove KNOWN and this mark then",
-)
 def test_no_package_imports_a_higher_one() -> None:
     assert violations() == set()
 

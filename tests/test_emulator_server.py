@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -110,27 +111,36 @@ def test_emulate_refuses_bad_arguments() -> None:
     assert r.returncode == 2 and "unknown option 'nope'" in r.stderr
 
 
-def test_conformance_suite_over_a_real_pty() -> None:
-    """The shipped Board conformance suite, run as a user would, over a pseudo-terminal."""
+def shipped_suite(board: str, *extra: str) -> tuple[subprocess.CompletedProcess, int]:
+    """`pytest --pyargs hil.validation --board BOARD`, as a user runs it; (result, tests passed)."""
     r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "hil.validation",
-            "--board",
-            "pty://",
-        ],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        + ["--pyargs", "hil.validation", "--board", board, *extra],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert r.returncode == 0, r.stdout[-3000:]
-    assert re.search(r"\b16 passed\b", r.stdout)
+    found = re.search(r"\b(\d+) passed\b", r.stdout)
+    return r, int(found.group(1)) if found else 0
+
+
+def test_conformance_suite_over_a_real_pty() -> None:
+    """The shipped Board conformance suite, run as a user would, over a pseudo-terminal."""
+    r, passed = shipped_suite("pty://")
+    assert passed >= 16 and " failed" not in r.stdout
+
+
+def test_shipped_suite_on_counts_biases_and_the_wire_over_a_hil_emulate_process() -> None:
+    """run_counts, set_biases and the board side of the protocol, over TCP to a separate process."""
+    p, addr = start_emulator("--listen", "127.0.0.1:0", "--seed", "0")
+    try:
+        r, passed = shipped_suite(
+            f"socket://{addr}", "-k", "biases or counts or wire_protocol or advertised"
+        )
+    finally:
+        stop(p)
+    assert passed >= 12 and "skipped" not in r.stdout
 
 
 def test_killing_and_restarting_the_emulator_during_a_run() -> None:
@@ -174,6 +184,53 @@ def test_killing_and_restarting_the_emulator_during_a_run() -> None:
     finally:
         for p in procs:
             stop(p)
+
+
+def _run_with_an_intruder(duration: float, realtime: bool) -> None:
+    """`hil emulate --listen ... --baud 115200`: a run, then the same run again while another
+    program opens a TCP connection to the port a quarter into it and closes it (which cuts the
+    host's link; the board stays up). The reconnected, repeated run must equal the undisturbed one
+    bit for bit."""
+    args = ["--listen", "127.0.0.1:0", "--seed", "0", "--baud", "115200"]
+    p, addr = start_emulator(*args, *(["--realtime"] if realtime else []))
+    host, port = addr.split(":")
+    stim = ev.poisson_input(60.0, N_INPUTS, duration, seed=2)
+    try:
+        with open_board(f"socket://{addr}") as board:
+            board.apply(example_config())
+            want = board.run(stim, duration)
+            board.apply(example_config())  # the next run is again the first since apply
+
+            def intrude() -> None:
+                time.sleep(duration / 4)
+                socket.create_connection((host, int(port))).close()
+
+            t = threading.Thread(target=intrude)
+            t.start()
+            with pytest.warns(UserWarning, match="restarted"):
+                got = board.run(stim, duration)
+            t.join()
+            r = board.last_run
+            assert board.restarts == 1 and r is not None and r.recovered_after_restart
+            assert r.run_index == 0 and r.lost == 0
+        assert want.size > 100
+        np.testing.assert_array_equal(got, want)
+    finally:
+        stop(p)
+
+
+def test_a_second_connection_mid_run_gives_the_undisturbed_result() -> None:
+    _run_with_an_intruder(1.0, realtime=False)
+
+
+def test_a_reconnect_while_the_board_runs_in_real_time_stops_that_run_and_repeats() -> None:
+    _run_with_an_intruder(1.0, realtime=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("realtime", [False, True])
+def test_the_8_s_link_drop_of_issue_7(realtime: bool) -> None:
+    _run_with_an_intruder(8.0, realtime=realtime)
 
 
 def test_pacing_to_the_baud_rate_and_to_real_time() -> None:

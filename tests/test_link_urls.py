@@ -186,19 +186,35 @@ def test_bad_url_options_name_the_option(url: str, match: str) -> None:
         open_board(url)
 
 
-def test_set_bias_is_verified_and_checked_locally() -> None:
+def test_set_biases_is_verified_and_checked_locally() -> None:
     with open_board("emu://?engine=toy") as b:
         with pytest.raises(Exception, match="apply"):
-            b.set_bias(0, 0, "SOIF_DC_P", 1, 1)
+            b.set_biases({(0, 0, "SOIF_DC_P"): (1, 1)})
         b.apply(example_config())
         cfg = example_config()
         cfg.core(0, 0).parameters["SOIF_DC_P"] = (2, 100)
-        assert b.set_bias(0, 0, "SOIF_DC_P", 2, 100) == cfg.content_hash()
+        assert b.set_biases({(0, 0, "SOIF_DC_P"): (2, 100)}) == cfg.content_hash()
         with pytest.raises(ConfigError, match="fine_value"):
-            b.set_bias(0, 0, "SOIF_DC_P", 2, 300)
+            b.set_biases({(0, 0, "SOIF_DC_P"): (2, 300)})
         with pytest.raises(ConfigError, match="NOT_A_BIAS"):
-            b.set_bias(0, 0, "NOT_A_BIAS", 2, 3)
+            b.set_biases({(0, 0, "NOT_A_BIAS"): (2, 3)})
         assert b.status()["has_config"] is True
+
+
+def test_serial_board_advertises_only_what_it_implements() -> None:
+    from link_toy import MemBoard, MemLink, ToyEngine
+
+    from hil.board import BiasWrites, CountsReadout, missing_interfaces
+
+    link = MemLink(ToyEngine())
+    link.fw.capabilities = frozenset({"spikes", "gradients", "hidden-silicon"})
+    b = MemBoard(link)
+    assert b.info().capabilities == {"spikes", "hidden-silicon"}  # no gradients over a wire
+    assert isinstance(b, CountsReadout) and isinstance(b, BiasWrites)
+    link.fw.capabilities |= {"counts", "biases"}
+    b2 = MemBoard(link)
+    assert b2.info().capabilities == {"spikes", "counts", "biases", "hidden-silicon"}
+    assert missing_interfaces(b2) == []
 
 
 def test_config_for_more_chips_than_the_board_has_is_refused() -> None:

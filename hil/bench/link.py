@@ -1,6 +1,9 @@
 """`hil bench link`: the wire protocol's speed - events per second from the emulated board to the
 host over emu:// (unpaced, and paced to 921600 and 3000000 baud, with the ratio to the line-rate
-ceiling of the event format), and the median command round trip.
+ceiling of the event format), the median command round trip - and its integrity on a noisy link:
+at each byte error rate (BER 1e-4, 1e-3, 1e-2, with drops and garbage at BER / 10 each), how many
+5 s runs at 200 Hz input come back with exactly the right result, how many fail with a clear
+HilError, and how many come back wrong (which must be none).
 
 The event source is a replay engine (a Board that returns a fixed, seeded spike train at once), so
 the numbers measure the link - firmware batching, framing, the byte stream, host decoding and
@@ -34,13 +37,32 @@ BYTES_PER_EVENT = 4
 BAUDS = (921600, 3000000)
 
 
+# Spikes per second that the example network answers to 200 Hz Poisson drive on every input
+# (20,520 spikes in 5 s on emu://?seed=0); the replay engine sends as many in the BER runs.
+EXAMPLE_SPIKES_PER_S = 4100
+BER_LEVELS = (1e-4, 1e-3, 1e-2)
+
+
 class ReplayEngine(Board):
-    """An engine Board that answers every run with `n` seeded spikes spread over the run and over
-    all 1024 neurons of chip 0. Only for measuring the link."""
+    """An engine Board that answers every run with `n` spikes spread over the run and over all 1024
+    neurons of chip 0, drawn from `seed` (the host's RUN seed, `seed_runs`). Only for measuring the
+    link: its result is known without running any dynamics."""
 
     def __init__(self, n: int, seed: int = 0):
         self.n, self.seed = n, seed
         self.config: ChipConfig | None = None
+
+    def seed_runs(self, seed: int) -> None:
+        self.seed = seed
+
+    def spikes(self, duration_s: float) -> np.ndarray:
+        """The output of a run of `duration_s` seconds under the current seed."""
+        rng = np.random.default_rng(self.seed)
+        t = np.sort(rng.integers(0, int(duration_s * 1e6), self.n))
+        g = rng.integers(0, 4 * NEURONS_PER_CORE, self.n)
+        return ev.output_events(
+            t, np.zeros(self.n, int), g // NEURONS_PER_CORE, g % NEURONS_PER_CORE
+        )
 
     def info(self) -> BoardInfo:
         return BoardInfo("replay", "replay", "1", 1, frozenset({"spikes"}))
@@ -51,12 +73,7 @@ class ReplayEngine(Board):
 
     def run(self, stimulus: np.ndarray, duration_s: float) -> np.ndarray:
         check_run(self.config, stimulus, duration_s)
-        rng = np.random.default_rng(self.seed)
-        t = np.sort(rng.integers(0, int(duration_s * 1e6), self.n))
-        g = rng.integers(0, 4 * NEURONS_PER_CORE, self.n)
-        return ev.output_events(
-            t, np.zeros(self.n, int), g // NEURONS_PER_CORE, g % NEURONS_PER_CORE
-        )
+        return self.spikes(duration_s)
 
     def reset(self) -> None:
         pass
@@ -83,6 +100,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=at.integer(1, 1_000_000),
         default=2000,
         help="commands timed for the round trip",
+    )
+    p.add_argument(
+        "--ber-runs",
+        type=at.integer(0, 100_000),
+        default=100,
+        help="runs per byte error rate in the integrity part (0 skips it; default 100)",
+    )
+    p.add_argument(
+        "--ber-duration",
+        type=at.number(0, 600, "s", lo_open=True),
+        default=5.0,
+        help="seconds per integrity run (200 Hz input on 16 channels; default 5)",
     )
 
 
@@ -145,5 +174,73 @@ def run(args: argparse.Namespace) -> dict:
     out["command_rtt_median_us_pty"] = round(
         _rtt("pty://?engine=bench-replay", args.pings) * 1e6, 1
     )
+    for ber in BER_LEVELS if args.ber_runs > 0 else ():
+        out[f"ber_{ber:g}"] = ber_runs(ber, args.ber_runs, args.ber_duration)
+    if args.ber_runs > 0:
+        r = out["ber_0.001"]
+        out["ber_0.001_target"] = ">= 99 % of runs exact, none wrong"
+        out["ber_0.001_met"] = r["exact_fraction"] >= 0.99 and r["wrong"] == 0
     out["bench_wall_s"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+def ber_runs(ber: float, runs: int, duration_s: float = 5.0, fault_seed: int = 0) -> dict:
+    """`runs` runs of `duration_s` s at 200 Hz input over emu:// with byte error rate `ber` and drops
+    and garbage at ber / 10 each. Each result is compared with what the engine sent: exact, wrong,
+    or failed with a HilError (counted by class). After a failure the board is opened again."""
+    import warnings
+
+    from hil.board import open_board
+    from hil.chip.example import N_INPUTS, example_config
+    from hil.emulator.server import register_engine
+    from hil.errors import HilError
+
+    n = int(EXAMPLE_SPIKES_PER_S * duration_s)
+    register_engine("bench-ber", lambda opts: (ReplayEngine(n), {"kind": "emulator"}))
+    exact = wrong = 0
+    failures: dict[str, int] = {}
+    walls: list[float] = []
+    rtx: list[int] = []
+    board = None
+    reopen = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # restarts and retries warn; they are counted here
+        for i in range(runs):
+            t0 = time.perf_counter()
+            try:
+                if board is None:
+                    reopen += 1
+                    board = open_board(
+                        f"emu://?engine=bench-ber&ber={ber:g}&drop={ber / 10:g}"
+                        f"&garbage={ber / 10:g}&fault_seed={fault_seed + reopen}"
+                    )
+                    board.apply(example_config())
+                board.run_seed = i  # type: ignore[attr-defined]
+                got = board.run(ev.poisson_input(200.0, N_INPUTS, duration_s, seed=i), duration_s)
+                want = ReplayEngine(n, seed=i).spikes(duration_s)
+                if np.array_equal(got, want):
+                    exact += 1
+                else:
+                    wrong += 1
+                rtx.append(board.last_run.retransmits)  # type: ignore[attr-defined]
+            except HilError as e:
+                failures[type(e).__name__] = failures.get(type(e).__name__, 0) + 1
+                if board is not None:
+                    board.close()
+                board = None
+            walls.append(time.perf_counter() - t0)
+    if board is not None:
+        board.close()
+    return {
+        "runs": runs,
+        "duration_s": duration_s,
+        "drop": ber / 10,
+        "garbage": ber / 10,
+        "exact": exact,
+        "wrong": wrong,
+        "failed": runs - exact - wrong,
+        "failures": failures,
+        "exact_fraction": round(exact / runs, 4),
+        "median_wall_s": round(statistics.median(walls), 3),
+        "median_retransmits": statistics.median(rtx) if rtx else None,
+    }

@@ -14,6 +14,7 @@ the step that holds their time.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 
@@ -49,8 +50,11 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
     """In-process emulated board: `SiliconEngine(silicon, dt=100e-6, noise_seed=None)`.
 
     dt [s] must be a whole number of microseconds between 1 us and 1 ms. `noise_seed` (int) seeds
-    the membrane noise; None uses the silicon's seed. Each run draws fresh noise (run counter), so
-    identical runs differ only by noise, reproducibly for a given (noise_seed, run number).
+    the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
+    identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
+    config's content hash, the number of runs since that config was applied, and `run_seed` (set by
+    `seed_runs`; the wire protocol's RUN carries it). So identical runs differ only by noise, and a
+    run repeated after a re-apply (a reconnect) is the same bit for bit (docs/protocol.md 5.1).
     """
 
     def __init__(
@@ -79,7 +83,8 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         self._compiled: _Compiled | None = None
         self._state: np.ndarray | None = None
         self._pending: np.ndarray | None = None
-        self._runs = 0
+        self._runs = 0  # runs since the config was applied (part of the noise key)
+        self.run_seed = 0  # the host's seed for the runs that follow (seed_runs)
         self._closed = False
 
     # -- identity --------------------------------------------------------------------------------
@@ -136,12 +141,14 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         compiled = _compile(config, self._silicon, self.dt, self.physics)
         self._config, self._compiled = config, compiled
         self._biases, self._hash = BiasEditor(config), config.content_hash()
+        self._runs = 0
         self.reset()
         return self._hash
 
     def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
         """Biases written in place: the silicon's truth under the new codes, recompiled into the
-        applied netlist; the state at rest, as after `apply` of the resulting config."""
+        applied netlist; the state at rest and the run count at 0, as after `apply` of the
+        resulting config (so the next run equals a run after that apply, noise included)."""
         self._live()
         if self._config is None or self._compiled is None or self._biases is None:
             raise BoardError("no config applied: call board.apply(config) before set_biases")
@@ -149,6 +156,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         net = self._compiled.netlist
         self._compiled = _compile(config, self._silicon, self.dt, self.physics, net)
         self._config, self._hash = config, digest
+        self._runs = 0
         self.reset()
         return digest
 
@@ -177,7 +185,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         in_src[:] = c.channel_source(stimulus["channel"])
         keep = in_src >= 0
         in_step, in_src = in_step[keep], in_src[keep]
-        seed = np.uint64((self.noise_seed * 1_000_003 + self._runs) % 2**63)
+        seed = self.noise_key()
         self._runs += 1
         steps, neurons, times = [], [], []
         out_step = np.empty(_OUT_CAPACITY, np.int64)
@@ -218,6 +226,21 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         keep = t_us < duration_s * 1e6
         t_us, g = t_us[keep], g[keep]
         return ev.output_events_at(t_us, g)
+
+    def seed_runs(self, seed: int) -> None:
+        """Seed the membrane noise of the runs that follow (u32; the wire protocol's RUN seed)."""
+        if not (isinstance(seed, int) and 0 <= seed < 2**32):
+            raise ConfigError("run_seed", seed, "an integer 0..4294967295")
+        self.run_seed = seed
+
+    def noise_key(self) -> np.uint64:
+        """Seed of the next run's noise stream: SHA-256 of (silicon id, day, noise_seed, config
+        hash, runs since apply, run_seed), first 8 bytes little-endian, top bit cleared."""
+        key = (
+            f"{self._silicon.silicon_id}|{self._silicon.day}|{self.noise_seed}|"
+            f"{self._hash or ''}|{self._runs}|{self.run_seed}"
+        )
+        return np.uint64(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1)
 
     def close(self) -> None:
         self._closed = True

@@ -6,6 +6,10 @@ cache, boot id), assembles config images and stimuli, and drives an *engine* - a
 `spawn` callable (a thread in the server, inline in tests) and streamed as EVENTS or COUNTS batches,
 paced by `wait_until` in real time when asked. Batches of the last run are retained so the host can
 FETCH the ones it lost. Nothing the engine knows about hidden silicon is ever sent.
+
+The noise of a run is the engine's business; an engine with seeded noise (`SeededRuns`, such as
+SiliconEngine) gets the host's RUN seed before each run (docs/protocol.md 5.1). A deterministic
+engine needs none.
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from hil import __version__
 from hil import events as ev
-from hil.board import Board
+from hil.board import BiasEditor, BiasWrites, Board
 from hil.chip.config import ChipConfig, Destination, Neuron, Synapse, mask_bits
-from hil.chip.geometry import LATCHES, NEURONS_PER_CHIP, Dendrite
+from hil.chip.geometry import NEURONS_PER_CHIP
 from hil.errors import BoardError, ConfigError, HilError
 from hil.link import messages as m
 from hil.link.framing import MAX_BODY, FrameSplitter, encode_frame
@@ -34,9 +39,13 @@ from hil.link.framing import MAX_BODY, FrameSplitter, encode_frame
 log = logging.getLogger("hil.emulator")
 REPLAY_CACHE = 256  # responses kept for duplicate replay
 MAX_RETAINED = 64 << 20  # bytes of result batches kept for FETCH
-REALTIME_FLUSH_US = (
-    1000  # in real time, a batch is sent at the latest 1 ms (board time) after its first event
-)
+
+
+@runtime_checkable
+class SeededRuns(Protocol):
+    """An engine whose run noise is seeded by the host (the RUN command's seed)."""
+
+    def seed_runs(self, seed: int) -> None: ...
 
 
 class Firmware:
@@ -64,11 +73,16 @@ class Firmware:
         self.details = dict(details or {})
         info = engine.info()
         self.n_chips = info.n_chips
-        self.capabilities = frozenset(capabilities or info.capabilities) | {"spikes", "counts"}
+        # the firmware itself streams spikes, counts them, and writes biases (SET_BIAS)
+        self.capabilities = frozenset(capabilities or info.capabilities) | {
+            "spikes",
+            "counts",
+            "biases",
+        }
         self.capabilities -= {"gradients"}  # gradients do not cross a wire
         self.line_bps, self.realtime, self.fifo_events = line_bps, realtime, fifo_events
         self.spawn = spawn or (lambda fn: fn())
-        self.wait_until = wait_until or _sleep_until
+        self.wait_until = wait_until
         self.clock = clock
         self.splitter = FrameSplitter()
         self.lock = threading.RLock()
@@ -84,6 +98,7 @@ class Firmware:
         self.boot_id = random.getrandbits(32)
         self.generation = getattr(self, "generation", 0) + 1  # runs of an earlier boot stop
         self.config: ChipConfig | None = None
+        self.editor: BiasEditor | None = None  # bias writes on the current config (SET_BIAS)
         self.config_hash = ""
         self.dirty = False
         self.cache: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
@@ -96,6 +111,7 @@ class Firmware:
         self.running = False
         self.stop_flag = threading.Event()
         self.run_id = 0
+        self.runs_since_apply = 0
         self.batches: list[tuple[int, bytes] | None] = []
         self.summary: m.RunSummary | None = None
 
@@ -211,6 +227,8 @@ class Firmware:
                     raise m.WireError(
                         "RESET: a run is in progress; send STOP first", m.ErrorCode.BUSY
                     )
+                if self.config is None:
+                    raise m.WireError("RESET: no config applied", m.ErrorCode.NO_CONFIG)
                 with self.engine_lock:
                     self.engine.reset()
             return T.ACK, b""
@@ -252,7 +270,9 @@ class Firmware:
                     self._apply(self.config)
                 h = self.config_hash
             return T.ACK, bytes([1 if h else 0]) + (bytes.fromhex(h) if h else bytes(32))
-        if t in (T.SET_BIAS, T.WRITE_CAM, T.WRITE_SRAM, T.WRITE_LATCH):
+        if t == T.SET_BIAS:
+            return T.ACK, bytes.fromhex(self._set_biases(p))
+        if t in (T.WRITE_CAM, T.WRITE_SRAM, T.WRITE_LATCH):
             if self.config is None:
                 raise m.WireError(
                     f"{name}: no config applied; upload one first", m.ErrorCode.NO_CONFIG
@@ -260,8 +280,8 @@ class Firmware:
             cfg = copy.deepcopy(self.config)
             self._write(t, p, cfg)
             cfg.validate()
-            self.config, self.dirty = cfg, True
-            return T.ACK, bytes.fromhex(cfg.content_hash())
+            self.config, self.config_hash, self.dirty = cfg, cfg.content_hash(), True
+            return T.ACK, bytes.fromhex(self.config_hash)
         if t == T.STIM_BEGIN:
             n, crc = m.unpack_struct(m.STIM_BEGIN_CMD, p, name)
             if n > m.MAX_STIM_EVENTS:
@@ -364,9 +384,41 @@ class Firmware:
                 f"engine confirmed hash {confirmed[:16]}, config has {cfg.content_hash()[:16]}"
             )
         self.config, self.config_hash, self.dirty = cfg, confirmed, False
+        self.runs_since_apply = 0
+
+    def _set_biases(self, p: bytes) -> str:
+        """SET_BIAS: all writes or none, in time proportional to the writes (hil.board.BiasEditor);
+        an engine with BiasWrites takes them in place, any other applies the edited config at the
+        next RUN or CONFIG_HASH. Either way the engine is then as after `apply` of that config."""
+        if self.config is None:
+            raise m.WireError(
+                "SET_BIAS: no config applied; upload one first", m.ErrorCode.NO_CONFIG
+            )
+        biases = {}
+        for chip, core, pid, coarse, fine in m.unpack_set_bias(p):
+            if pid not in m.PARAM_BY_ID or core > 3 or chip >= len(self.config.chips):
+                raise m.WireError(
+                    f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < "
+                    f"{len(self.config.chips)}, core 0..3, param 0..{max(m.PARAM_BY_ID)}"
+                )
+            biases[(chip, core, m.PARAM_BY_ID[pid])] = (coarse, fine)
+        if self.editor is None or self.editor.config is not self.config:
+            self.editor = BiasEditor(self.config)
+        cfg, digest = self.editor.set(biases)  # ConfigError (a NAK): nothing changed
+        if isinstance(self.engine, BiasWrites) and not self.dirty:
+            with self.engine_lock:
+                confirmed = self.engine.set_biases(biases)
+            if confirmed != digest:
+                raise BoardError(
+                    f"engine confirmed hash {confirmed[:16]}, config has {digest[:16]}"
+                )
+            self.config, self.config_hash, self.runs_since_apply = cfg, digest, 0
+        else:
+            self.config, self.config_hash, self.dirty = cfg, digest, True
+        return digest
 
     def _write(self, t: int, p: bytes, cfg: ChipConfig) -> None:
-        """SET_BIAS / WRITE_CAM / WRITE_SRAM / WRITE_LATCH into `cfg` (validated by the caller)."""
+        """WRITE_CAM / WRITE_SRAM / WRITE_LATCH into `cfg` (validated by the caller)."""
         T = m.MsgType
         name = m.type_name(t)
 
@@ -375,24 +427,17 @@ class Firmware:
                 raise m.WireError(f"{name}: chip={chip}; the config has {len(cfg.chips)} chip(s)")
             return cfg.core(chip, core).neurons.setdefault(n, Neuron())
 
-        if t == T.SET_BIAS:
-            chip, core, pid, coarse, fine = m.unpack_struct(m.SET_BIAS_CMD, p, name)
-            if pid >= len(m.PARAM_NAMES) or core > 3 or chip >= len(cfg.chips):
-                raise m.WireError(
-                    f"SET_BIAS: chip={chip} core={core} param={pid}; allowed chip < {len(cfg.chips)}, core 0..3, param 0..{len(m.PARAM_NAMES) - 1}"
-                )
-            cfg.core(chip, core).parameters[m.PARAM_NAMES[pid]] = (coarse, fine)
-        elif t == T.WRITE_CAM:
+        if t == T.WRITE_CAM:
             chip, core, n, slot, tag, dend, weight, flags = m.unpack_struct(
                 m.WRITE_CAM_CMD, p, name
             )
-            if core > 3 or dend >= len(m.DENDRITE_CODES) or weight > 15 or flags > 7:
+            if core > 3 or dend not in m.DENDRITE_BY_CODE or weight > 15 or flags > 7:
                 raise m.WireError(
                     f"WRITE_CAM: core={core} dendrite={dend} weight={weight} flags={flags}; allowed core 0..3, dendrite 0..4, weight 0..15, flags 0..7"
                 )
             syn = Synapse(
                 tag,
-                Dendrite.parse(m.DENDRITE_CODES[dend]),
+                m.DENDRITE_BY_CODE[dend],
                 mask_bits(weight),
                 bool(flags & 1),
                 bool(flags & 2),
@@ -414,21 +459,29 @@ class Firmware:
             )
         else:
             chip, core, n, mask, values = m.unpack_struct(m.WRITE_LATCH_CMD, p, name)
-            if core > 3 or mask >> len(LATCHES):
+            every = sum(1 << b for b in m.LATCH_BITS.values())
+            if core > 3 or mask & ~every:
                 raise m.WireError(
-                    f"WRITE_LATCH: core={core} mask=0x{mask:04X}; allowed core 0..3, mask < 0x{1 << len(LATCHES):04X}"
+                    f"WRITE_LATCH: core={core} mask=0x{mask:04X}; allowed core 0..3, mask bits "
+                    f"within 0x{every:04X}"
                 )
             nr = neuron(chip, core, n)
-            for i, latch in enumerate(LATCHES):
+            for latch, i in m.LATCH_BITS.items():
                 if mask >> i & 1:
                     nr.latches[latch] = bool(values >> i & 1)
 
     # ---- runs ----------------------------------------------------------------------------------
 
     def _prepare_run(self, p: bytes) -> bytes:
-        run_id, dur_us, readout, bin_us = m.unpack_struct(m.RUN_CMD, p, "RUN")
+        run_id, dur_us, readout, bin_us, seed, want = m.unpack_struct(m.RUN_CMD, p, "RUN")
         if self.config is None:
             raise m.WireError("RUN: no config applied", m.ErrorCode.NO_CONFIG)
+        if want.hex() != self.config_hash:
+            raise m.WireError(
+                f"RUN: the board holds config {self.config_hash[:16]}, the host expects "
+                f"{want.hex()[:16]}",
+                m.ErrorCode.CONFIG_MISMATCH,
+            )
         if dur_us == 0 or readout > 1 or (readout == 1 and not 1 <= bin_us <= m.MAX_BIN_US):
             raise m.WireError(
                 f"RUN: duration_us={dur_us} readout={readout} bin_us={bin_us}; allowed duration >= 1, readout 0/1, counts bin 1..{m.MAX_BIN_US} us"
@@ -453,20 +506,25 @@ class Firmware:
                 self._apply(self.config)
             self.running, self.run_id, self.summary, self.batches = True, run_id, None, []
             self.stop_flag.clear()
-            self._job = (run_id, dur_us, readout, bin_us, stim)
-        return m.RUN_ID_CMD.pack(run_id)
+            self._job = (run_id, dur_us, readout, bin_us, stim, seed)
+            index = self.runs_since_apply
+            self.runs_since_apply += 1
+        return m.RUN_ACK.pack(run_id, index)
 
     def _run(self) -> None:
-        run_id, dur_us, readout, bin_us, stim = self._job
+        run_id, dur_us, readout, bin_us, stim, seed = self._job
         gen = self.generation
         t_start = self.clock()
-        status = m.RunStatus.COMPLETE
+        status, error = m.RunStatus.COMPLETE, (0, "")
         try:
             with self.engine_lock:
+                if isinstance(self.engine, SeededRuns):
+                    self.engine.seed_runs(seed)
                 out = self.engine.run(stim, dur_us / 1e6)
-        except Exception:  # reported as an ERROR run; the host raises
+        except Exception as e:  # reported as an ERROR run with its cause; the host raises
             log.exception("engine failed during run %d", run_id)
             out, status = np.empty(0, ev.OUTPUT_DTYPE), m.RunStatus.ERROR
+            error = (_error_code(e), f"{type(e).__name__}: {e}")
         engine_us = int((self.clock() - t_start) * 1e6)
         t = out["t_us"].astype(np.int64)
         addr = m.encode_addr(out["chip"], out["core"], out["neuron"])
@@ -497,7 +555,10 @@ class Firmware:
                     if kind == m.MsgType.EVENTS
                     else (base + int(rec["dbin"][-1]) + 1) * bin_us
                 )
-                self.wait_until(t_stream + min(last_us, dur_us) / 1e6)
+                self._wait(t_stream + min(last_us, dur_us) / 1e6)
+                if self.stop_flag.is_set():
+                    status = m.RunStatus.STOPPED
+                    break
             pack = m.pack_events_batch if kind == m.MsgType.EVENTS else m.pack_counts_batch
             payload = pack(run_id, i, base, rec)
             with self.lock:
@@ -513,7 +574,9 @@ class Firmware:
             self.write(encode_frame(m.pack(kind, i, payload)))
             sent += rec.size
         if self.realtime and status == m.RunStatus.COMPLETE:
-            self.wait_until(t_stream + dur_us / 1e6)
+            self._wait(t_stream + dur_us / 1e6)
+            if self.stop_flag.is_set():
+                status = m.RunStatus.STOPPED
         summary = m.RunSummary(
             run_id,
             int(status),
@@ -527,12 +590,20 @@ class Firmware:
             dur_us,
             min(engine_us, 2**32 - 1),
             crc,
+            *error,
         )
         with self.lock:
             if self.generation != gen:
                 return
             self.summary, self.running = summary, False
         self.write(encode_frame(m.pack(m.MsgType.RUN_DONE, run_id, summary.pack())))
+
+    def _wait(self, t: float) -> None:
+        """Real-time pacing: wait until the clock reads `t`, or until STOP."""
+        if self.wait_until is not None:
+            self.wait_until(t)
+        else:
+            self.stop_flag.wait(max(0.0, t - self.clock()))
 
     # ---- answers -------------------------------------------------------------------------------
 
@@ -580,10 +651,13 @@ def _put(items: list, slot: int, item: object, name: str, cap: int) -> None:
         items[slot] = item
 
 
-def _sleep_until(t: float) -> None:
-    dt = t - time.monotonic()
-    if dt > 0:
-        time.sleep(dt)
+def _error_code(e: Exception) -> int:
+    """The NAK / RunSummary error code for an exception raised on the board."""
+    if isinstance(e, ConfigError):
+        return m.ErrorCode.CONFIG_INVALID
+    if isinstance(e, HilError):
+        return m.ErrorCode.BAD_STATE
+    return m.ErrorCode.INTERNAL
 
 
 def fifo_overflow(t_us: np.ndarray, drain_per_us: float, capacity: int) -> np.ndarray:

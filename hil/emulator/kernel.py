@@ -277,7 +277,7 @@ _YTHR = _SPK + 1  # y at the threshold [A]
 _WROWS = _YTHR + 1
 
 
-@njit(error_model="numpy", cache=True)
+@njit(error_model="numpy", cache=True, nogil=True)  # the firmware answers while a run computes
 def integrate(
     S: np.ndarray,
     P: np.ndarray,

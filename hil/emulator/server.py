@@ -5,10 +5,11 @@ byte stream - a pseudo-terminal, a TCP connection, or one end of an in-process s
     hil emulate --listen 127.0.0.1:7777 --seed 3   # then: hil probe --board socket://127.0.0.1:7777
 
 The seam is explicit: emulator = wire protocol (firmware.py) + an engine Board. The engine is
-`hil.emulator.engine.SiliconEngine(silicon)` (hidden silicon, fine time resolution); when that is
-not installed, the simulator (`sim://`) stands in and the board says so in its details. Output can
-be paced to a baud rate (10 bits per byte, UART 8N1) and streamed in real time, and the link can
-carry injected faults (hil.emulator.faults).
+`hil.emulator.engine.SiliconEngine(silicon)` (hidden silicon, fine time resolution), or one
+registered by name (`register_engine`, `emu://?engine=NAME`). Nothing stands in for a missing
+engine: if it cannot be imported, the emulator fails. Output can be paced to a baud rate (10 bits
+per byte, UART 8N1) and streamed in real time, and the link can carry injected faults
+(hil.emulator.faults).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from hil.board import Board, url_options
 from hil.emulator.faults import FAULT_OPTIONS, Corrupter, FaultSpec
 from hil.emulator.firmware import Firmware
-from hil.errors import BoardError, BoardURLError, HilError
+from hil.errors import BoardURLError
 
 EMU_OPTIONS: dict[str, type] = {
     "seed": int,
@@ -41,7 +42,7 @@ EMU_OPTIONS: dict[str, type] = {
     **FAULT_OPTIONS,
 }
 KEEPALIVE_S = 0.25  # while a command executes, the board sends 0x00 this often [s]
-# Extra engines by name (emu://?engine=NAME); "auto" is SiliconEngine, else the simulator.
+# Extra engines by name (emu://?engine=NAME); "auto" is SiliconEngine.
 ENGINES: dict[str, Callable[[EmulatorOptions], tuple[Board, dict]]] = {}
 
 
@@ -86,32 +87,18 @@ def make_engine(opts: EmulatorOptions) -> tuple[Board, dict]:
                 f"engine={opts.engine!r}; known: auto, {', '.join(sorted(ENGINES)) or '(none registered)'}"
             )
         return ENGINES[opts.engine](opts)
-    try:
-        from hil.emulator.engine import SiliconEngine
-        from hil.emulator.silicon import Silicon
-    except ImportError:
-        SiliconEngine = None  # noqa: N806
-    if SiliconEngine is not None:
-        sil = Silicon.load(opts.silicon) if opts.silicon else Silicon.from_seed(opts.seed or 0)
-        if opts.day is not None:
-            sil = sil.at_day(opts.day)
-        return SiliconEngine(sil), {
-            "kind": "emulator",
-            "engine": "silicon",
-            "silicon_id": sil.silicon_id,
-            "day": sil.day,
-        }
-    if opts.silicon:
-        raise BoardError("silicon= needs hil.emulator.engine.SiliconEngine, which is not installed")
-    from hil.board import open_board
+    from hil.emulator.engine import SiliconEngine  # an import error is a broken install: loud
+    from hil.emulator.silicon import Silicon
 
-    try:
-        sim = open_board("sim://" + (f"?seed={opts.seed}" if opts.seed is not None else ""))
-    except (ImportError, HilError) as e:
-        raise BoardError(
-            f"no emulator engine available (SiliconEngine and sim:// both failed: {e})"
-        ) from None
-    return sim, {"kind": "emulator", "engine": "sim (no hidden silicon)"}
+    sil = Silicon.load(opts.silicon) if opts.silicon else Silicon.from_seed(opts.seed or 0)
+    if opts.day is not None:
+        sil = sil.at_day(opts.day)
+    return SiliconEngine(sil), {
+        "kind": "emulator",
+        "engine": "silicon",
+        "silicon_id": sil.silicon_id,
+        "day": sil.day,
+    }
 
 
 # ---- byte streams ----------------------------------------------------------------------------

@@ -1,17 +1,18 @@
-"""The board link: framing (COBS + CRC-16), the message catalogue, the reliable command session and
-`SerialBoard`, the Board protocol over any pyserial URL (device path, socket://, rfc2217://,
-hwgrep://, emu://). docs/protocol.md specifies the wire protocol.
+"""The board link, host side: framing (COBS + CRC-16), the message catalogue and its pinned wire
+tables, the reliable command session, and `SerialBoard`, the Board protocol over any pyserial URL
+(device path, socket://, rfc2217://, hwgrep://). docs/protocol.md specifies the wire protocol.
 
-Importing this package registers the `emu://` pyserial URL handler (hil.link.urlhandler).
+    transport.py   the byte stream (a pyserial port)
+    session.py     reliable windowed commands, without I/O
+    client.py      commands over a transport: HELLO, NAKs as errors, config upload, raw frames
+    collect.py     a run's result stream: batches, gaps, FETCH, end-to-end CRC, RunReport
+    serial_board.py  the Board adapter
+
+Nothing here imports hil.emulator: the emulator's transports (emu://, pty://) live with it
+(hil.emulator.transports).
 """
 
 from __future__ import annotations
-
-import serial
-
-_HANDLERS = "hil.link.urlhandler"
-if _HANDLERS not in serial.protocol_handler_packages:
-    serial.protocol_handler_packages.append(_HANDLERS)
 
 
 def __getattr__(name: str) -> object:

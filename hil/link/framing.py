@@ -122,6 +122,8 @@ def decode_frame(enc: bytes) -> bytes:
     raw = cobs_decode(enc)
     if len(raw) < CRC_SIZE + 1:
         raise FrameError(f"frame of {len(raw)} bytes is shorter than a body and its CRC")
+    if len(raw) > MAX_BODY + CRC_SIZE:  # COBS may encode a few bytes more in MAX_ENCODED
+        raise FrameError(f"frame body of {len(raw) - CRC_SIZE} bytes; allowed at most {MAX_BODY}")
     body, crc = raw[:-CRC_SIZE], int.from_bytes(raw[-CRC_SIZE:], "little")
     if crc16(body) != crc:
         raise FrameError(f"CRC mismatch: frame says 0x{crc:04X}, body gives 0x{crc16(body):04X}")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import asdict, dataclass
+import unicodedata
+from dataclasses import asdict, dataclass, replace
 from enum import IntEnum, IntFlag
 
 import numpy as np
 
-from hil.board import Capability
-from hil.chip.biasgen import PARAMETERS
-from hil.chip.geometry import CORES_PER_CHIP, LATCHES, MAX_CHIPS, NEURONS_PER_CORE
+from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NEURONS_PER_CORE, Dendrite, global_neuron
 from hil.errors import LinkError
 from hil.link.framing import MAX_BODY
 
@@ -74,6 +73,7 @@ class ErrorCode(IntEnum):
     NOT_FOUND = 10
     BUSY = 11
     INTERNAL = 12
+    CONFIG_MISMATCH = 13
 
 
 class Readout(IntEnum):
@@ -87,18 +87,85 @@ class RunStatus(IntEnum):
     ERROR = 2
 
 
-# Capability bit i <-> i-th member of hil.board.Capability.
-CAPABILITY_BITS = {c.value: 1 << i for i, c in enumerate(Capability)}
-# Bias parameter id <-> name: the order of hil.chip.biasgen.PARAMETERS (docs/protocol.md lists it).
-PARAM_NAMES = tuple(PARAMETERS)
-DENDRITE_CODES = ("none", "ampa", "gaba", "nmda", "shunt")
+class BoardState(IntEnum):
+    """Status `state`."""
+
+    IDLE = 0
+    RUNNING = 1
+    HELD = 2  # results of the last run held
+
+
+# ---- the wire tables: every number in a payload, pinned here and in docs/protocol.md 4.4 -------
+# (never taken from the order of an enum or a dict elsewhere in hil; tests compare both ways)
+
+CAPABILITY_BITS: dict[str, int] = {  # HelloInfo capabilities: name -> bit number
+    "spikes": 0,
+    "counts": 1,
+    "gradients": 2,
+    "hidden-silicon": 3,
+    "fault-injection": 4,
+    "biases": 5,
+}
+PARAM_IDS: dict[str, int] = {  # SET_BIAS param: bias name (hil.chip.biasgen.PARAMETERS) -> id
+    "SOIF_LEAK_N": 0,
+    "SOIF_GAIN_N": 1,
+    "SOIF_REFR_N": 2,
+    "SOIF_SPKTHR_P": 3,
+    "SOIF_DC_P": 4,
+    "SOAD_GAIN_P": 5,
+    "SOAD_TAU_P": 6,
+    "SOAD_W_N": 7,
+    "SOAD_PWTAU_N": 8,
+    "DEAM_ETAU_P": 9,
+    "DEAM_EGAIN_P": 10,
+    "DEGA_ITAU_P": 11,
+    "DEGA_IGAIN_P": 12,
+    "DENM_ETAU_P": 13,
+    "DENM_EGAIN_P": 14,
+    "DENM_NMREV_N": 15,
+    "DESC_ITAU_P": 16,
+    "DESC_IGAIN_P": 17,
+    "SYPD_EXT_N": 18,
+    "SYAM_W0_P": 19,
+    "SYAM_W1_P": 20,
+    "SYAM_W2_P": 21,
+    "SYAM_W3_P": 22,
+    "SYAW_STDSTR_N": 23,
+    "SYAM_STDW_N": 24,
+}
+LATCH_BITS: dict[str, int] = {  # WRITE_LATCH mask/values: latch (hil.chip.geometry.LATCHES) -> bit
+    "latch_so_dc": 0,
+    "latch_so_adaptation": 1,
+    "latch_soif_kill": 2,
+    "latch_coho_ca_mem": 3,
+    "latch_ho_enable": 4,
+    "latch_ho_so_de": 5,
+    "latch_deam_ampa": 6,
+    "latch_denm_nmda": 7,
+    "latch_de_conductance": 8,
+    "latch_deam_alpha": 9,
+    "latch_denm_alpha": 10,
+    "latch_de_mux": 11,
+    "latch_soif_type": 12,
+    "latch_ho_active": 13,
+}
+DENDRITE_CODES: dict[Dendrite, int] = {  # WRITE_CAM dendrite
+    Dendrite.NONE: 0,
+    Dendrite.AMPA: 1,
+    Dendrite.GABA: 2,
+    Dendrite.NMDA: 3,
+    Dendrite.SHUNT: 4,
+}
+PARAM_BY_ID = {i: name for name, i in PARAM_IDS.items()}
+DENDRITE_BY_CODE = {c: d for d, c in DENDRITE_CODES.items()}
 
 MAX_CONFIG_BYTES = 16 << 20  # compressed image
 MAX_CONFIG_RAW = 64 << 20  # decompressed canonical JSON
 MAX_STIM_EVENTS = 1 << 24
 MAX_DURATION_US = (1 << 32) - 1  # one run is at most 71.58 min: run-relative u32 microseconds
 MAX_BIN_US = 65535  # counts are u16, so a bin holds at most 65535 spikes of one neuron at 1/us
-MAX_TEXT = 512
+MAX_TEXT = 512  # bytes of UTF-8 in a NAK text, an error text or HELLO details
+MAX_JSON_DEPTH = 8  # nesting of a JSON object off the wire (HELLO details, CONFIG_INVALID text)
 
 # Fixed records.
 EVENT_REC = np.dtype([("addr", "<u2"), ("dt", "<u2")])  # addr = chip<<10 | core<<8 | neuron
@@ -202,11 +269,10 @@ class Reader:
         return out
 
     def text(self, name: str, width: str = "B") -> str:
-        n = self.int(width, f"{name} length", 0, MAX_TEXT * 4)
-        try:
-            return self.raw(n, name).decode()
-        except UnicodeDecodeError:
-            raise WireError(f"{self.what}: {name} is not UTF-8") from None
+        """A length-prefixed UTF-8 text (u8 or u16 length, at most MAX_TEXT bytes): invalid UTF-8
+        and control characters are replaced, so what a board says can be shown safely."""
+        n = self.int(width, f"{name} length", 0, 255 if width == "B" else MAX_TEXT)
+        return clean_text(self.raw(n, name))
 
     def rest(self) -> bytes:
         out = self.data[self.pos :]
@@ -232,10 +298,91 @@ class Reader:
             )
 
 
+def utf8_cut(s: str, limit: int) -> bytes:
+    """`s` as UTF-8, cut to at most `limit` bytes at a character boundary."""
+    return s.encode()[:limit].decode(errors="ignore").encode()
+
+
+def clean_text(data: bytes) -> str:
+    """Text off the wire for display: invalid UTF-8 replaced, control characters (escape sequences
+    that would reach a terminal, newlines that would split an error line) shown as \\xNN."""
+    text = data.decode(errors="replace")
+    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 def _text(s: str, width: str = "B") -> bytes:
-    limit = 255 if width == "B" else MAX_TEXT
-    b = s.encode()[:limit]
+    b = utf8_cut(s, 255 if width == "B" else MAX_TEXT)
     return struct.pack("<" + width, len(b)) + b
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of [ and { in JSON text (strings skipped): checked before json.loads, whose
+    recursion a deeply nested document from the wire would exhaust."""
+    depth = deepest = 0
+    in_str = esc = False
+    for c in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json_object(text: str, what: str) -> dict:
+    """A JSON object off the wire: at most MAX_TEXT bytes and MAX_JSON_DEPTH deep, else WireError."""
+    if len(text.encode()) > MAX_TEXT or json_depth(text) > MAX_JSON_DEPTH:
+        raise WireError(
+            f"{what}: JSON of {len(text.encode())} bytes, {json_depth(text)} deep; allowed at "
+            f"most {MAX_TEXT} bytes and {MAX_JSON_DEPTH} levels"
+        )
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        raise WireError(f"{what}: not JSON") from None
+    if not isinstance(obj, dict):
+        raise WireError(f"{what}: not a JSON object")
+    return _clean_strings(obj)  # type: ignore[return-value]
+
+
+def _clean_strings(obj: object) -> object:
+    # depth is bounded by parse_json_object, so this recursion is too
+    if isinstance(obj, str):
+        return clean_text(obj.encode())
+    if isinstance(obj, dict):
+        return {clean_text(k.encode()): _clean_strings(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean_strings(v) for v in obj]
+    return obj
+
+
+def pack_details(details: dict) -> str:
+    """HELLO details as JSON of at most MAX_TEXT bytes: long strings are shortened and, if that is
+    not enough, keys dropped (in reverse order), never cut inside the JSON."""
+
+    def dump(d: dict) -> str:
+        return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    d = {str(k): (v[:64] if isinstance(v, str) else v) for k, v in details.items()}
+    text = dump(details)
+    if len(text.encode()) <= MAX_TEXT:
+        return text
+    text = dump(d)
+    for k in sorted(d, reverse=True):
+        if len(text.encode()) <= MAX_TEXT:
+            break
+        del d[k]
+        text = dump(d)
+    return text
 
 
 # ---- HELLO -------------------------------------------------------------------------------------
@@ -257,8 +404,8 @@ class HelloInfo:
     details: dict
 
     def pack(self) -> bytes:
-        caps = sum(CAPABILITY_BITS[c] for c in self.capabilities if c in CAPABILITY_BITS)
-        details = json.dumps(self.details, sort_keys=True, separators=(",", ":"))
+        caps = sum(1 << CAPABILITY_BITS[c] for c in self.capabilities if c in CAPABILITY_BITS)
+        details = pack_details(self.details)
         return (
             struct.pack(
                 "<BIBHHIB",
@@ -281,23 +428,18 @@ class HelloInfo:
         version = r.int("B", "version", 1, 255)
         boot_id = r.int("I", "boot_id")
         n_chips = r.int("B", "n_chips", 1, MAX_CHIPS)
-        caps = r.int("H", "capabilities", 0, (1 << len(CAPABILITY_BITS)) - 1)
+        caps = r.int("H", "capabilities", 0, sum(1 << b for b in CAPABILITY_BITS.values()))
         max_body = r.int("H", "max_body", 64, 1024)
         line_bps = r.int("I", "line_bps")
         realtime = bool(r.int("B", "realtime", 0, 1))
         board_id, firmware, details = r.text("board_id"), r.text("firmware"), r.text("details", "H")
         r.end()
-        try:
-            det = json.loads(details) if details else {}
-        except json.JSONDecodeError:
-            raise WireError("HELLO answer: details is not JSON") from None
-        if not isinstance(det, dict):
-            raise WireError("HELLO answer: details is not a JSON object")
+        det = parse_json_object(details, "HELLO answer: details") if details else {}
         return cls(
             version,
             boot_id,
             n_chips,
-            frozenset(c for c, bit in CAPABILITY_BITS.items() if caps & bit),
+            frozenset(c for c, bit in CAPABILITY_BITS.items() if caps >> bit & 1),
             max_body,
             line_bps,
             realtime,
@@ -362,18 +504,36 @@ class RunSummary:
     duration_us: int
     engine_us: int  # time the board spent computing/collecting the run [us of wall time]
     crc32: int  # CRC-32 of the payloads of batches 0..n_batches-1, in order (end-to-end check)
+    error_code: int = 0  # status ERROR: why (ErrorCode), and a text of at most MAX_TEXT bytes
+    error_text: str = ""
 
     def pack(self) -> bytes:
-        return RUN_DONE_FIELDS.pack(*(int(v) for v in asdict(self).values()))
+        fields = [int(v) for k, v in asdict(self).items() if not k.startswith("error_")]
+        out = RUN_DONE_FIELDS.pack(*fields)
+        if self.status == RunStatus.ERROR:
+            out += bytes([self.error_code or ErrorCode.INTERNAL]) + utf8_cut(
+                self.error_text, MAX_TEXT
+            )
+        return out
 
     @classmethod
     def unpack(cls, data: bytes) -> RunSummary:
-        if len(data) != RUN_DONE_FIELDS.size:
+        n = RUN_DONE_FIELDS.size
+        if len(data) < n or len(data) > n + 1 + MAX_TEXT or (len(data) > n and data[2] != 2):
             raise WireError(
-                f"RUN_DONE of {len(data)} bytes; expected {RUN_DONE_FIELDS.size}",
+                f"RUN_DONE of {len(data)} bytes; expected {n} (status ERROR: {n + 1} to "
+                f"{n + 1 + MAX_TEXT}, with the error code and text)",
                 ErrorCode.BAD_LENGTH,
             )
-        s = cls(*RUN_DONE_FIELDS.unpack(data))
+        s = cls(*RUN_DONE_FIELDS.unpack(data[:n]))
+        if len(data) > n:
+            try:
+                code = ErrorCode(data[n])
+            except ValueError:
+                raise WireError(
+                    f"RUN_DONE: error code={data[n]}; allowed 1..{max(ErrorCode)}"
+                ) from None
+            s = replace(s, error_code=int(code), error_text=clean_text(data[n + 1 :]))
         if s.status > 2 or s.readout > 1 or s.n_dropped > s.n_events or s.bin_us > MAX_BIN_US:
             raise WireError(
                 f"RUN_DONE: status={s.status} readout={s.readout} n_dropped={s.n_dropped} "
@@ -398,8 +558,9 @@ def records_from_wire(data: bytes, dtype: np.dtype) -> np.ndarray:
 
 
 def encode_addr(chip: np.ndarray, core: np.ndarray, neuron: np.ndarray) -> np.ndarray:
-    """(chip, core, neuron) -> 12-bit wire address chip<<10 | core<<8 | neuron."""
-    return (chip.astype(np.uint16) << 10) | (core.astype(np.uint16) << 8) | neuron.astype(np.uint16)
+    """(chip, core, neuron) -> 12-bit wire address chip<<10 | core<<8 | neuron, which is the
+    board-wide neuron index (hil.chip.geometry.global_neuron)."""
+    return global_neuron(chip, core, neuron).astype(np.uint16)
 
 
 def check_addr(addr: np.ndarray, n_chips: int, what: str) -> None:
@@ -458,16 +619,20 @@ HELLO_CMD = struct.Struct("<IB")  # nonce, highest version the host speaks
 RESET_CMD = struct.Struct("<B")  # 0: state to rest (config stays), 1: reboot (config cleared)
 CONFIG_BEGIN_CMD = struct.Struct("<IIIB")  # size, raw_size, crc32 of raw image, encoding
 CONFIG_ENCODINGS = ("json", "zlib-json")
-SET_BIAS_CMD = struct.Struct("<BBBBB")  # chip, core, param id, coarse, fine
+SET_BIAS_REC = struct.Struct(
+    "<BBBBB"
+)  # chip, core, param id, coarse, fine (SET_BIAS: n u8, n of these)
+MAX_BIAS_WRITES = 200  # records in one SET_BIAS
 WRITE_CAM_CMD = struct.Struct("<BBBBHBBB")  # chip core neuron slot tag dendrite weight flags
 WRITE_SRAM_CMD = struct.Struct("<BBBBHBbb")  # chip core neuron slot tag core_mask x_hop y_hop
 WRITE_LATCH_CMD = struct.Struct("<BBBHH")  # chip core neuron mask values
 STIM_BEGIN_CMD = struct.Struct("<II")  # n_events, crc32 of the packed records
-RUN_CMD = struct.Struct("<HIBI")  # run_id, duration_us, readout, bin_us
+RUN_CMD = struct.Struct("<HIBII32s")  # run_id, duration_us, readout, bin_us, seed, config hash
+RUN_ACK = struct.Struct("<HI")  # run_id, run_index (runs since the config was applied, from 0)
 FETCH_CMD = struct.Struct("<HI")  # run_id, batch
 RUN_ID_CMD = struct.Struct("<H")
 
-assert len(LATCHES) <= 16 and NEURONS_PER_CORE <= 256 and CORES_PER_CHIP <= 4
+assert max(LATCH_BITS.values()) < 16 and NEURONS_PER_CORE <= 256 and CORES_PER_CHIP <= 4
 
 
 def unpack_struct(st: struct.Struct, data: bytes, what: str) -> tuple:
@@ -478,15 +643,31 @@ def unpack_struct(st: struct.Struct, data: bytes, what: str) -> tuple:
     return st.unpack(data)
 
 
+def pack_set_bias(writes: list[tuple[int, int, int, int, int]]) -> bytes:
+    """SET_BIAS payload: n u8 (1..MAX_BIAS_WRITES), then n records (chip, core, param, coarse, fine)."""
+    if not 1 <= len(writes) <= MAX_BIAS_WRITES:
+        raise WireError(f"SET_BIAS of {len(writes)} writes; allowed 1..{MAX_BIAS_WRITES}")
+    return bytes([len(writes)]) + b"".join(SET_BIAS_REC.pack(*w) for w in writes)
+
+
+def unpack_set_bias(data: bytes) -> list[tuple[int, ...]]:
+    r = Reader(data, "SET_BIAS")
+    n = r.int("B", "n", 1, MAX_BIAS_WRITES)
+    recs = [SET_BIAS_REC.unpack(r.raw(SET_BIAS_REC.size, f"write {i}")) for i in range(n)]
+    r.end()
+    return recs
+
+
 def nak_payload(cmd: int, code: ErrorCode, text: str) -> bytes:
-    return bytes([cmd & 0xFF, int(code)]) + text.encode()[:MAX_TEXT]
+    return bytes([cmd & 0xFF, int(code)]) + utf8_cut(text, MAX_TEXT)
 
 
 def unpack_nak(data: bytes) -> tuple[int, ErrorCode, str]:
+    """NAK payload -> (command type, code, text); the text is bounded and cleaned for display."""
     if len(data) < 2:
         raise WireError(f"NAK of {len(data)} bytes; at least 2 expected", ErrorCode.BAD_LENGTH)
     try:
         code = ErrorCode(data[1])
     except ValueError:
         raise WireError(f"NAK code={data[1]}; allowed 1..{max(ErrorCode)}") from None
-    return data[0], code, data[2:].decode(errors="replace")
+    return data[0], code, clean_text(data[2 : 2 + MAX_TEXT])

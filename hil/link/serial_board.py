@@ -4,161 +4,152 @@
     open_board("hwgrep://0403:6015")              # the first port whose USB id matches
     open_board("socket://127.0.0.1:7777")         # `hil emulate --listen 127.0.0.1:7777`
     open_board("rfc2217://lab-host:2217")         # a board shared by an RFC 2217 server
-    open_board("emu://?seed=3&ber=1e-4")          # an in-process emulator (hil.link.urlhandler)
+    open_board("emu://?seed=3&ber=1e-4")          # an in-process emulator (hil.emulator.transports)
 
-Options of SerialBoard itself (removed before the URL goes to pyserial): readout=auto|spikes|counts,
-bin_us (counts bin, default 1000), on_loss=raise|warn, timeout (s without any answer before
-BoardTimeout, default 2), window (commands in flight, default 8), reconnect (s spent reconnecting,
-default 5), baud (line rate of device paths, socket:// and rfc2217://, default 921600).
+Options of SerialBoard itself (removed before the URL goes to pyserial), with what is allowed:
+readout=auto|spikes|counts, bin_us (counts bin, 1..65535, default 1000), on_loss=raise|warn,
+timeout (s of board silence before BoardTimeout, 0.01..600, default 2), window (commands in flight,
+1..64, default 8), reconnect (s spent reconnecting, 0..3600, default 5), run_seed (the noise seed
+sent with every RUN, 0..2**32-1, default 0), baud (line rate of device paths, socket:// and
+rfc2217://, 50..20000000, default 921600). Any other option is refused, except pyserial's own
+`logging` (socket://, rfc2217://) and the options a URL scheme's opener passes on to its port
+(`port_options`: the emulator's for emu://).
 
 Every applied config is verified by reading its content hash back. Every run is checked for lost
 batches (sequence gaps, refetched with FETCH while the board still holds them) and board overflow;
 a loss that cannot be recovered raises LinkError (on_loss=raise) or warns (on_loss=warn), and
-`last_run` always carries the full report. A board reset or a dropped connection makes SerialBoard
-reconnect, say HELLO, re-apply the config and repeat the run when the board's state was at rest;
-otherwise it raises a LinkError that says what was lost.
+`last_run` always carries the full report. Every RUN carries the content hash of the config the host
+believes applied, so a board that holds anything else refuses it. A board reset or a dropped
+connection makes SerialBoard reconnect, say HELLO, stop a run the board may still be doing, re-apply
+the config and repeat the run when it was the first since apply (its result is then the undisturbed
+one bit for bit, docs/protocol.md 5.1); otherwise it raises a LinkError that says what was lost.
+
+The layers: hil.link.transport (the byte stream), hil.link.client (commands, HELLO, upload),
+hil.link.collect (a run's result stream and its report), and this adapter.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import select
+import math
 import time
 import warnings
 import zlib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import asdict
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 import serial
 
-import hil.link  # noqa: F401  (registers the emu:// pyserial handler)
 from hil import events as ev
-from hil.board import Board, BoardInfo, check_run
-from hil.chip.biasgen import PARAMETERS
+from hil.board import (
+    BiasEditor,
+    BiasKey,
+    BiasWrites,
+    Board,
+    BoardInfo,
+    Capability,
+    CountsReadout,
+    check_biases,
+    check_run,
+    counts_bin_us,
+)
 from hil.chip.config import ChipConfig
-from hil.chip.geometry import NEURONS_PER_CHIP
-from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, LinkError
+from hil.chip.geometry import global_neuron
+from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, HilError, LinkError
 from hil.link import messages as m
-from hil.link.framing import FrameSplitter
-from hil.link.session import Session
+from hil.link.client import CommandClient, hashes
+from hil.link.collect import RunReport, assemble, collect
+from hil.link.transport import LinkDown, Port, Transport, check_host_port, open_port
+
+__all__ = ["RunReport", "SerialBoard", "open_url", "split_url"]
 
 T = m.MsgType
-MAX_BATCHES = 1 << 22  # batches in one run (about 10^9 events): a bound on what the host holds
+R = TypeVar("R")
 BYTES_PER_EVENT = 4  # EVENT_REC on the wire; a full batch costs ~4.09 B/event with framing
-OPTIONS = {
-    "readout": str,
-    "bin_us": int,
-    "on_loss": str,
-    "timeout": float,
-    "window": int,
-    "reconnect": float,
-    "baud": int,
+# SerialBoard's own URL options: name -> (type, lowest, highest) for the numeric ones.
+OPTIONS: dict[str, tuple[type, float, float]] = {
+    "readout": (str, 0, 0),
+    "on_loss": (str, 0, 0),
+    "bin_us": (int, 1, m.MAX_BIN_US),
+    "timeout": (float, 0.01, 600.0),
+    "window": (int, 1, 64),
+    "reconnect": (float, 0.0, 3600.0),
+    "run_seed": (int, 0, 2**32 - 1),
+    "baud": (int, 50, 20_000_000),
 }
+CHOICES = {"readout": ("auto", "spikes", "counts"), "on_loss": ("raise", "warn")}
+PYSERIAL_OPTIONS = {"socket": {"logging"}, "rfc2217": {"logging", "ign_set_control", "poll_modem"}}
+# What SerialBoard implements of the capabilities a board may advertise in HELLO.
+PASSED_ON = frozenset(
+    {Capability.SPIKES, Capability.COUNTS, Capability.BIASES, Capability.HIDDEN_SILICON}
+    | {Capability.FAULT_INJECTION}
+)
 
 
-class _Restarted(Exception):
-    """The board rebooted or the link dropped; the session must be rebuilt."""
-
-
-@dataclass
-class RunReport:
-    """What happened on the wire during the last run. `lost` > 0 means the result is incomplete."""
-
-    run_id: int
-    readout: str  # "spikes" or "counts"
-    readout_reason: str
-    bin_us: int
-    duration_s: float
-    n_events: int  # spikes the board's chip produced
-    n_records: int  # event or count records the board batched
-    n_batches: int
-    batches_missed: int  # sequence gaps seen while streaming
-    batches_fetched: int  # of those, recovered with FETCH
-    records_lost: int  # records in batches that could not be recovered
-    overflow_dropped: int  # spikes the board dropped before sending (TX overflow)
-    frames_bad: int  # frames rejected by COBS/CRC/length checks during the run
-    retransmits: int
-    wall_s: float
-    engine_s: float
-    recovered_after_restart: bool = False
-    stream_s: float = 0.0  # from the first batch's arrival to RUN_DONE's [s]
-    stream_rate: float = 0.0  # records/s while streaming: slope of records received vs arrival time
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def lost(self) -> int:
-        """Spikes (spikes readout) or count records (counts readout) missing from the result."""
-        return self.records_lost + self.overflow_dropped
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["lost"] = self.lost
-        return d
-
-
-class SerialBoard(Board):
-    """A board behind a byte link that speaks docs/protocol.md."""
-
-    def __init__(self, url: str):
-        self.url = url
-        scheme = url.split("://", 1)[0] if "://" in url else ""
-        parts = urlsplit(url) if scheme else None
-        query = parse_qsl(parts.query, keep_blank_values=True) if parts else []
-        if not scheme and "?" in url:
-            query = parse_qsl(url.split("?", 1)[1], keep_blank_values=True)
-        own = {k: v for k, v in query if k in OPTIONS and not (scheme == "emu" and k == "baud")}
-        opts: dict[str, object] = {}
-        for k, raw in own.items():
-            try:
-                opts[k] = OPTIONS[k](raw)
-            except ValueError:
+def split_url(url: str, port_options: Collection[str] = ()) -> tuple[dict[str, object], str]:
+    """A board URL -> (SerialBoard's options, checked and converted; the port for pyserial, with
+    `port_options` and pyserial's own options left in). Anything else raises BoardURLError."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    parts = urlsplit(url) if scheme else None
+    query = parse_qsl(url.split("?", 1)[1], keep_blank_values=True) if "?" in url else []
+    passed = set(port_options) | PYSERIAL_OPTIONS.get(scheme, set())
+    opts: dict[str, object] = {}
+    rest = []
+    for k, raw in query:
+        if k in port_options or k not in OPTIONS:
+            if k not in passed:
                 raise BoardURLError(
-                    f"option {k}={raw!r} in {url!r}; allowed: a {OPTIONS[k].__name__}"
-                ) from None
+                    f"unknown option {k!r} in {url!r}; allowed: "
+                    + ", ".join(sorted(set(OPTIONS) | passed))
+                )
+            rest.append((k, raw))
+            continue
+        kind, lo, hi = OPTIONS[k]
+        try:
+            v = kind(raw)
+        except ValueError:
+            raise BoardURLError(
+                f"option {k}={raw!r} in {url!r}; allowed: a {kind.__name__}"
+                + (f" from {lo:g} to {hi:g}" if kind is not str else "")
+            ) from None
+        if kind is str and v not in CHOICES[k]:
+            raise BoardURLError(f"option {k}={raw!r} in {url!r}; allowed: {', '.join(CHOICES[k])}")
+        if kind is not str and not (math.isfinite(v) and lo <= v <= hi):
+            raise BoardURLError(f"option {k}={raw!r} in {url!r}; allowed {lo:g}..{hi:g}")
+        opts[k] = v
+    if parts is None or scheme == "hwgrep":
+        return opts, url.split("?", 1)[0]
+    if scheme in ("socket", "rfc2217"):
+        check_host_port(url, parts)
+    q = urlencode(rest)
+    return opts, f"{scheme}://{parts.netloc}{parts.path}" + (f"?{q}" if q else "")
+
+
+class SerialBoard(Board, CountsReadout, BiasWrites):
+    """A board behind a byte link that speaks docs/protocol.md. `port_options`: URL options that
+    belong to the port (a URL scheme's opener names them), not to SerialBoard."""
+
+    def __init__(self, url: str, port_options: Collection[str] = ()):
+        self.url = url
+        opts, self._port = split_url(url, port_options)
         self.readout = str(opts.get("readout", "auto"))
-        if self.readout not in ("auto", "spikes", "counts"):
-            raise BoardURLError(
-                f"option readout={self.readout!r} in {url!r}; allowed: auto, spikes, counts"
-            )
-        self.bin_us = int(opts.get("bin_us", 1000))  # type: ignore[arg-type]
-        if not 1 <= self.bin_us <= m.MAX_BIN_US:
-            raise BoardURLError(
-                f"option bin_us={self.bin_us} in {url!r}; allowed 1..{m.MAX_BIN_US}"
-            )
+        self.bin_us = int(opts.get("bin_us", 1000))  # type: ignore[call-overload]
         self.on_loss = str(opts.get("on_loss", "raise"))
-        if self.on_loss not in ("raise", "warn"):
-            raise BoardURLError(f"option on_loss={self.on_loss!r} in {url!r}; allowed: raise, warn")
         self.timeout_s = float(opts.get("timeout", 2.0))  # type: ignore[arg-type]
-        self.window = int(opts.get("window", 8))  # type: ignore[arg-type]
+        self.window = int(opts.get("window", 8))  # type: ignore[call-overload]
         self.reconnect_s = float(opts.get("reconnect", 5.0))  # type: ignore[arg-type]
-        self.baud = int(opts.get("baud", 921600))  # type: ignore[arg-type]
-        if (
-            self.timeout_s <= 0
-            or not 1 <= self.window <= 64
-            or self.reconnect_s < 0
-            or self.baud <= 0
-        ):
-            raise BoardURLError(
-                f"{url!r}: timeout > 0, window 1..64, reconnect >= 0 and baud > 0 are allowed"
-            )
-        rest = [(k, v) for k, v in query if k not in own]
-        if scheme == "hwgrep":
-            self._port = url.split("?", 1)[0]
-        elif parts is not None:
-            self._port = parts._replace(query=urlencode(rest)).geturl()
-            if scheme == "emu" and not parts.netloc and "://" in url:
-                self._port = "emu://" + ("?" + urlencode(rest) if rest else "")
-        else:
-            self._port = url.split("?", 1)[0]
-        self._clock = time.monotonic
-        self._ser: serial.SerialBase | None = None
+        self.run_seed = int(opts.get("run_seed", 0))  # type: ignore[call-overload]
+        self.baud = int(opts.get("baud", 921600))  # type: ignore[call-overload]
+        self._clock: Callable[[], float] = time.monotonic
+        self._client: CommandClient | None = None
         self._config: ChipConfig | None = None
+        self._editor: BiasEditor | None = None  # edits of the applied config (set_biases)
         self._hash = ""
-        self._fresh = True
+        self._runs_since_apply = 0  # RUNs the board acknowledged since the config was applied
         self._closed = False
-        self._run_id = 0
+        self._run_id = 0  # the first run is run 1
         self._rates: dict[str, float] = {}
         self.last_run: RunReport | None = None
         self.restarts = 0
@@ -166,170 +157,86 @@ class SerialBoard(Board):
 
     # ---- link ----------------------------------------------------------------------------------
 
+    @property
+    def client(self) -> CommandClient:
+        """The command client of the current connection."""
+        if self._client is None:
+            raise LinkError(f"board {self.url!r} is not connected")
+        return self._client
+
+    @property
+    def hello(self) -> m.HelloInfo:
+        """What the board said in its answer to HELLO."""
+        assert self.client.hello is not None
+        return self.client.hello
+
+    def _open_port(self) -> Port:
+        """The byte link's port (tests substitute an in-memory one)."""
+        return open_port(self._port, self.baud)
+
     def _connect(self, first: bool = False) -> None:
-        """Open the link and say HELLO; after a restart, keep trying for `reconnect_s` seconds."""
-        deadline = self._clock() + (0 if first else self.reconnect_s)
+        """Open the link and say HELLO. After a restart, also stop a run the board may still be
+        doing and upload the config again; keep trying for `reconnect_s` seconds."""
+        deadline = time.monotonic() + (0 if first else self.reconnect_s)
         while True:
             try:
-                self._connect_once()
+                port = self._open_port()
+                c = self._client = CommandClient(
+                    Transport(port), self.url, self.window, self.timeout_s, self._clock
+                )
+                c.say_hello()
+                if not first:
+                    c.stop_run()
+                    if self._config is not None:
+                        self._hash = c.upload(self._config)
+                        self._runs_since_apply = 0
+                c.expects_config = self._config is not None
                 return
-            except (_Restarted, BoardTimeout, serial.SerialException, OSError, ValueError) as e:
+            except (LinkDown, BoardTimeout, serial.SerialException, OSError, ValueError) as e:
                 self._drop()
-                if self._clock() >= deadline:
+                if time.monotonic() >= deadline:
                     what = "open" if first else f"reconnect (for {self.reconnect_s:g} s) to"
-                    if isinstance(e, BoardTimeout):
+                    if isinstance(e, BoardTimeout) and first:
                         raise BoardTimeout(
                             f"board {self.url!r} did not answer HELLO: {e}"
                         ) from None
                     raise LinkError(f"cannot {what} board {self.url!r}: {e}") from None
                 time.sleep(0.1)
 
-    def _connect_once(self) -> None:
-        self._ser = self._open_transport()
-        try:
-            self._fd: int | None = self._ser.fileno()
-            self._ser.timeout = 0  # reads return what is there; _read waits in select()
-        except (AttributeError, NotImplementedError, OSError, serial.SerialException):
-            self._fd = None
-        self._splitter = FrameSplitter()
-        self._session = Session(window=self.window, silence_s=self.timeout_s)
-        self._session.last_rx = self._clock()
-        self._write(b"\x00\x00")  # flush any partial frame on the board side
-        nonce = int.from_bytes(os.urandom(4), "little")
-        data = self._call(T.HELLO, m.HELLO_CMD.pack(nonce, m.PROTOCOL_VERSION))
-        self.hello = m.HelloInfo.unpack(data)
-        self.boot_id = self.hello.boot_id
-
-    def _open_transport(self) -> serial.SerialBase:
-        """The byte link: a pyserial port for `self._port` (tests substitute an in-memory one)."""
-        # pyserial's rfc2217 client refuses write_timeout ("not supported")
-        kw = {} if self._port.startswith("rfc2217://") else {"write_timeout": 10}
-        return serial.serial_for_url(self._port, baudrate=self.baud, timeout=0.005, **kw)
-
     def _drop(self) -> None:
-        if self._ser is not None:
-            try:
-                sock = getattr(self._ser, "_socket", None)
-                if sock is not None and type(self._ser).__module__.endswith("protocol_socket"):
-                    # pyserial's socket close() sleeps 0.3 s "for the server"; we close it ourselves
-                    sock.close()
-                    self._ser._socket = None  # type: ignore[attr-defined]
-                    self._ser.is_open = False
-                self._ser.close()
-            except (serial.SerialException, OSError):
-                pass
-            self._ser = None
+        if self._client is not None:
+            self._client.transport.close()
+            self._client = None
 
-    def _write(self, data: bytes) -> None:
-        try:
-            assert self._ser is not None
-            self._ser.write(data)
-        except (serial.SerialException, OSError) as e:
-            raise _Restarted(f"write failed: {e}") from None
+    def _recover(self, why: str) -> None:
+        """Reconnect (after a reset or restart), HELLO, stop a leftover run, re-apply the config;
+        raises LinkError when that does not succeed within `reconnect_s`."""
+        self.restarts += 1
+        self._drop()
+        self._connect()
+        warnings.warn(
+            f"board {self.url!r} restarted ({why}); reconnected and re-applied the config",
+            stacklevel=4,
+        )
 
-    def _read(self) -> bytes:
-        """What has arrived, waiting at most 5 ms. Ports with a file descriptor (device paths,
-        socket://, emu://) are read non-blocking after select(), a whole chunk at a time: pyserial's
-        socket `in_waiting` is 0 or 1, and read(n) with a timeout blocks until n bytes or the
-        timeout (ecosystem.md 1.3), either of which would cost a call per byte or 5 ms per read."""
-        ser = self._ser
-        try:
-            assert ser is not None
-            if self._fd is not None:
-                ready, _, _ = select.select([self._fd], [], [], 0.005)
-                if not ready:
-                    return b""
-                data = ser.read(1 << 16)
-                if not data:
-                    raise serial.SerialException(
-                        "port readable but returned no data (disconnected)"
-                    )
-                return data
-            n = ser.in_waiting
-            return ser.read(n or 1)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise _Restarted(f"read failed: {e}") from None
-
-    def _step(self) -> None:
-        """One round of I/O: send what is due, read what arrived, hand frames to the session."""
-        now = self._clock()
-        out = self._session.outgoing(now)
-        if out:
-            self._write(out)
-        self._session.check(now)
-        data = self._read()
-        if data:
-            now = self._clock()
-            self._session.last_rx = now  # any byte, even of a corrupted frame, is a sign of life
-            for body in self._splitter.feed(data):
-                try:
-                    frame = m.unpack(body)
-                except m.WireError:
-                    self._splitter.stats.frames_bad += 1
-                    continue
-                self._session.on_frame(frame, now)
-
-    def _call_many(self, cmds: list[tuple[int, bytes]]) -> list[bytes]:
-        """Send commands through the window; return their ACK data in order, or raise on a NAK."""
+    def _guard(self, fn: Callable[[], R], what: str) -> R:
+        """Run fn() (after checking the board's state if a command timed out); on a board restart,
+        recover once and try again."""
         self._check_open()
-        pend = [self._session.submit(t, p) for t, p in cmds]
-        while any(c.answer is None for c in pend):
-            self._step()
-        out = []
-        for c in pend:
-            a = c.answer
-            assert a is not None
-            if a.type == T.NAK:
-                self._raise_nak(c.type, a.payload)
-            out.append(a.payload[1:])
-        return out
-
-    def _call(self, mtype: int, payload: bytes = b"") -> bytes:
-        return self._call_many([(mtype, payload)])[0]
-
-    def _raise_nak(self, cmd: int, payload: bytes) -> None:
-        _, code, text = m.unpack_nak(payload)
-        name = m.type_name(cmd)
-        if code == m.ErrorCode.CONFIG_INVALID:
+        try:
+            if self.client.unsure:
+                self.client.stop_run()
+            return fn()
+        except LinkDown as e:
+            self._recover(f"during {what}: {e}")
             try:
-                d = json.loads(text)
-                raise ConfigError(d["path"], d["value"], d["allowed"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ConfigError("<board>", text, "a config this board accepts") from None
-        if code == m.ErrorCode.NO_CONFIG and self._config is not None:
-            raise _Restarted(f"board lost its config ({text})")
-        if code in (m.ErrorCode.BAD_STATE, m.ErrorCode.BUSY, m.ErrorCode.NO_CONFIG):
-            raise BoardError(f"board refused {name}: {text}")
-        raise LinkError(f"board refused {name}: {code.name}: {text}")
+                return fn()
+            except LinkDown as e2:
+                raise LinkError(f"board {self.url!r} restarted again during {what}: {e2}") from None
 
     def _check_open(self) -> None:
         if self._closed:
             raise BoardError(f"board {self.url!r} is closed")
-
-    def _recover(self, why: str) -> None:
-        """Reconnect (after a reset or restart), HELLO, and re-apply the config."""
-        self.restarts += 1
-        self._drop()
-        self._connect()
-        if self._config is not None:
-            self._upload(self._config)
-        self._fresh = True
-        warnings.warn(
-            f"board {self.url!r} restarted ({why}); reconnected and re-applied the config",
-            stacklevel=3,
-        )
-
-    def _guard(self, fn, what: str):  # type: ignore[no-untyped-def]
-        """Run fn(); on a board restart, recover once and try again."""
-        self._check_open()
-        try:
-            return fn()
-        except _Restarted as e:
-            self._recover(f"during {what}: {e}")
-            try:
-                return fn()
-            except _Restarted as e2:
-                raise LinkError(f"board {self.url!r} restarted again during {what}: {e2}") from None
 
     # ---- Board protocol ------------------------------------------------------------------------
 
@@ -341,7 +248,7 @@ class SerialBoard(Board):
             kind=str(h.details.get("kind", "serial")),
             version=h.firmware,
             n_chips=h.n_chips,
-            capabilities=h.capabilities,
+            capabilities=h.capabilities & {c.value for c in PASSED_ON},
             details={
                 **h.details,
                 "url": self.url,
@@ -361,70 +268,77 @@ class SerialBoard(Board):
                 "chips", f"{len(config.chips)} chips", f"at most {self.hello.n_chips} on this board"
             )
         snapshot = ChipConfig.from_json(config.to_json(None))
-        got = self._guard(lambda: self._upload(snapshot), "apply")
-        self._config, self._hash, self._fresh = snapshot, got, True
+        got = self._guard(lambda: self.client.upload(snapshot), "apply")
+        self._config, self._hash, self._runs_since_apply = snapshot, got, 0
+        self._editor = BiasEditor(snapshot)
+        self.client.expects_config = True
         return got
 
-    def _upload(self, cfg: ChipConfig) -> str:
-        raw = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":")).encode()
-        img = zlib.compress(raw, 6)
-        cmds = [(T.CONFIG_BEGIN, m.CONFIG_BEGIN_CMD.pack(len(img), len(raw), zlib.crc32(raw), 1))]
-        for off in range(0, len(img), m.CONFIG_CHUNK):
-            cmds.append(
-                (T.CONFIG_DATA, off.to_bytes(4, "little") + img[off : off + m.CONFIG_CHUNK])
-            )
-        cmds.append((T.CONFIG_COMMIT, b""))
-        committed = self._call_many(cmds)[-1].hex()
-        readback = self._call(T.CONFIG_HASH)
-        want = cfg.content_hash()
-        got = readback[1:].hex() if readback[:1] == b"\x01" else ""
-        if committed != want or got != want:
-            raise LinkError(
-                f"config hash read-back mismatch on {self.url!r}: sent {want[:16]}, board committed "
-                f"{committed[:16]}, reads back {got[:16] or 'no config'}"
-            )
-        return got
-
-    def set_bias(self, chip: int, core: int, name: str, coarse: int, fine: int) -> str:
-        """Change one bias of the applied config in place (SET_BIAS); returns the new content hash,
-        verified against the host's copy."""
+    def set_biases(self, biases: Mapping[BiasKey, tuple[int, int]]) -> str:
+        """Set {(chip, core, name): (coarse, fine)} on the applied config in place (SET_BIAS, up to
+        200 writes per command) and return the content hash of the result, read back from the
+        board and compared with the host's own edit. A run after it equals a run after applying
+        the edited config in full (the board re-applies it; the run index restarts at 0). Invalid
+        keys or codes raise ConfigError and change nothing; no writes change nothing. If the
+        board's hash differs (a write damaged past the CRC), the previous config is uploaded again
+        in full and LinkError raised: nothing changed."""
         self._check_open()
-        if self._config is None:
-            raise BoardError("no config applied: call board.apply(config) before set_bias")
-        cfg = ChipConfig.from_json(self._config.to_json(None))
-        if chip >= len(cfg.chips):
-            raise ConfigError("chip", chip, f"0..{len(cfg.chips) - 1}")
-        if name not in PARAMETERS:
-            raise ConfigError("parameter", name, "a known bias name (see `hil bias list`)")
-        cfg.core(chip, core).parameters[name] = (coarse, fine)
-        cfg.validate()
-        pid = m.PARAM_NAMES.index(name)
+        if self._config is None or self._editor is None:
+            raise BoardError("no config applied: call board.apply(config) before set_biases")
+        changes = check_biases(self._config, biases)  # ConfigError: nothing changed
+        if not changes:
+            return self._hash
+        old = self._config
+        cfg, want = self._editor.set(biases)
+        writes = [
+            (chip, core, m.PARAM_IDS[name], c, f)
+            for (chip, core), named in changes.items()
+            for name, (c, f) in named.items()
+        ]
+        cmds = [
+            (T.SET_BIAS, m.pack_set_bias(writes[i : i + m.MAX_BIAS_WRITES]))
+            for i in range(0, len(writes), m.MAX_BIAS_WRITES)
+        ]
 
         def go() -> str:
-            h = self._call(T.SET_BIAS, m.SET_BIAS_CMD.pack(chip, core, pid, coarse, fine)).hex()
-            rb = self._call(T.CONFIG_HASH)[1:].hex()
-            if h != cfg.content_hash() or rb != h:
-                raise LinkError(
-                    f"set_bias: board hash {h[:16]}/{rb[:16]}, expected {cfg.content_hash()[:16]}"
+            try:
+                answers = self.client.call_many([*cmds, (T.CONFIG_HASH, b"")])
+                h, rb = answers[-2].hex(), answers[-1][1:].hex()
+                if h == want and rb == want:
+                    return h
+                error: HilError = LinkError(
+                    f"set_biases on {self.url!r}: {hashes(expected=want, board=h, reads_back=rb)}"
+                    "; the previous config was uploaded again in full, nothing changed"
                 )
-            return h
+            except LinkDown:
+                raise
+            except HilError as e:  # a NAK: with several SET_BIAS commands, some may be applied
+                if len(cmds) == 1:
+                    raise
+                error = e
+            self._hash = self.client.upload(old)
+            self._runs_since_apply = 0
+            raise error
 
-        h = self._guard(go, "set_bias")
-        self._config, self._hash = cfg, h
+        try:
+            h = self._guard(go, "set_biases")
+        except BaseException:
+            self._editor = BiasEditor(old)  # the edit did not happen
+            raise
+        self._config, self._hash, self._runs_since_apply = cfg, h, 0
         return h
 
     def reset(self) -> None:
-        self._guard(lambda: self._call(T.RESET, m.RESET_CMD.pack(0)), "reset")
-        self._fresh = True
+        self._guard(lambda: self.client.call(T.RESET, m.RESET_CMD.pack(0)), "reset")
 
     def status(self) -> dict:
         """The board's STATUS answer as a dict (state, clock, error counters)."""
-        return asdict(self._guard(lambda: m.Status.unpack(self._call(T.STATUS)), "status"))
+        return asdict(self._guard(lambda: m.Status.unpack(self.client.call(T.STATUS)), "status"))
 
     def ping(self, payload: bytes = b"") -> float:
         """Round trip of one PING command [s]."""
         t0 = time.perf_counter()
-        echo = self._guard(lambda: self._call(T.PING, payload), "ping")
+        echo = self._guard(lambda: self.client.call(T.PING, payload), "ping")
         if echo != payload:
             raise LinkError("PING echo differs from what was sent")
         return time.perf_counter() - t0
@@ -439,25 +353,33 @@ class SerialBoard(Board):
     def run(self, stimulus: np.ndarray, duration_s: float) -> np.ndarray:
         self._check_open()
         check_run(self._config, stimulus, duration_s)
-        readout, reason = self._choose_readout(duration_s)
+        readout, reason = self._choose_readout()
         if readout == "counts":
             raster = self._run(stimulus, duration_s, m.Readout.COUNTS, self.bin_us, reason)
             return ev.raster_to_output_events(raster, self.bin_us * 1e-6)
         return self._run(stimulus, duration_s, m.Readout.SPIKES, 0, reason)
 
-    def run_counts(
-        self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3
-    ) -> np.ndarray:
-        """Run with the counts readout: spike counts per bin of `bin_s` seconds, shape
-        (ceil(duration / bin), n_chips * 1024), columns by board-wide neuron index."""
+    def run_counts(self, stimulus: np.ndarray, duration_s: float, bin_s: float = 1e-3) -> ev.Counts:
+        """Run with the counts readout: spike counts per bin of `bin_s` seconds (a whole number of
+        microseconds, 1 us..65.535 ms) for the neurons the applied config sets (hil.events.Counts);
+        the board counts, only non-zero counts cross the line."""
         self._check_open()
         check_run(self._config, stimulus, duration_s)
-        bin_us = int(round(bin_s * 1e6))
-        if not 1 <= bin_us <= m.MAX_BIN_US:
-            raise BoardError(f"bin_s={bin_s!r}; allowed 1e-6..{m.MAX_BIN_US * 1e-6:g} s")
-        return self._run(stimulus, duration_s, m.Readout.COUNTS, bin_us, "asked for counts")
+        bin_us = counts_bin_us(bin_s, duration_s)
+        if bin_us > m.MAX_BIN_US:
+            raise BoardError(
+                f"bin_s={bin_s!r}; the wire carries bins of at most {m.MAX_BIN_US * 1e-6:g} s"
+            )
+        raster = self._run(stimulus, duration_s, m.Readout.COUNTS, bin_us, "asked for counts")
+        assert self._config is not None
+        neurons = np.array(
+            sorted(global_neuron(c, k, n) for c, k, n, _ in self._config.neurons()), np.int64
+        )
+        return ev.Counts(
+            raster[:, neurons].astype(np.int32), neurons, bin_us, int(round(duration_s * 1e6))
+        )
 
-    def _choose_readout(self, duration_s: float) -> tuple[str, str]:
+    def _choose_readout(self) -> tuple[str, str]:
         if self.readout != "auto":
             return self.readout, f"readout={self.readout} in the URL"
         if not self.hello.line_bps:
@@ -493,33 +415,28 @@ class SerialBoard(Board):
             )
         rec = np.empty(stim.size, m.STIM_REC)
         rec["t_us"], rec["channel"] = stim["t_us"], stim["channel"]
-        was_fresh = self._fresh
+        first = self._runs_since_apply == 0
         try:
-            result = self._run_once(rec, dur_us, readout, bin_us, reason, recovered=False)
-        except _Restarted as e:
+            return self._run_once(rec, dur_us, readout, bin_us, reason, recovered=False)
+        except LinkDown as e:
             self._recover(f"during a run: {e}")
-            if not was_fresh:
+            if not first:
                 raise LinkError(
-                    f"board {self.url!r} restarted during a run ({e}); the neuron state of earlier "
-                    "runs is lost, so the run was not repeated. The config was re-applied "
-                    f"(hash {self._hash[:16]}); call board.reset() and run again"
+                    f"board {self.url!r} restarted during a run ({e}); it was not the first run "
+                    "since apply(), so the neuron state and noise of the earlier runs are gone and "
+                    "a repeat would not give the undisturbed result; it was not repeated. The "
+                    f"config was re-applied (hash {self._hash[:16]}); run again"
                 ) from None
             try:
-                result = self._run_once(rec, dur_us, readout, bin_us, reason, recovered=True)
-            except _Restarted as e2:
+                return self._run_once(rec, dur_us, readout, bin_us, reason, recovered=True)
+            except LinkDown as e2:
                 raise LinkError(
                     f"board {self.url!r} restarted again while repeating the run: {e2}"
                 ) from None
-        self._fresh = False
-        return result
 
-    def _run_once(
-        self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int, reason: str, recovered: bool
-    ) -> np.ndarray:
-        t0 = self._clock()
+    def _start(self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int) -> tuple[int, int]:
+        """Upload the stimulus and send RUN; returns (run_id, run index since apply)."""
         self._run_id = (self._run_id + 1) % 0x10000
-        run_id = self._run_id
-        bad0, rtx0 = self._splitter.stats.frames_bad, self._session.stats.retransmits
         data = m.records_to_wire(rec)
         cmds = [(T.STIM_BEGIN, m.STIM_BEGIN_CMD.pack(rec.size, zlib.crc32(rec.tobytes())))]
         step = m.STIM_PER_FRAME * m.STIM_REC.itemsize
@@ -527,65 +444,74 @@ class SerialBoard(Board):
             cmds.append(
                 (T.STIM_DATA, (i * m.STIM_PER_FRAME).to_bytes(4, "little") + data[off : off + step])
             )
-        cmds.append((T.RUN, m.RUN_CMD.pack(run_id, dur_us, readout, bin_us)))
-        self._call_many(cmds)
+        h = bytes.fromhex(self._hash)
+        cmds.append(
+            (T.RUN, m.RUN_CMD.pack(self._run_id, dur_us, readout, bin_us, self.run_seed, h))
+        )
+        ack = self.client.call_many(cmds)[-1]
+        acked_id, run_index = m.unpack_struct(m.RUN_ACK, ack, "RUN answer")
+        self._runs_since_apply += 1
+        if acked_id != self._run_id:
+            raise m.WireError(f"RUN answer: run_id={acked_id}; asked {self._run_id}")
+        return self._run_id, run_index
+
+    def _run_once(
+        self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int, reason: str, recovered: bool
+    ) -> np.ndarray:
+        c = self.client
+        if c.unsure:
+            c.stop_run()
+        t0 = self._clock()
+        bad0, rtx0 = c.splitter.stats.frames_bad, c.session.stats.retransmits
+        run_id, run_index = self._start(rec, dur_us, readout, bin_us)
+        if recovered and run_index != 0:
+            raise LinkError(
+                f"board {self.url!r}: the repeated run is run {run_index} since the config was "
+                "applied, not the first; its result would differ from the undisturbed one"
+            )
         try:
-            summary, batches, missed = self._collect(run_id, dur_us)
+            got = collect(c, run_id, dur_us, readout, bin_us)
         except KeyboardInterrupt:
             try:  # leave the board idle for the next command
-                self._call(T.STOP)
+                c.call(T.STOP)
             except Exception:  # noqa: BLE001 - the interrupt is what the user must see
                 pass
             raise
-        if summary.status == m.RunStatus.ERROR:
-            raise BoardError(f"board {self.url!r} reported an error while running (run {run_id})")
-        if summary.status == m.RunStatus.STOPPED:
-            raise BoardError(f"run {run_id} was stopped on the board before it finished")
-        self._check_summary(summary, run_id, dur_us, readout, bin_us)
-        missing = [b for b in range(summary.n_batches) if b not in batches]
-        fetched = self._fetch(run_id, missing, batches)
-        if len(batches) == summary.n_batches and self._crc(batches) != summary.crc32:
-            # a frame that passed its CRC-16 but is wrong (p ~ 2**-16 per damaged frame): the
-            # end-to-end CRC-32 catches it; fetch every batch again, reliably, and re-check
-            self._fetch(run_id, list(range(summary.n_batches)), batches)
-            if self._crc(batches) != summary.crc32:
-                raise LinkError(
-                    f"run {run_id} on {self.url!r}: the batches do not match the board's CRC-32 "
-                    "even after fetching them all again; the result is not trustworthy"
-                )
-        result, n_got = self._assemble(summary, batches, dur_us)
-        lost = summary.n_records - n_got
+        result, n_got = assemble(got, dur_us, self.hello.n_chips)
+        s = got.summary
         report = RunReport(
             run_id=run_id,
             readout="counts" if readout else "spikes",
             readout_reason=reason,
             bin_us=bin_us,
             duration_s=dur_us / 1e6,
-            n_events=summary.n_events,
-            n_records=summary.n_records,
-            n_batches=summary.n_batches,
-            batches_missed=missed,
-            batches_fetched=fetched,
-            records_lost=lost,
-            overflow_dropped=summary.n_dropped,
-            frames_bad=self._splitter.stats.frames_bad - bad0,
-            retransmits=self._session.stats.retransmits - rtx0,
+            n_events=s.n_events,
+            n_records=s.n_records,
+            n_batches=s.n_batches,
+            batches_missed=got.missed,
+            batches_fetched=got.fetched,
+            records_lost=s.n_records - n_got,
+            overflow_dropped=s.n_dropped,
+            frames_bad=c.splitter.stats.frames_bad - bad0,
+            retransmits=c.session.stats.retransmits - rtx0,
             wall_s=self._clock() - t0,
-            engine_s=summary.engine_us / 1e6,
+            engine_s=s.engine_us / 1e6,
             recovered_after_restart=recovered,
+            run_index=run_index,
+            seed=self.run_seed,
+            stream_s=got.stream_s,
+            stream_rate=got.stream_rate,
         )
-        if self._arrivals and self._done_at:
-            report.stream_s = self._done_at - self._arrivals[0][0]
-            report.stream_rate = _stream_rate(self._arrivals)
         self.last_run = report
-        self._rates[self._hash] = summary.n_events / (dur_us / 1e6)
+        self._rates[self._hash] = s.n_events / (dur_us / 1e6)
         if recovered:
             report.warnings.append("the board restarted during the run; it was repeated from rest")
         if report.lost:
             msg = (
                 f"run {run_id} on {self.url!r} is incomplete: {report.records_lost} "
-                f"{report.readout} record(s) lost on the link (batches missed {missed}, refetched "
-                f"{fetched}), {report.overflow_dropped} spike(s) dropped by board overflow"
+                f"{report.readout} record(s) lost on the link (batches missed {got.missed}, "
+                f"refetched {got.fetched}), {report.overflow_dropped} spike(s) dropped by board "
+                "overflow"
             )
             report.warnings.append(msg)
             if self.on_loss == "raise":
@@ -596,149 +522,7 @@ class SerialBoard(Board):
             warnings.warn(msg, stacklevel=4)
         return result
 
-    def _fetch(self, run_id: int, idxs: list[int], batches: dict) -> int:
-        """FETCH batches `idxs` through the window into `batches`; returns how many came back."""
-        pend = [self._session.submit(T.FETCH, m.FETCH_CMD.pack(run_id, b)) for b in idxs]
-        while any(c.answer is None for c in pend):
-            self._step()
-        got = 0
-        for b, c in zip(idxs, pend, strict=True):
-            a = c.answer
-            assert a is not None
-            if a.type != T.ACK or len(a.payload) < 2:
-                continue  # NOT_FOUND: evicted; counted as lost
-            kind, raw = a.payload[1], a.payload[2:]
-            if kind not in (T.EVENTS, T.COUNTS):
-                raise m.WireError(f"FETCH answer: batch kind 0x{kind:02X}; allowed EVENTS/COUNTS")
-            rid, idx, base, recs = m.unpack_batch(kind, raw)
-            if rid == run_id and idx == b:
-                batches[b] = (kind, base, recs, raw)
-                got += 1
-        return got
-
-    @staticmethod
-    def _crc(batches: dict) -> int:
-        """CRC-32 of the batches' payloads in batch order (RunSummary.crc32)."""
-        crc = 0
-        for b in sorted(batches):
-            crc = zlib.crc32(batches[b][3], crc)
-        return crc
-
-    def _check_summary(
-        self, s: m.RunSummary, run_id: int, dur_us: int, readout: int, bin_us: int
-    ) -> None:
-        """The board's totals must describe the run that was asked for and be self-consistent."""
-        per_batch = m.EVENTS_PER_BATCH if readout == m.Readout.SPIKES else m.COUNTS_PER_BATCH
-        problems = []
-        if (s.run_id, s.duration_us, s.readout) != (run_id, dur_us, readout):
-            problems.append(
-                f"run_id/duration_us/readout {s.run_id}/{s.duration_us}/{s.readout}, "
-                f"asked {run_id}/{dur_us}/{readout}"
-            )
-        if readout == m.Readout.SPIKES and s.n_records + s.n_dropped != s.n_events:
-            problems.append(
-                f"n_records {s.n_records} + n_dropped {s.n_dropped} != n_events {s.n_events}"
-            )
-        if readout == m.Readout.COUNTS and s.bin_us != bin_us:
-            problems.append(f"bin_us {s.bin_us}, asked {bin_us}")
-        if (
-            s.n_batches > s.n_records
-            or s.n_batches * per_batch < s.n_records
-            or s.n_batches > MAX_BATCHES
-        ):
-            problems.append(f"n_batches {s.n_batches} cannot hold n_records {s.n_records}")
-        if problems:
-            raise m.WireError(f"RUN_DONE of run {run_id} is inconsistent: " + "; ".join(problems))
-
-    def _collect(self, run_id: int, dur_us: int) -> tuple[m.RunSummary, dict, int]:
-        """Read the run's batches until RUN_DONE; poll STATUS when the board is quiet."""
-        batches: dict[int, tuple[int, int, np.ndarray]] = {}
-        summary: m.RunSummary | None = None
-        expect, missed = 0, 0
-        quiet_since = self._clock()
-        self._arrivals: list[tuple[float, int]] = []  # (host clock, records) per streamed batch
-        self._done_at = 0.0
-        while summary is None:
-            self._step()
-            while self._session.stream:
-                f = self._session.stream.popleft()
-                if f.type in (T.EVENTS, T.COUNTS):
-                    rid, idx, base, recs = m.unpack_batch(f.type, f.payload)
-                    if rid != run_id or idx in batches:
-                        continue
-                    if idx >= MAX_BATCHES:
-                        raise m.WireError(f"{f.name}: batch={idx}; allowed below {MAX_BATCHES}")
-                    if idx > expect:
-                        missed += idx - expect
-                    expect = max(expect, idx + 1)
-                    batches[idx] = (f.type, base, recs, f.payload)
-                    self._arrivals.append((self._clock(), recs.size))
-                elif f.type == T.RUN_DONE:
-                    s = m.RunSummary.unpack(f.payload)
-                    if s.run_id == run_id:
-                        summary = s
-                        self._done_at = self._clock()
-                quiet_since = self._clock()
-            if summary is None and self._clock() - quiet_since > min(1.0, self.timeout_s):
-                st = m.Status.unpack(self._call(T.STATUS))
-                if st.boot_id != self.boot_id:
-                    raise _Restarted(f"boot id changed from {self.boot_id:08x} to {st.boot_id:08x}")
-                if st.state != 1 or st.run_id != run_id:
-                    a = self._call(T.RESULT, m.RUN_ID_CMD.pack(run_id))
-                    summary = m.RunSummary.unpack(a)
-                quiet_since = self._clock()
-        missed += max(0, summary.n_batches - expect)
-        return summary, batches, missed
-
-    def _assemble(self, s: m.RunSummary, batches: dict, dur_us: int) -> tuple[np.ndarray, int]:
-        n_chips = self.hello.n_chips
-        parts = [batches[b] for b in sorted(batches) if b < s.n_batches]
-        kinds = {p[0] for p in parts}
-        want = T.COUNTS if s.readout else T.EVENTS
-        if kinds - {want}:
-            raise m.WireError(
-                f"run {s.run_id}: batches of {sorted(map(m.type_name, kinds))}; expected {m.type_name(want)}"
-            )
-        n_got = sum(p[2].size for p in parts)
-        if s.readout == m.Readout.SPIKES:
-            if parts:
-                t = np.concatenate([p[1] + p[2]["dt"].astype(np.int64) for p in parts])
-                addr = np.concatenate([p[2]["addr"] for p in parts])
-            else:
-                t, addr = np.empty(0, np.int64), np.empty(0, np.uint16)
-            m.check_addr(addr, n_chips, "EVENTS")
-            if t.size and (t.max() >= dur_us or np.any(np.diff(t) < 0)):
-                raise m.WireError(
-                    f"EVENTS: timestamps must be sorted and below duration_us={dur_us}"
-                )
-            out = ev.output_events(t, addr >> 10, (addr >> 8) & 3, addr & 0xFF)
-            return out, n_got
-        n_bins = -(-dur_us // s.bin_us)
-        if s.n_bins != n_bins:
-            raise m.WireError(
-                f"RUN_DONE: n_bins={s.n_bins}; {dur_us} us in bins of {s.bin_us} us make {n_bins}"
-            )
-        raster = np.zeros((n_bins, n_chips * NEURONS_PER_CHIP), np.int32)
-        for _, b0, r, _ in parts:
-            m.check_addr(r["addr"], n_chips, "COUNTS")
-            rows = b0 + r["dbin"].astype(np.int64)
-            if rows.size and rows.max() >= n_bins:
-                raise m.WireError(f"COUNTS: bin {int(rows.max())}; allowed below {n_bins}")
-            np.add.at(raster, (rows, r["addr"].astype(np.int64)), r["count"])
-        return raster, n_got
-
-
-def _stream_rate(arrivals: list[tuple[float, int]]) -> float:
-    """Records per second from (arrival time, records) of each batch: the least-squares slope of
-    the records received so far against time, which an early or late start of reading does not
-    bias (the first batch only marks the start)."""
-    t = np.array([a for a, _ in arrivals])
-    n = np.cumsum([k for _, k in arrivals])
-    if t.size < 3 or np.ptp(t) <= 0:
-        return 0.0
-    return float(np.polyfit(t - t[0], n, 1)[0])
-
 
 def open_url(url: str) -> SerialBoard:
-    """Factory behind the emu://, socket://, rfc2217://, hwgrep:// schemes and device paths."""
+    """Factory behind the socket://, rfc2217://, hwgrep:// schemes and device paths."""
     return SerialBoard(url)

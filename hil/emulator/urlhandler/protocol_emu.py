@@ -1,6 +1,6 @@
 """pyserial URL handler `emu://`: an in-process emulated board behind a socket pair.
 
-    serial.serial_for_url("emu://?seed=3&ber=1e-4")     # after `import hil.link`
+    serial.serial_for_url("emu://?seed=3&ber=1e-4")   # after `import hil.emulator.transports`
 
 Options: seed, silicon (a personality file), day, baud (pace the output), realtime, fifo, engine,
 and the fault options of hil.emulator.faults. pyserial's select-based socket code does the reads,
