@@ -30,8 +30,6 @@ LAYERS: tuple[frozenset[str], ...] = (
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 # Siblings that must stay independent: the two backends share hil.chip.netlist, not each other.
 SIBLINGS = {("sim", "emulator"), ("emulator", "sim")}
-# Known exceptions: none (the emu:// and pty:// transports live in hil/emulator/transports.py).
-KNOWN: set[tuple[str, str]] = set()
 
 
 def unit(path: Path, root: Path) -> str:
@@ -70,10 +68,6 @@ def violations() -> set[tuple[str, str]]:
             if dst in LAYER and (LAYER[dst] > LAYER[src] or (src, dst) in SIBLINGS):
                 found.add((src, dst))
     return found
-
-
-def test_no_package_imports_a_higher_one_beyond_the_known_exception() -> None:
-    assert violations() <= KNOWN
 
 
 def test_no_package_imports_a_higher_one() -> None:
