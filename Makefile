@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint typecheck bench clean
 
 # The CPU wheel on the project's machines, installed first; pyproject.toml allows torch>=2.1,<3.
 TORCH := torch==2.13.0
@@ -24,8 +24,11 @@ lint: $(BIN)/hil
 	$(BIN)/ruff check hil tests benchmarks
 	$(BIN)/ruff format --check hil tests benchmarks
 
+typecheck: $(BIN)/hil
+	$(BIN)/mypy hil
+
 bench: $(BIN)/hil
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from importlib.metadata import entry_points
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -60,6 +61,9 @@ class BoardInfo:
         return d
 
 
+_B = TypeVar("_B", bound="Board")
+
+
 class Board(abc.ABC):
     """A Dynap-SE2-style board. Use as a context manager; `close()` is idempotent."""
 
@@ -95,7 +99,7 @@ class Board(abc.ABC):
         `set_biases`); None before any apply, or where a backend does not keep it."""
         return None
 
-    def __enter__(self) -> Board:
+    def __enter__(self: _B) -> _B:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from hil.chip.geometry import (
     CORES_PER_CHIP,
@@ -27,7 +28,7 @@ INPUT_DTYPE = np.dtype([("t_us", "<i8"), ("channel", "<i4")])
 OUTPUT_DTYPE = np.dtype([("t_us", "<i8"), ("chip", "<u1"), ("core", "<u1"), ("neuron", "<u2")])
 
 
-def input_events(t_us: np.ndarray, channel: np.ndarray) -> np.ndarray:
+def input_events(t_us: npt.ArrayLike, channel: npt.ArrayLike) -> np.ndarray:
     """Build input events from timestamps [us] and channels; sorted by time (stable)."""
     t = np.asarray(t_us, dtype=np.int64)
     ch = np.asarray(channel)
@@ -43,7 +44,7 @@ def input_events(t_us: np.ndarray, channel: np.ndarray) -> np.ndarray:
 
 
 def output_events(
-    t_us: np.ndarray, chip: np.ndarray, core: np.ndarray, neuron: np.ndarray
+    t_us: npt.ArrayLike, chip: npt.ArrayLike, core: npt.ArrayLike, neuron: npt.ArrayLike
 ) -> np.ndarray:
     """Build output events from timestamps [us] and addresses; sorted by time (stable)."""
     t = np.asarray(t_us, dtype=np.int64)
@@ -52,7 +53,7 @@ def output_events(
     return sort(ev)
 
 
-def output_events_at(t_us: np.ndarray, index: np.ndarray) -> np.ndarray:
+def output_events_at(t_us: npt.ArrayLike, index: npt.ArrayLike) -> np.ndarray:
     """Build output events from timestamps [us] and board-wide neuron indices; sorted by time."""
     return output_events(t_us, *neuron_address(np.asarray(index, dtype=np.int64)))
 

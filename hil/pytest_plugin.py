@@ -57,7 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def board_urls(config: pytest.Config) -> list[str]:
     """The board URLs given by --board or $HIL_BOARD (empty when neither is given)."""
-    return list(config.stash.get(_URLS, []))
+    urls: list[str] = config.stash.get(_URLS, [])
+    return list(urls)
 
 
 def _given_urls(config: pytest.Config) -> list[str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,10 @@ from hil import events as ev
 from hil.board import Board, BoardInfo, check_run
 from hil.chip.config import ChipConfig, InputRoute
 from hil.chip.geometry import NEURONS_PER_CORE
+from hil.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hil.link.serial_board import SerialBoard
 
 BYTES_PER_EVENT = 4
 BAUDS = (921600, 3000000)
@@ -115,14 +120,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _open_link(url: str) -> SerialBoard:
+    """The board that `url` names, which must be one behind the wire link: what is measured."""
+    from hil.board import open_board
+    from hil.link.serial_board import SerialBoard
+
+    b = open_board(url)
+    if not isinstance(b, SerialBoard):
+        b.close()
+        raise ConfigError("board URL", url, "a board behind the wire link (emu://, a serial port)")
+    return b
+
+
 def _stream(n: int, baud: int = 0) -> tuple[float, dict]:
     """Events/s of one run of n events over emu:// (paced to `baud` when > 0)."""
-    from hil.board import open_board
     from hil.emulator.server import register_engine
 
     register_engine("bench-replay", lambda opts: (ReplayEngine(n), {"kind": "emulator"}))
     url = "emu://?engine=bench-replay" + (f"&baud={baud}" if baud else "") + "&readout=spikes"
-    with open_board(url) as b:
+    with _open_link(url) as b:
         b.apply(ChipConfig(inputs=[InputRoute(channel=0, chip=0, tag=0)]))
         out = b.run(ev.input_events([], []), 10.0)
         r = b.last_run
@@ -137,9 +153,7 @@ def _stream(n: int, baud: int = 0) -> tuple[float, dict]:
 
 
 def _rtt(url: str, n: int) -> float:
-    from hil.board import open_board
-
-    with open_board(url) as b:
+    with _open_link(url) as b:
         for _ in range(50):
             b.ping()
         times = [b.ping() for _ in range(n)]

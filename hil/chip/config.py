@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from hil.artifacts import parse_json, read_json, write_atomic
 from hil.chip.biasgen import PARAMETERS
@@ -209,7 +210,7 @@ def _neuron_dict(n: Neuron) -> dict:
 # ---- validation of a built config ------------------------------------------------------------------
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -306,6 +307,12 @@ def _obj(path: str, v: object) -> dict:
 SAMNA_HINT = "a samna-shaped config (lists) converts with `hil config import-samna IN -o OUT`"
 
 
+def _field(d: dict, key: str) -> Any:
+    """`d[key]`, or None where it is missing: an unchecked JSON value, which `validate` checks
+    (a missing one is reported as None with what is allowed)."""
+    return d.get(key)
+
+
 def _keyed(path: str, v: object, what: str) -> dict:
     """An object keyed by index; a list here is samna's dense shape, which has its own reader."""
     if isinstance(v, list):
@@ -361,16 +368,17 @@ def _parse_config(data: object) -> ChipConfig:
         _known(f"inputs[{i}]", rd, {"channel", "chip", "tag", "core"})
         inputs.append(
             InputRoute(
-                channel=rd.get("channel"),
+                channel=_field(rd, "channel"),
                 chip=rd.get("chip", 0),
-                tag=rd.get("tag"),
+                tag=_field(rd, "tag"),
                 core=_as_mask(rd.get("core", [True] * 4)),
             )
         )
     return ChipConfig(chips=chips, inputs=inputs)
 
 
-def _as_mask(v: object) -> object:
+def _as_mask(v: object) -> Any:
+    """A JSON list as a tuple; unchecked (`validate` checks it is 4 booleans)."""
     return tuple(v) if isinstance(v, list) else v
 
 
@@ -386,7 +394,7 @@ def _parse_core(cp: str, data: object) -> Core:
             raise ConfigError(
                 f"{pp}.type", pd["type"], f"{name[-1]!r} (the name's transistor type)"
             )
-        params[name] = (pd.get("coarse_value"), pd.get("fine_value"))
+        params[name] = (_field(pd, "coarse_value"), _field(pd, "fine_value"))
     neurons = {}
     for key, n in _keyed(f"{cp}.neurons", d.get("neurons", {}), "neurons").items():
         k = _key_index(f"{cp}.neurons", key, NEURONS_PER_CORE - 1)
@@ -412,7 +420,7 @@ def _parse_neuron(np_: str, data: object) -> Neuron:
             ) from None
         syns.append(
             Synapse(
-                tag=sd.get("tag"),
+                tag=_field(sd, "tag"),
                 dendrite=dendrite,
                 weight=_as_mask(sd.get("weight", list(NO_MASK))),
                 stp=sd.get("stp", False),
@@ -427,7 +435,7 @@ def _parse_neuron(np_: str, data: object) -> Neuron:
         _known(dp, td, {"tag", "core", "x_hop", "y_hop"})
         dests.append(
             Destination(
-                tag=td.get("tag"),
+                tag=_field(td, "tag"),
                 core=_as_mask(td.get("core", [True] * 4)),
                 x_hop=td.get("x_hop", 0),
                 y_hop=td.get("y_hop", 0),

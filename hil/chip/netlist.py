@@ -390,12 +390,17 @@ def _board_array(currents: Mapping[str, np.ndarray], name: str, n_chips: int) ->
 
 class Device(Protocol):
     """Device constants: dark current Io [A], thermal voltage Ut [V], subthreshold slope kappa,
-    threshold voltage Vth [V] (hil.chip.params.Physics and hil.sim.NeuronParams have them)."""
+    threshold voltage Vth [V] (hil.chip.params.Physics and hil.sim.NeuronParams have them).
+    Read-only properties here, so frozen dataclasses match."""
 
-    Io: float
-    Ut: float
-    kappa: float
-    Vth: float
+    @property
+    def Io(self) -> float: ...
+    @property
+    def Ut(self) -> float: ...
+    @property
+    def kappa(self) -> float: ...
+    @property
+    def Vth(self) -> float: ...
 
 
 def _ops(x: Any, floor: float) -> tuple[Callable, Callable, Callable, Callable]:

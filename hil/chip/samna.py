@@ -41,6 +41,7 @@ from hil.chip.config import (
     InputRoute,
     Neuron,
     Synapse,
+    _field,
 )
 from hil.chip.geometry import (
     CORES_PER_CHIP,
@@ -191,9 +192,9 @@ class _Reader:
             core = rd.get("core", [True] * 4)
             routes.append(
                 InputRoute(
-                    channel=rd.get("channel"),
+                    channel=_field(rd, "channel"),
                     chip=rd.get("chip", 0),
-                    tag=rd.get("tag"),
+                    tag=_field(rd, "tag"),
                     core=tuple(core) if isinstance(core, list) else core,
                 )
             )
@@ -211,7 +212,7 @@ class _Reader:
             kind = pd.get("type", name[-1])
             if kind not in (name[-1], ord(name[-1])):  # samna's own JSON writes the char code
                 raise ConfigError(f"{pp}.type", kind, f"{name[-1]!r} (the name's transistor type)")
-            params[name] = (pd.get("coarse_value"), pd.get("fine_value"))
+            params[name] = (_field(pd, "coarse_value"), _field(pd, "fine_value"))
         neurons = {}
         for n, neuron in enumerate(self.items(f"{cp}.neurons", d.get("neurons", []), 256)):
             parsed = self.neuron(f"{cp}.neurons[{n}]", neuron)
@@ -276,9 +277,9 @@ _EMPTY_DESTINATION_OUT = _neuron_out(Neuron())["destinations"][0]
 
 def _same(value: object, empty: dict) -> bool:
     """`value == empty` with equal types too (so `0.0` or `0` for false is still checked)."""
-    if value != empty:
+    if not isinstance(value, dict) or value != empty:
         return False
-    for k, v in value.items():  # type: ignore[attr-defined]
+    for k, v in value.items():
         if type(v) is list:  # the empties' lists are masks: booleans only
             if any(type(b) is not bool for b in v):
                 return False

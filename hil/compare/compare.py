@@ -83,6 +83,13 @@ class Statistic:
         return KINDS[self.kind]
 
     @property
+    def window_s(self) -> float:
+        """The parameter [s] (window, bin or tau) of a statistic that takes one."""
+        if self.param_s is None:
+            raise ConfigError("stats", self.kind, f"{self.kind}@<number>s|ms|us (a parameter)")
+        return self.param_s
+
+    @property
     def name(self) -> str:
         return self.kind if self.param_s is None else f"{self.kind}@{self.param_s * 1e3:g}ms"
 
@@ -107,17 +114,19 @@ class Statistic:
 
     def values(self, trial: Trial, neurons: np.ndarray) -> np.ndarray:
         """This statistic of one trial: (n_neurons,), or (1,) for a population statistic."""
-        k, w = self.kind, self.param_s
+        k = self.kind
         per_neuron: dict[str, Callable[[], np.ndarray]] = {
             "rate": lambda: st.firing_rate(trial, neurons),
             "cv": lambda: st.isi_cv(trial, neurons),
             "lv": lambda: st.local_variation(trial, neurons),
-            "fano": lambda: st.fano_factor(trial, w, neurons),
-            "corr": lambda: st.mean_correlation(st.count_correlation(trial, w, neurons)),
+            "fano": lambda: st.fano_factor(trial, self.window_s, neurons),
+            "corr": lambda: st.mean_correlation(
+                st.count_correlation(trial, self.window_s, neurons)
+            ),
             "latency": lambda: st.first_spike_latency(trial, 0.0, neurons),
             "pop_rate": lambda: np.array([st.firing_rate(trial, neurons).mean()]),
             "pop_corr": lambda: np.array(
-                [_mean_off_diagonal(st.count_correlation(trial, w, neurons))]
+                [_mean_off_diagonal(st.count_correlation(trial, self.window_s, neurons))]
             ),
         }
         return per_neuron[k]()
@@ -128,11 +137,11 @@ class Statistic:
             trains = [spike_times(t, neurons, self.name) for t in trials]
             return np.stack(
                 [
-                    st.van_rossum_matrix([tr[i] for tr in trains], self.param_s)
+                    st.van_rossum_matrix([tr[i] for tr in trains], self.window_s)
                     for i in range(len(neurons))
                 ]
             )
-        c = np.stack([binned(t, neurons, self.param_s) for t in trials]).astype(float)
+        c = np.stack([binned(t, neurons, self.window_s) for t in trials]).astype(float)
         gram = np.einsum("ibu,jbu->uij", c, c)  # (neurons, n, n)
         sq = np.einsum("uii->ui", gram)
         return np.sqrt(np.maximum(sq[:, :, None] + sq[:, None, :] - 2 * gram, 0.0))

@@ -70,9 +70,10 @@ def as_trial(obj: object) -> Trial:
         return Trial(obj.duration_us * 1e-6, counts=obj)
     readout = getattr(obj, "readout", None)
     if readout in ("spikes", "counts") and hasattr(obj, "duration_s"):
+        # a missing .events/.counts is None here, which Trial refuses with what it needs
         if readout == "spikes":
-            return Trial(float(obj.duration_s), events=obj.events)
-        return Trial(float(obj.duration_s), counts=obj.counts)
+            return Trial(float(obj.duration_s), events=getattr(obj, "events", None))
+        return Trial(float(obj.duration_s), counts=getattr(obj, "counts", None))
     raise ConfigError(
         "recording",
         type(obj).__name__,

@@ -323,15 +323,16 @@ class Firmware:
         if t == T.FETCH:
             run_id, batch = m.unpack_struct(m.FETCH_CMD, p, name)
             with self.lock:
-                if (
-                    run_id != self.run_id
-                    or batch >= len(self.batches)
-                    or self.batches[batch] is None
-                ):
+                held = (
+                    self.batches[batch]
+                    if run_id == self.run_id and batch < len(self.batches)
+                    else None
+                )
+                if held is None:
                     raise m.WireError(
                         f"FETCH: batch {batch} of run {run_id} is not held", m.ErrorCode.NOT_FOUND
                     )
-                kind, data = self.batches[batch]  # type: ignore[misc]
+                kind, data = held
             return T.ACK, bytes([kind]) + data
         raise m.WireError(f"{name} is not a command", m.ErrorCode.UNKNOWN_TYPE)
 

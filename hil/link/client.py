@@ -14,7 +14,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from hil.chip.config import ChipConfig
 from hil.errors import BoardError, BoardTimeout, ConfigError, LinkError
@@ -80,7 +80,7 @@ class CommandClient:
             self.unsure = True
             raise
 
-    def call_many(self, cmds: list[tuple[int, bytes]]) -> list[bytes]:
+    def call_many(self, cmds: Sequence[tuple[int, bytes]]) -> list[bytes]:
         """Send commands through the window; return their ACK data in order, or raise on a NAK."""
         pend = [self.session.submit(t, p) for t, p in cmds]
         while any(c.answer is None for c in pend):

@@ -8,6 +8,7 @@ field, the value and what is allowed. docs/protocol.md is the normative descript
 
 from __future__ import annotations
 
+import builtins
 import json
 import struct
 import unicodedata
@@ -258,7 +259,7 @@ class Reader:
             raise WireError(f"{self.what}: {name}={v}; allowed {lo}..{hi}")
         return v
 
-    def raw(self, n: int, name: str) -> bytes:
+    def raw(self, n: builtins.int, name: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
             raise WireError(
                 f"{self.what}: field {name} needs {n} bytes, payload ends before",
@@ -279,7 +280,7 @@ class Reader:
         self.pos = len(self.data)
         return out
 
-    def records(self, dtype: np.dtype, name: str, max_n: int) -> np.ndarray:
+    def records(self, dtype: np.dtype, name: str, max_n: builtins.int) -> np.ndarray:
         data = self.rest()
         if len(data) % dtype.itemsize or len(data) // dtype.itemsize > max_n:
             raise WireError(

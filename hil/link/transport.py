@@ -45,7 +45,7 @@ def open_port(port: str, baud: int) -> Port:
     """A pyserial port for `port` (a device path or a pyserial URL) at `baud` bit/s."""
     # pyserial's rfc2217 client refuses write_timeout ("not supported")
     kw = {} if port.startswith("rfc2217://") else {"write_timeout": 10}
-    return serial.serial_for_url(port, baudrate=baud, timeout=0.005, **kw)  # type: ignore[no-any-return]
+    return serial.serial_for_url(port, baudrate=baud, timeout=0.005, **kw)
 
 
 def check_host_port(url: str, parts: SplitResult) -> None:

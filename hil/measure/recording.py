@@ -68,6 +68,9 @@ PROVENANCE_KEYS = (
     "link_restarted",
 )
 SPIKE_COLUMNS = ("chip", "core", "neuron", "t_us")
+# OUTPUT_DTYPE's fields in its order: the Parquet table's columns (numpy types `names` optional)
+_EVENT_FIELDS: tuple[str, ...] = ev.OUTPUT_DTYPE.names or ()
+assert _EVENT_FIELDS
 COUNT_COLUMNS = ("chip", "core", "neuron", "bin", "count")
 Scalar = str | int | float | bool | None
 
@@ -222,11 +225,16 @@ class Recording:
         neurons = np.asarray(h["neurons"], dtype=np.int64)
         if h["readout"] == "spikes":
             _columns(cols, SPIKE_COLUMNS[::-1], path)
-            e = np.empty(len(cols["t_us"]), ev.OUTPUT_DTYPE)
-            for name in ev.OUTPUT_DTYPE.names:
-                e[name] = cols[name]
+            events = np.empty(len(cols["t_us"]), ev.OUTPUT_DTYPE)
+            for name in _EVENT_FIELDS:
+                events[name] = cols[name]
             return cls(
-                "spikes", h["duration_us"], h["resolution_us"], neurons, h["provenance"], events=e
+                "spikes",
+                h["duration_us"],
+                h["resolution_us"],
+                neurons,
+                h["provenance"],
+                events=events,
             )
         _columns(cols, ("bin", "neuron", "count"), path)
         n_bins = -(-h["duration_us"] // h["resolution_us"])
@@ -341,7 +349,7 @@ def link_report(board: Board) -> dict[str, Scalar]:
     without a link."""
     out: dict[str, Scalar] = {"link_lost": None, "link_retransmits": None, "link_restarted": None}
     last = getattr(board, "last_run", None)
-    report = last.to_dict() if hasattr(last, "to_dict") else None
+    report = last.to_dict() if last is not None and hasattr(last, "to_dict") else None
     if not isinstance(report, dict):
         return out
     for key, value in report.items():
@@ -400,7 +408,7 @@ def _parquet_bytes(rec: Recording) -> bytes:
 
     if rec.events is not None:
         e = rec.events
-        table = pa.table({name: e[name] for name in ev.OUTPUT_DTYPE.names})
+        table = pa.table({name: e[name] for name in _EVENT_FIELDS})
     else:
         assert rec.counts is not None
         b, i = np.nonzero(rec.counts.counts)

@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +30,15 @@ from hil import plot as hil_plot
 from hil.chip.geometry import neuron_address
 from hil.errors import HilError
 
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.container import Container
+    from matplotlib.typing import RcKeyType  # matplotlib >= 3.9; only read by mypy
+
 DPI = 96
 MAX_RASTER_SPIKES = 200_000  # dots in one raster; a longer run shows its first part
 MAX_FI_NEURONS = 64  # single-neuron f-I curves drawn per core (the median uses all)
-_RC = {"text.parse_math": False, "font.family": "DejaVu Sans", "font.size": 9}
+_RC: dict[RcKeyType, Any] = {"text.parse_math": False, "font.family": "DejaVu Sans", "font.size": 9}
 _UNIT = re.compile(r"\[[^\]]+\]")
 
 
@@ -91,10 +97,11 @@ def problems(fig: Figure) -> list[str]:
             shown = {t.get_text() for t in legend.get_texts()} if legend else set()
             if legend is None:
                 out.append(f"axes {i}: {series} series and no legend")
-            for artist in [*ax.lines, *ax.collections, *ax.containers, *loose]:
-                label = artist.get_label()
-                if label and not label.startswith("_") and label not in shown:
-                    out.append(f"axes {i}: series {label!r} is not in the legend")
+            artists: list[Artist | Container] = [*ax.lines, *ax.collections, *ax.containers]
+            for artist in [*artists, *loose]:
+                text = artist.get_label()
+                if isinstance(text, str) and text[:1] not in ("", "_") and text not in shown:
+                    out.append(f"axes {i}: series {text!r} is not in the legend")
     return out
 
 
@@ -234,7 +241,7 @@ def histograms(
         for i, (label, v) in enumerate(data.items()):
             ax.hist(
                 v,
-                bins=edges,
+                bins=edges.tolist(),
                 histtype="step",
                 linewidth=1.5,
                 color=f"C{i}",

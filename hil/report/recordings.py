@@ -28,10 +28,14 @@ def as_recording(obj: object) -> Recording:
     duration_us = getattr(obj, "duration_us", None)
     if duration_us is None:
         duration_s = getattr(obj, "duration_s", None)
-        ok = isinstance(duration_s, int | float) and not isinstance(duration_s, bool)
-        if not ok or not (np.isfinite(duration_s) and duration_s > 0):  # type: ignore[arg-type]
+        if not (
+            isinstance(duration_s, int | float)
+            and not isinstance(duration_s, bool)
+            and np.isfinite(duration_s)
+            and duration_s > 0
+        ):
             raise ConfigError("recording.duration_s", duration_s, "a finite number of seconds > 0")
-        duration_us = round(duration_s * 1e6)  # type: ignore[operator]
+        duration_us = round(duration_s * 1e6)
     provenance = dict(getattr(obj, "provenance", None) or {})
     if readout == "spikes":
         events = getattr(obj, "events", None)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -104,7 +104,9 @@ class Run:
         self.comparisons: list[ComparisonEntry] = []
         self.recordings: dict[str, list[str]] = {}
         self.tables: dict[str, str] = {}
-        self._cache: dict[str, object] = {}  # relative path -> object added in this process
+        # relative path -> what was added or read in this process
+        self._recordings: dict[str, Recording] = {}
+        self._tables: dict[str, pd.DataFrame] = {}
 
     # ---- writing --------------------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class Run:
         rec = as_recording(recording)
         rec.save(self.path / rel)
         names.append(rel)
-        self._cache[rel] = rec
+        self._recordings[rel] = rec
         return rel
 
     def add_table(self, kind: str, frame: pd.DataFrame) -> str:
@@ -146,7 +148,7 @@ class Run:
         rel = f"tables/{kind}.parquet"
         tb.write_table(frame, self.path / rel)
         self.tables[kind] = rel
-        self._cache[rel] = frame
+        self._tables[rel] = frame
         return rel
 
     def add_comparison(
@@ -176,7 +178,7 @@ class Run:
             skipped={str(k): str(v) for k, v in comparison.skipped.items()},
         )
         self.comparisons.append(entry)
-        self._cache[rel] = table
+        self._tables[rel] = table
         return entry
 
     def add_check(
@@ -305,9 +307,9 @@ class Run:
         """The trials of `group`, in the order they were added."""
         out = []
         for rel in self.recordings.get(group, []):
-            if rel not in self._cache:
-                self._cache[rel] = load_recording(_inside(self.path, rel, "recording"))
-            out.append(self._cache[rel])
+            if rel not in self._recordings:
+                self._recordings[rel] = load_recording(_inside(self.path, rel, "recording"))
+            out.append(self._recordings[rel])
         return out
 
     def table(self, kind: str) -> pd.DataFrame | None:
@@ -315,18 +317,18 @@ class Run:
         rel = self.tables.get(kind)
         if rel is None:
             return None
-        if rel not in self._cache:
-            self._cache[rel] = tb.read_table(
+        if rel not in self._tables:
+            self._tables[rel] = tb.read_table(
                 _inside(self.path, rel, f"table {kind}"), kind, f"table {kind}"
             )
-        return self._cache[rel]  # type: ignore[return-value]
+        return self._tables[rel]
 
     def comparison_table(self, entry: ComparisonEntry) -> pd.DataFrame:
         """The stored table of a comparison (columns of hil.compare.Comparison.table)."""
-        if entry.table not in self._cache:
+        if entry.table not in self._tables:
             p = _inside(self.path, entry.table, f"comparison {entry.name}")
-            self._cache[entry.table] = tb.read_table(p, "comparison", f"comparison {entry.name}")
-        return self._cache[entry.table]  # type: ignore[return-value]
+            self._tables[entry.table] = tb.read_table(p, "comparison", f"comparison {entry.name}")
+        return self._tables[entry.table]
 
 
 # ---- manifest checks ------------------------------------------------------------------------------
@@ -388,31 +390,31 @@ _TYPES = {
 def _record(cls: type, d: dict, where: str) -> Any:
     """An instance of dataclass `cls` from JSON object `d`, each field type-checked."""
     kwargs = {}
-    for f in cls.__dataclass_fields__.values():  # type: ignore[attr-defined]
+    names = [f.name for f in fields(cls)]
+    for f in fields(cls):
+        t = str(f.type)  # postponed annotations: the type as written
         if f.name not in d:
             if f.default is not MISSING or f.default_factory is not MISSING:
                 continue
-            raise ConfigError(f"{where}.{f.name}", "missing", f"a {f.type}")
+            raise ConfigError(f"{where}.{f.name}", "missing", f"a {t}")
         v = d[f.name]
-        ok = isinstance(v, _TYPES[f.type]) and not (
-            isinstance(v, bool) and f.type.startswith(("int", "float"))
+        ok = isinstance(v, _TYPES[t]) and not (
+            isinstance(v, bool) and t.startswith(("int", "float"))
         )
         if isinstance(v, float) and not math.isfinite(v):
             ok = False
-        if f.type == "str":
+        if t == "str":
             _text(v, f"{where}.{f.name}")
-        if f.type == "dict[str, str]" and ok:
+        if t == "dict[str, str]" and ok:
             ok = all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
-        if f.type == "list[str]" and ok:
+        if t == "list[str]" and ok:
             ok = all(isinstance(x, str) for x in v)
         if not ok:
-            raise ConfigError(f"{where}.{f.name}", bounded(repr(v), 60), f"a {f.type}")
+            raise ConfigError(f"{where}.{f.name}", bounded(repr(v), 60), f"a {t}")
         kwargs[f.name] = v
-    extra = set(d) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    extra = set(d) - set(names)
     if extra:
-        raise ConfigError(
-            where, f"unknown keys {sorted(extra)[:6]}", f"{', '.join(cls.__dataclass_fields__)}"
-        )  # type: ignore[attr-defined]
+        raise ConfigError(where, f"unknown keys {sorted(extra)[:6]}", ", ".join(names))
     return cls(**kwargs)
 
 

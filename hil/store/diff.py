@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeGuard
 
 _MISSING = object()
 
@@ -43,7 +44,7 @@ def _leaves(doc: object, path: str) -> Iterator[tuple[str, object]]:
         yield path, doc
 
 
-def _number(x: object) -> bool:
+def _number(x: object) -> TypeGuard[int | float]:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 

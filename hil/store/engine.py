@@ -53,6 +53,12 @@ class StoreURL:
         """The URL as given, without its password."""
         return self.shown
 
+    def database_file(self) -> Path:
+        """The SQLite database file (parse_url refuses a sqlite URL without one)."""
+        if self.backend != "sqlite" or not self.url.database:
+            raise ConfigError("store URL", self.shown, "a sqlite URL with a database file path")
+        return Path(self.url.database)
+
 
 def parse_url(text: str) -> StoreURL:
     """Parse a store URL (see the module doc); anything else is a ConfigError naming the forms."""
@@ -97,7 +103,7 @@ def _default_objects(db: Path) -> Path:
 def create_engine(su: StoreURL, busy_timeout_s: float) -> Engine:
     """The engine for a store URL, with the per-connection settings of its backend."""
     if su.backend == "sqlite":
-        folder = Path(su.url.database).parent
+        folder = su.database_file().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -31,14 +31,14 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, SupportsIndex, TypeVar, overload
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 
 import hil
 from hil.errors import ConfigError, StoreError
@@ -162,12 +162,16 @@ def open_store(
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
+@overload
+def _utc(t: datetime) -> datetime: ...
+@overload
+def _utc(t: None) -> None: ...
 def _utc(t: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; the store writes UTC only."""
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
 
 
 def _json_object(obj: Mapping | None, what: str) -> str:
@@ -202,14 +206,18 @@ def _check_message(value: object, what: str, limit: int = 10_000) -> str:
     return value
 
 
+def _inserted_id(res: CursorResult) -> int:
+    """The new row's id of a one-row INSERT."""
+    key = res.inserted_primary_key
+    assert key is not None  # SQLAlchemy has it for every single-row INSERT of a table with an id
+    return int(key[0])
+
+
 def _ident(value: object, what: str) -> int:
     """An id or index as a Python int (numpy integers too: a driver may bind those as bytes)."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        return operator.index(value)
-    except TypeError:
-        raise ConfigError(what, value, "an integer") from None
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        raise ConfigError(what, value, "an integer")
+    return operator.index(value)
 
 
 def _check_night(night: date | str) -> date:
@@ -248,12 +256,13 @@ class Store:
             if migrate:
                 self.revision = eng.upgrade(self._engine, self.location, self.retry_s)
             else:
-                self.revision = self._read(eng.current_revision)
-                if self.revision != eng.head_revision():
+                revision = self._read(eng.current_revision)
+                if revision is None or revision != eng.head_revision():
                     raise StoreError(
-                        f"store {self.url} is at schema revision {self.revision}, not "
+                        f"store {self.url} is at schema revision {revision}, not "
                         f"{eng.head_revision()}; open it with migrate=True to upgrade"
                     )
+                self.revision = revision
         except BaseException:
             self._engine.dispose()
             raise
@@ -283,10 +292,15 @@ class Store:
     def _insert_ignore(self, conn: Connection, table: sa.Table, row: dict, key: list[str]) -> None:
         """INSERT that does nothing when a row with the same `key` exists (both backends)."""
         if self.backend == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            conn.execute(
+                sqlite_insert(table).values(**row).on_conflict_do_nothing(index_elements=key)
+            )
         else:
-            from sqlalchemy.dialects.postgresql import insert
-        conn.execute(insert(table).values(**row).on_conflict_do_nothing(index_elements=key))
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(table).values(**row).on_conflict_do_nothing(index_elements=key))
 
     # ---- boards and runs ------------------------------------------------------------------------
 
@@ -369,7 +383,7 @@ class Store:
                     provenance=prov,
                 )
             )
-            return int(res.inserted_primary_key[0])
+            return _inserted_id(res)
 
         try:
             return self._write(start)
@@ -670,7 +684,9 @@ class Store:
             # COPY in text format, one block; repr() of a float is exact and PostgreSQL reads it
             # back to the same double.
             text = "".join(f"{run_id}\t{n}\t{m}\t{v!r}\n" for n, m, v in zip(*cells, strict=True))
-            with conn.connection.driver_connection.cursor() as cur:
+            dbapi = conn.connection.driver_connection
+            assert dbapi is not None  # a connection checked out of the pool has one
+            with dbapi.cursor() as cur:
                 with cur.copy(f"COPY neuron_stats {cols} FROM STDIN") as copy:
                     copy.write(text)
         else:
@@ -693,7 +709,7 @@ class Store:
                 note=note,
             )
         )
-        return int(res.inserted_primary_key[0])
+        return _inserted_id(res)
 
     def _activate(self, conn: Connection, bid: int, cal_id: int, reason: str) -> None:
         # Lock the board row: concurrent activations of one board go one after the other.
@@ -842,7 +858,7 @@ class Store:
         nullable integers."""
         import pandas as pd
 
-        def read(conn: Connection) -> tuple[list, list]:
+        def read(conn: Connection) -> tuple[list, Sequence]:
             res = query(conn)
             return list(res.keys()), res.all()
 
@@ -1041,10 +1057,10 @@ class Store:
         """The database's size on disk (SQLite: the file with its WAL; PostgreSQL: the database),
         without the objects folder."""
         if self.backend == "sqlite":
-            db = Path(self.location.url.database)
+            db = self.location.database_file()
             return sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
         size = "SELECT pg_database_size(current_database())"
-        return int(self._read(lambda c: c.exec_driver_sql(size).scalar()))
+        return int(self._read(lambda c: c.exec_driver_sql(size).scalar_one()))
 
     # ---- consistency ----------------------------------------------------------------------------
 
@@ -1054,7 +1070,7 @@ class Store:
         with a running stage, per-neuron statistics of a missing or unfinished run or of an
         unknown metric, and artifact files missing or not matching their hash."""
 
-        def read(conn: Connection) -> tuple[list[str], list]:
+        def read(conn: Connection) -> tuple[list[str], Sequence]:
             out = []
             if self.backend == "sqlite":
                 ok = conn.exec_driver_sql("PRAGMA integrity_check").scalars().all()

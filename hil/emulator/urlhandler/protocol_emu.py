@@ -25,6 +25,10 @@ _DISCONNECTS: dict[str, int] = {}  # URL -> connections that already got disconn
 class Serial(protocol_socket.Serial):
     """A serial port whose other end is an emulated board running in this process."""
 
+    # pyserial's (untyped) attributes that this class sets
+    is_open: bool
+    _socket: socket.socket | None
+
     def open(self) -> None:
         from hil.emulator.server import Emulator, EmulatorOptions, SocketStream
 
