@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -437,9 +437,10 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
         fn: Callable | None,
         help: str,
         examples: Sequence[str],
-        **kw: object,
+        more: str = "",
+        **kw: Any,
     ) -> argparse.ArgumentParser:
-        epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + kw.pop("more", "")
+        epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + more
         sp = parent.add_parser(
             name, help=help, description=help, epilog=epilog, formatter_class=_Formatter, **kw
         )
