@@ -130,6 +130,21 @@ def test_bad_options_are_refused_with_the_allowed_range(url: str, match: str) ->
     assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.parametrize(
+    "url, match",
+    [  # the emulator's own options: the same ranges as `hil emulate`'s
+        ("emu://?seed=-1", r"seed=-1; allowed 0..4294967295"),
+        ("emu://?seed=4294967296", r"seed=4294967296; allowed 0..4294967295"),
+        ("emu://?fifo=0", r"fifo=0; allowed 1..1048576"),
+        ("emu://?fifo=1048577", r"fifo=1048577; allowed 1..1048576"),
+        ("emu://?baud=100000001", r"baud=100000001; allowed 0 \(unpaced\) or 300..100000000"),
+    ],
+)
+def test_bad_emulator_options_are_refused_with_the_allowed_range(url: str, match: str) -> None:
+    with pytest.raises(HilError, match=match):
+        open_board(url)
+
+
 def test_cli_says_a_bad_socket_port_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     from hil.cli import main
 
