@@ -337,6 +337,11 @@ def open_board(url: str) -> Board:
     return factory(url)
 
 
+def kind_text(kind: type) -> str:
+    """How the type of a URL option reads in a message ("an integer", "a number")."""
+    return {int: "an integer", float: "a number"}.get(kind, f"a {kind.__name__}")
+
+
 def url_options(url: str, allowed: dict[str, type]) -> dict[str, object]:
     """Query options of `url` converted by `allowed` {name: type}; unknown names or bad values raise
     BoardURLError naming the option and what is allowed."""
@@ -354,6 +359,6 @@ def url_options(url: str, allowed: dict[str, type]) -> dict[str, object]:
         except ValueError:
             raise BoardURLError(
                 f"option {key}={quote(raw, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
-                f"allowed: a {kind.__name__}"
+                f"allowed: {kind_text(kind)}"
             ) from None
     return out

@@ -112,6 +112,7 @@ def test_a_link_cut_mid_run_and_again_during_the_reupload_recovers_or_raises_a_h
         ("emu://?timeout=nan", r"timeout='nan'.*allowed 0.01..600"),
         ("emu://?timeout=1e9", r"timeout='1e9'.*allowed 0.01..600"),
         ("emu://?timeout=inf", "timeout='inf'"),
+        ("emu://?timeout=x", r"timeout='x'.*allowed: a number from 0.01 to 600"),
         ("emu://?reconnect=nan", r"reconnect='nan'.*allowed 0..3600"),
         ("emu://?reconnect=-1", "reconnect='-1'"),
         ("emu://?window=0", r"window='0'.*allowed 1..64"),
@@ -128,6 +129,13 @@ def test_bad_options_are_refused_with_the_allowed_range(url: str, match: str) ->
     with pytest.raises(BoardURLError, match=match):
         open_board(url)
     assert time.monotonic() - t0 < 5
+
+
+def test_a_bad_option_type_reads_as_a_plain_word() -> None:
+    from hil.board import url_options
+
+    with pytest.raises(BoardURLError, match=r"seed='x'.*allowed: an integer$"):
+        url_options("sim://?seed=x", {"seed": int})
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ from hil.board import (
     check_biases,
     check_run,
     counts_bin_us,
+    kind_text,
 )
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import global_neuron
@@ -121,7 +122,7 @@ def split_url(url: str, port_options: Collection[str] = ()) -> tuple[dict[str, o
         except ValueError:
             raise BoardURLError(
                 f"option {k}={quote(raw, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
-                f"allowed: a {kind.__name__}"
+                f"allowed: {kind_text(kind)}"
                 + (f" from {lo:g} to {hi:g}" if kind is not str else "")
             ) from None
         if kind is str and v not in CHOICES[k]:
