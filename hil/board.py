@@ -30,7 +30,7 @@ from hil import events as ev
 from hil.chip.biasgen import PARAMETERS
 from hil.chip.config import Chip, ChipConfig, Core
 from hil.chip.geometry import COARSE_MAX, CORES_PER_CHIP, FINE_MAX, global_neuron
-from hil.errors import BoardError, BoardURLError, ConfigError
+from hil.errors import SHORT_QUOTE, BoardError, BoardURLError, ConfigError, quote
 
 
 class Capability(str, Enum):
@@ -324,7 +324,8 @@ def open_board(url: str) -> Board:
     known = known_schemes()
     if scheme not in _REGISTRY:
         raise BoardURLError(
-            f"unknown board URL scheme {scheme!r} in {url!r}; known: "
+            f"unknown board URL scheme {quote(scheme, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
+            "known: "
             + ", ".join(s + ("" if s == SERIAL_KEY else "://") for s in known)
             + " (a device path such as /dev/ttyUSB0 opens a serial board)"
         )
@@ -336,6 +337,11 @@ def open_board(url: str) -> Board:
     return factory(url)
 
 
+def kind_text(kind: type) -> str:
+    """How the type of a URL option reads in a message ("an integer", "a number")."""
+    return {int: "an integer", float: "a number"}.get(kind, f"a {kind.__name__}")
+
+
 def url_options(url: str, allowed: dict[str, type]) -> dict[str, object]:
     """Query options of `url` converted by `allowed` {name: type}; unknown names or bad values raise
     BoardURLError naming the option and what is allowed."""
@@ -344,7 +350,7 @@ def url_options(url: str, allowed: dict[str, type]) -> dict[str, object]:
     for key, raw in parse_qsl(query, keep_blank_values=True):
         if key not in allowed:
             raise BoardURLError(
-                f"unknown option {key!r} in {url!r}; allowed: "
+                f"unknown option {quote(key, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; allowed: "
                 + (", ".join(sorted(allowed)) or "none")
             )
         kind = allowed[key]
@@ -352,6 +358,7 @@ def url_options(url: str, allowed: dict[str, type]) -> dict[str, object]:
             out[key] = (raw.lower() in ("1", "true", "yes", "")) if kind is bool else kind(raw)
         except ValueError:
             raise BoardURLError(
-                f"option {key}={raw!r} in {url!r}; allowed: a {kind.__name__}"
+                f"option {key}={quote(raw, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
+                f"allowed: {kind_text(kind)}"
             ) from None
     return out

@@ -11,6 +11,8 @@ import reprlib
 # Longest text an error message quotes from its input: a value, a path, a reason. A config file or a
 # board can hand over megabytes in one field; a message names it, it does not repeat it.
 QUOTE_MAX = 200
+# a URL or a value quoted inside a longer message, which must still say what is allowed
+SHORT_QUOTE = 80
 
 
 class _Quote(reprlib.Repr):
@@ -33,9 +35,10 @@ def bounded(text: str, limit: int = QUOTE_MAX) -> str:
     return text[: max(0, limit - len(cut))] + cut
 
 
-def quote(value: object) -> str:
-    """repr() of `value`, bounded in length and nesting depth (safe on any JSON value)."""
-    return bounded(_quote.repr(value))
+def quote(value: object, limit: int = QUOTE_MAX) -> str:
+    """repr() of `value`, bounded in length (`limit` characters) and nesting depth (safe on any
+    JSON value)."""
+    return bounded(_quote.repr(value), limit)
 
 
 class HilError(Exception):

@@ -232,6 +232,33 @@ def test_demo_refuses_too_many_input_events(workdir: Path) -> None:
     assert "--duration" in line and "at most 1e+07" in line
 
 
+LONG = "x" * 2000  # a value longer than the error line may be
+
+
+@pytest.mark.parametrize(
+    "argv,name",
+    [
+        (["emulate", f"--faults=ber={LONG}"], "--faults"),
+        (["emulate", f"--faults={LONG}=1"], "--faults"),
+        (["emulate", f"--faults=ber=1,{LONG}=1"], "--faults"),
+        (["demo", "--board", f"sim://?seed={LONG}"], "seed"),
+        (["demo", "--board", f"sim://?{LONG}=1"], "unknown option"),
+        (["demo", "--board", f"emu://?seed={LONG}"], "seed"),
+        (["demo", "--board", f"emu://?{LONG}=1"], "unknown option"),
+        (["demo", "--board", f"/dev/ttyNONE?timeout={LONG}"], "timeout"),
+        (["demo", "--board", f"/dev/ttyNONE?on_loss={LONG}"], "on_loss"),
+        (["demo", "--board", f"/dev/ttyNONE?{LONG}=1"], "unknown option"),
+        (["demo", "--board", f"socket://127.0.0.1:7777?timeout={LONG}"], "timeout"),
+        (["demo", "--board", f"{LONG}://x"], "scheme"),
+    ],
+    ids=lambda a: str(a)[:40],
+)
+def test_a_long_value_still_gets_what_is_allowed(workdir: Path, argv: list[str], name) -> None:
+    # the line is bounded by quoting the value short, not by cutting off what is allowed
+    line = assert_refused(argv, name, workdir)
+    assert line.count("x" * 50) <= 3, line  # the value and the URL, each quoted short
+
+
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: " ".join(w[0][:2]))
 @pytest.mark.parametrize("target", BAD_OUTPUTS)
 def test_unwritable_outputs_are_refused(workdir: Path, writer, target: str) -> None:

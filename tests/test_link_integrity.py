@@ -112,6 +112,7 @@ def test_a_link_cut_mid_run_and_again_during_the_reupload_recovers_or_raises_a_h
         ("emu://?timeout=nan", r"timeout='nan'.*allowed 0.01..600"),
         ("emu://?timeout=1e9", r"timeout='1e9'.*allowed 0.01..600"),
         ("emu://?timeout=inf", "timeout='inf'"),
+        ("emu://?timeout=x", r"timeout='x'.*allowed: a number from 0.01 to 600"),
         ("emu://?reconnect=nan", r"reconnect='nan'.*allowed 0..3600"),
         ("emu://?reconnect=-1", "reconnect='-1'"),
         ("emu://?window=0", r"window='0'.*allowed 1..64"),
@@ -128,6 +129,28 @@ def test_bad_options_are_refused_with_the_allowed_range(url: str, match: str) ->
     with pytest.raises(BoardURLError, match=match):
         open_board(url)
     assert time.monotonic() - t0 < 5
+
+
+def test_a_bad_option_type_reads_as_a_plain_word() -> None:
+    from hil.board import url_options
+
+    with pytest.raises(BoardURLError, match=r"seed='x'.*allowed: an integer$"):
+        url_options("sim://?seed=x", {"seed": int})
+
+
+@pytest.mark.parametrize(
+    "url, match",
+    [  # the emulator's own options: the same ranges as `hil emulate`'s
+        ("emu://?seed=-1", r"seed=-1; allowed 0..4294967295"),
+        ("emu://?seed=4294967296", r"seed=4294967296; allowed 0..4294967295"),
+        ("emu://?fifo=0", r"fifo=0; allowed 1..1048576"),
+        ("emu://?fifo=1048577", r"fifo=1048577; allowed 1..1048576"),
+        ("emu://?baud=100000001", r"baud=100000001; allowed 0 \(unpaced\) or 300..100000000"),
+    ],
+)
+def test_bad_emulator_options_are_refused_with_the_allowed_range(url: str, match: str) -> None:
+    with pytest.raises(HilError, match=match):
+        open_board(url)
 
 
 def test_cli_says_a_bad_socket_port_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hil.argtypes import SEED_MAX
 from hil.board import Board, url_options
 from hil.emulator.faults import FAULT_OPTIONS, Corrupter, FaultSpec
 from hil.emulator.firmware import Firmware
@@ -41,6 +42,9 @@ EMU_OPTIONS: dict[str, type] = {
     "engine": str,
     **FAULT_OPTIONS,
 }
+# the ranges of emu://?baud= and ?fifo= (`hil emulate --baud/--fifo` take the same)
+BAUD_MAX = 100_000_000  # bit/s
+FIFO_MAX = 2**20  # events
 KEEPALIVE_S = 0.25  # while a command executes, the board sends 0x00 this often [s]
 # Extra engines by name (emu://?engine=NAME); "auto" is SiliconEngine.
 ENGINES: dict[str, Callable[[EmulatorOptions], tuple[Board, dict]]] = {}
@@ -63,12 +67,14 @@ class EmulatorOptions:
     faults: FaultSpec = field(default_factory=FaultSpec)
 
     def __post_init__(self) -> None:
-        if self.baud < 0 or (self.baud and self.baud < 300):
-            raise BoardURLError(f"emulator option baud={self.baud}; allowed 0 (unpaced) or >= 300")
-        if self.fifo < 1:
-            raise BoardURLError(f"emulator option fifo={self.fifo}; allowed >= 1 events")
-        if self.seed is not None and self.seed < 0:
-            raise BoardURLError(f"emulator option seed={self.seed}; allowed >= 0")
+        if not (self.baud == 0 or 300 <= self.baud <= BAUD_MAX):
+            raise BoardURLError(
+                f"emulator option baud={self.baud}; allowed 0 (unpaced) or 300..{BAUD_MAX}"
+            )
+        if not 1 <= self.fifo <= FIFO_MAX:
+            raise BoardURLError(f"emulator option fifo={self.fifo}; allowed 1..{FIFO_MAX} events")
+        if self.seed is not None and not 0 <= self.seed <= SEED_MAX:
+            raise BoardURLError(f"emulator option seed={self.seed}; allowed 0..{SEED_MAX}")
         if self.seed is not None and self.silicon:
             raise BoardURLError("give either seed= or silicon=, not both")
 

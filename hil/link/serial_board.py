@@ -54,10 +54,20 @@ from hil.board import (
     check_biases,
     check_run,
     counts_bin_us,
+    kind_text,
 )
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import global_neuron
-from hil.errors import BoardError, BoardTimeout, BoardURLError, ConfigError, HilError, LinkError
+from hil.errors import (
+    SHORT_QUOTE,
+    BoardError,
+    BoardTimeout,
+    BoardURLError,
+    ConfigError,
+    HilError,
+    LinkError,
+    quote,
+)
 from hil.link import messages as m
 from hil.link.client import CommandClient, hashes
 from hil.link.collect import RunReport, assemble, collect
@@ -101,7 +111,7 @@ def split_url(url: str, port_options: Collection[str] = ()) -> tuple[dict[str, o
         if k in port_options or k not in OPTIONS:
             if k not in passed:
                 raise BoardURLError(
-                    f"unknown option {k!r} in {url!r}; allowed: "
+                    f"unknown option {quote(k, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; allowed: "
                     + ", ".join(sorted(set(OPTIONS) | passed))
                 )
             rest.append((k, raw))
@@ -111,13 +121,20 @@ def split_url(url: str, port_options: Collection[str] = ()) -> tuple[dict[str, o
             v = kind(raw)
         except ValueError:
             raise BoardURLError(
-                f"option {k}={raw!r} in {url!r}; allowed: a {kind.__name__}"
+                f"option {k}={quote(raw, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
+                f"allowed: {kind_text(kind)}"
                 + (f" from {lo:g} to {hi:g}" if kind is not str else "")
             ) from None
         if kind is str and v not in CHOICES[k]:
-            raise BoardURLError(f"option {k}={raw!r} in {url!r}; allowed: {', '.join(CHOICES[k])}")
+            raise BoardURLError(
+                f"option {k}={quote(raw, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
+                f"allowed: {', '.join(CHOICES[k])}"
+            )
         if kind is not str and not (math.isfinite(v) and lo <= v <= hi):
-            raise BoardURLError(f"option {k}={raw!r} in {url!r}; allowed {lo:g}..{hi:g}")
+            raise BoardURLError(
+                f"option {k}={quote(raw, SHORT_QUOTE)} in {quote(url, SHORT_QUOTE)}; "
+                f"allowed {lo:g}..{hi:g}"
+            )
         opts[k] = v
     if parts is None or scheme == "hwgrep":
         return opts, url.split("?", 1)[0]
@@ -133,6 +150,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
 
     def __init__(self, url: str, port_options: Collection[str] = ()):
         self.url = url
+        self._shown = quote(url, SHORT_QUOTE)  # in messages: a URL may be long
         opts, self._port = split_url(url, port_options)
         self.readout = str(opts.get("readout", "auto"))
         self.bin_us = int(opts.get("bin_us", 1000))  # type: ignore[call-overload]
@@ -161,7 +179,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
     def client(self) -> CommandClient:
         """The command client of the current connection."""
         if self._client is None:
-            raise LinkError(f"board {self.url!r} is not connected")
+            raise LinkError(f"board {self._shown} is not connected")
         return self._client
 
     @property
@@ -198,9 +216,9 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
                     what = "open" if first else f"reconnect (for {self.reconnect_s:g} s) to"
                     if isinstance(e, BoardTimeout) and first:
                         raise BoardTimeout(
-                            f"board {self.url!r} did not answer HELLO: {e}"
+                            f"board {self._shown} did not answer HELLO: {e}"
                         ) from None
-                    raise LinkError(f"cannot {what} board {self.url!r}: {e}") from None
+                    raise LinkError(f"cannot {what} board {self._shown}: {e}") from None
                 time.sleep(0.1)
 
     def _drop(self) -> None:
@@ -215,7 +233,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
         self._drop()
         self._connect()
         warnings.warn(
-            f"board {self.url!r} restarted ({why}); reconnected and re-applied the config",
+            f"board {self._shown} restarted ({why}); reconnected and re-applied the config",
             stacklevel=4,
         )
 
@@ -232,11 +250,13 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
             try:
                 return fn()
             except LinkDown as e2:
-                raise LinkError(f"board {self.url!r} restarted again during {what}: {e2}") from None
+                raise LinkError(
+                    f"board {self._shown} restarted again during {what}: {e2}"
+                ) from None
 
     def _check_open(self) -> None:
         if self._closed:
-            raise BoardError(f"board {self.url!r} is closed")
+            raise BoardError(f"board {self._shown} is closed")
 
     # ---- Board protocol ------------------------------------------------------------------------
 
@@ -307,7 +327,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
                 if h == want and rb == want:
                     return h
                 error: HilError = LinkError(
-                    f"set_biases on {self.url!r}: {hashes(expected=want, board=h, reads_back=rb)}"
+                    f"set_biases on {self._shown}: {hashes(expected=want, board=h, reads_back=rb)}"
                     "; the previous config was uploaded again in full, nothing changed"
                 )
             except LinkDown:
@@ -397,7 +417,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
                 f"the {self.hello.line_bps} bit/s line carries (80 % of its ceiling); "
                 f"using counts per {self.bin_us} us bin"
             )
-            warnings.warn(f"board {self.url!r}: {why}", stacklevel=3)
+            warnings.warn(f"board {self._shown}: {why}", stacklevel=3)
             return "counts", why
         return "spikes", f"{rate:.0f} spikes/s fit the {capacity:.0f} spikes/s of the line"
 
@@ -422,7 +442,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
             self._recover(f"during a run: {e}")
             if not first:
                 raise LinkError(
-                    f"board {self.url!r} restarted during a run ({e}); it was not the first run "
+                    f"board {self._shown} restarted during a run ({e}); it was not the first run "
                     "since apply(), so the neuron state and noise of the earlier runs are gone and "
                     "a repeat would not give the undisturbed result; it was not repeated. The "
                     f"config was re-applied (hash {self._hash[:16]}); run again"
@@ -431,7 +451,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
                 return self._run_once(rec, dur_us, readout, bin_us, reason, recovered=True)
             except LinkDown as e2:
                 raise LinkError(
-                    f"board {self.url!r} restarted again while repeating the run: {e2}"
+                    f"board {self._shown} restarted again while repeating the run: {e2}"
                 ) from None
 
     def _start(self, rec: np.ndarray, dur_us: int, readout: int, bin_us: int) -> tuple[int, int]:
@@ -466,7 +486,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
         run_id, run_index = self._start(rec, dur_us, readout, bin_us)
         if recovered and run_index != 0:
             raise LinkError(
-                f"board {self.url!r}: the repeated run is run {run_index} since the config was "
+                f"board {self._shown}: the repeated run is run {run_index} since the config was "
                 "applied, not the first; its result would differ from the undisturbed one"
             )
         try:
@@ -508,7 +528,7 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
             report.warnings.append("the board restarted during the run; it was repeated from rest")
         if report.lost:
             msg = (
-                f"run {run_id} on {self.url!r} is incomplete: {report.records_lost} "
+                f"run {run_id} on {self._shown} is incomplete: {report.records_lost} "
                 f"{report.readout} record(s) lost on the link (batches missed {got.missed}, "
                 f"refetched {got.fetched}), {report.overflow_dropped} spike(s) dropped by board "
                 "overflow"

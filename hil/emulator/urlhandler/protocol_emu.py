@@ -48,7 +48,7 @@ class Serial(protocol_socket.Serial):
                     _DISCONNECTS[self._port] = used + 1
             self._emu = Emulator(opts)
         except HilError as e:
-            raise SerialException(f"could not open {self._port}: {e}") from None
+            raise SerialException(str(e)) from None  # e names the URL (bounded) and what is allowed
         host, board = socket.socketpair()
         self._stop = threading.Event()
         self._thread = threading.Thread(
