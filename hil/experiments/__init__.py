@@ -1,0 +1,28 @@
+"""hil.experiments: characterization through spikes alone (docs/characterization.md).
+
+Each experiment is a design (biases, latches, routes, stimuli; every neuron of every core in
+parallel), a run (`hil.measure` Recordings, one per step, `set_biases` between steps) and an
+analysis (a tidy pandas DataFrame, one row per neuron, with provenance).
+"""
+
+from hil.experiments.base import (
+    Design,
+    Experiment,
+    ExperimentResult,
+    Step,
+    recording_hash,
+    run_experiment,
+)
+from hil.experiments.fi import FI, HotDead, Refractory
+
+__all__ = [
+    "FI",
+    "Design",
+    "Experiment",
+    "ExperimentResult",
+    "HotDead",
+    "Refractory",
+    "Step",
+    "recording_hash",
+    "run_experiment",
+]
