@@ -113,7 +113,12 @@ class BinarySearch(Algorithm):
         for end in (lo, hi):
             if any((j, int(i)) not in seen for j, i in enumerate(end)):
                 history.append((end.copy(), self._measure(probe, end)))
-        return _finish(history, target, self.slack)
+        found = _finish(history, target, self.slack)
+        found.runs = len(history) * self._runs_per_step()
+        return found
+
+    def _runs_per_step(self) -> int:
+        return 1
 
     def options(self) -> dict:
         return {"slack": self.slack}
@@ -129,6 +134,9 @@ class NoisyBinarySearch(BinarySearch):
 
     def _measure(self, probe: Probe, idx: np.ndarray) -> np.ndarray:
         return np.median(np.stack([probe(idx) for _ in range(self.repeats)]), axis=0)
+
+    def _runs_per_step(self) -> int:
+        return self.repeats
 
     def _first(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(self.seed)

@@ -82,7 +82,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "runs": record["runs"],
         "board_s": record["board_s"],
         "cores": [
-            {"chip": c["chip"], "core": c["core"], "achieved": c["achieved"], "success": c["success"]}
+            {
+                "chip": c["chip"],
+                "core": c["core"],
+                "achieved": c["achieved"],
+                "success": c["success"],
+            }
             for c in record["cores"]
         ],
         "dead": len(record["bad_neurons"]["dead"]),
@@ -128,7 +133,9 @@ def add_config_calibrate_parser(csub: argparse._SubParsersAction) -> argparse.Ar
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="network config (hil.chipconfig/1 JSON)")
-    p.add_argument("calibration", metavar="CALIBRATION", help="calibration.json (hil.calibration/1)")
+    p.add_argument(
+        "calibration", metavar="CALIBRATION", help="calibration.json (hil.calibration/1)"
+    )
     p.add_argument("-o", "--output", required=True, type=at.output_file, help="config to write")
     p.set_defaults(func=run_config_calibrate)
     return p

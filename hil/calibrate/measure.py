@@ -40,7 +40,10 @@ PHYS = Physics()
 K_MEM = PHYS.Ut / PHYS.kappa * PHYS.C_mem  # Itau * tau_mem [C]
 GAMMA = PHYS.kappa / (PHYS.kappa + 1.0)
 MAX_CODE = (COARSE_MAX, FINE_MAX)
-THRESHOLD_A = 10e-9  # spike threshold of the measurement setups [A]
+THRESHOLD_A = 10e-9  # spike threshold of the survey and t_ref setups [A]
+# tau_mem setup: a high threshold, so the positive feedback, not the threshold, ends the interval
+# (T hardly depends on the threshold: its per-core error falls out), still << Igain (~2.4 uA)
+LEAK_THRESHOLD_A = 100e-9
 MIN_SPIKES = 3  # a neuron needs this many spikes in a run for an interval
 
 
@@ -174,7 +177,9 @@ class RefractoryMeasurement(Measurement):
         self.session.apply(setup_config(self.cores, biases))
         i_dc = float(bias_current("SOIF_DC_P", *MAX_CODE))
         i_thr = float(bias_current("SOIF_SPKTHR_P", *biases["SOIF_SPKTHR_P"]))
-        self.charge_s = interval(np.array(i_dc), i_thr)  # ~1 us: what is left of the ISI
+        self.charge_s = interval(
+            np.array(i_dc), math.log(i_thr / PHYS.Io)
+        )  # ~1 us: what is left of the ISI
 
     def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
         q = self.quantity
@@ -185,31 +190,30 @@ class RefractoryMeasurement(Measurement):
         return np.where(n < MIN_SPIKES, np.inf, v)  # fewer spikes: longer than the run can show
 
 
-def interval(a: np.ndarray, i_thr: float) -> np.ndarray:
-    """T(a) [s] of the subthreshold DPI (module docstring) for a = Iin - Itau [A]; inf where the
-    neuron cannot reach threshold (a <= -Io)."""
-    L = math.log(i_thr / PHYS.Io)
-    a = np.asarray(a, np.float64)
-    top = PHYS.Io * math.exp(GAMMA * L)
+def interval(a: np.ndarray, L: np.ndarray | float) -> np.ndarray:
+    """T(a) [s] of the subthreshold DPI (module docstring) for a = Iin - Itau [A] and
+    L = ln(Ispkthr / Io) (broadcasting); inf where the neuron cannot reach threshold (a <= -Io)."""
+    a, L = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(L, np.float64))
     out = np.full(a.shape, np.inf)
     ok = a > -PHYS.Io
     small = ok & (np.abs(a) < 1e-18)
     big = ok & ~small
-    ab = a[big]
-    out[big] = K_MEM / ab * (L - np.log((ab + top) / (ab + PHYS.Io)) / GAMMA)
+    ab, Lb = a[big], L[big]
+    top = PHYS.Io * np.exp(GAMMA * Lb)
+    out[big] = K_MEM / ab * (Lb - np.log((ab + top) / (ab + PHYS.Io)) / GAMMA)
     # a -> 0: K * integral of ds / (Io e^(gamma s)) = K (1 - e^(-gamma L)) / (gamma Io)
-    out[small] = K_MEM * (1 - math.exp(-GAMMA * L)) / (GAMMA * PHYS.Io)
+    out[small] = K_MEM * (1 - np.exp(-GAMMA * L[small])) / (GAMMA * PHYS.Io)
     return out
 
 
-def invert_interval(T: np.ndarray, i_thr: float) -> np.ndarray:
-    """a [A] with interval(a) = T (T decreases in a), by bisection; NaN where T is NaN."""
+def invert_interval(T: np.ndarray, L: np.ndarray | float) -> np.ndarray:
+    """a [A] with interval(a, L) = T (T decreases in a), by bisection; NaN where T is NaN."""
     T = np.asarray(T, np.float64)
     lo = np.full(T.shape, -PHYS.Io * (1 - 1e-9))
     hi = np.full(T.shape, 1e-3)
     for _ in range(80):
         mid = np.where(lo > 0, np.sqrt(np.abs(lo * hi)), 0.5 * (lo + hi))  # hi > 0 always
-        slow = interval(mid, i_thr) > T  # too slow: a must be larger
+        slow = interval(mid, L) > T  # too slow: a must be larger
         lo = np.where(slow, mid, lo)
         hi = np.where(slow, hi, mid)
     return np.where(np.isfinite(T), 0.5 * (lo + hi), np.nan)
@@ -242,7 +246,7 @@ class LeakMeasurement(Measurement):
         ]
         self.levels = [(coarse, f) for f in fines]
         self.x = np.array([float(bias_current("SOIF_DC_P", *c)) for c in self.levels])
-        self.thr_code = _code("SOIF_SPKTHR_P", THRESHOLD_A)
+        self.thr_code = _code("SOIF_SPKTHR_P", LEAK_THRESHOLD_A)
         self.i_thr = float(bias_current("SOIF_SPKTHR_P", *self.thr_code))
         biases = {
             "SOIF_DC_P": self.levels[0],
@@ -259,7 +263,7 @@ class LeakMeasurement(Measurement):
         for lv in self.levels:
             self.session.set_biases({(c, k, "SOIF_DC_P"): lv for c, k in self.cores})
             T.append(periods(self.session.run(self._duration(lv)), self.index)[0])
-        self.scale = self._fit_scale(np.array(T))
+        self.scale, self.L = self._fit_scale(np.array(T))
         lv = self.levels[self.STEP_LEVEL]
         self.session.set_biases({(c, k, "SOIF_DC_P"): lv for c, k in self.cores})
 
@@ -272,17 +276,21 @@ class LeakMeasurement(Measurement):
         """Long enough for ~10 intervals at the target leak and the nominal DC scale."""
         leak = self.quantity.current_for(self.target)
         a = float(bias_current("SOIF_DC_P", *level)) - leak
-        return float(np.clip(10 * interval(np.array(max(a, 0.3 * leak)), self.i_thr), 0.05, 3.0))
+        L = math.log(self.i_thr / PHYS.Io)
+        return float(np.clip(10 * interval(np.array(max(a, 0.3 * leak)), L), 0.05, 3.0))
 
-    def _fit_scale(self, T: np.ndarray) -> np.ndarray:
-        """Per neuron, least squares in log T over (log Itau, log s); returns s (NaN where a
-        level gave no interval)."""
+    def _fit_scale(self, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per neuron, least squares in log T over (log Itau, log s, L): the threshold's own
+        error (L = ln(Ispkthr / Io)) shows at the high levels, the leak at the low ones. Returns
+        (s, L), NaN where a level gave no interval."""
         from scipy.optimize import least_squares  # type: ignore[import-untyped]
 
         shape = T.shape[1:]
         flat = T.reshape(T.shape[0], -1)
         s = np.full(flat.shape[1], np.nan)
-        x0 = [math.log(self.quantity.current_for(self.target)), 0.0]
+        L = np.full(flat.shape[1], np.nan)
+        L0 = math.log(self.i_thr / PHYS.Io)
+        x0 = [math.log(self.quantity.current_for(self.target)), 0.0, L0]
         for i in range(flat.shape[1]):
             Ti = flat[:, i]
             if not np.all(np.isfinite(Ti)):
@@ -291,16 +299,19 @@ class LeakMeasurement(Measurement):
             def resid(p: np.ndarray, Ti: np.ndarray = Ti) -> np.ndarray:
                 a = math.exp(p[1]) * self.x - math.exp(p[0])
                 with np.errstate(all="ignore"):
-                    r = np.log(interval(a, self.i_thr)) - np.log(Ti)
+                    r = np.log(interval(a, p[2])) - np.log(Ti)
                 return np.where(np.isfinite(r), r, 10.0)
 
-            s[i] = math.exp(least_squares(resid, x0, method="lm").x[1])
-        return s.reshape(shape)
+            fit = least_squares(
+                resid, x0, bounds=([-40, -3, L0 - 3], [-10, 3, L0 + 3]), method="trf"
+            )
+            s[i], L[i] = math.exp(fit.x[1]), fit.x[2]
+        return s.reshape(shape), L.reshape(shape)
 
     def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
         lv = self.levels[self.STEP_LEVEL]
         per, n = periods(self.session.run(self._duration(lv)), self.index)
-        a = invert_interval(per, self.i_thr)
+        a = invert_interval(per, np.where(np.isfinite(self.L), self.L, 0.0))
         leak = self.scale * self.x[self.STEP_LEVEL] - a
         with np.errstate(all="ignore"):
             tau = np.where(leak > 0, K_MEM / leak, np.inf)
