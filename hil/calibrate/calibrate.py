@@ -1,0 +1,176 @@
+"""calibrate(board, target): every target quantity on every core, one Calibration x Algorithm
+at a time, with a survey of bad neurons first, and a cache.
+
+Order: the survey (2 runs: dead, hot), then per quantity its setup (one full apply), any prelude
+and the search (bias writes in place between runs). A core succeeds for a quantity when its
+measured median lies within `tolerance` of the target and its search history was monotone.
+
+Cache (calix's idea): a calibration is stored under sha256 of the board id, the silicon id and day
+(where the board reports them), the targets, the algorithm and its options, the tolerance and the
+hil version; a second call with the same key returns the stored record and runs nothing. Cache
+files are written atomically; a damaged one is an error, never silently recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hil import __version__
+from hil.board import Board
+from hil.calibrate import result as res
+from hil.calibrate.algorithms import Algorithm, PredictiveModel, Probe
+from hil.calibrate.grid import CodeGrid, grid
+from hil.calibrate.measure import MEASUREMENTS, BadNeurons, Measurement, survey
+from hil.calibrate.session import Session
+from hil.calibrate.target import QUANTITIES, Target
+from hil.progress import bar
+
+OUTLIER_MADS = 5.0  # a neuron whose log value lies this many robust sigmas off its core's median
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hil" / "calibrate"
+
+
+def board_identity(board: Board) -> dict:
+    info = board.info()
+    d = info.details or {}
+    return {
+        "board_id": info.board_id,
+        "kind": info.kind,
+        "version": info.version,
+        "n_chips": info.n_chips,
+        "silicon_id": d.get("silicon_id"),
+        "day": d.get("day"),
+    }
+
+
+def cache_key(identity: dict, target: Target, algorithm: Algorithm, tolerance: float) -> str:
+    blob = {
+        "board_id": identity["board_id"],
+        "silicon_id": identity["silicon_id"],
+        "day": identity["day"],
+        "target": target.to_dict(),
+        "algorithm": {"name": algorithm.name, **algorithm.options()},
+        "tolerance": tolerance,
+        "hil_version": __version__,
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def calibrate(
+    board: Board,
+    target: Target,
+    algorithm: Algorithm | None = None,
+    tolerance: float = 0.03,
+    cache_dir: str | Path | None = None,
+) -> dict:
+    """Calibrate `board` to `target`; returns the `hil.calibration/1` record (hil.calibrate.result).
+
+    cache_dir: where results are cached (None: no cache). Raises ConfigError for targets or cores
+    the board cannot take, CapabilityError for a board without in-place bias writes.
+    """
+    algorithm = algorithm or PredictiveModel()
+    identity = board_identity(board)
+    cores = target.cores_on(identity["n_chips"])
+    key = cache_key(identity, target, algorithm, tolerance)
+    cached = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
+    if cached is not None and cached.exists():
+        return res.load(cached)
+
+    session = Session(board)
+    bad = survey(session, cores)
+    per_core: list[dict] = [
+        {
+            "chip": c,
+            "core": k,
+            "parameters": {},
+            "nominal": {},
+            "achieved": {},
+            "success": {},
+            "monotonic": {},
+        }
+        for c, k in cores
+    ]
+    outliers: dict[str, list[list[int]]] = {}
+    for name in bar(sorted(target.targets), desc="calibrate"):
+        value = target.targets[name]
+        q = QUANTITIES[name]
+        g = grid(q.bias)
+        start = np.full(len(cores), g.nearest(q.current_for(value)), np.int64)
+        meas = MEASUREMENTS[name](session, cores, value, bad)
+        meas.prepare([g.code(int(i)) for i in start])
+        probes: dict[tuple[int, int], np.ndarray] = {}
+        found = algorithm.search(_prober(meas, g, probes), g, value, start)
+        outliers[name] = []
+        for j, (c, k) in enumerate(cores):
+            i = int(found.index[j])
+            v = float(found.value[j])
+            ok = bool(abs(v / value - 1) <= tolerance and found.monotonic[j])
+            pc = per_core[j]
+            pc["parameters"][q.bias] = list(g.code(i))
+            pc["nominal"][q.bias] = list(g.code(int(start[j])))
+            pc["achieved"][name] = v if np.isfinite(v) else None
+            pc["success"][name] = ok
+            pc["monotonic"][name] = bool(found.monotonic[j])
+            outliers[name] += [[c, k, int(n)] for n in _outliers(probes[(j, i)])]
+    record = {
+        "schema": res.SCHEMA,
+        "hil_version": __version__,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "board": identity,
+        "targets": dict(sorted(target.targets.items())),
+        "algorithm": {"name": algorithm.name, **algorithm.options()},
+        "tolerance": tolerance,
+        "runs": session.runs,
+        "board_s": round(session.board_s, 6),
+        "applies": session.applies,
+        "cache_key": key,
+        "cores": per_core,
+        "bad_neurons": _bad(bad, cores) | {"outliers": outliers},
+    }
+    if cached is not None:
+        res.save(cached, record)
+    return record
+
+
+def _prober(meas: Measurement, g: CodeGrid, seen: dict[tuple[int, int], np.ndarray]) -> Probe:
+    """The algorithms' probe: codes by grid index -> per-core medians; keeps the per-neuron
+    values of every (core, index) in `seen`."""
+
+    def probe(idx: np.ndarray) -> np.ndarray:
+        p = meas.probe([g.code(int(i)) for i in idx])
+        for j, i in enumerate(idx):
+            seen[(j, int(i))] = p.values[j]
+        return p.medians
+
+    return probe
+
+
+def _outliers(values: np.ndarray) -> list[int]:
+    """Neurons whose log value lies more than OUTLIER_MADS robust sigmas from the median (bad
+    neurons, NaN, are not counted; a silent one, 0 or inf, is an outlier)."""
+    v = np.asarray(values, np.float64)
+    with np.errstate(all="ignore"):
+        lv = np.log(v)
+    ok = np.isfinite(lv)
+    if ok.sum() < 8:
+        return []
+    med = np.median(lv[ok])
+    mad = 1.4826 * np.median(np.abs(lv[ok] - med))
+    far = ~np.isnan(v) & (~ok | (np.abs(lv - med) > OUTLIER_MADS * max(mad, 1e-3)))
+    return np.flatnonzero(far).tolist()
+
+
+def _bad(bad: BadNeurons, cores: list[tuple[int, int]]) -> dict:
+    out: dict = {}
+    for name, m in (("dead", bad.dead), ("hot", bad.hot)):
+        out[name] = [[c, k, int(n)] for j, (c, k) in enumerate(cores) for n in np.flatnonzero(m[j])]
+    return out
