@@ -11,6 +11,7 @@ import pytest
 
 from hil.chip.biasgen import bias_current
 from hil.chip.config import ChipConfig
+from hil.chip.netlist import BIAS_CURRENTS
 from hil.chip.params import HighLevel
 from hil.deploy import cli as deploy_cli
 from hil.deploy.deploy import deploy, load_map, map_path
@@ -182,3 +183,37 @@ def test_cli_refuses_a_network_that_does_not_fit(tmp_path: Path) -> None:
     with pytest.raises(HilError, match="fan-in of neuron 0.*64 CAM"):
         args.func(args)
     assert not (tmp_path / "c.json").exists()
+
+
+def test_masks_compensate_a_neurons_synaptic_gain() -> None:
+    """A neuron whose AMPA gain current is twice nominal gets AMPA masks at about half the level
+    (the charge per spike is proportional to Igain, docs/sim.md); GABA masks and other neurons
+    stay as they were."""
+    from hil.deploy.mapping import naive_placement, to_config
+    from hil.deploy.placement import Twin, compensate_masks
+    from hil.quantize.weights import levels_per_core
+
+    model = small_model(n=20, n_in=8, seed=3)
+    dep = deploy(model)
+    net, place = dep.network, naive_placement(dep.network)
+    n = 1024
+    factors = {name: np.ones(n) for name in BIAS_CURRENTS}
+    target = 4  # network neuron 4 sits on board neuron 4 (naive placement)
+    factors["Igain_ampa"][int(place.neurons[target])] = 2.0
+    twin = Twin(n_chips=1, factors=factors, dead=np.zeros(n, bool), hot=np.zeros(n, bool))
+    comp, changed = compensate_masks(net, place, to_config(net, place), twin)
+    assert changed > 0
+    lv = levels_per_core(np.array(dep.report["weights"]["base_weights_A"]))
+    lv4 = lv[net.core_of[target]]
+    for part in ("in", "rec"):
+        m0, m1 = getattr(net, f"masks_{part}"), getattr(comp, f"masks_{part}")
+        sign = getattr(net, f"sign_{part}")
+        others = np.arange(net.n_neurons) != target
+        np.testing.assert_array_equal(m0[:, others], m1[:, others])
+        exc = sign[:, target] > 0
+        np.testing.assert_array_equal(m0[~exc, target], m1[~exc, target])
+        for a in np.flatnonzero(exc):
+            want = lv4[m0[a, target]] / 2
+            got = lv4[m1[a, target]]
+            best = np.min(np.abs(lv4[1:] - want))
+            assert abs(got - want) <= best + 1e-15  # the nearest non-zero level to half

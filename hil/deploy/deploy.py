@@ -34,7 +34,13 @@ from hil.chip.config import ChipConfig
 from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NUM_BASE_WEIGHTS
 from hil.chip.params import SIM_TO_DEVICE
 from hil.deploy.mapping import Placement, QuantizedNetwork, naive_placement, to_config
-from hil.deploy.placement import Twin, corrected_parameters, placement_report, twin_placement
+from hil.deploy.placement import (
+    Twin,
+    compensate_masks,
+    corrected_parameters,
+    placement_report,
+    twin_placement,
+)
 from hil.errors import ConfigError
 from hil.quantize.currents import currents_to_codes
 from hil.quantize.weights import BASE_WEIGHT_BIASES, levels_per_core, quantize, relative_rms_error
@@ -222,10 +228,12 @@ def deploy(
     twin: Twin | None = None,
     calibration: object | None = None,
     naive: bool = False,
+    compensate: bool = True,
 ) -> Deployment:
     """The whole of the module docstring for one board with `n_chips` chips (None: as needed).
     `naive=True` with a twin: naive placement and nominal codes, the twin only reports what lands
-    on dead and hot neurons (the baseline placement is measured against)."""
+    on dead and hot neurons (the baseline placement is measured against). `compensate=False`: no
+    per-synapse mask compensation of the twin's synaptic gains (hil.deploy.placement)."""
     net, report = network_from_model(model)
     if twin is not None and naive:
         placement = naive_placement(net)
@@ -247,6 +255,10 @@ def deploy(
     if calibration is not None:
         net.parameters, report["calibration"] = apply_calibration(net, placement.cores, calibration)
     config = to_config(net, placement)
+    if twin is not None and not naive and compensate:
+        net, changed = compensate_masks(net, placement, config, twin)
+        report["placement"]["masks_compensated"] = changed
+        config = to_config(net, placement)
     report["cores_used"] = placement.cores.tolist()
     report["chips_used"] = placement.n_chips
     return Deployment(config=config, network=net, placement=placement, report=report)

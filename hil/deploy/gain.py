@@ -9,13 +9,15 @@ without any imperfection (`Silicon` with no mismatch, noise, dead or hot neurons
 does on the chip it was designed for. On each imperfect silicon the network is deployed twice:
 naive (logical core on core 0, neurons in order, nominal codes) and with the silicon's twin
 (hil.deploy.placement: dead and hot neurons avoided, least-deviating neurons for the most
-connected network neurons, biases corrected by the twin's per-core medians). Each run's rates are
-mapped back to network neurons through the deployment's placement.
+connected network neurons, biases corrected by the twin's per-core medians, and each synapse's mask
+re-chosen for its neuron's synaptic gain on that silicon); `rate_error_twin_placement_only` leaves
+out the mask compensation. Each run's rates are mapped back to network neurons through the
+deployment's placement.
 
 rate_error = sqrt(mean((r - r_ref)^2)) / sqrt(mean(r_ref^2)) over the network's neurons; gain =
 naive rate_error / twin rate_error. The twin here is the silicon's hidden truth (the best twin a
-fit can reach); a fitted twin will gain less. Board runs: one per deployment (the runs that built
-the twin are not counted; with the truth they are none).
+fit can reach); a fitted twin will gain less. Board runs: one per deployment measured, none to
+deploy (the runs that built the twin are not counted; with the truth they are none).
 """
 
 from __future__ import annotations
@@ -87,18 +89,21 @@ def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarra
         twin = load_twin(str(path))
     naive = deploy(model, twin=twin, naive=True)
     placed = deploy(model, twin=twin)
+    no_masks = deploy(model, twin=twin, compensate=False)
     e_naive = rate_error(rates(silicon, naive, stimulus), ref)
     e_twin = rate_error(rates(silicon, placed, stimulus), ref)
     return {
         "silicon": silicon.silicon_id,
         "rate_error_naive": e_naive,
+        "rate_error_twin_placement_only": rate_error(rates(silicon, no_masks, stimulus), ref),
         "rate_error_twin": e_twin,
         "gain": e_naive / e_twin if e_twin > 0 else float("inf"),
         "naive_on_dead": len(naive.report["placement"]["network_neurons_on_dead"]),
         "naive_on_hot": len(naive.report["placement"]["network_neurons_on_hot"]),
         "twin_on_dead": len(placed.report["placement"]["network_neurons_on_dead"]),
         "twin_on_hot": len(placed.report["placement"]["network_neurons_on_hot"]),
-        "board_runs": 2,
+        "masks_compensated": placed.report["placement"]["masks_compensated"],
+        "board_runs": 3,
     }
 
 
@@ -133,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in out["silicons"]:
             print(
                 f"{r['silicon']:14s} naive {r['rate_error_naive']:.3f} "
-                f"(dead {r['naive_on_dead']}, hot {r['naive_on_hot']})  twin "
+                f"(dead {r['naive_on_dead']}, hot {r['naive_on_hot']})  placement+biases "
+                f"{r['rate_error_twin_placement_only']:.3f}  +masks "
                 f"{r['rate_error_twin']:.3f} (dead {r['twin_on_dead']}, hot {r['twin_on_hot']})  "
                 f"gain {r['gain']:.2f}"
             )

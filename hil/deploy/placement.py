@@ -19,6 +19,10 @@ in that shape works the same way; the hidden truth itself is the best case.
   dropped: when a core has too few good neurons the rest land on hot, then dead ones, and the
   report lists them.
 
+`compensate_masks(net, placement, config, twin)` re-chooses each synapse's mask for the target
+neuron's synaptic gain on the twin's silicon (its charge per spike over nominal, from
+hil.chip.netlist.derived_constants): the per-neuron gains that per-core biases cannot match.
+
 `corrected_parameters(parameters, cores, twin)` rescales each bias current of a logical core by
 1 / (the median factor of the physical core's good neurons) and re-rounds it to a code, so a core
 whose silicon runs hot or cold gets the currents the network was trained for (a twin-based
@@ -29,17 +33,33 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hil.artifacts import read_bytes
 from hil.chip.biasgen import bias_code, bias_current
-from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NEURONS_PER_CHIP, NEURONS_PER_CORE
-from hil.chip.netlist import BIAS_CURRENTS, nominal_codes
+from hil.chip.config import ChipConfig
+from hil.chip.geometry import (
+    CORES_PER_CHIP,
+    MAX_CHIPS,
+    NEURONS_PER_CHIP,
+    NEURONS_PER_CORE,
+    Dendrite,
+)
+from hil.chip.netlist import (
+    BIAS_CURRENTS,
+    PHYSICS,
+    TYPE_INDEX,
+    board_currents,
+    build_netlist,
+    derived_constants,
+    nominal_codes,
+)
 from hil.chip.params import DEVICE_TO_SIM, currents_from_codes
 from hil.deploy.mapping import Placement, QuantizedNetwork, check_capacity
 from hil.errors import ConfigError
+from hil.quantize.weights import BASE_WEIGHT_BIASES, assign, levels_per_core
 
 # Currents that set a neuron's response to its synaptic input (leak, gain, threshold, refractory
 # period, the AMPA and GABA synapses).
@@ -54,6 +74,15 @@ KEY_CURRENTS = (
     "Igain_gaba",
 )
 MAX_TWIN_BYTES = 64 << 20
+
+
+class _Device:
+    """The nominal device constants (hil.chip.params.Physics) as derived_constants takes them."""
+
+    Io: float = PHYSICS.Io
+    Ut: float = PHYSICS.Ut
+    kappa: float = PHYSICS.kappa
+    Vth: float = PHYSICS.Vth
 
 
 @dataclass(frozen=True)
@@ -227,8 +256,63 @@ def corrected_parameters(
 __all__ = [
     "KEY_CURRENTS",
     "Twin",
+    "compensate_masks",
     "corrected_parameters",
     "load_twin",
     "placement_report",
+    "synaptic_gains",
     "twin_placement",
 ]
+
+
+def synaptic_gains(config: ChipConfig, twin: Twin) -> dict[int, np.ndarray]:
+    """Board-wide neuron -> (4,) factor of its charge per spike per synapse type (SYNAPSE_TYPES
+    order) on the twin's silicon over the nominal chip, for `config`'s biases: syn_jump from
+    hil.chip.netlist.derived_constants with the twin's per-neuron currents, over the same without.
+    (Per-CAM-slot weight factors are not in a truth-CSV twin and are left out.)"""
+    nominal = build_netlist(config, n_chips=twin.n_chips)
+    board = board_currents(config, twin.n_chips)
+    eff = {name: board[name] * twin.factors[name] for name in BIAS_CURRENTS}
+    actual = nominal.with_currents(eff)
+    jump = [derived_constants(n.fields(), 1e-3, _Device())["syn_jump"] for n in (nominal, actual)]
+    ratio = jump[1] / jump[0]  # (4, N) over nominal.neurons
+    return {int(g): ratio[:, i] for i, g in enumerate(nominal.neurons)}
+
+
+def compensate_masks(
+    net: QuantizedNetwork, placement: Placement, config: ChipConfig, twin: Twin
+) -> tuple[QuantizedNetwork, int]:
+    """`net` with each synapse's mask re-chosen for the charge the network wants on the twin's
+    silicon: target magnitude = the level of its mask / the target neuron's synaptic gain for the
+    synapse's type (AMPA for sign > 0, GABA for < 0), nearest level of the core's base weights as
+    `config` sets them; a synapse never drops to mask 0. Returns (network, masks changed)."""
+    gains = synaptic_gains(config, twin)
+    iw = np.array(
+        [
+            [
+                float(bias_current(b, *config.chips[int(c)].cores[int(k)].parameters[b]))
+                for b in BASE_WEIGHT_BIASES
+            ]
+            for c, k in placement.cores
+        ]
+    )
+    lv = levels_per_core(iw)
+    ampa, gaba = TYPE_INDEX[Dendrite.AMPA], TYPE_INDEX[Dendrite.GABA]
+    out = {}
+    changed = 0
+    for part in ("in", "rec"):
+        masks = getattr(net, f"masks_{part}").copy()
+        sign = getattr(net, f"sign_{part}")
+        for post in range(net.n_neurons):
+            rows = np.flatnonzero(masks[:, post])
+            if rows.size == 0:
+                continue
+            g = gains[int(placement.neurons[post])]
+            levels = lv[net.core_of[post]]
+            gain = np.where(sign[rows, post] > 0, g[ampa], g[gaba])
+            new, _ = assign(levels[masks[rows, post]] / gain, iw[net.core_of[post]])
+            new = np.where(new == 0, masks[rows, post], new)
+            changed += int(np.count_nonzero(new != masks[rows, post]))
+            masks[rows, post] = new
+        out[part] = masks
+    return replace(net, masks_in=out["in"], masks_rec=out["rec"]), changed
