@@ -1,0 +1,303 @@
+"""A trained model (`hil.model/1`) -> a ChipConfig plus its deployment map (`hil.deploymap/1`).
+
+Steps (each says what it did in the map's report; nothing is averaged or dropped silently):
+1. Weights: the model's quantized form when it has one (its base weights re-rounded to bias codes,
+   the change reported), else hil.quantize.weights.quantize on its float weights, per logical core.
+2. Currents: each logical core's currents -> nearest bias codes (hil.quantize.currents), the
+   rounding error reported per current; latch_so_dc is set for the neurons of a core with Idc > 0.
+3. Placement: naive (logical core k on physical core k, neurons in order), or with a twin
+   (hil.deploy.placement: avoid dead and hot neurons, best neurons for the most important network
+   neurons, per-core bias correction by the twin's median factors).
+4. Calibration (`hil.calibration/1`, optional): for every calibrated physical core and bias, the
+   ratio of the calibrated code's current to the nominal code's current for the calibration's own
+   target scales the model's current for that bias (mismatch is multiplicative), re-rounded.
+5. Map: task channel -> board channel, network neuron -> board neuron, logical core -> (chip,
+   core), board neuron -> task output; the config's content hash ties map and config together.
+
+Map document (`<config stem>.map.json` beside the config):
+    {"schema": "hil.deploymap/1", "config_sha256", "model": {"path", "tensors_sha256"},
+     "inputs": [board channel per task channel], "neurons": [board neuron per network neuron],
+     "cores": [[chip, core] per logical core], "outputs": {"board neuron": task output},
+     "report": {...}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hil.artifacts import read_json, write_json
+from hil.chip.biasgen import bias_code, bias_current
+from hil.chip.config import ChipConfig
+from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NUM_BASE_WEIGHTS
+from hil.chip.params import SIM_TO_DEVICE
+from hil.deploy.mapping import Placement, QuantizedNetwork, naive_placement, to_config
+from hil.deploy.placement import (
+    Twin,
+    compensate_masks,
+    corrected_parameters,
+    placement_report,
+    twin_placement,
+)
+from hil.errors import ConfigError
+from hil.quantize.currents import currents_to_codes
+from hil.quantize.weights import BASE_WEIGHT_BIASES, levels_per_core, quantize, relative_rms_error
+from hil.train.model import Model
+
+MAP_SCHEMA = "hil.deploymap/1"
+CALIBRATION_SCHEMA = "hil.calibration/1"
+
+
+@dataclass
+class Deployment:
+    """A deployed network: the config, where everything sits, and what was done on the way."""
+
+    config: ChipConfig
+    network: QuantizedNetwork
+    placement: Placement
+    report: dict = field(default_factory=dict)
+
+    def output_map(self) -> dict[int, int]:
+        """Board-wide neuron index -> task output (class)."""
+        return {
+            int(self.placement.neurons[i]): c
+            for c, cls in enumerate(self.network.outputs)
+            for i in cls
+        }
+
+    def map_document(self, model_path: str = "", tensors_sha256: str = "") -> dict:
+        return {
+            "schema": MAP_SCHEMA,
+            "config_sha256": self.config.content_hash(),
+            "model": {"path": model_path, "tensors_sha256": tensors_sha256},
+            "inputs": self.placement.channels.tolist(),
+            "neurons": self.placement.neurons.tolist(),
+            "cores": self.placement.cores.tolist(),
+            "outputs": {str(k): v for k, v in sorted(self.output_map().items())},
+            "report": self.report,
+        }
+
+
+def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
+    """Steps 1 and 2 of the module docstring: (network, report)."""
+    report: dict = {}
+    w_in = model.w_in.astype(np.float64)
+    w_rec = model.w_rec.astype(np.float64)
+    if model.quantized is not None and {"iw", "masks_in", "masks_rec"} <= set(model.quantized):
+        iw = np.asarray(model.quantized["iw"], dtype=np.float64).reshape(-1, NUM_BASE_WEIGHTS)
+        masks_in = np.asarray(model.quantized["masks_in"], dtype=np.uint8)
+        masks_rec = np.asarray(model.quantized["masks_rec"], dtype=np.uint8)
+        if iw.shape[0] != model.n_cores:
+            raise ConfigError("iw", iw.shape, f"({model.n_cores}, 4): base weights per core")
+        codes = np.array(
+            [
+                [
+                    [int(v) for v in bias_code(b, w)]
+                    for b, w in zip(BASE_WEIGHT_BIASES, row, strict=True)
+                ]
+                for row in iw
+            ]
+        ).reshape(-1, NUM_BASE_WEIGHTS, 2)
+        got = np.array(
+            [
+                [
+                    float(bias_current(b, c, f))
+                    for b, (c, f) in zip(BASE_WEIGHT_BIASES, row, strict=True)
+                ]
+                for row in codes
+            ]
+        )
+        report["weights"] = {
+            "source": "the model's quantized form",
+            "base_weight_rounding_max_rel": float(np.max(np.abs(got - iw) / np.maximum(iw, 1e-30)))
+            if iw.size
+            else 0.0,
+        }
+        iw = got
+        sign_in = (np.sign(w_in) * (masks_in > 0)).astype(np.int8)
+        sign_rec = (np.sign(w_rec) * (masks_rec > 0)).astype(np.int8)
+        if np.any((masks_in > 0) & (w_in == 0)) or np.any((masks_rec > 0) & (w_rec == 0)):
+            raise ConfigError(
+                "masks",
+                "a mask where the float weight is 0",
+                "masks only where a weight has a sign",
+            )
+    else:
+        q = quantize(w_in, w_rec, model.core_of)
+        iw, codes = q.iw, q.codes
+        masks_in, masks_rec, sign_in, sign_rec = q.masks_in, q.masks_rec, q.sign_in, q.sign_rec
+        report["weights"] = {"source": "hil.quantize (alternating least squares)"}
+    lv = levels_per_core(iw)[model.core_of]  # (N, 16)
+    cols = np.arange(model.n_neurons)[None, :]
+    q_in, q_rec = sign_in * lv[cols, masks_in], sign_rec * lv[cols, masks_rec]
+    report["weights"]["relative_rms_error"] = relative_rms_error(w_in, w_rec, q_in, q_rec)
+    report["weights"]["base_weights_A"] = iw.tolist()
+
+    parameters, worst = [], {}
+    dc = np.zeros(model.n_neurons, bool)
+    for k, cur in enumerate(model.currents):
+        cur = {n: float(v) for n, v in cur.items() if not n.startswith("Iw_")}
+        codes_k, err = currents_to_codes(cur)
+        for i, b in enumerate(BASE_WEIGHT_BIASES):
+            codes_k[b] = (int(codes[k][i][0]), int(codes[k][i][1]))
+        parameters.append(codes_k)
+        worst[str(k)] = max(err.values(), default=0.0)
+        if cur.get("Idc", 0.0) > 0:
+            dc[model.core_of == k] = True
+    report["currents"] = {"max_code_rel_error_per_core": worst}
+    net = QuantizedNetwork(
+        masks_in=masks_in,
+        masks_rec=masks_rec,
+        sign_in=sign_in,
+        sign_rec=sign_rec,
+        core_of=model.core_of,
+        parameters=parameters,
+        dc_enable=dc,
+        outputs=[list(c) for c in model.outputs],
+    )
+    return net, report
+
+
+def apply_calibration(
+    net: QuantizedNetwork, cores: np.ndarray, calibration: object
+) -> tuple[list[dict[str, tuple[int, int]]], list[str]]:
+    """Step 4 of the module docstring: per logical core its codes after the calibration."""
+    cal = _check_calibration(calibration)
+    by_core = {(c["chip"], c["core"]): c for c in cal["cores"]}
+    out, notes = [], []
+    for k, params in enumerate(net.parameters):
+        chip, core = int(cores[k][0]), int(cores[k][1])
+        entry = by_core.get((chip, core))
+        new = dict(params)
+        if entry is not None:
+            for name, code in params.items():
+                if name in entry["parameters"] and name in entry.get("nominal", {}):
+                    ratio = float(bias_current(name, *entry["parameters"][name])) / float(
+                        bias_current(name, *entry["nominal"][name])
+                    )
+                    want = float(bias_current(name, *code)) * ratio
+                    nc, nf = (int(v) for v in bias_code(name, want))
+                    new[name] = (nc, nf)
+                    if (nc, nf) != tuple(code):
+                        notes.append(f"chip {chip} core {core}: {name} {list(code)} -> {[nc, nf]}")
+        out.append(new)
+    return out, notes
+
+
+def _check_calibration(data: object) -> dict:
+    if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ConfigError("calibration schema", got, repr(CALIBRATION_SCHEMA))
+    cores = data.get("cores")
+    if not isinstance(cores, list):
+        raise ConfigError("calibration cores", type(cores).__name__, "a list of per-core results")
+    for i, c in enumerate(cores):
+        ok = (
+            isinstance(c, dict)
+            and c.get("chip") in range(MAX_CHIPS)
+            and c.get("core") in range(CORES_PER_CHIP)
+            and isinstance(c.get("parameters"), dict)
+            and isinstance(c.get("nominal", {}), dict)
+        )
+        if not ok:
+            raise ConfigError(
+                f"calibration cores[{i}]",
+                c,
+                "{chip, core, parameters: {bias: [coarse, fine]}, nominal: {...}}",
+            )
+        for part in ("parameters", "nominal"):
+            for name, code in c.get(part, {}).items():
+                if name not in SIM_TO_DEVICE.values() or not (
+                    isinstance(code, list) and len(code) == 2
+                ):
+                    raise ConfigError(
+                        f"calibration cores[{i}].{part}.{name}",
+                        code,
+                        "[coarse, fine] of a device bias",
+                    )
+                bias_current(name, code[0], code[1])  # ConfigError for codes out of range
+    return data
+
+
+def deploy(
+    model: Model,
+    *,
+    n_chips: int | None = None,
+    twin: Twin | None = None,
+    calibration: object | None = None,
+    naive: bool = False,
+    compensate: bool = True,
+) -> Deployment:
+    """The whole of the module docstring for one board with `n_chips` chips (None: as needed).
+    `naive=True` with a twin: naive placement and nominal codes, the twin only reports what lands
+    on dead and hot neurons (the baseline placement is measured against). `compensate=False`: no
+    per-synapse mask compensation of the twin's synaptic gains (hil.deploy.placement)."""
+    net, report = network_from_model(model)
+    if twin is not None and naive:
+        placement = naive_placement(net)
+        report["placement"] = {"method": "naive", **placement_report(net, placement, twin)}
+    elif twin is not None:
+        placement, report["placement"] = twin_placement(net, twin, n_chips)
+        params, notes = corrected_parameters(net.parameters, placement.cores, twin)
+        net.parameters = params
+        report["placement"]["bias_corrections"] = notes
+    else:
+        placement = naive_placement(net)
+        report["placement"] = {"method": "naive"}
+    if n_chips is not None and placement.n_chips > n_chips:
+        raise ConfigError(
+            "chips",
+            f"the network needs {placement.n_chips} chips",
+            f"at most {n_chips} (the board's)",
+        )
+    if calibration is not None:
+        net.parameters, report["calibration"] = apply_calibration(net, placement.cores, calibration)
+    config = to_config(net, placement)
+    if twin is not None and not naive and compensate:
+        net, changed = compensate_masks(net, placement, config, twin)
+        report["placement"]["masks_compensated"] = changed
+        config = to_config(net, placement)
+    report["cores_used"] = placement.cores.tolist()
+    report["chips_used"] = placement.n_chips
+    return Deployment(config=config, network=net, placement=placement, report=report)
+
+
+def map_path(config_path: str | Path) -> Path:
+    """Where the map of a config goes: `<config stem>.map.json` beside it."""
+    p = Path(config_path)
+    return p.with_name(p.stem + ".map.json")
+
+
+def save(
+    dep: Deployment, config_path: str | Path, model_path: str = "", tensors_sha256: str = ""
+) -> tuple[Path, Path]:
+    """Write the config and its map, each atomically (the map last, naming the config's hash)."""
+    cfg = dep.config.save(config_path)
+    mp = write_json(map_path(config_path), dep.map_document(model_path, tensors_sha256))
+    return cfg, mp
+
+
+def load_map(path: str | Path, config: ChipConfig | None = None) -> tuple[Placement, dict]:
+    """Read a map document (and check it belongs to `config` when given): (placement, document)."""
+    doc = read_json(path, "deployment map")
+    if not isinstance(doc, dict) or doc.get("schema") != MAP_SCHEMA:
+        raise ConfigError(
+            "schema", doc.get("schema") if isinstance(doc, dict) else doc, repr(MAP_SCHEMA)
+        )
+    if config is not None and doc.get("config_sha256") != config.content_hash():
+        raise ConfigError(
+            "config_sha256",
+            doc.get("config_sha256"),
+            "the hash of the config this map was written with",
+        )
+    try:
+        placement = Placement(
+            cores=np.array(doc["cores"], dtype=np.int64).reshape(-1, 2),
+            neurons=np.array(doc["neurons"], dtype=np.int64),
+            channels=np.array(doc["inputs"], dtype=np.int64),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError("deployment map", str(e)[:80], "cores, neurons, inputs lists") from None
+    return placement, doc
