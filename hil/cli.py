@@ -707,6 +707,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     from hil.report.cli import add_report_parser  # imports only argparse and hil.errors
 
     add_report_parser(sub)
+    from hil.campaign.cli import add_parser as add_campaign_parser
+
+    add_campaign_parser(sub)
     cmp_ = add(
         sub,
         "compare",
