@@ -341,6 +341,11 @@ BENCHMARKS = [
     ("link", "hil.bench.link", "event throughput and command round trip over the wire protocol"),
     ("emulator", "hil.bench.emulator", "real-time factor of the emulated full chip"),
     (
+        "quantize",
+        "hil.bench.quantize",
+        "weight quantization error and speed against Rockpool's quantizer",
+    ),
+    (
         "store",
         "hil.bench.store",
         "results store: trend query over a synthetic year, SQLite and PostgreSQL",
@@ -480,8 +485,12 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
         sub,
         "config",
         None,
-        "example, validation and samna conversion of chip configurations (JSON)",
-        ["hil config example -o net.json", "hil config validate net.json"],
+        "example, validation, samna conversion and calibration of chip configurations (JSON)",
+        [
+            "hil config example -o net.json",
+            "hil config validate net.json",
+            "hil config calibrate net.json calibration.json -o calibrated.json",
+        ],
     )
     csub = config.add_subparsers(
         dest="subcommand", metavar="SUBCOMMAND", required=True, parser_class=_Parser
@@ -529,6 +538,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     exp.add_argument(
         "-o", "--output", type=at.output_file, required=True, help="samna-shaped JSON to write"
     )
+    from hil.calibrate.cli import add_config_calibrate_parser
+
+    add_config_calibrate_parser(csub)
 
     bias = add(
         sub,
@@ -711,6 +723,12 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     from hil.calibrate.cli import add_parser as add_calibrate_parser
 
     add_calibrate_parser(sub)
+    from hil.campaign.cli import add_parser as add_campaign_parser
+
+    add_campaign_parser(sub)
+    from hil.deploy.cli import add_parser as add_deploy_parser
+
+    add_deploy_parser(sub)
     cmp_ = add(
         sub,
         "compare",

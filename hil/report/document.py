@@ -132,7 +132,8 @@ def _verdicts(run: Run) -> list[Verdict]:
         if s.status == "failed"
     ]
     for c in run.comparisons:
-        out.append(_comparison_verdict(c, run.comparison_table(c)))
+        if c.verdict:
+            out.append(_comparison_verdict(c, run.comparison_table(c)))
     out.extend(_check_verdict(c) for c in run.checks)
     return out
 
@@ -206,8 +207,10 @@ def _comparison_details(run: Run, c: ComparisonEntry) -> Table:
         if len(fails) > MAX_DETAIL_ROWS
         else ""
     )
+    shown = "" if c.verdict else " (shown for comparison, not a verdict)"
     return Table(
-        f"{c.reference} vs {c.candidate}: {c.name}: what differs, most significant first{more}",
+        f"{c.reference} vs {c.candidate}: {c.name}{shown}: what differs, most significant first"
+        f"{more}",
         [
             "statistic",
             "neuron",
@@ -219,7 +222,7 @@ def _comparison_details(run: Run, c: ComparisonEntry) -> Table:
             "adjusted p",
         ],
         rows,
-        [FAIL] * len(rows),
+        [FAIL if c.verdict else UNTESTED] * len(rows),
     )
 
 

@@ -88,6 +88,9 @@ class ComparisonEntry:
     n_perm: int
     seed: int
     skipped: dict[str, str] = field(default_factory=dict)
+    # False: shown (scatter, what differs) beside the verdicts but not one of them, e.g. the
+    # nominal simulator against the chip next to the twin against the chip
+    verdict: bool = True
 
 
 class Run:
@@ -152,10 +155,11 @@ class Run:
         return rel
 
     def add_comparison(
-        self, name: str, comparison: Any, reference: str, candidate: str
+        self, name: str, comparison: Any, reference: str, candidate: str, verdict: bool = True
     ) -> ComparisonEntry:
         """Store a hil.compare.Comparison (its table and settings) under `name`. reference,
-        candidate: the recording groups it compared (e.g. "sim", "chip")."""
+        candidate: the recording groups it compared (e.g. "sim", "chip"). `verdict` False: shown
+        beside the verdicts for comparison, not one of them."""
         _text(name, "comparison name")
         table = tb.check("comparison", comparison.table)
         used = {c.table for c in self.comparisons}
@@ -176,6 +180,7 @@ class Run:
             n_perm=int(comparison.n_perm),
             seed=int(comparison.seed),
             skipped={str(k): str(v) for k, v in comparison.skipped.items()},
+            verdict=bool(verdict),
         )
         self.comparisons.append(entry)
         self._tables[rel] = table

@@ -1,0 +1,63 @@
+"""`hil campaign --board URL --out reports/NAME [--quick]`: every stage for one board, one report.
+
+probe, conformance, screen, characterize, fit, calibrate, train, quantize, deploy, evaluate,
+compare (sim and twin vs chip), report. See docs/campaign.md.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from hil.campaign import stages as st
+from hil.campaign.runner import RunResult, Stage, run_stages
+from hil.errors import ConfigError
+
+CAMPAIGN: tuple[Stage, ...] = (
+    Stage("probe", st.probe, always=True, title="who answers"),
+    Stage("conformance", st.conformance, inputs=("probe",), title="the shipped suite"),
+    Stage("screen", st.screen, inputs=("probe",), title="dead and hot neurons"),
+    Stage("characterize", st.characterize, inputs=("probe",), requires="hil.experiments"),
+    Stage("fit", st.fit, inputs=("characterize",), requires="hil.mismatch"),
+    Stage("calibrate", st.calibrate, inputs=("probe",), uses=("fit",), requires="hil.calibrate"),
+    Stage("train", st.train, uses=("fit",), requires="hil.tasks"),
+    Stage("quantize", st.quantize, inputs=("train",), requires="hil.quantize"),
+    Stage(
+        "deploy", st.deploy, inputs=("quantize",), uses=("calibrate", "fit"), requires="hil.deploy"
+    ),
+    Stage("evaluate", st.evaluate, inputs=("deploy",), uses=("calibrate",), requires="hil.deploy"),
+    Stage(
+        "compare",
+        st.compare_stage,
+        inputs=("probe",),
+        uses=("calibrate", "fit"),
+        title="sim and twin vs chip",
+    ),  # fmt: skip
+)
+
+
+def run_campaign(board: str, out: str | Path, profile: str = "default") -> RunResult:
+    """Run the campaign for `board` (a URL) into run directory `out`, resuming the stages whose
+    inputs did not change; returns the RunResult (summary, exit code)."""
+    from hil.report.rundir import Run
+
+    if profile not in st.PROFILES:
+        raise ConfigError("profile", profile, f"one of {', '.join(st.PROFILES)}")
+    if not isinstance(board, str) or not board.strip():
+        raise ConfigError("board", board, "a board URL such as emu:// or socket://HOST:PORT")
+    command = f"hil campaign --board {shlex.quote(board)} --out {shlex.quote(str(out))}"
+    run = Run.create(
+        out,
+        title=f"campaign: {board} ({profile})",
+        provenance={
+            "command": command + (" --quick" if profile == "quick" else ""),
+            "board_url": board,
+            "profile": profile,
+        },  # fmt: skip
+    )
+    params = {
+        "board": board,
+        "profile": profile,
+        "profile_settings": st.PROFILES[profile].to_dict(),
+    }
+    return run_stages(run, list(CAMPAIGN), params)

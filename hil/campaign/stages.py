@@ -1,0 +1,418 @@
+"""The campaign's stages: each a small function `fn(ctx) -> dict` (hil.campaign.runner).
+
+Built on what this build has: probe (hil.board), conformance (the shipped suite, hil.validation, run
+by pytest in a subprocess), screen (dead and hot neurons from the DC probe network,
+hil.campaign.probe), compare (a fixed network on the nominal simulator, the twin when there is one,
+and the chip, through hil.compare).
+
+The stages of packages that other work brings (characterize, fit, calibrate, train, quantize,
+deploy, evaluate) are thin calls to their commands as issues 9 and 10 specify them (`hil
+characterize --board URL --out DIR`, `hil fit DIR --out twin.json --csv twin.csv --model
+mismatch.json`, ...), run as `python -m hil ...` subprocesses. A stage whose package is missing is
+skipped by the runner as "not available in this build (hil.<pkg> missing)"; the contracts are in
+docs/campaign.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hil
+from hil.artifacts import write_json
+from hil.campaign.probe import HOT_MIN_HZ, PROBE, dead_and_hot, fi_table, measure
+from hil.campaign.runner import Context
+from hil.errors import HilError, bounded
+
+# Verdict limits of the screen (docs/campaign.md): at most this fraction of the board's neurons.
+MAX_DEAD_FRACTION = 0.01
+MAX_HOT_FRACTION = 0.01
+COMMAND_TIMEOUT_S = 1800.0
+# Calibration targets (HighLevel names, SI units; issue 9's example target file).
+TARGETS = {"tau_mem": 0.02, "t_ref": 0.002, "tau_ampa": 0.008, "tau_gaba": 0.012}
+# details of BoardInfo that change from one connection to the next: not part of the board's identity
+VOLATILE = {"boot_id", "ping_ms"}
+
+
+class StageFailed(HilError):
+    """A stage's work did not succeed (a command exited non-zero, a check could not be made)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much each stage does. quick: <= 2 min on 2 cores for the stages this build has."""
+
+    name: str
+    trials: int  # trials per side of the sim-vs-chip comparison
+    trial_s: float  # seconds per trial
+    input_rate_hz: float = 50.0
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "trials": self.trials,
+            "trial_s": self.trial_s,
+            "input_rate_hz": self.input_rate_hz,
+        }
+
+
+PROFILES = {"quick": Profile("quick", 6, 1.0), "default": Profile("default", 12, 2.0)}
+
+
+def _url(ctx: Context) -> str:
+    return str(ctx.params["board"])
+
+
+def hil_command(args: list[str], what: str, timeout_s: float = COMMAND_TIMEOUT_S) -> str:
+    """Run `python -m hil ARGS` (this interpreter, this hil) and return its stdout; a non-zero
+    exit is StageFailed with the command's last line on stderr."""
+    root = str(Path(hil.__file__).resolve().parent.parent)
+    env = dict(os.environ, HIL_PROGRESS="0")
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "hil", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise StageFailed(f"{what}: `hil {' '.join(args[:2])}` ran past {timeout_s:g} s") from None
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+        last = lines[-1] if lines else f"exit code {done.returncode}"
+        raise StageFailed(f"{what}: `hil {' '.join(args[:2])}` failed: {bounded(last, 500)}")
+    return done.stdout
+
+
+# ---- stages this build has ----------------------------------------------------------------------
+
+
+def probe(ctx: Context) -> dict:
+    """Who answers at the URL: BoardInfo without what changes per connection, and the round trip."""
+    from hil.board import open_board
+
+    with open_board(_url(ctx)) as board:
+        info = board.info()
+        rtt = board.ping() if hasattr(board, "ping") else None
+    d = info.to_dict()
+    d["details"] = {
+        k: v
+        for k, v in d["details"].items()
+        if k not in VOLATILE and isinstance(v, str | int | float | bool | type(None))
+    }
+    ctx.run.provenance.update(
+        {"board_id": info.board_id, "board_kind": info.kind, "board_version": info.version}
+    )
+    detail = f"{info.kind} {info.version}, {info.n_chips} chip(s)"
+    if rtt is not None:
+        detail += f", command round trip {rtt * 1e3:.2f} ms"
+    ctx.run.add_check("board answers", passed=True, detail=detail)
+    return {"info": d, "message": f"{info.board_id}: {detail}"}
+
+
+def conformance(ctx: Context) -> dict:
+    """The shipped conformance suite (pytest --pyargs hil.validation --board URL) in a subprocess;
+    its JUnit XML is kept. Verdict: no failed or erroring test."""
+    ctx.dir.mkdir(parents=True, exist_ok=True)
+    xml = ctx.path("junit.xml")
+    root = str(Path(hil.__file__).resolve().parent.parent)
+    env = dict(os.environ, HIL_PROGRESS="0")
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs",
+           "hil.validation", "--board", _url(ctx), f"--junitxml={xml}"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+                              env=env)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise StageFailed(f"the conformance suite ran past {COMMAND_TIMEOUT_S:g} s") from None
+    (ctx.dir / "pytest.txt").write_text(done.stdout[-200_000:] + done.stderr[-50_000:])
+    if not xml.is_file():
+        tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
+        raise StageFailed(f"the conformance suite did not run: {bounded(tail[0], 500)}")
+    top = ET.parse(xml).getroot()
+    suite = top if top.tag == "testsuite" else top.find("testsuite")
+    if suite is None:
+        raise StageFailed(f"the conformance suite's {xml.name} holds no testsuite")
+    n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    bad = [
+        f"{case.get('name')}: {(case[0].get('message') or '').splitlines()[0][:200]}"
+        for case in suite.iter("testcase")
+        if len(case) and case[0].tag in ("failure", "error")
+    ]
+    failed = n["failures"] + n["errors"]
+    ctx.run.add_check(
+        "conformance suite",
+        value=failed,
+        op="<=",
+        limit=0,
+        unit="failed tests",
+        detail=f"{n['tests']} tests, {n['skipped']} skipped"
+        + ("; " + "; ".join(bad[:5]) if bad else ""),
+    )
+    return {
+        "tests": n,
+        "failed": bad,
+        "message": f"{n['tests'] - failed - n['skipped']} of {n['tests']} passed",
+    }
+
+
+def screen(ctx: Context) -> dict:
+    """The DC probe network on the chip: per-neuron rates (stages/screen/rates.parquet, the
+    report's f-I table), and the dead and hot neurons against MAX_DEAD/HOT_FRACTION."""
+    from hil.artifacts import write_atomic
+    from hil.board import open_board
+
+    with open_board(_url(ctx)) as board:
+        frame, recs = measure(board, PROBE)
+    ctx.dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(ctx.path("rates.parquet"), frame.to_parquet(index=False))
+    ctx.run.add_table("fi", fi_table(frame, PROBE))
+    dead, hot = dead_and_hot(frame, PROBE)
+    n = len(frame)
+    lost = sum(int(r.provenance.get("link_lost") or 0) for _, r in recs)
+    for what, found, limit in (("dead", dead, MAX_DEAD_FRACTION), ("hot", hot, MAX_HOT_FRACTION)):
+        shown = ", ".join(str(int(i)) for i in found[:20]) + (" ..." if found.size > 20 else "")
+        how = (
+            f"silent at Idc {max(PROBE.levels_A):g} A for {PROBE.duration_s:g} s"
+            if what == "dead"
+            else f"spiking at >= {HOT_MIN_HZ:g} Hz with no input and no DC ({PROBE.spont_s:g} s)"
+        )
+        ctx.run.add_check(
+            f"{what} neurons",
+            value=round(100.0 * found.size / n, 3),
+            op="<=",
+            limit=100.0 * limit,
+            unit="%",
+            detail=f"{found.size} of {n} {how}" + (f": {shown}" if found.size else ""),
+        )
+    return {
+        "dead": [int(i) for i in dead],
+        "hot": [int(i) for i in hot],
+        "link_lost": lost,
+        "probe": PROBE.to_dict(),
+        "message": f"{dead.size} dead, {hot.size} hot of {n}",
+    }
+
+
+def compare_stage(ctx: Context) -> dict:
+    """A fixed network (hil.chip.example, calibrated when the calibrate stage ran) on the chip, the
+    nominal simulator and, when the fit stage made one, the twin; paired trials (trial k of every
+    side gets the same Poisson input). The twin against the chip is the verdict, the nominal
+    simulator is shown beside it; without a twin the nominal comparison is shown and is not a
+    verdict (a nominal simulator is not expected to match one chip's neurons: mismatch)."""
+    from hil.board import open_board
+    from hil.chip.config import ChipConfig
+    from hil.chip.example import N_INPUTS, example_config
+    from hil.compare import compare
+    from hil.events import poisson_input
+    from hil.measure import record
+
+    prof = PROFILES[str(ctx.params["profile"])]
+    cfg = example_config(seed=0)
+    ctx.dir.mkdir(parents=True, exist_ok=True)
+    cal = ctx.result("calibrate")
+    if cal is not None:
+        base = ctx.path("example.json")
+        cfg.save(base)
+        net = ctx.path("network.json")
+        hil_command(["config", "calibrate", str(base), str(ctx.run.path / cal["calibration"]),
+                     "-o", str(net)], "calibrated network")  # fmt: skip
+        cfg = ChipConfig.load(net)
+    fit = ctx.result("fit")
+    sides = [("chip", _url(ctx)), ("sim", "sim://")]
+    if fit is not None:
+        sides.append(("twin", f"sim://?twin={ctx.run.path / fit['twin']}"))
+    stims = [
+        poisson_input(prof.input_rate_hz, N_INPUTS, prof.trial_s, seed=1000 + k)
+        for k in range(prof.trials)
+    ]
+    recs: dict[str, list] = {}
+    for group, url in sides:
+        with open_board(url) as board:
+            recs[group] = [
+                record(board, s, prof.trial_s, config=cfg, stimulus_seed=1000 + k)
+                for k, s in enumerate(ctx.bar(stims, total=len(stims)))
+            ]
+        for r in recs[group]:
+            ctx.run.add_recording(group, r)
+    lost = sum(int(r.provenance.get("link_lost") or 0) for r in recs["chip"])
+    ctx.run.add_check("link losses", value=lost, op="<=", limit=0, unit="events",
+                      detail=f"{len(recs['chip'])} chip trials")  # fmt: skip
+    stats = ["rate", "cv"]
+    nominal = compare(recs["sim"], recs["chip"], stats, paired=True, labels=("sim", "chip"))
+    ctx.run.add_comparison("nominal simulator vs chip", nominal, "sim", "chip",
+                           verdict="twin" not in recs)  # fmt: skip
+    out: dict[str, Any] = {"nominal_differ": int(nominal.table["differs"].sum()),
+           "nominal_rate_error": _median_rate_error(recs["sim"], recs["chip"])}  # fmt: skip
+    if "twin" in recs:
+        twin = compare(recs["twin"], recs["chip"], stats, paired=True, labels=("twin", "chip"))
+        ctx.run.add_comparison("twin vs chip", twin, "twin", "chip")
+        out["twin_differ"] = int(twin.table["differs"].sum())
+        out["twin_rate_error"] = _median_rate_error(recs["twin"], recs["chip"])
+        ctx.run.add_check(
+            "twin closer to the chip than the nominal simulator",
+            value=round(100 * out["twin_rate_error"], 2),
+            op="<=",
+            limit=round(100 * out["nominal_rate_error"], 2),
+            unit="% median |rate error|",
+            detail=f"{out['twin_differ']} vs {out['nominal_differ']} (statistic, neuron) tests "
+            "differ",
+        )
+    else:  # no verdict is made up for the missing twin: the summary says what was not judged
+        out["not_judged"] = "no twin in this build (fit not available): nominal simulator vs chip "
+        "is shown, not judged"
+    out["message"] = (
+        f"nominal simulator vs chip: {out['nominal_differ']} tests differ, median |rate error| "
+        f"{100 * out['nominal_rate_error']:.1f} %"
+    )
+    if "twin_differ" in out:
+        out["message"] += (
+            f"; twin vs chip: {out['twin_differ']} differ, {100 * out['twin_rate_error']:.1f} %"
+        )
+    else:
+        out["message"] += "; " + out["not_judged"]
+    write_json(ctx.path("compare.json"), out)
+    return out
+
+
+def _median_rate_error(ref: list, cand: list) -> float:
+    """Median over neurons active on either side (>= 2 Hz) of |cand rate / ref rate - 1|."""
+
+    def rates(recs: list) -> dict[int, float]:
+        from hil.events import global_index
+
+        total: dict[int, float] = {}
+        for r in recs:
+            idx, c = np.unique(global_index(r.events), return_counts=True)
+            for i, k in zip(idx, c, strict=True):
+                total[int(i)] = total.get(int(i), 0.0) + k / r.duration_s / len(recs)
+        return total
+
+    a, b = rates(ref), rates(cand)
+    keys = [k for k in set(a) | set(b) if max(a.get(k, 0.0), b.get(k, 0.0)) >= 2.0]
+    if not keys:
+        return float("nan")
+    err = [abs(b.get(k, 0.0) / a[k] - 1) if a.get(k, 0.0) > 0 else 1.0 for k in keys]
+    return float(np.median(err))
+
+
+# ---- stages of other packages: thin calls to their commands (issues 9 and 10) --------------------
+
+
+def characterize(ctx: Context) -> dict:
+    """`hil characterize --board URL --out stages/characterize/data` (issue 9 s1, s4)."""
+    out = ctx.path("data")
+    hil_command(["characterize", "--board", _url(ctx), "--out", str(out)], "characterize")
+    return {"dir": ctx.rel(out)}
+
+
+def fit(ctx: Context) -> dict:
+    """`hil fit DIR --out twin.json --csv twin.csv --model mismatch.json` (issue 9 s2, s4)."""
+    char = ctx.result("characterize")
+    assert char is not None
+    twin, model = ctx.path("twin.json"), ctx.path("mismatch.json")
+    hil_command(["fit", str(ctx.run.path / char["dir"]), "--out", str(twin), "--csv",
+                 str(ctx.path("twin.csv")), "--model", str(model)], "fit")  # fmt: skip
+    return {"twin": ctx.rel(twin), "model": ctx.rel(model)}
+
+
+def calibrate(ctx: Context) -> dict:
+    """`hil calibrate --board URL --target targets.json --out calibration.json` (issue 9 s3); the
+    result (hil.calibration/1) becomes the report's calibration table."""
+    import pandas as pd
+
+    target = ctx.path("targets.json")
+    write_json(target, {"schema": "hil.calibration-target/1", "targets": TARGETS})
+    out = ctx.path("calibration.json")
+    hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out)],
+                "calibrate")  # fmt: skip
+    from hil.artifacts import read_json
+
+    doc = read_json(out, "calibration")
+    rows = []
+    for core in doc.get("cores", []) if isinstance(doc, dict) else []:
+        for p, target_v in TARGETS.items():
+            achieved = core.get("achieved", {}).get(p)
+            rows.append({"chip": core["chip"], "core": core["core"], "parameter": p,
+                         "target": target_v, "achieved": float("nan") if achieved is None else achieved,
+                         "success": bool(core.get("success", {}).get(p, False))})  # fmt: skip
+    if rows:
+        ctx.run.add_table("calibration", pd.DataFrame(rows))
+        failed = [
+            f"core {r['chip']}.{r['core']} {r['parameter']}" for r in rows if not r["success"]
+        ]
+        ctx.run.add_check("calibration succeeded", value=len(failed), op="<=", limit=0,
+                          unit="searches failed", detail=", ".join(failed[:10]))  # fmt: skip
+    return {"calibration": ctx.rel(out)}
+
+
+def train(ctx: Context) -> dict:
+    """`hil train --task frozen-noise --robust noise [--mismatch M.json] --out model.json` (issue
+    10 s5), against the fitted mismatch model when there is one."""
+    out = ctx.path("model.json")
+    args = ["train", "--task", "frozen-noise", "--robust", "noise", "--out", str(out)]
+    fitted = ctx.result("fit")
+    if fitted is not None:
+        args += ["--mismatch", str(ctx.run.path / fitted["model"])]
+    hil_command(args, "train")
+    return {"model": ctx.rel(out)}
+
+
+def quantize(ctx: Context) -> dict:
+    """`hil quantize model.json -o quantized.json` (the contract proposed to hil.quantize)."""
+    model = ctx.result("train")
+    assert model is not None
+    out = ctx.path("quantized.json")
+    hil_command(["quantize", str(ctx.run.path / model["model"]), "-o", str(out)], "quantize")
+    return {"model": ctx.rel(out)}
+
+
+def deploy(ctx: Context) -> dict:
+    """`hil deploy model.json --board URL [--calibration C.json] [--twin T.json] -o config.json`
+    (issue 10 s5)."""
+    model = ctx.result("quantize")
+    assert model is not None
+    out = ctx.path("config.json")
+    args = ["deploy", str(ctx.run.path / model["model"]), "--board", _url(ctx), "-o", str(out)]
+    for stage, key, flag in (
+        ("calibrate", "calibration", "--calibration"),
+        ("fit", "twin", "--twin"),
+    ):
+        res = ctx.result(stage)
+        if res is not None:
+            args += [flag, str(ctx.run.path / res[key])]
+    hil_command(args, "deploy")
+    return {"config": ctx.rel(out), "model": model["model"]}
+
+
+def evaluate(ctx: Context) -> dict:
+    """`hil evaluate model.json --board URL [--calibration C.json] --json` (issue 10 s5): the
+    board's accuracy against the float simulator's, within MAX_ACCURACY_DROP."""
+    dep = ctx.result("deploy")
+    assert dep is not None
+    args = ["evaluate", str(ctx.run.path / dep["model"]), "--board", _url(ctx), "--json"]
+    cal = ctx.result("calibrate")
+    if cal is not None:
+        args += ["--calibration", str(ctx.run.path / cal["calibration"])]
+    doc = json.loads(hil_command(args, "evaluate"))
+    ctx.dir.mkdir(parents=True, exist_ok=True)
+    write_json(ctx.path("evaluate.json"), doc)
+    ref = float(doc["float_sim_accuracy"])
+    acc = float(doc["boards"][0]["accuracy"])
+    ctx.run.add_check("accuracy on the board", value=round(100 * (ref - acc), 2), op="<=",
+                      limit=100 * MAX_ACCURACY_DROP, unit="points below the float simulator",
+                      detail=f"board {acc:.3f}, float simulator {ref:.3f}")  # fmt: skip
+    return {"float_sim_accuracy": ref, "accuracy": acc}
+
+
+MAX_ACCURACY_DROP = 0.05  # a deployed network may lose at most 5 points of accuracy on the board
