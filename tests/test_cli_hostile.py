@@ -245,6 +245,7 @@ LONG = "x" * 2000  # a value longer than the error line may be
         (["demo", "--board", f"sim://?{LONG}=1"], "unknown option"),
         (["demo", "--board", f"emu://?seed={LONG}"], "seed"),
         (["demo", "--board", f"emu://?{LONG}=1"], "unknown option"),
+        (["demo", "--board", f"emu://?engine={LONG}"], "engine"),
         (["demo", "--board", f"/dev/ttyNONE?timeout={LONG}"], "timeout"),
         (["demo", "--board", f"/dev/ttyNONE?on_loss={LONG}"], "on_loss"),
         (["demo", "--board", f"/dev/ttyNONE?{LONG}=1"], "unknown option"),

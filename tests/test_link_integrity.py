@@ -146,6 +146,9 @@ def test_a_bad_option_type_reads_as_a_plain_word() -> None:
         ("emu://?fifo=0", r"fifo=0; allowed 1..1048576"),
         ("emu://?fifo=1048577", r"fifo=1048577; allowed 1..1048576"),
         ("emu://?baud=100000001", r"baud=100000001; allowed 0 \(unpaced\) or 300..100000000"),
+        ("emu://?fault_seed=-1", r"fault option fault_seed=-1; allowed an integer >= 0"),
+        ("emu://?disconnects=-1", r"fault option disconnects=-1; allowed an integer >= 0"),
+        ("emu://?engine=nope", r"engine='nope'; known: auto\b"),
     ],
 )
 def test_bad_emulator_options_are_refused_with_the_allowed_range(url: str, match: str) -> None:

@@ -50,10 +50,11 @@ class FaultSpec:
                 )
         if not 0.0 <= self.delay_ms <= 10_000:
             raise BoardURLError(f"fault option delay_ms={self.delay_ms}; allowed 0..10000 ms")
-        if self.disconnect_after < 0 or self.disconnects < 0 or self.fault_seed < 0:
-            raise BoardURLError(
-                "fault options disconnect_after, disconnects, fault_seed must be >= 0"
-            )
+        for name in ("disconnect_after", "disconnects", "fault_seed"):
+            if getattr(self, name) < 0:
+                raise BoardURLError(
+                    f"fault option {name}={getattr(self, name)}; allowed an integer >= 0"
+                )
 
     @property
     def corrupts(self) -> bool:

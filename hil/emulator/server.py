@@ -30,7 +30,7 @@ from hil.argtypes import SEED_MAX
 from hil.board import Board, url_options
 from hil.emulator.faults import FAULT_OPTIONS, Corrupter, FaultSpec
 from hil.emulator.firmware import Firmware
-from hil.errors import BoardURLError
+from hil.errors import SHORT_QUOTE, BoardURLError, quote
 
 EMU_OPTIONS: dict[str, type] = {
     "seed": int,
@@ -89,8 +89,10 @@ def make_engine(opts: EmulatorOptions) -> tuple[Board, dict]:
     """The engine Board behind the emulator and the details it may tell the host."""
     if opts.engine != "auto":
         if opts.engine not in ENGINES:
+            others = ", ".join(sorted(ENGINES))
             raise BoardURLError(
-                f"engine={opts.engine!r}; known: auto, {', '.join(sorted(ENGINES)) or '(none registered)'}"
+                f"engine={quote(opts.engine, SHORT_QUOTE)}; known: auto"
+                + (f", {others}" if others else " (no other engine is registered)")
             )
         return ENGINES[opts.engine](opts)
     from hil.emulator.engine import SiliconEngine  # an import error is a broken install: loud
