@@ -32,8 +32,15 @@ from hil import events as ev
 from hil.calibrate.session import Session
 from hil.calibrate.target import QUANTITIES, Quantity
 from hil.chip.biasgen import bias_code, bias_current
-from hil.chip.config import Chip, ChipConfig, Neuron
-from hil.chip.geometry import COARSE_MAX, FINE_MAX, NEURONS_PER_CORE, global_neuron
+from hil.chip.config import Chip, ChipConfig, InputRoute, Neuron, Synapse, mask_bits
+from hil.chip.geometry import (
+    COARSE_MAX,
+    CORES_PER_CHIP,
+    FINE_MAX,
+    NEURONS_PER_CORE,
+    Dendrite,
+    global_neuron,
+)
 from hil.chip.params import Physics
 
 PHYS = Physics()
@@ -55,13 +62,36 @@ def _code(bias: str, amps: float) -> tuple[int, int]:
 Cores = list[tuple[int, int]]
 
 
-def setup_config(cores: Cores, biases: dict[str, tuple[int, int]], dc: bool = True) -> ChipConfig:
-    """A config with every neuron of `cores` set (latch_so_dc = `dc`) and `biases` on each core."""
-    cfg = ChipConfig(chips=[Chip() for _ in range(max(c for c, _ in cores) + 1)])
+KICK_CHANNEL = 0  # input channel of the synaptic kicks
+KICK_TAG = 1  # its tag on every chip
+
+
+def setup_config(
+    cores: Cores,
+    biases: dict[str, tuple[int, int]],
+    dc: bool = True,
+    synapse: Dendrite | None = None,
+) -> ChipConfig:
+    """A config with every neuron of `cores` set (latch_so_dc = `dc`) and `biases` on each core;
+    with `synapse`, every neuron listens to input channel KICK_CHANNEL on one CAM slot of that
+    type (base weight Iw_0)."""
+    n_chips = max(c for c, _ in cores) + 1
+    cfg = ChipConfig(chips=[Chip() for _ in range(n_chips)])
+    syn = [] if synapse is None else [Synapse(KICK_TAG, synapse, mask_bits(1))]
     for chip, k in cores:
         core = cfg.core(chip, k)
         core.parameters = dict(biases)
-        core.neurons = {n: Neuron(latches={"latch_so_dc": dc}) for n in range(NEURONS_PER_CORE)}
+        core.neurons = {
+            n: Neuron(synapses=list(syn), latches={"latch_so_dc": dc})
+            for n in range(NEURONS_PER_CORE)
+        }
+    if synapse is not None:
+        for chip in range(n_chips):
+            on = [(chip, k) in cores for k in range(CORES_PER_CHIP)]
+            if any(on):
+                cfg.inputs.append(
+                    InputRoute(KICK_CHANNEL, chip, KICK_TAG, (on[0], on[1], on[2], on[3]))
+                )
     return cfg.validate()
 
 
@@ -280,32 +310,45 @@ class LeakMeasurement(Measurement):
         return float(np.clip(10 * interval(np.array(max(a, 0.3 * leak)), L), 0.05, 3.0))
 
     def _fit_scale(self, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per neuron, least squares in log T over (log Itau, log s, L): the threshold's own
-        error (L = ln(Ispkthr / Io)) shows at the high levels, the leak at the low ones. Returns
-        (s, L), NaN where a level gave no interval."""
-        from scipy.optimize import least_squares  # type: ignore[import-untyped]
-
+        """Per neuron, least squares in log T over p = (log Itau, log s, L): the threshold's own
+        error (L = ln(Ispkthr / Io)) shows at the high levels, the leak at the low ones.
+        Levenberg-Marquardt vectorized over the neurons. Returns (s, L), NaN where a level gave
+        no interval."""
         shape = T.shape[1:]
-        flat = T.reshape(T.shape[0], -1)
-        s = np.full(flat.shape[1], np.nan)
-        L = np.full(flat.shape[1], np.nan)
+        logT = np.log(T.reshape(T.shape[0], -1).T)  # (n, levels)
+        ok = np.all(np.isfinite(logT), axis=1)
+        logT = logT[ok]
         L0 = math.log(self.i_thr / PHYS.Io)
-        x0 = [math.log(self.quantity.current_for(self.target)), 0.0, L0]
-        for i in range(flat.shape[1]):
-            Ti = flat[:, i]
-            if not np.all(np.isfinite(Ti)):
-                continue
+        lo = np.array([-40.0, -3.0, L0 - 3])
+        hi = np.array([-10.0, 3.0, L0 + 3])
+        p = np.tile([math.log(self.quantity.current_for(self.target)), 0.0, L0], (len(logT), 1))
 
-            def resid(p: np.ndarray, Ti: np.ndarray = Ti) -> np.ndarray:
-                a = math.exp(p[1]) * self.x - math.exp(p[0])
-                with np.errstate(all="ignore"):
-                    r = np.log(interval(a, p[2])) - np.log(Ti)
-                return np.where(np.isfinite(r), r, 10.0)
+        def resid(p: np.ndarray) -> np.ndarray:
+            a = np.exp(p[:, 1:2]) * self.x[None, :] - np.exp(p[:, 0:1])
+            with np.errstate(all="ignore"):
+                r = np.log(interval(a, p[:, 2:3])) - logT
+            return np.where(np.isfinite(r), r, 10.0)
 
-            fit = least_squares(
-                resid, x0, bounds=([-40, -3, L0 - 3], [-10, 3, L0 + 3]), method="trf"
-            )
-            s[i], L[i] = math.exp(fit.x[1]), fit.x[2]
+        lam = np.full(len(p), 1e-2)
+        r = resid(p)
+        cost = (r**2).sum(axis=1)
+        for _ in range(60):
+            J = np.stack([(resid(p + h) - r) / 1e-6 for h in np.eye(3) * 1e-6], axis=2)
+            JtJ = np.einsum("nlj,nlk->njk", J, J)
+            g = np.einsum("nlj,nl->nj", J, r)
+            A = JtJ + lam[:, None, None] * (np.eye(3) * np.maximum(JtJ, 1e-12))
+            step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
+            trial = np.clip(p + step, lo, hi)
+            rt = resid(trial)
+            ct = (rt**2).sum(axis=1)
+            better = ct < cost
+            p = np.where(better[:, None], trial, p)
+            r = np.where(better[:, None], rt, r)
+            cost = np.where(better, ct, cost)
+            lam = np.where(better, lam / 3, lam * 4)
+        s = np.full(ok.size, np.nan)
+        L = np.full(ok.size, np.nan)
+        s[ok], L[ok] = np.exp(p[:, 1]), p[:, 2]
         return s.reshape(shape), L.reshape(shape)
 
     def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
@@ -320,7 +363,87 @@ class LeakMeasurement(Measurement):
         return np.where(np.isfinite(self.scale), tau, np.nan)
 
 
+def first_after(spikes: np.ndarray, index: np.ndarray, t_us: int, end_us: int) -> np.ndarray:
+    """Per neuron of `index`: time [s] from `t_us` to its first spike in [t_us, end_us); inf
+    where it has none."""
+    g = ev.global_index(spikes)
+    t = spikes["t_us"]
+    keep = (t >= t_us) & (t < end_us)
+    g, t = g[keep], t[keep]
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order]
+    flat = index.ravel()
+    pos = np.searchsorted(g, flat)
+    has = (pos < g.size) & (g[np.minimum(pos, max(g.size - 1, 0))] == flat) if g.size else None
+    out = np.full(flat.size, np.inf)
+    if has is not None:
+        out[has] = (t[pos[has]] - t_us) * 1e-6
+    return out.reshape(index.shape)
+
+
+class GabaMeasurement(Measurement):
+    """tau_gaba from how long a GABA kick silences a DC-driven neuron.
+
+    A kick of charge G at t0 makes I_gaba = G exp(-(t - t0)/tau); the neuron is pinned at rest
+    while I_gaba outweighs its net drive and fires again a fixed time after I_gaba has decayed to
+    a level of its own. A kick of N spikes at once (charge N G: the DPI charges linearly) gives
+    the same input shifted by tau ln N, and the pinned membrane forgets everything before, so the
+    silences differ by exactly tau ln N whatever the neuron's drive, weight, gain and threshold:
+    tau = (D_N - D_1) / ln N, per neuron, from one run with both kicks."""
+
+    quantity = QUANTITIES["tau_gaba"]
+    N = 16  # spikes of the big kick
+    NET_DRIVE_A = 100e-12  # DC minus leak, nominally [A]
+    KICK_A = 10e-9  # nominal jump of I_gaba per spike: ~100x the net drive [A]
+
+    def prepare(self, start: list[tuple[int, int]]) -> None:
+        leak = 50e-12
+        gain = 100e-9
+        tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
+        # jump = (Igain / Itau)(1 - e^(-tp/tau)) Iw ~ Igain Iw tp / ((Ut/kappa) C_gaba)
+        weight = self.KICK_A * PHYS.Ut / PHYS.kappa * PHYS.C_gaba / (gain * tp)
+        biases = {
+            "SOIF_DC_P": _code("SOIF_DC_P", leak + self.NET_DRIVE_A),
+            "SOIF_LEAK_N": _code("SOIF_LEAK_N", leak),
+            "SOIF_GAIN_N": MAX_CODE,
+            "SOIF_SPKTHR_P": _code("SOIF_SPKTHR_P", THRESHOLD_A),
+            "SOIF_REFR_N": MAX_CODE,
+            "DEGA_IGAIN_P": _code("DEGA_IGAIN_P", gain),
+            "SYAM_W0_P": _code("SYAM_W0_P", weight),
+            self.quantity.bias: start[0],
+        }
+        self.session.apply(setup_config(self.cores, biases, synapse=Dendrite.GABA))
+
+    def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
+        q = self.quantity
+        tau = max(q.value_of(float(bias_current(q.bias, *c))) for c in codes) * 1.5
+        settle = 0.005
+        t0 = settle
+        t1 = t0 + tau * (math.log(self.KICK_A / self.NET_DRIVE_A) + 6) + settle
+        end = t1 + tau * (math.log(self.N * self.KICK_A / self.NET_DRIVE_A) + 6) + settle
+        end = min(end, 5.0)
+        t0_us, t1_us, end_us = (int(round(x * 1e6)) for x in (t0, t1, end))
+        stim = ev.input_events(
+            np.array([t0_us] + [t1_us] * self.N, np.int64),
+            np.full(self.N + 1, KICK_CHANNEL, np.int64),
+        )
+        spikes = self.session.run(end_us * 1e-6, stim)
+        d1 = first_after(spikes, self.index, t0_us, t1_us)
+        dn = first_after(spikes, self.index, t1_us, end_us)
+        with np.errstate(invalid="ignore"):
+            out = (dn - d1) / math.log(self.N)
+        # no spike after the big kick: tau is longer than this run shows; none after either: same
+        return np.where(np.isinf(dn), np.inf, out)
+
+
+def _nominal(bias: str) -> tuple[int, int]:
+    from hil.chip.netlist import nominal_codes
+
+    return nominal_codes()[bias]
+
+
 MEASUREMENTS: dict[str, type[Measurement]] = {
     "t_ref": RefractoryMeasurement,
     "tau_mem": LeakMeasurement,
+    "tau_gaba": GabaMeasurement,
 }
