@@ -23,9 +23,13 @@ from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Drift, Silicon, Spread
 
 PHYS = Physics()
-GABA = Dendrite.GABA
 # quantity -> the derived_constants key that holds it (and the synapse row, per-synapse ones)
-DERIVED = {"tau_mem": ("tau_mem", None), "t_ref": ("t_ref", None), "tau_gaba": ("tau_syn", 2)}
+DERIVED = {
+    "tau_mem": ("tau_mem", None),
+    "t_ref": ("t_ref", None),
+    "tau_gaba": ("tau_syn", Dendrite.GABA),
+    "tau_ampa": ("tau_syn", Dendrite.AMPA),
+}
 
 
 def personality(
@@ -70,9 +74,8 @@ def truth_medians(sil: Silicon, config: ChipConfig, name: str) -> np.ndarray:
     t = sil.truth(config)
     net = build_netlist(config, t.currents, n_chips=sil.n_chips, all_neurons=True)
     d = derived_constants(net.fields(PHYS), 1e-4, PHYS)
-    key, row = DERIVED[name]
-    v = np.asarray(d[key]) if row is None else np.asarray(d[key])[SYNAPSE_TYPES.index(GABA)]
-    assert row is None or SYNAPSE_TYPES.index(GABA) == row
+    key, syn = DERIVED[name]
+    v = np.asarray(d[key]) if syn is None else np.asarray(d[key])[SYNAPSE_TYPES.index(syn)]
     return np.median(v.reshape(-1, 256), axis=1)
 
 
@@ -113,8 +116,8 @@ CASES = [
     (404, "lognormal", 0.25, 0.05, 0.03, 30),
 ]
 TARGETS = [
-    Target({"tau_mem": 0.02, "t_ref": 0.002, "tau_gaba": 0.012}),
-    Target({"tau_mem": 0.01, "t_ref": 0.0005, "tau_gaba": 0.005}),
+    Target({"tau_mem": 0.02, "t_ref": 0.002, "tau_ampa": 0.008, "tau_gaba": 0.012}),
+    Target({"tau_mem": 0.01, "t_ref": 0.0005, "tau_ampa": 0.004, "tau_gaba": 0.005}),
 ]
 
 

@@ -436,6 +436,166 @@ class GabaMeasurement(Measurement):
         return np.where(np.isinf(dn), np.inf, out)
 
 
+class AmpaMeasurement(Measurement):
+    """tau_ampa from the slowing spike train after one AMPA kick.
+
+    No DC, the leak at its floor, a refractory period R of about tau/10: the kick's current
+    A exp(-(t - t0)/tau) makes the neuron fire, each spike followed by R at rest and then a charge
+    to threshold. In the subthreshold regime (gain >> threshold >> the feedback current, as for
+    tau_mem) a charge from rest at time r ends when the drive has delivered a fixed charge:
+    A tau (exp(-r/tau) - exp(-t/tau)) = K L, so each spike time follows from the one before,
+        t_(n+1) = -tau ln(exp(-(t_n + R)/tau) - 1 / (B tau)),   B = A / (K L),
+    and the first from the kick (t_0 -> t0 - R). Per neuron, (B, tau, R) are fitted to its whole
+    train (Levenberg-Marquardt, vectorized over neurons): tau in seconds, whatever the neuron's
+    weight, gain, threshold or refractory period."""
+
+    quantity = QUANTITIES["tau_ampa"]
+    SPAN = 3.0  # the charge the kick delivers, in units of the threshold charge, is e^SPAN * ...
+    MIN_SPIKES = 6
+
+    def prepare(self, start: list[tuple[int, int]]) -> None:
+        gain = 100e-9
+        self.refr = 0.1 * self.target
+        tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
+        thr_code = _code("SOIF_SPKTHR_P", THRESHOLD_A)
+        L = math.log(float(bias_current("SOIF_SPKTHR_P", *thr_code)) / PHYS.Io)
+        # the kick's charge A tau = (jump) tau: ~30 threshold charges K L, so ~30 spikes
+        jump = 30 * K_MEM * L / self.target
+        weight = jump * PHYS.Ut / PHYS.kappa * PHYS.C_ampa / (gain * tp)
+        biases = {
+            "SOIF_LEAK_N": (0, 0),
+            "SOIF_GAIN_N": MAX_CODE,
+            "SOIF_SPKTHR_P": thr_code,
+            "SOIF_REFR_N": _code("SOIF_REFR_N", PHYS.Vth * PHYS.C_ref / self.refr),
+            "DEAM_EGAIN_P": _code("DEAM_EGAIN_P", gain),
+            "SYAM_W0_P": _code("SYAM_W0_P", weight),
+            self.quantity.bias: start[0],
+        }
+        self.session.apply(setup_config(self.cores, biases, dc=False, synapse=Dendrite.AMPA))
+
+    def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
+        q = self.quantity
+        tau = max(q.value_of(float(bias_current(q.bias, *c))) for c in codes)
+        t0_us = 5000
+        end = min(t0_us * 1e-6 + 12 * max(tau, self.target), 5.0)
+        stim = ev.input_events(np.array([t0_us], np.int64), np.array([KICK_CHANNEL], np.int64))
+        spikes = self.session.run(end, stim)
+        times, n = spike_matrix(spikes, self.index, t0_us)
+        tau_fit = fit_train(times, n, t0_us * 1e-6, self.target, self.refr)
+        few = n < self.MIN_SPIKES  # the kick's charge ran out at once: tau below what this shows
+        out = np.where(few, 0.0, tau_fit)
+        return np.where(out > 5 * end, np.inf, out).reshape(self.index.shape)
+
+
+L_AMPA = math.log(
+    float(bias_current("SOIF_SPKTHR_P", *_code("SOIF_SPKTHR_P", THRESHOLD_A))) / PHYS.Io
+)
+
+
+def spike_matrix(
+    spikes: np.ndarray, index: np.ndarray, from_us: int, cap: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(index.size, cap) spike times [s] at or after `from_us` per neuron of `index` (NaN padded,
+    at most `cap`), and the counts (clipped to cap), flat over `index`."""
+    g = ev.global_index(spikes)
+    t = spikes["t_us"]
+    keep = t >= from_us
+    g, t = g[keep], t[keep]
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order] * 1e-6
+    flat = index.ravel()
+    lo = np.searchsorted(g, flat, "left")
+    hi = np.searchsorted(g, flat, "right")
+    n = np.minimum(hi - lo, cap)
+    out = np.full((flat.size, cap), np.nan)
+    for j in range(cap):
+        has = n > j
+        out[has, j] = t[lo[has] + j]
+    return out, n
+
+
+def fit_train(
+    times: np.ndarray, n: np.ndarray, t_kick: float, tau0: float, refr0: float
+) -> np.ndarray:
+    """Per row of `times` (spike times [s], NaN padded), tau [s] of the AMPA-train model
+    (AmpaMeasurement); NaN where a row has fewer than 4 usable spikes. Levenberg-Marquardt from
+    three starting values of tau (0.5, 1 and 2 x tau0), the best fit kept."""
+    # the tail, where the kick's charge barely reaches threshold, is too sensitive to model:
+    # keep each train up to its first interval longer than tau0 / 2
+    gap = np.diff(times, axis=1, prepend=t_kick)
+    cut = np.cumsum(~(gap <= 0.5 * tau0), axis=1) > 0  # NaN compares False: padding is cut too
+    times = np.where(cut, np.nan, times)
+    n = (~cut).sum(axis=1)
+    ok = n >= 4
+    T = times[ok][:, : max(int(n.max(initial=0)), 1)]
+    best = np.full(len(T), np.inf)
+    tau = np.full(len(T), np.nan)
+    for f in (1.0, 0.5, 2.0):
+        p0 = np.stack(
+            [
+                np.log(n[ok] / (f * tau0)),
+                np.full(len(T), math.log(f * tau0)),
+                np.full(len(T), math.log(refr0)),
+            ],
+            axis=1,
+        )
+        p, cost = _fit_train_from(T, t_kick, p0, tau0, refr0)
+        better = cost < best
+        best = np.where(better, cost, best)
+        tau = np.where(better, np.exp(p[:, 1]), tau)
+    out = np.full(n.size, np.nan)
+    out[ok] = tau
+    return out
+
+
+def _fit_train_from(
+    T: np.ndarray, t_kick: float, p0: np.ndarray, tau0: float, refr0: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt over p = (log B, log tau, log R) per row of T; (p, cost)."""
+    prev = np.concatenate([np.full((len(T), 1), np.nan), T[:, :-1]], axis=1)
+    valid = ~np.isnan(T)
+    first = np.zeros_like(valid)
+    first[:, 0] = True
+    span = T - np.where(first, t_kick, prev)
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        B, tau, R = (np.exp(p[:, i : i + 1]) for i in range(3))
+        start = np.where(first, t_kick, prev + R) - t_kick
+        with np.errstate(all="ignore"):
+            e0 = np.exp(-start / tau)
+            need = np.ones_like(e0)  # the charge still needed, in threshold charges K L
+            for _ in range(2):  # the feedback current lowers it, more so under a weak drive
+                end = -tau * np.log(e0 - need / (B * tau))
+                mean_drive = K_MEM * L_AMPA * need / np.maximum(end - start, 1e-9)
+                need = interval(mean_drive, L_AMPA) * mean_drive / (K_MEM * L_AMPA)
+            pred = t_kick - tau * np.log(e0 - need / (B * tau))
+            r = (pred - T) / span  # relative to the observed interval
+        r = np.where(valid, r, 0.0)
+        return np.where(np.isfinite(r), r, 10.0)
+
+    lo = np.array([-30.0, math.log(tau0) - 5, math.log(refr0) - 4])
+    hi = np.array([30.0, math.log(tau0) + 5, math.log(refr0) + 4])
+    p = p0
+    lam = np.full(len(p), 1e-2)
+    r = resid(p)
+    cost = (r**2).sum(axis=1)
+    for _ in range(40):
+        J = np.stack([(resid(p + h) - r) / 1e-6 for h in np.eye(3) * 1e-6], axis=2)
+        JtJ = np.einsum("nlj,nlk->njk", J, J)
+        g = np.einsum("nlj,nl->nj", J, r)
+        A = JtJ + lam[:, None, None] * (np.eye(3) * np.maximum(JtJ, 1e-12))
+        step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
+        trial = np.clip(p + step, lo, hi)
+        rt = resid(trial)
+        ct = (rt**2).sum(axis=1)
+        better = ct < cost
+        p = np.where(better[:, None], trial, p)
+        r = np.where(better[:, None], rt, r)
+        cost = np.where(better, ct, cost)
+        lam = np.where(better, lam / 3, lam * 4)
+    return p, cost
+
+
 def _nominal(bias: str) -> tuple[int, int]:
     from hil.chip.netlist import nominal_codes
 
@@ -446,4 +606,5 @@ MEASUREMENTS: dict[str, type[Measurement]] = {
     "t_ref": RefractoryMeasurement,
     "tau_mem": LeakMeasurement,
     "tau_gaba": GabaMeasurement,
+    "tau_ampa": AmpaMeasurement,
 }
