@@ -16,14 +16,20 @@ import numpy as np
 
 from hil.calibrate import ALGORITHMS, Target, calibrate, merge
 from hil.chip.config import ChipConfig
-from hil.chip.netlist import build_netlist, derived_constants
+from hil.chip.geometry import Dendrite
+from hil.chip.netlist import SYNAPSE_TYPES, build_netlist, derived_constants
 from hil.chip.params import Physics
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Drift, Silicon, Spread
 
 PHYS = Physics()
-# quantity -> the derived_constants key that holds it
-DERIVED = {"tau_mem": "tau_mem", "t_ref": "t_ref"}
+# quantity -> the derived_constants key that holds it (and the synapse row, per-synapse ones)
+DERIVED = {
+    "tau_mem": ("tau_mem", None),
+    "t_ref": ("t_ref", None),
+    "tau_gaba": ("tau_syn", Dendrite.GABA),
+    "tau_ampa": ("tau_syn", Dendrite.AMPA),
+}
 
 
 def personality(
@@ -68,7 +74,9 @@ def truth_medians(sil: Silicon, config: ChipConfig, name: str) -> np.ndarray:
     t = sil.truth(config)
     net = build_netlist(config, t.currents, n_chips=sil.n_chips, all_neurons=True)
     d = derived_constants(net.fields(PHYS), 1e-4, PHYS)
-    return np.median(np.asarray(d[DERIVED[name]]).reshape(-1, 256), axis=1)
+    key, syn = DERIVED[name]
+    v = np.asarray(d[key]) if syn is None else np.asarray(d[key])[SYNAPSE_TYPES.index(syn)]
+    return np.median(v.reshape(-1, 256), axis=1)
 
 
 def nominal_config(record: dict) -> ChipConfig:
@@ -108,8 +116,8 @@ CASES = [
     (404, "lognormal", 0.25, 0.05, 0.03, 30),
 ]
 TARGETS = [
-    Target({"tau_mem": 0.02, "t_ref": 0.002}),
-    Target({"tau_mem": 0.01, "t_ref": 0.0005}),
+    Target({"tau_mem": 0.02, "t_ref": 0.002, "tau_ampa": 0.008, "tau_gaba": 0.012}),
+    Target({"tau_mem": 0.01, "t_ref": 0.0005, "tau_ampa": 0.004, "tau_gaba": 0.005}),
 ]
 
 

@@ -54,6 +54,7 @@ def test_target_file_reads(tmp_path: Path) -> None:
     [
         ({"targets": {"tau_membrane": 0.02}}, "targets.tau_membrane"),
         ({"targets": {"tau_ahp": 0.05}}, "targets.tau_ahp"),  # a HighLevel name, not calibrated
+        ({"targets": {"tau_nmda": 0.008}}, "targets.tau_nmda"),  # not yet (docs/calibration.md)
         ({"targets": {"tau_mem": -0.02}}, "targets.tau_mem"),
         ({"targets": {"tau_mem": 0}}, "targets.tau_mem"),
         ({"targets": {"tau_mem": math.nan}}, "targets.tau_mem"),
@@ -173,9 +174,13 @@ def test_noisy_binary_search_tolerates_noise() -> None:
 
 def test_calibration_meets_the_targets_on_the_hidden_truth(tmp_path: Path) -> None:
     """Two cores of a 'normal'-family personality (none used in development); the medians of the
-    effective tau_mem and t_ref under the calibrated biases, from the truth, within 3 %."""
+    effective tau_mem, t_ref, tau_gaba and tau_ampa under the calibrated biases, from the truth,
+    within 3 %."""
     sil = acceptance.personality(5150, "normal", 0.18, 0.07, 0.05, noise_A=1.5e-12)
-    target = Target({"tau_mem": 0.012, "t_ref": 0.0008}, ((0, 1), (0, 3)))
+    target = Target(
+        {"tau_mem": 0.012, "t_ref": 0.0008, "tau_gaba": 0.007, "tau_ampa": 0.006},
+        ((0, 1), (0, 3)),
+    )
     with SiliconEngine(sil) as board:
         rec = calibrate(board, target, PredictiveModel(), cache_dir=tmp_path)
     cal, _ = merge(ChipConfig(), rec)
@@ -186,7 +191,7 @@ def test_calibration_meets_the_targets_on_the_hidden_truth(tmp_path: Path) -> No
         assert np.all(np.abs(got) <= 0.03), (name, got)
         assert np.max(np.abs(nominal)) > np.max(np.abs(got))  # the nominal conversion is worse
     assert all(all(c["success"].values()) for c in rec["cores"])
-    assert rec["runs"] <= 14
+    assert rec["runs"] <= 22
     truth = sil.truth()
     dead = {tuple(x) for x in rec["bad_neurons"]["dead"]}
     want = {(0, k, n) for k in (1, 3) for n in np.flatnonzero(truth.dead.reshape(4, 256)[k])}

@@ -32,8 +32,15 @@ from hil import events as ev
 from hil.calibrate.session import Session
 from hil.calibrate.target import QUANTITIES, Quantity
 from hil.chip.biasgen import bias_code, bias_current
-from hil.chip.config import Chip, ChipConfig, Neuron
-from hil.chip.geometry import COARSE_MAX, FINE_MAX, NEURONS_PER_CORE, global_neuron
+from hil.chip.config import Chip, ChipConfig, InputRoute, Neuron, Synapse, mask_bits
+from hil.chip.geometry import (
+    COARSE_MAX,
+    CORES_PER_CHIP,
+    FINE_MAX,
+    NEURONS_PER_CORE,
+    Dendrite,
+    global_neuron,
+)
 from hil.chip.params import Physics
 
 PHYS = Physics()
@@ -55,13 +62,36 @@ def _code(bias: str, amps: float) -> tuple[int, int]:
 Cores = list[tuple[int, int]]
 
 
-def setup_config(cores: Cores, biases: dict[str, tuple[int, int]], dc: bool = True) -> ChipConfig:
-    """A config with every neuron of `cores` set (latch_so_dc = `dc`) and `biases` on each core."""
-    cfg = ChipConfig(chips=[Chip() for _ in range(max(c for c, _ in cores) + 1)])
+KICK_CHANNEL = 0  # input channel of the synaptic kicks
+KICK_TAG = 1  # its tag on every chip
+
+
+def setup_config(
+    cores: Cores,
+    biases: dict[str, tuple[int, int]],
+    dc: bool = True,
+    synapse: Dendrite | None = None,
+) -> ChipConfig:
+    """A config with every neuron of `cores` set (latch_so_dc = `dc`) and `biases` on each core;
+    with `synapse`, every neuron listens to input channel KICK_CHANNEL on one CAM slot of that
+    type (base weight Iw_0)."""
+    n_chips = max(c for c, _ in cores) + 1
+    cfg = ChipConfig(chips=[Chip() for _ in range(n_chips)])
+    syn = [] if synapse is None else [Synapse(KICK_TAG, synapse, mask_bits(1))]
     for chip, k in cores:
         core = cfg.core(chip, k)
         core.parameters = dict(biases)
-        core.neurons = {n: Neuron(latches={"latch_so_dc": dc}) for n in range(NEURONS_PER_CORE)}
+        core.neurons = {
+            n: Neuron(synapses=list(syn), latches={"latch_so_dc": dc})
+            for n in range(NEURONS_PER_CORE)
+        }
+    if synapse is not None:
+        for chip in range(n_chips):
+            on = [(chip, k) in cores for k in range(CORES_PER_CHIP)]
+            if any(on):
+                cfg.inputs.append(
+                    InputRoute(KICK_CHANNEL, chip, KICK_TAG, (on[0], on[1], on[2], on[3]))
+                )
     return cfg.validate()
 
 
@@ -280,32 +310,45 @@ class LeakMeasurement(Measurement):
         return float(np.clip(10 * interval(np.array(max(a, 0.3 * leak)), L), 0.05, 3.0))
 
     def _fit_scale(self, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per neuron, least squares in log T over (log Itau, log s, L): the threshold's own
-        error (L = ln(Ispkthr / Io)) shows at the high levels, the leak at the low ones. Returns
-        (s, L), NaN where a level gave no interval."""
-        from scipy.optimize import least_squares  # type: ignore[import-untyped]
-
+        """Per neuron, least squares in log T over p = (log Itau, log s, L): the threshold's own
+        error (L = ln(Ispkthr / Io)) shows at the high levels, the leak at the low ones.
+        Levenberg-Marquardt vectorized over the neurons. Returns (s, L), NaN where a level gave
+        no interval."""
         shape = T.shape[1:]
-        flat = T.reshape(T.shape[0], -1)
-        s = np.full(flat.shape[1], np.nan)
-        L = np.full(flat.shape[1], np.nan)
+        logT = np.log(T.reshape(T.shape[0], -1).T)  # (n, levels)
+        ok = np.all(np.isfinite(logT), axis=1)
+        logT = logT[ok]
         L0 = math.log(self.i_thr / PHYS.Io)
-        x0 = [math.log(self.quantity.current_for(self.target)), 0.0, L0]
-        for i in range(flat.shape[1]):
-            Ti = flat[:, i]
-            if not np.all(np.isfinite(Ti)):
-                continue
+        lo = np.array([-40.0, -3.0, L0 - 3])
+        hi = np.array([-10.0, 3.0, L0 + 3])
+        p = np.tile([math.log(self.quantity.current_for(self.target)), 0.0, L0], (len(logT), 1))
 
-            def resid(p: np.ndarray, Ti: np.ndarray = Ti) -> np.ndarray:
-                a = math.exp(p[1]) * self.x - math.exp(p[0])
-                with np.errstate(all="ignore"):
-                    r = np.log(interval(a, p[2])) - np.log(Ti)
-                return np.where(np.isfinite(r), r, 10.0)
+        def resid(p: np.ndarray) -> np.ndarray:
+            a = np.exp(p[:, 1:2]) * self.x[None, :] - np.exp(p[:, 0:1])
+            with np.errstate(all="ignore"):
+                r = np.log(interval(a, p[:, 2:3])) - logT
+            return np.where(np.isfinite(r), r, 10.0)
 
-            fit = least_squares(
-                resid, x0, bounds=([-40, -3, L0 - 3], [-10, 3, L0 + 3]), method="trf"
-            )
-            s[i], L[i] = math.exp(fit.x[1]), fit.x[2]
+        lam = np.full(len(p), 1e-2)
+        r = resid(p)
+        cost = (r**2).sum(axis=1)
+        for _ in range(60):
+            J = np.stack([(resid(p + h) - r) / 1e-6 for h in np.eye(3) * 1e-6], axis=2)
+            JtJ = np.einsum("nlj,nlk->njk", J, J)
+            g = np.einsum("nlj,nl->nj", J, r)
+            A = JtJ + lam[:, None, None] * (np.eye(3) * np.maximum(JtJ, 1e-12))
+            step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
+            trial = np.clip(p + step, lo, hi)
+            rt = resid(trial)
+            ct = (rt**2).sum(axis=1)
+            better = ct < cost
+            p = np.where(better[:, None], trial, p)
+            r = np.where(better[:, None], rt, r)
+            cost = np.where(better, ct, cost)
+            lam = np.where(better, lam / 3, lam * 4)
+        s = np.full(ok.size, np.nan)
+        L = np.full(ok.size, np.nan)
+        s[ok], L[ok] = np.exp(p[:, 1]), p[:, 2]
         return s.reshape(shape), L.reshape(shape)
 
     def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
@@ -320,7 +363,248 @@ class LeakMeasurement(Measurement):
         return np.where(np.isfinite(self.scale), tau, np.nan)
 
 
+def first_after(spikes: np.ndarray, index: np.ndarray, t_us: int, end_us: int) -> np.ndarray:
+    """Per neuron of `index`: time [s] from `t_us` to its first spike in [t_us, end_us); inf
+    where it has none."""
+    g = ev.global_index(spikes)
+    t = spikes["t_us"]
+    keep = (t >= t_us) & (t < end_us)
+    g, t = g[keep], t[keep]
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order]
+    flat = index.ravel()
+    pos = np.searchsorted(g, flat)
+    has = (pos < g.size) & (g[np.minimum(pos, max(g.size - 1, 0))] == flat) if g.size else None
+    out = np.full(flat.size, np.inf)
+    if has is not None:
+        out[has] = (t[pos[has]] - t_us) * 1e-6
+    return out.reshape(index.shape)
+
+
+class GabaMeasurement(Measurement):
+    """tau_gaba from how long a GABA kick silences a DC-driven neuron.
+
+    A kick of charge G at t0 makes I_gaba = G exp(-(t - t0)/tau); the neuron is pinned at rest
+    while I_gaba outweighs its net drive and fires again a fixed time after I_gaba has decayed to
+    a level of its own. A kick of N spikes at once (charge N G: the DPI charges linearly) gives
+    the same input shifted by tau ln N, and the pinned membrane forgets everything before, so the
+    silences differ by exactly tau ln N whatever the neuron's drive, weight, gain and threshold:
+    tau = (D_N - D_1) / ln N, per neuron, from one run with both kicks."""
+
+    quantity = QUANTITIES["tau_gaba"]
+    N = 16  # spikes of the big kick
+    NET_DRIVE_A = 100e-12  # DC minus leak, nominally [A]
+    KICK_A = 10e-9  # nominal jump of I_gaba per spike: ~100x the net drive [A]
+
+    def prepare(self, start: list[tuple[int, int]]) -> None:
+        leak = 50e-12
+        gain = 100e-9
+        tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
+        # jump = (Igain / Itau)(1 - e^(-tp/tau)) Iw ~ Igain Iw tp / ((Ut/kappa) C_gaba)
+        weight = self.KICK_A * PHYS.Ut / PHYS.kappa * PHYS.C_gaba / (gain * tp)
+        biases = {
+            "SOIF_DC_P": _code("SOIF_DC_P", leak + self.NET_DRIVE_A),
+            "SOIF_LEAK_N": _code("SOIF_LEAK_N", leak),
+            "SOIF_GAIN_N": MAX_CODE,
+            "SOIF_SPKTHR_P": _code("SOIF_SPKTHR_P", THRESHOLD_A),
+            "SOIF_REFR_N": MAX_CODE,
+            "DEGA_IGAIN_P": _code("DEGA_IGAIN_P", gain),
+            "SYAM_W0_P": _code("SYAM_W0_P", weight),
+            self.quantity.bias: start[0],
+        }
+        self.session.apply(setup_config(self.cores, biases, synapse=Dendrite.GABA))
+
+    def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
+        q = self.quantity
+        tau = max(q.value_of(float(bias_current(q.bias, *c))) for c in codes) * 1.5
+        settle = 0.005
+        t0 = settle
+        t1 = t0 + tau * (math.log(self.KICK_A / self.NET_DRIVE_A) + 6) + settle
+        end = t1 + tau * (math.log(self.N * self.KICK_A / self.NET_DRIVE_A) + 6) + settle
+        end = min(end, 5.0)
+        t0_us, t1_us, end_us = (int(round(x * 1e6)) for x in (t0, t1, end))
+        stim = ev.input_events(
+            np.array([t0_us] + [t1_us] * self.N, np.int64),
+            np.full(self.N + 1, KICK_CHANNEL, np.int64),
+        )
+        spikes = self.session.run(end_us * 1e-6, stim)
+        d1 = first_after(spikes, self.index, t0_us, t1_us)
+        dn = first_after(spikes, self.index, t1_us, end_us)
+        with np.errstate(invalid="ignore"):
+            out = (dn - d1) / math.log(self.N)
+        # no spike after the big kick: tau is longer than this run shows; none after either: same
+        return np.where(np.isinf(dn), np.inf, out)
+
+
+class AmpaMeasurement(Measurement):
+    """tau_ampa from the slowing spike train after one AMPA kick.
+
+    No DC, the leak at its floor, a refractory period R of about tau/10: the kick's current
+    A exp(-(t - t0)/tau) makes the neuron fire, each spike followed by R at rest and then a charge
+    to threshold. In the subthreshold regime (gain >> threshold >> the feedback current, as for
+    tau_mem) a charge from rest at time r ends when the drive has delivered a fixed charge:
+    A tau (exp(-r/tau) - exp(-t/tau)) = K L, so each spike time follows from the one before,
+        t_(n+1) = -tau ln(exp(-(t_n + R)/tau) - 1 / (B tau)),   B = A / (K L),
+    and the first from the kick (t_0 -> t0 - R). Per neuron, (B, tau, R) are fitted to its whole
+    train (Levenberg-Marquardt, vectorized over neurons): tau in seconds, whatever the neuron's
+    weight, gain, threshold or refractory period."""
+
+    quantity = QUANTITIES["tau_ampa"]
+    SPAN = 3.0  # the charge the kick delivers, in units of the threshold charge, is e^SPAN * ...
+    MIN_SPIKES = 6
+
+    def prepare(self, start: list[tuple[int, int]]) -> None:
+        gain = 100e-9
+        self.refr = 0.1 * self.target
+        tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
+        thr_code = _code("SOIF_SPKTHR_P", THRESHOLD_A)
+        L = math.log(float(bias_current("SOIF_SPKTHR_P", *thr_code)) / PHYS.Io)
+        # the kick's charge A tau = (jump) tau: ~30 threshold charges K L, so ~30 spikes
+        jump = 30 * K_MEM * L / self.target
+        weight = jump * PHYS.Ut / PHYS.kappa * PHYS.C_ampa / (gain * tp)
+        biases = {
+            "SOIF_LEAK_N": (0, 0),
+            "SOIF_GAIN_N": MAX_CODE,
+            "SOIF_SPKTHR_P": thr_code,
+            "SOIF_REFR_N": _code("SOIF_REFR_N", PHYS.Vth * PHYS.C_ref / self.refr),
+            "DEAM_EGAIN_P": _code("DEAM_EGAIN_P", gain),
+            "SYAM_W0_P": _code("SYAM_W0_P", weight),
+            self.quantity.bias: start[0],
+        }
+        self.session.apply(setup_config(self.cores, biases, dc=False, synapse=Dendrite.AMPA))
+
+    def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
+        q = self.quantity
+        tau = max(q.value_of(float(bias_current(q.bias, *c))) for c in codes)
+        t0_us = 5000
+        end = min(t0_us * 1e-6 + 12 * max(tau, self.target), 5.0)
+        stim = ev.input_events(np.array([t0_us], np.int64), np.array([KICK_CHANNEL], np.int64))
+        spikes = self.session.run(end, stim)
+        times, n = spike_matrix(spikes, self.index, t0_us)
+        tau_fit = fit_train(times, n, t0_us * 1e-6, self.target, self.refr)
+        few = n < self.MIN_SPIKES  # the kick's charge ran out at once: tau below what this shows
+        out = np.where(few, 0.0, tau_fit)
+        return np.where(out > 5 * end, np.inf, out).reshape(self.index.shape)
+
+
+L_AMPA = math.log(
+    float(bias_current("SOIF_SPKTHR_P", *_code("SOIF_SPKTHR_P", THRESHOLD_A))) / PHYS.Io
+)
+
+
+def spike_matrix(
+    spikes: np.ndarray, index: np.ndarray, from_us: int, cap: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(index.size, cap) spike times [s] at or after `from_us` per neuron of `index` (NaN padded,
+    at most `cap`), and the counts (clipped to cap), flat over `index`."""
+    g = ev.global_index(spikes)
+    t = spikes["t_us"]
+    keep = t >= from_us
+    g, t = g[keep], t[keep]
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order] * 1e-6
+    flat = index.ravel()
+    lo = np.searchsorted(g, flat, "left")
+    hi = np.searchsorted(g, flat, "right")
+    n = np.minimum(hi - lo, cap)
+    out = np.full((flat.size, cap), np.nan)
+    for j in range(cap):
+        has = n > j
+        out[has, j] = t[lo[has] + j]
+    return out, n
+
+
+def fit_train(
+    times: np.ndarray, n: np.ndarray, t_kick: float, tau0: float, refr0: float
+) -> np.ndarray:
+    """Per row of `times` (spike times [s], NaN padded), tau [s] of the AMPA-train model
+    (AmpaMeasurement); NaN where a row has fewer than 4 usable spikes. Levenberg-Marquardt from
+    three starting values of tau (0.5, 1 and 2 x tau0), the best fit kept."""
+    # the tail, where the kick's charge barely reaches threshold, is too sensitive to model:
+    # keep each train up to its first interval longer than tau0 / 2
+    gap = np.diff(times, axis=1, prepend=t_kick)
+    cut = np.cumsum(~(gap <= 0.5 * tau0), axis=1) > 0  # NaN compares False: padding is cut too
+    times = np.where(cut, np.nan, times)
+    n = (~cut).sum(axis=1)
+    ok = n >= 4
+    T = times[ok][:, : max(int(n.max(initial=0)), 1)]
+    best = np.full(len(T), np.inf)
+    tau = np.full(len(T), np.nan)
+    for f in (1.0, 0.5, 2.0):
+        p0 = np.stack(
+            [
+                np.log(n[ok] / (f * tau0)),
+                np.full(len(T), math.log(f * tau0)),
+                np.full(len(T), math.log(refr0)),
+            ],
+            axis=1,
+        )
+        p, cost = _fit_train_from(T, t_kick, p0, tau0, refr0)
+        better = cost < best
+        best = np.where(better, cost, best)
+        tau = np.where(better, np.exp(p[:, 1]), tau)
+    out = np.full(n.size, np.nan)
+    out[ok] = tau
+    return out
+
+
+def _fit_train_from(
+    T: np.ndarray, t_kick: float, p0: np.ndarray, tau0: float, refr0: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt over p = (log B, log tau, log R) per row of T; (p, cost)."""
+    prev = np.concatenate([np.full((len(T), 1), np.nan), T[:, :-1]], axis=1)
+    valid = ~np.isnan(T)
+    first = np.zeros_like(valid)
+    first[:, 0] = True
+    span = T - np.where(first, t_kick, prev)
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        B, tau, R = (np.exp(p[:, i : i + 1]) for i in range(3))
+        start = np.where(first, t_kick, prev + R) - t_kick
+        with np.errstate(all="ignore"):
+            e0 = np.exp(-start / tau)
+            need = np.ones_like(e0)  # the charge still needed, in threshold charges K L
+            for _ in range(2):  # the feedback current lowers it, more so under a weak drive
+                end = -tau * np.log(e0 - need / (B * tau))
+                mean_drive = K_MEM * L_AMPA * need / np.maximum(end - start, 1e-9)
+                need = interval(mean_drive, L_AMPA) * mean_drive / (K_MEM * L_AMPA)
+            pred = t_kick - tau * np.log(e0 - need / (B * tau))
+            r = (pred - T) / span  # relative to the observed interval
+        r = np.where(valid, r, 0.0)
+        return np.where(np.isfinite(r), r, 10.0)
+
+    lo = np.array([-30.0, math.log(tau0) - 5, math.log(refr0) - 4])
+    hi = np.array([30.0, math.log(tau0) + 5, math.log(refr0) + 4])
+    p = p0
+    lam = np.full(len(p), 1e-2)
+    r = resid(p)
+    cost = (r**2).sum(axis=1)
+    for _ in range(40):
+        J = np.stack([(resid(p + h) - r) / 1e-6 for h in np.eye(3) * 1e-6], axis=2)
+        JtJ = np.einsum("nlj,nlk->njk", J, J)
+        g = np.einsum("nlj,nl->nj", J, r)
+        A = JtJ + lam[:, None, None] * (np.eye(3) * np.maximum(JtJ, 1e-12))
+        step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
+        trial = np.clip(p + step, lo, hi)
+        rt = resid(trial)
+        ct = (rt**2).sum(axis=1)
+        better = ct < cost
+        p = np.where(better[:, None], trial, p)
+        r = np.where(better[:, None], rt, r)
+        cost = np.where(better, ct, cost)
+        lam = np.where(better, lam / 3, lam * 4)
+    return p, cost
+
+
+def _nominal(bias: str) -> tuple[int, int]:
+    from hil.chip.netlist import nominal_codes
+
+    return nominal_codes()[bias]
+
+
 MEASUREMENTS: dict[str, type[Measurement]] = {
     "t_ref": RefractoryMeasurement,
     "tau_mem": LeakMeasurement,
+    "tau_gaba": GabaMeasurement,
+    "tau_ampa": AmpaMeasurement,
 }

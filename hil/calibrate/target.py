@@ -70,13 +70,14 @@ class Quantity:
         return self.value_of(hi, phys), self.value_of(lo, phys)
 
 
+# What hil.calibrate.measure has a measurement for (NMDA, SHUNT, AHP: not yet, docs/calibration.md).
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
         Quantity("tau_mem", "Itau_mem", "C_mem", "tau"),
         Quantity("t_ref", "Iref", "C_ref", "pulse"),
-        Quantity("tau_ampa", "Itau_ampa", "C_ampa", "tau"),
         Quantity("tau_gaba", "Itau_gaba", "C_gaba", "tau"),
+        Quantity("tau_ampa", "Itau_ampa", "C_ampa", "tau"),
     )
 }
 _HIGHLEVEL = set(HighLevel.__dataclass_fields__)
