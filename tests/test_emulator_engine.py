@@ -250,17 +250,21 @@ def test_closed_engine_refuses_everything() -> None:
             call()
 
 
-def test_output_buffer_refills_without_changing_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_output_buffer_refills_without_changing_the_result(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
     """A run that produces more spikes than one kernel call buffers gives the same events."""
     import hil.emulator.engine as engine_module
 
     def run() -> np.ndarray:
-        eng = SiliconEngine(Silicon.from_seed(1))
+        eng = SiliconEngine(Silicon.from_seed(1), threads=threads)
         eng.apply(dc_config(300e-12))
         return eng.run(QUIET, 0.1)
 
     whole = run()
-    monkeypatch.setattr(engine_module, "_OUT_CAPACITY", 1100)  # room for 76 spikes per call
+    # room for 76 spikes per call (1100 - 1024 neurons), or 38 per thread (550 - 512)
+    monkeypatch.setattr(engine_module, "_OUT_CAPACITY", 1100)
     chunked = run()
     assert whole.size > 10 * 76
     np.testing.assert_array_equal(chunked, whole)
@@ -275,7 +279,7 @@ def test_membrane_noise_is_an_ou_process_with_the_documented_std_and_time_consta
     eta = np.zeros(n)
     trace = np.empty((steps, n))
     for k in range(steps):
-        kernel._noise(eta, a, b, np.uint64(12345 * 2**20 + k * n))
+        kernel._noise(eta, a, b, kernel._step_key(np.uint64(12345 * 2**20 + k * n)), 0)
         trace[k] = eta
     x = trace[1000:]  # past the start-up transient
     assert abs(x.std() / std - 1) < 0.05

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -43,13 +44,24 @@ from hil.errors import BoardError, ConfigError
 
 DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "Engine")
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
-_OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call
+_OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together)
+
+
+def default_threads() -> int:
+    """Threads a run uses by default: one per core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class SiliconEngine(Board, CountsReadout, BiasWrites):
-    """In-process emulated board: `SiliconEngine(silicon, dt=100e-6, noise_seed=None)`.
+    """In-process emulated board: `SiliconEngine(silicon, dt=100e-6, noise_seed=None,
+    threads=None)`.
 
-    dt [s] must be a whole number of microseconds between 1 us and 1 ms. `noise_seed` (int) seeds
+    dt [s] must be a whole number of microseconds between 1 us and 1 ms. `threads`: how many
+    threads integrate a run (None: one per core, `default_threads`); the result is bit for bit the
+    same for every thread count. `noise_seed` (int) seeds
     the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
     identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
     config's content hash, the number of runs since that config was applied, and `run_seed` (set by
@@ -63,9 +75,17 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         dt: float = DEFAULT_DT,
         noise_seed: int | None = None,
         physics: Physics = PHYSICS,
+        threads: int | None = None,
     ) -> None:
         if not isinstance(silicon, Silicon):
             raise ConfigError("silicon", type(silicon).__name__, "a hil.emulator.Silicon")
+        if threads is not None and not (
+            isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 256
+        ):
+            raise ConfigError(
+                "threads", threads, "an integer from 1 to 256, or None (one per core)"
+            )
+        self.threads = default_threads() if threads is None else threads
         dt_us = dt * 1e6
         if not (
             isinstance(dt, int | float) and 1 <= dt_us <= 1000 and abs(dt_us - round(dt_us)) < 1e-6
@@ -187,19 +207,19 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         in_step, in_src = in_step[keep], in_src[keep]
         seed = self.noise_key()
         self._runs += 1
+        plan = c.plan(self.threads)
+        cap = max(_OUT_CAPACITY // plan.threads, int(np.diff(plan.bounds).max()) * K.BLOCK + 1)
+        out_step = np.empty((plan.threads, cap), np.int64)
+        out_neuron = np.empty((plan.threads, cap), np.int64)
+        out_t = np.empty((plan.threads, cap), K.DTYPE)
         steps, neurons, times = [], [], []
-        out_step = np.empty(_OUT_CAPACITY, np.int64)
-        out_neuron = np.empty(_OUT_CAPACITY, np.int64)
-        out_t = np.empty(_OUT_CAPACITY, K.DTYPE)
         k, pos = 0, 0
         while k < n_steps:
             k, pos, nout = K.integrate(
                 self._state,
                 c.P,
                 self._pending,
-                c.indptr,
-                c.target,
-                c.charge,
+                plan,
                 in_step,
                 in_src,
                 pos,
@@ -215,12 +235,15 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 out_neuron,
                 out_t,
             )
-            steps.append(out_step[:nout].copy())
-            neurons.append(out_neuron[:nout].copy())
-            times.append(out_t[:nout].copy())
+            for t, m in enumerate(nout):
+                steps.append(out_step[t, :m].copy())
+                neurons.append(out_neuron[t, :m].copy())
+                times.append(out_t[t, :m].copy())
         step = np.concatenate(steps) if steps else np.empty(0, np.int64)
         g = np.concatenate(neurons) if neurons else np.empty(0, np.int64)
         t_in = np.concatenate(times).astype(np.float64) if times else np.empty(0)
+        order = np.lexsort((g, step))  # step, then neuron: the same order for every thread count
+        step, g, t_in = step[order], g[order], t_in[order]
         # spike time: the step's start plus its place inside the step, floored to the 1 us clock
         t_us = step * self.dt_us + np.minimum(np.floor(t_in * 1e6), self.dt_us - 1).astype(np.int64)
         keep = t_us < duration_s * 1e6
@@ -277,6 +300,14 @@ class _Compiled:
         self.gamma, self.noise_on = gamma, noise_on
         self.used = used  # (5,) bool: AMPA, NMDA, GABA, SHUNT, AHP can carry current
         self.netlist = netlist  # what it was compiled from (set_biases keeps its structure)
+        self._plans: dict[int, K.Plan] = {}
+
+    def plan(self, threads: int) -> K.Plan:
+        """The connections split among `threads` threads (K.Plan; built once per thread count)."""
+        if threads not in self._plans:
+            n = self.P.shape[1]
+            self._plans[threads] = K.Plan(self.indptr, self.target, self.charge, n, threads)
+        return self._plans[threads]
 
     def channel_source(self, channels: np.ndarray) -> np.ndarray:
         """Source ids of input channels (-1 for a channel without routes)."""

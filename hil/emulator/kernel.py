@@ -35,9 +35,13 @@ noise seed); its innovations are Irwin-Hall(4) approximations of N(0, 1) (bounde
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # Rows of the per-neuron parameter matrix P (N_PROWS, N).
@@ -95,8 +99,6 @@ _FLUSH = F(1e-30)  # currents below this [A] are flushed to 0 (no denormals)
 _TINY, _NEVER = F(1e-30), F(1e30)
 _D_MAX = F(0.5)  # longest tangent step in u that the predictor + one Newton step inverts (< 3e-6)
 _MAX_U = F(20)  # fexp's range; u never exceeds ln(Ispkthr / Io) < 15
-_ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
-_BLOCK = 64  # neurons per block of the spike scan
 
 
 @njit(inline="always", fastmath=True)
@@ -123,8 +125,7 @@ def _splitmix64(key: np.uint64) -> np.uint64:
     return z ^ (z >> _S31)
 
 
-@intrinsic
-def _lowbias32(typingctx, key):  # noqa: ANN001, ANN202, ARG001
+def _lowbias32_typing(typingctx, key):  # noqa: ANN001, ANN202, ARG001
     """C. Wellons' lowbias32 integer hash of a uint32, in 32-bit LLVM arithmetic (numba would
     widen uint32 products to 64 bits, which AVX2 cannot multiply in vectors)."""
     sig = types.uint32(types.uint32)
@@ -138,6 +139,10 @@ def _lowbias32(typingctx, key):  # noqa: ANN001, ANN202, ARG001
         return builder.xor(x, builder.lshr(x, ir.Constant(i32, 16)))
 
     return sig, codegen
+
+
+# an intrinsic takes the typing context first; calls in compiled code give only the rest
+_lowbias32: Any = intrinsic(_lowbias32_typing)
 
 
 @njit(inline="always")
@@ -158,13 +163,20 @@ def _charge(x: np.ndarray, j: np.ndarray, d: np.ndarray) -> None:
         j[i] = _0
 
 
-@njit(fastmath=True, error_model="numpy", cache=True)
-def _noise(eta: np.ndarray, a: np.ndarray, b: np.ndarray, key: np.uint64) -> None:
-    """eta <- eta a + b N(0, 1): one step of every neuron's OU noise. The innovation of neuron i
-    is _normal(k + i), k = the low 32 bits of splitmix64(key): one key per step."""
-    k = U32(_splitmix64(key) & np.uint64(0xFFFFFFFF))
+@njit(inline="always")
+def _step_key(key: np.uint64) -> np.uint32:
+    """The 32-bit key of one step's noise: the low 32 bits of splitmix64(key)."""
+    return U32(_splitmix64(key) & np.uint64(0xFFFFFFFF))
+
+
+# Not fastmath: reassociating b (s - 510) scale gave different bits in different compilations.
+@njit(error_model="numpy", cache=True)
+def _noise(eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int) -> None:
+    """eta <- eta a + b N(0, 1): one step of the OU noise of the neurons i0.. (eta's length). The
+    innovation of neuron i is _normal(k + i); k = `_step_key` of the step."""
+    k0 = U32(k + U32(i0))
     for i in range(eta.shape[0]):
-        eta[i] = eta[i] * a[i] + b[i] * _normal(U32(k + U32(i)))
+        eta[i] = eta[i] * a[i] + b[i] * _normal(U32(k0 + U32(i)))
 
 
 @njit(fastmath=True, error_model="numpy", cache=True)
@@ -255,7 +267,7 @@ def _membrane(
 
 
 @njit(error_model="numpy", cache=True)
-def _invert(y: float, u_hi: float, io: float, g: float) -> float:
+def _invert(y: float, u_hi: float, io: float | np.float32, g: float) -> float:
     """The u >= 0 with Io e^u + g u = y (float64 Newton from the upper bound min(u_hi, ln(y/Io)),
     which converges monotonically: y(u) is convex and increasing)."""
     if y <= io:
@@ -270,21 +282,307 @@ def _invert(y: float, u_hi: float, io: float, g: float) -> float:
     return max(u, 0.0)
 
 
-# Rows of the work array of `integrate`: the state, then the parameters, then two scratch rows.
-_P = N_SROWS
-_SPK = N_SROWS + N_PROWS  # spike time inside the step [s], -1 or -2 (see _membrane)
+# -- the time loop ---------------------------------------------------------------------------------
+# The work array W (_WROWS, stride) holds the state, the pending charges, the parameters and two
+# scratch rows of every neuron, rows one cache line apart modulo 4 KiB (rows of exactly 4 KiB map to
+# the same cache sets and evict one another in the neuron loop). Threads take contiguous ranges of
+# whole blocks of neurons.
+BLOCK = 64  # neurons per block (spike scan; thread ranges are whole blocks, cache-line aligned)
+_J = N_SROWS  # pending charges J (N_JROWS rows) [A]
+_P = _J + N_JROWS  # parameters (N_PROWS rows)
+_SPK = _P + N_PROWS  # spike time inside the step [s], -1 or -2 (see _membrane)
 _YTHR = _SPK + 1  # y at the threshold [A]
 _WROWS = _YTHR + 1
+_ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
+_SYNC_STRIDE = 16  # int64 slots between two threads' arrival counters (separate cache lines)
+_SPINS = 64  # pause instructions between two looks at the counters, before yielding the core
+
+
+def row_stride(n: int) -> int:
+    """Floats between two rows of the work array of n neurons."""
+    return -(-n // 1024) * 1024 + _ROW_PAD
+
+
+@njit(error_model="numpy", cache=True)
+def _scan(
+    W: np.ndarray,
+    lo: int,
+    hi: int,
+    k: int,
+    io: np.float32,
+    gamma: np.float32,
+    dt: np.float32,
+    nout: int,
+    out_step: np.ndarray,
+    out_neuron: np.ndarray,
+    out_t: np.ndarray,
+) -> int:
+    """After `_membrane` of the neurons lo <= i < hi: finish long steps in u, reset the neurons that
+    spiked (refractory timer, AHP charge) and write their spikes from out position nout on (in
+    neuron order); returns the next position. Blocks of neurons with nothing to do are skipped."""
+    spk, u, eu, eg = W[_SPK, lo:hi], W[S_U, lo:hi], W[S_EU, lo:hi], W[S_EG, lo:hi]
+    timer, igain, tref = W[S_TIMER, lo:hi], W[_P + P_IGAIN, lo:hi], W[_P + P_TREF, lo:hi]
+    ahp, ahp_jump = W[_J + N_TYPES, lo:hi], W[_P + P_AHP_JUMP, lo:hi]
+    m = hi - lo
+    for b0 in range(0, m, BLOCK):
+        b1 = min(b0 + BLOCK, m)
+        busy = 0
+        for i in range(b0, b1):
+            busy += spk[i] != _MINUS1
+        if busy == 0:
+            continue
+        for i in range(b0, b1):
+            t_in = spk[i]
+            if t_in == _MINUS2:  # a long step in u: invert y(u) exactly
+                ui = _invert(eu[i], u[i], io, igain[i])
+                u[i] = ui
+                eu[i] = np.expm1(ui)
+                eg[i] = np.expm1(gamma * ui)
+            elif t_in >= _0:
+                u[i] = _0
+                eu[i] = _0
+                eg[i] = _0
+                timer[i] = tref[i] - (dt - t_in)
+                ahp[i] += ahp_jump[i]
+                out_step[nout] = k
+                out_neuron[nout] = lo + i
+                out_t[nout] = t_in
+                nout += 1
+    return nout
+
+
+def _load_acquire_typing(typingctx, ary, idx):  # noqa: ANN001, ANN202, ARG001
+    """ary[idx] of an int64 array, read atomically with acquire ordering."""
+    sig = types.int64(ary, idx)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        aryty = signature.args[0]
+        a = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, a, [args[1]])
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
+# an intrinsic takes the typing context first; calls in compiled code give only the rest
+_load_acquire: Any = intrinsic(_load_acquire_typing)
+
+
+def _store_release_typing(typingctx, ary, idx, val):  # noqa: ANN001, ANN202, ARG001
+    """ary[idx] = val for an int64 array, written atomically with release ordering."""
+    sig = types.void(ary, idx, val)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        aryty = signature.args[0]
+        a = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, a, [args[1]])
+        v = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(v, ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# an intrinsic takes the typing context first; calls in compiled code give only the rest
+_store_release: Any = intrinsic(_store_release_typing)
+
+
+def _relax_typing(typingctx, yield_core):  # noqa: ANN001, ANN202, ARG001
+    """A spin-wait hint (x86 `pause`); with yield_core, give the core away (sched_yield)."""
+    sig = types.void(types.boolean)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        mod = builder.module
+        pause = cgutils.get_or_insert_function(
+            mod, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"
+        )
+        give = cgutils.get_or_insert_function(
+            mod, ir.FunctionType(ir.IntType(32), []), "sched_yield"
+        )
+        with builder.if_else(args[0]) as (then, otherwise):
+            with then:
+                builder.call(give, [])
+            with otherwise:
+                builder.call(pause, [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# an intrinsic takes the typing context first; calls in compiled code give only the rest
+_relax: Any = intrinsic(_relax_typing)
+
+
+@njit(cache=True)
+def _wait_all(sync: np.ndarray, threads: int, gen: int) -> bool:
+    """Wait until every thread's arrival counter reaches gen; False when a thread aborted."""
+    abort = threads * _SYNC_STRIDE
+    for t in range(threads):
+        spins = 0
+        while _load_acquire(sync, t * _SYNC_STRIDE) < gen:
+            if _load_acquire(sync, abort) != 0:
+                return False
+            spins += 1
+            _relax(spins > _SPINS)
+    return True
 
 
 @njit(error_model="numpy", cache=True, nogil=True)  # the firmware answers while a run computes
+def _thread(
+    tid: int,
+    W: np.ndarray,
+    bounds: np.ndarray,
+    indptr: np.ndarray,
+    target: np.ndarray,
+    charge: np.ndarray,
+    in_step: np.ndarray,
+    in_src: np.ndarray,
+    in_pos: int,
+    k0: int,
+    k1: int,
+    io: np.float32,
+    gamma: np.float32,
+    dt: np.float32,
+    noise_on: bool,
+    used: np.ndarray,
+    noise_seed: np.uint64,
+    n: int,
+    out_step: np.ndarray,
+    out_neuron: np.ndarray,
+    out_t: np.ndarray,
+    marks: np.ndarray,
+    sync: np.ndarray,
+) -> tuple[int, int, int]:
+    """Thread tid's part of steps k0 <= k < k1: the neurons bounds[tid] <= i < bounds[tid + 1]
+    and the charges that reach them; returns (next step, next input position, its spikes).
+
+    Each step: the inputs of the step (to the thread's own targets), the charges, noise and
+    membrane of its neurons and their spikes (`_scan`); then a wait for every thread to finish
+    that (`sync`); then the spikes of all threads in neuron order, each to the thread's own
+    targets. So every sum of charges is formed in the same order whatever the thread count, and
+    the result is bit for bit the serial one. out_*[tid] and marks[step parity, tid] = (first,
+    end) spike of the step are the thread's own; sync holds arrival counters and an abort flag.
+    """
+    threads = bounds.shape[0] - 1
+    lo, hi = bounds[tid], bounds[tid + 1]
+    Wf = W.reshape(W.size)
+    cap = out_step.shape[1]
+    n_in = in_step.shape[0]
+    ptr = indptr[tid]
+    my_step, my_neuron, my_t = out_step[tid], out_neuron[tid], out_t[tid]
+    # the rows of the thread's own neurons (loops from 0 vectorize without negative-index checks)
+    ia, inm, ig, ish = W[S_AMPA, lo:hi], W[S_NMDA, lo:hi], W[S_GABA, lo:hi], W[S_SHUNT, lo:hi]
+    iahp, u, eu, eg = W[S_AHP, lo:hi], W[S_U, lo:hi], W[S_EU, lo:hi], W[S_EG, lo:hi]
+    timer, eta, spk, ythr = W[S_TIMER, lo:hi], W[S_NOISE, lo:hi], W[_SPK, lo:hi], W[_YTHR, lo:hi]
+    ma, mn, mg = W[_P + P_MEAN_AMPA, lo:hi], W[_P + P_MEAN_NMDA, lo:hi], W[_P + P_MEAN_GABA, lo:hi]
+    msh, mh = W[_P + P_MEAN_SHUNT, lo:hi], W[_P + P_MEAN_AHP, lo:hi]
+    inv_tau, itau, inv_itau = (
+        W[_P + P_INV_TAU, lo:hi],
+        W[_P + P_ITAU, lo:hi],
+        W[_P + P_INV_ITAU, lo:hi],
+    )
+    igain, gain, fb = W[_P + P_IGAIN, lo:hi], W[_P + P_GAIN, lo:hi], W[_P + P_FB, lo:hi]
+    idc, if_nmda = W[_P + P_IDC, lo:hi], W[_P + P_IF_NMDA, lo:hi]
+    noise_a, noise_b = W[_P + P_NOISE_A, lo:hi], W[_P + P_NOISE_B, lo:hi]
+    written = np.zeros(threads, np.int64)  # spikes each thread has written (all threads agree)
+    k = k0
+    while k < k1:
+        full = False
+        for t in range(threads):
+            full |= written[t] + bounds[t + 1] - bounds[t] > cap
+        if full:  # every thread stops at the same step
+            break
+        while in_pos < n_in and in_step[in_pos] == k:
+            s = in_src[in_pos]
+            for e in range(ptr[s], ptr[s + 1]):
+                Wf[target[e]] += charge[e]
+            in_pos += 1
+        for r in range(N_JROWS):  # rows S_AMPA..S_AHP pair with J rows and P_DEC_* rows
+            if used[r]:
+                _charge(W[r, lo:hi], W[_J + r, lo:hi], W[_P + r, lo:hi])
+        if noise_on:
+            key = _step_key(noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n))
+            _noise(eta, noise_a, noise_b, key, lo)
+        _membrane(
+            ia, inm, ig, ish, iahp, u, eu, eg, timer, eta, spk, ma, mn, mg, msh, mh, inv_tau,
+            itau, inv_itau, igain, gain, fb, idc, if_nmda, ythr, io, gamma, dt, used[1], hi - lo,
+        )  # fmt: skip
+        par = (k - k0) & 1
+        marks[par, tid, 0] = written[tid]
+        marks[par, tid, 1] = _scan(
+            W, lo, hi, k, io, gamma, dt, written[tid], my_step, my_neuron, my_t
+        )
+        if threads > 1:
+            _store_release(sync, tid * _SYNC_STRIDE, k - k0 + 1)
+            if not _wait_all(sync, threads, k - k0 + 1):
+                return -1, in_pos, written[tid]
+        for t in range(threads):
+            written[t] = marks[par, t, 1]
+            for j in range(marks[par, t, 0], marks[par, t, 1]):
+                i = out_neuron[t, j]
+                for e in range(ptr[i], ptr[i + 1]):
+                    Wf[target[e]] += charge[e]
+        k += 1
+    return k, in_pos, written[tid]
+
+
+@njit(error_model="numpy", cache=True)
+def _thresholds(P: np.ndarray, io: np.float32) -> np.ndarray:
+    """y at the threshold of every neuron [A] (float32); never reached by dead and killed ones."""
+    n = P.shape[1]
+    y = np.empty(n, DTYPE)
+    for i in range(n):
+        ut = P[P_UTHR, i]
+        y[i] = io * np.exp(ut) + P[P_IGAIN, i] * ut if ut < _MAX_U else _NEVER
+    return y
+
+
+class Plan:
+    """Connections split among threads: `Plan(indptr, target, charge, n, threads)`.
+
+    indptr (n_sources + 1), target (type * n + neuron) and charge [A]: the full CSR table by
+    source (neurons 0..n-1, then input sources). Thread t integrates the neurons bounds[t] <= i <
+    bounds[t + 1] (whole blocks, as equal as they allow) and owns the charges that reach them:
+    indptr[t] (n_sources + 1) indexes target (positions in the flattened work array) and charge,
+    which keep the table's order for each source (so sums are formed in the serial order).
+    """
+
+    def __init__(
+        self, indptr: np.ndarray, target: np.ndarray, charge: np.ndarray, n: int, threads: int
+    ) -> None:
+        if n % BLOCK:
+            raise ValueError(f"neuron count {n} is not a multiple of {BLOCK}")
+        nb = n // BLOCK
+        self.threads = threads = max(1, min(threads, nb))
+        self.n = n
+        self.bounds = np.array([nb * t // threads * BLOCK for t in range(threads + 1)], np.int64)
+        n_src = indptr.shape[0] - 1
+        src = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(indptr))
+        typ, neuron = np.divmod(np.asarray(target, np.int64), n)
+        owner = np.searchsorted(self.bounds, neuron, side="right") - 1
+        order = np.lexsort((np.arange(src.size), src, owner))  # owner, source, then table order
+        self.target = ((_J + typ) * row_stride(n) + neuron)[order]
+        self.charge = np.ascontiguousarray(np.asarray(charge)[order], DTYPE)
+        counts = np.zeros((threads, n_src), np.int64)
+        np.add.at(counts, (owner, src), 1)
+        flat = np.concatenate([[0], np.cumsum(counts.ravel())])
+        self.indptr = np.stack([flat[t * n_src : (t + 1) * n_src + 1] for t in range(threads)])
+
+
+def _aligned(shape: tuple[int, ...], align: int = 64) -> np.ndarray:
+    """An uninitialized DTYPE array whose data starts on an `align`-byte boundary (the vector
+    loops then split every block the same way, whatever the allocator returns)."""
+    size = int(np.prod(shape))
+    raw = np.empty(size + align // 4, DTYPE)
+    skip = (-raw.ctypes.data % align) // 4
+    return raw[skip : skip + size].reshape(shape)
+
+
 def integrate(
     S: np.ndarray,
     P: np.ndarray,
     J: np.ndarray,
-    indptr: np.ndarray,
-    target: np.ndarray,
-    charge: np.ndarray,
+    plan: Plan,
     in_step: np.ndarray,
     in_src: np.ndarray,
     in_pos: int,
@@ -299,143 +597,54 @@ def integrate(
     out_step: np.ndarray,
     out_neuron: np.ndarray,
     out_t: np.ndarray,
-) -> tuple[int, int, int]:
-    """Integrate steps k0 <= k < k1; return (next step, next input position, spikes written).
+) -> tuple[int, int, np.ndarray]:
+    """Integrate steps k0 <= k < k1 on plan.threads threads; return (next step, next input
+    position, spikes written by each thread).
 
-    S (N_SROWS, N) state, P (N_PROWS, N) parameters, J (N_JROWS, N) pending charges [A].
-    used (N_JROWS,) bool: which of AMPA, NMDA, GABA, SHUNT, AHP can carry current (the others
-    stay 0 and are skipped). Connections in CSR form: source s (neuron 0..N-1, then input sources
-    N..) reaches flat targets target[indptr[s]:indptr[s+1]] (= type * N + neuron) with charges [A].
-    Inputs: steps in_step (sorted) and sources in_src, consumed from in_pos. Spikes go to out_step,
-    out_neuron and out_t (time inside the step [s]); the call returns early when fewer than N
-    slots are free.
+    S (N_SROWS, N) state, P (N_PROWS, N) parameters, J (N_JROWS, N) pending charges [A]; N a
+    multiple of BLOCK (plan.n). used (N_JROWS,) bool: which of AMPA, NMDA, GABA, SHUNT, AHP can carry
+    current (the others stay 0 and are skipped). `plan`: the connections (`Plan`; sources are
+    neurons 0..N-1, then input sources N..). Inputs: steps in_step (sorted) and sources in_src,
+    consumed from in_pos. Thread t writes its spikes to out_step[t], out_neuron[t] and out_t[t]
+    (time inside the step [s]), each (threads, capacity), in step order and neuron order within
+    a step; the call returns early when some thread has fewer free slots than neurons.
     """
     n = S.shape[1]
-    # one work array, rows one cache line apart modulo 4 KiB (rows of exactly 4 KiB would map to
-    # the same cache sets and evict one another in the neuron loop)
-    W = np.zeros((_WROWS, -(-n // 1024) * 1024 + _ROW_PAD), DTYPE)
+    if n != plan.n:
+        raise ValueError(f"the plan is for {plan.n} neurons, the state has {n}")
+    W = _aligned((_WROWS, row_stride(n)))
     W[:N_SROWS, :n] = S
+    W[_J : _J + N_JROWS, :n] = J
     W[_P : _P + N_PROWS, :n] = P
-    for i in range(n):  # y at the threshold; never reached by dead and killed neurons
-        ut = P[P_UTHR, i]
-        W[_YTHR, i] = io * np.exp(ut) + P[P_IGAIN, i] * ut if ut < _MAX_U else _NEVER
-    out = _steps(
-        W, J, indptr, target, charge, in_step, in_src, in_pos, k0, k1, io, gamma, dt, noise_on,
-        used, noise_seed, out_step, out_neuron, out_t,
+    W[_SPK:, :n] = _MINUS1
+    W[_YTHR, :n] = _thresholds(P, io)
+    T = plan.threads
+    marks = np.zeros((2, T, 2), np.int64)
+    sync = np.zeros((T + 1) * _SYNC_STRIDE, np.int64)
+    args = (
+        W, plan.bounds, plan.indptr, plan.target, plan.charge, in_step, in_src, in_pos, k0, k1,
+        io, gamma, dt, noise_on, used, noise_seed, n, out_step, out_neuron, out_t, marks, sync,
     )  # fmt: skip
+    results: list[tuple[int, int, int] | None] = [None] * T
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            results[t] = _thread(t, *args)
+        except BaseException as e:  # the others must not wait for this thread forever
+            errors.append(e)
+            sync[T * _SYNC_STRIDE] = 1
+
+    helpers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(1, T)]
+    for h in helpers:
+        h.start()
+    work(0)
+    for h in helpers:
+        h.join()
+    if errors:
+        raise errors[0]
+    done = [r for r in results if r is not None]
+    assert len(done) == T and len({(r[0], r[1]) for r in done}) == 1, "threads out of step"
     S[:] = W[:N_SROWS, :n]
-    return out
-
-
-@njit(error_model="numpy", cache=True)
-def _steps(
-    W: np.ndarray,
-    J: np.ndarray,
-    indptr: np.ndarray,
-    target: np.ndarray,
-    charge: np.ndarray,
-    in_step: np.ndarray,
-    in_src: np.ndarray,
-    in_pos: int,
-    k0: int,
-    k1: int,
-    io: np.float32,
-    gamma: np.float32,
-    dt: np.float32,
-    noise_on: bool,
-    used: np.ndarray,
-    noise_seed: np.uint64,
-    out_step: np.ndarray,
-    out_neuron: np.ndarray,
-    out_t: np.ndarray,
-) -> tuple[int, int, int]:
-    """The time loop of `integrate` on its work array W (_WROWS, >= N) and J (N_JROWS, N)."""
-    n = J.shape[1]
-    Jf = J.reshape(N_JROWS * n)
-    cap = out_step.shape[0]
-    nout = 0
-    n_in = in_step.shape[0]
-    u, eu, eg, timer = W[S_U], W[S_EU], W[S_EG], W[S_TIMER]
-    spk = W[_SPK]
-    ahp_jump = W[_P + P_AHP_JUMP]
-    tref = W[_P + P_TREF]
-    igain = W[_P + P_IGAIN]
-    k = k0
-    while k < k1:
-        if nout + n > cap:
-            break
-        while in_pos < n_in and in_step[in_pos] == k:
-            s = in_src[in_pos]
-            for e in range(indptr[s], indptr[s + 1]):
-                Jf[target[e]] += charge[e]
-            in_pos += 1
-        for r in range(N_JROWS):  # rows S_AMPA..S_AHP pair with J rows and P_DEC_* rows
-            if used[r]:
-                _charge(W[r], J[r], W[_P + r])
-        if noise_on:
-            _noise(
-                W[S_NOISE],
-                W[_P + P_NOISE_A],
-                W[_P + P_NOISE_B],
-                noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n),
-            )
-        _membrane(
-            W[S_AMPA],
-            W[S_NMDA],
-            W[S_GABA],
-            W[S_SHUNT],
-            W[S_AHP],
-            u,
-            eu,
-            eg,
-            timer,
-            W[S_NOISE],
-            spk,
-            W[_P + P_MEAN_AMPA],
-            W[_P + P_MEAN_NMDA],
-            W[_P + P_MEAN_GABA],
-            W[_P + P_MEAN_SHUNT],
-            W[_P + P_MEAN_AHP],
-            W[_P + P_INV_TAU],
-            W[_P + P_ITAU],
-            W[_P + P_INV_ITAU],
-            igain,
-            W[_P + P_GAIN],
-            W[_P + P_FB],
-            W[_P + P_IDC],
-            W[_P + P_IF_NMDA],
-            W[_YTHR],
-            io,
-            gamma,
-            dt,
-            used[1],
-            n,
-        )
-        for b0 in range(0, n, _BLOCK):  # skip the blocks of neurons with nothing to do
-            b1 = min(b0 + _BLOCK, n)
-            busy = 0
-            for i in range(b0, b1):
-                busy += spk[i] != _MINUS1
-            if busy == 0:
-                continue
-            for i in range(b0, b1):
-                t_in = spk[i]
-                if t_in == _MINUS2:  # a long step in u: invert y(u) exactly
-                    ui = _invert(eu[i], u[i], io, igain[i])
-                    u[i] = ui
-                    eu[i] = np.expm1(ui)
-                    eg[i] = np.expm1(gamma * ui)
-                elif t_in >= _0:
-                    u[i] = _0
-                    eu[i] = _0
-                    eg[i] = _0
-                    timer[i] = tref[i] - (dt - t_in)
-                    Jf[N_TYPES * n + i] += ahp_jump[i]
-                    out_step[nout] = k
-                    out_neuron[nout] = i
-                    out_t[nout] = t_in
-                    nout += 1
-                    for e in range(indptr[i], indptr[i + 1]):
-                        Jf[target[e]] += charge[e]
-        k += 1
-    return k, in_pos, nout
+    J[:] = W[_J : _J + N_JROWS, :n]
+    return done[0][0], done[0][1], np.array([r[2] for r in done], np.int64)

@@ -1,0 +1,101 @@
+"""SiliconEngine on several threads: the same spikes and state bit for bit as on one, whatever the
+thread count (the link's exact replay needs the noise and the result to be a function of the run's
+identity only: docs/protocol.md 5.1), and each thread owns exactly the charges of its neurons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hil import events as ev
+from hil.bench import emulator as bench
+from hil.chip.config import ChipConfig
+from hil.chip.example import N_INPUTS, example_config
+from hil.emulator import kernel as K
+from hil.emulator.engine import SiliconEngine
+from hil.emulator.silicon import Silicon
+from hil.errors import ConfigError
+
+
+def with_adaptation_and_nmda(cfg: ChipConfig) -> ChipConfig:
+    """`cfg` with the AHP and the NMDA gate on for every neuron it sets (more kernel rows in use)."""
+    for *_, neuron in cfg.neurons():
+        neuron.latches = {"latch_so_adaptation": True, "latch_denm_nmda": True}
+    return cfg.validate()
+
+
+def runs(eng: SiliconEngine, stim: np.ndarray, threads: int) -> list[np.ndarray]:
+    """From rest and as the first runs of the applied config (the same noise keys each time): two
+    runs in a row (the state carries over), then the state and the pending charges."""
+    eng.threads = threads
+    eng.reset()
+    eng._runs = 0  # as after apply (applying again would only cost time)
+    duration = 0.15
+    out = [eng.run(stim, duration), eng.run(stim, duration)]
+    assert eng._state is not None and eng._pending is not None
+    return [*out, eng._state.copy(), eng._pending.copy()]
+
+
+@pytest.fixture(scope="module")
+def two_chips() -> SiliconEngine:
+    """The benchmark network on two chips that send spikes to each other (applied once)."""
+    eng = SiliconEngine(Silicon.from_seed(4, n_chips=2))
+    eng.apply(bench.workload(4, n_chips=2))
+    return eng
+
+
+def test_every_thread_count_gives_the_serial_result_bit_for_bit(two_chips: SiliconEngine) -> None:
+    """Two chips, membrane noise, uneven thread ranges (3, 5)."""
+    eng = two_chips
+    stim = ev.poisson_input(bench.INPUT_RATE_HZ, 2 * bench.N_INPUTS, 0.15, seed=4, dt=1e-4)
+    serial = runs(eng, stim, threads=1)
+    assert serial[0].size > 2000 and set(serial[0]["chip"]) == {0, 1}
+    assert not np.array_equal(serial[0], serial[1])  # fresh noise, carried state
+    for threads in (2, 3, 5):
+        for a, b in zip(serial, runs(eng, stim, threads), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{threads} threads")
+
+
+def test_adaptation_and_nmda_rows_agree_across_thread_counts() -> None:
+    eng = SiliconEngine(Silicon.from_seed(6))
+    eng.apply(with_adaptation_and_nmda(example_config(6)))
+    stim = ev.poisson_input(80.0, N_INPUTS, 0.15, seed=6, dt=1e-4)
+    serial = runs(eng, stim, threads=1)
+    assert serial[0].size > 100
+    for a, b in zip(serial, runs(eng, stim, threads=4), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plan_gives_each_thread_the_charges_of_its_own_neurons(two_chips: SiliconEngine) -> None:
+    """Thread t's table is the full table's charges to t's neurons, in the full table's order."""
+    c = two_chips._compiled
+    assert c is not None
+    n, n_src = c.P.shape[1], c.indptr.size - 1
+    src = np.repeat(np.arange(n_src), np.diff(c.indptr))
+    stride = K.row_stride(n)
+    for threads in (1, 2, 3, 7):
+        plan = c.plan(threads)
+        assert plan.threads == threads and plan.bounds[0] == 0 and plan.bounds[-1] == n
+        assert np.all(plan.bounds % K.BLOCK == 0) and np.all(np.diff(plan.bounds) > 0)
+        for t in range(threads):
+            a, b = plan.indptr[t, 0], plan.indptr[t, -1]
+            row, neuron = np.divmod(plan.target[a:b], stride)
+            mine = (plan.bounds[t] <= c.target % n) & (c.target % n < plan.bounds[t + 1])
+            np.testing.assert_array_equal(
+                np.repeat(np.arange(n_src), np.diff(plan.indptr[t])), src[mine]
+            )
+            np.testing.assert_array_equal((row - K.N_SROWS) * n + neuron, c.target[mine])
+            np.testing.assert_array_equal(plan.charge[a:b], c.charge[mine])
+        assert plan.indptr[-1, -1] == c.target.size  # every charge belongs to some thread
+
+
+def test_more_threads_than_blocks_use_one_block_each() -> None:
+    eng = SiliconEngine(Silicon.from_seed(1), threads=64)
+    eng.apply(ChipConfig())
+    assert eng._compiled is not None and eng._compiled.plan(64).threads == 1024 // K.BLOCK
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2", 257])
+def test_bad_thread_counts_are_refused(threads: object) -> None:
+    with pytest.raises(ConfigError, match="threads"):
+        SiliconEngine(Silicon.from_seed(1), threads=threads)  # type: ignore[arg-type]
