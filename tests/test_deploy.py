@@ -242,3 +242,31 @@ def test_chip_in_the_loop_finetuning_lowers_the_error_on_new_input(tmp_path: Pat
     after = rate_error(rates(sil, best, held_out), ref)
     assert after < 0.8 * before, (before, after)
     np.testing.assert_array_equal(best.network.sign_rec, dep.network.sign_rec)  # signs kept
+
+
+@pytest.mark.slow
+def test_cli_finetune_over_the_wire(tmp_path: Path, capsys) -> None:
+    """`hil finetune` against an emulated board over the wire protocol (emu://)."""
+    workload_model(0).save(tmp_path / "model.json")
+    Silicon.from_seed(3).write_truth(tmp_path / "truth.csv")
+    args = _parser().parse_args(
+        [
+            "finetune",
+            str(tmp_path / "model.json"),
+            "--board",
+            "emu://?seed=3",
+            "--twin",
+            str(tmp_path / "truth.csv"),
+            "--out",
+            str(tmp_path / "tuned.json"),
+            "--iterations",
+            "2",
+            "--json",
+        ]
+    )
+    assert args.func(args) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["board_runs"] == 3 and s["rate_error_after"] < s["rate_error_before"]
+    tuned = Model.load(tmp_path / "tuned.json")
+    assert tuned.training["finetune"]["board_runs"] == 3
+    ChipConfig.load(tmp_path / "tuned.config.json")
