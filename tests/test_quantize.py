@@ -128,3 +128,17 @@ def test_bench_quantize_keys_without_peer() -> None:
         assert 0 < out[key] < 0.07
     assert out["rockpool_rms_error_tutorial"] is None and out["speedup_vs_rockpool"] is None
     assert "skipped" in out["rockpool"]
+
+
+@pytest.mark.slow
+def test_bench_quantize_with_rockpool_in_the_same_run() -> None:
+    """The full benchmark (about a minute: Rockpool's quantizer takes most of it)."""
+    pytest.importorskip("rockpool")
+    from hil.bench import quantize as bench
+
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    out = bench.run(p.parse_args(["--repeats", "1"]))
+    for name in ("tutorial", "256"):
+        assert out[f"rms_error_{name}"] < out[f"rockpool_rms_error_{name}"] / 2
+    assert out["speedup_vs_rockpool"] > 1

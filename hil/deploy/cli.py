@@ -1,7 +1,9 @@
 """`hil deploy MODEL --board URL [--calibration C.json] [--twin T.csv] -o CONFIG`: quantize, map
 and place a trained model on a board, write the config and its map, apply it.
+`hil finetune MODEL --board URL --twin T.csv --out TUNED.json`: chip-in-the-loop fine-tuning of
+that deployment (hil.deploy.finetune).
 
-hil/cli.py adds it with `add_parser(subparsers)`; a HilError raised here becomes one line on stderr
+hil/cli.py adds both with `add_parser(subparsers)`; a HilError raised here becomes one line on stderr
 and exit code 2 there. Heavy imports happen inside the command.
 """
 
@@ -55,7 +57,132 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-apply", action="store_true", help="write the files, do not apply")
     p.add_argument("--json", action="store_true", help="print a JSON summary only")
     p.set_defaults(func=run_deploy)
+    add_finetune_parser(subparsers)
     return p
+
+
+FT_HELP = "chip-in-the-loop fine-tuning: forward on the board, gradient from the twin"
+FT_EPILOG = """examples:
+  hil finetune model.json --board emu://?seed=3 --twin truth.csv --out tuned.json
+  hil finetune model.json --board emu:// --twin truth.csv --out tuned.json --iterations 8 --json
+
+Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
+(Poisson input on every input channel at --rate for --duration), takes each network neuron's rate
+error against the same deployment on an ideal chip (no mismatch, noise, dead or hot neurons), and
+moves the synapses' masks along the twin's gradient of that error (docs/deploy.md). Writes
+TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
+training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
+.config.map.json). Board runs: iterations + 1."""
+
+
+def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `finetune` subcommand to `subparsers`."""
+    p = subparsers.add_parser(
+        "finetune",
+        help=FT_HELP,
+        description=FT_HELP,
+        epilog=FT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="model.json (hil.model/1, NPZ beside it)")
+    p.add_argument("--board", required=True, metavar="URL", help="board URL: emu://, ...")
+    p.add_argument("--twin", required=True, metavar="T.csv", help="per-neuron twin table")
+    p.add_argument("--out", required=True, type=at.output_file, metavar="TUNED.json")
+    p.add_argument("--iterations", type=at.integer(1, 100), default=5, help="steps (default 5)")
+    p.add_argument(
+        "--rate",
+        type=at.number(0, 1000, "Hz", lo_open=True),
+        default=20.0,
+        help="input rate per channel [Hz] (default 20)",
+    )
+    p.add_argument(
+        "--duration",
+        type=at.number(0, 60, "s", lo_open=True),
+        default=1.0,
+        help="seconds per board run (default 1)",
+    )
+    p.add_argument("--seed", type=at.seed, default=0, help="input seed")
+    p.add_argument("--json", action="store_true", help="print a JSON summary only")
+    p.set_defaults(func=run_finetune)
+    return p
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune on the board; write the tuned model, config and map; print the errors."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from hil.board import open_board
+    from hil.chip.biasgen import bias_current
+    from hil.chip.netlist import board_currents
+    from hil.deploy.deploy import deploy, save
+    from hil.deploy.finetune import board_rates, finetune
+    from hil.deploy.gain import ideal_silicon
+    from hil.deploy.placement import load_twin
+    from hil.emulator.engine import SiliconEngine
+    from hil.events import poisson_input
+    from hil.quantize.weights import BASE_WEIGHT_BIASES
+    from hil.train.model import Model
+
+    model = Model.load(args.model)
+    twin = load_twin(args.twin)
+    stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
+    with open_board(args.board) as board:
+        info = board.info()
+        dep = deploy(model, n_chips=info.n_chips, twin=twin)
+        with SiliconEngine(ideal_silicon()) as ideal:
+            target = board_rates(ideal, deploy(model), stim, args.duration)
+        cur = {
+            k: board_currents(dep.config, twin.n_chips)[k] * twin.factors[k] for k in twin.factors
+        }
+        best, history = finetune(dep, board, cur, stim, args.duration, target, args.iterations)
+    out = Path(args.out)
+    cfg_path, map_path = save(best, out.with_name(out.stem + ".config.json"), model_path=args.model)
+    iw = np.array(
+        [
+            [
+                float(bias_current(b, *best.config.chips[int(c)].cores[int(k)].parameters[b]))
+                for b in BASE_WEIGHT_BIASES
+            ]
+            for c, k in best.placement.cores
+        ]
+    )
+    model.quantized = {
+        "iw": iw,
+        "masks_in": best.network.masks_in,
+        "masks_rec": best.network.masks_rec,
+    }
+    model.training = {
+        **model.training,
+        "finetune": {
+            "board": info.board_id,
+            "board_runs": len(history),
+            "rate_error_history": history,
+            "config": cfg_path.name,
+            "iterations": args.iterations,
+            "seed": args.seed,
+        },
+    }
+    model.save(out)
+    summary = {
+        "model": str(out),
+        "config": str(cfg_path),
+        "map": str(map_path),
+        "board": info.board_id,
+        "board_runs": len(history),
+        "rate_error_before": history[0],
+        "rate_error_after": min(history),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print(f"wrote {quote(str(out))}, {quote(str(cfg_path))} and {quote(str(map_path))}")
+        print(
+            f"rate error {history[0]:.3f} -> {min(history):.3f} in {len(history)} board runs "
+            f"on {quote(info.board_id)}"
+        )
+    return 0
 
 
 def run_deploy(args: argparse.Namespace) -> int:
