@@ -66,7 +66,7 @@ def rockpool_quantize(
     """Rockpool's autoencoder quantizer on one core; the signed weights [A] it realizes."""
     import warnings
 
-    from rockpool.devices.dynapse import (  # type: ignore[import-untyped]
+    from rockpool.devices.dynapse import (
         autoencoder_quantization,
     )
 
@@ -90,7 +90,7 @@ def rockpool_quantize(
 
 def _rockpool_available() -> str | None:
     try:
-        import rockpool.devices.dynapse  # type: ignore[import-untyped]  # noqa: F401
+        import rockpool.devices.dynapse  # noqa: F401
     except Exception as e:  # any import failure means: not usable here
         return f"not available: {type(e).__name__}: {e}"[:200]
     return None

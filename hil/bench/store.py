@@ -74,7 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed", type=at.seed, default=0, help="seed of the synthetic history (default 0)"
     )
-    p.epilog = "examples:\n  hil bench store --json\n  hil bench store --nights 30 --backends sqlite"
+    p.epilog = (
+        "examples:\n  hil bench store --json\n  hil bench store --nights 30 --backends sqlite"
+    )
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 
 

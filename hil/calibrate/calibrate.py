@@ -124,7 +124,7 @@ def calibrate(
     record = {
         "schema": res.SCHEMA,
         "hil_version": __version__,
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "board": identity,
         "targets": dict(sorted(target.targets.items())),
         "algorithm": {"name": algorithm.name, **algorithm.options()},

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls  # type: ignore[import-untyped]
+from scipy.optimize import nnls
 
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.geometry import COARSE_MAX, FINE_MAX, NUM_BASE_WEIGHTS
