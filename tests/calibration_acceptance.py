@@ -3,8 +3,8 @@ the emulator's hidden truth under the calibrated biases, independently of the me
 the effective tau_mem / t_ref of every neuron come from `Silicon.truth(config)` currents through
 `hil.chip.netlist.derived_constants`.
 
-    PYTHONPATH=$PWD python tests/calibration_acceptance.py        # prints the table of
-                                                                   # docs/calibration.md
+    PYTHONPATH=$PWD python tests/calibration_acceptance.py [docs/calibration_errors.png]
+        # prints the table of docs/calibration.md (and draws its figure)
 """
 
 from __future__ import annotations
@@ -121,8 +121,11 @@ TARGETS = [
 ]
 
 
-def main() -> int:
+def main(figure: str | None = None) -> int:
+    """Print the acceptance table (docs/calibration.md); with `figure`, also draw every core's
+    error against the truth, nominal conversion vs calibrated, to that PNG file."""
     worst = 0.0
+    points: dict[str, list[tuple[float, float]]] = {}
     print(
         "| silicon | targets | algorithm | runs | board s | quantity | nominal err (max) "
         "| calibrated err (max, vs truth) |"
@@ -136,16 +139,44 @@ def main() -> int:
                 for name in sorted(target.targets):
                     e = r[name]
                     worst = max(worst, float(np.max(np.abs(e["calibrated"]))))
+                    if alg == "predictive":
+                        points.setdefault(name, []).extend(
+                            zip(e["nominal"].tolist(), e["calibrated"].tolist(), strict=True)
+                        )
                     print(
                         f"| {fam} {ns:.0%}/{cs:.0%}/{bg:.0%} d{day} | "
                         + ", ".join(f"{k}={v:g}" for k, v in sorted(target.targets.items()))
                         + f" | {alg} | {r['runs']} | {r['board_s']:.2f} | {name} | "
                         f"{np.max(np.abs(e['nominal'])):.1%} | "
-                        f"{np.max(np.abs(e['calibrated'])):.2%} |"
+                        f"{np.max(np.abs(e['calibrated'])):.2%} |",
+                        flush=True,
                     )
     print(f"worst calibrated error against the truth: {worst:.2%}")
+    if figure:
+        draw(points, figure)
     return 0 if worst <= 0.03 else 1
 
 
+def draw(points: dict[str, list[tuple[float, float]]], path: str) -> None:
+    """Per quantity, every core's relative error of the median against the truth: nominal
+    conversion (x) vs calibrated (y), with the +-3 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in sorted(points.items()):
+        a = np.array(pts) * 100
+        ax.scatter(a[:, 0], a[:, 1], s=14, label=name)
+    ax.axhspan(-3, 3, color="0.9", zorder=0, label="+-3 % (acceptance)")
+    ax.set_xlabel("nominal conversion: error of the core median vs target [%]")
+    ax.set_ylabel("calibrated (predictive): error [%]")
+    ax.set_title("Per-core median vs target, from the hidden truth")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -364,3 +364,62 @@ def test_cli_calibrates_over_the_wire_and_merges(tmp_path: Path) -> None:
 def test_full_chip_acceptance() -> None:
     """Four personalities x two target sets x two algorithms, every core of the chip."""
     assert acceptance.main() == 0
+
+
+# ---- the measurement models against an independent ODE solution (scipy) ------------------------
+
+
+def _ode_charge_time(drive, L: float, t_start: float = 0.0, t_max: float = 1.0) -> float:
+    """Time from rest (u = 0) to u = L of K du/dt = drive(t) + Io exp(gamma u), the subthreshold
+    DPI membrane with its feedback current (docs/sim.md), solved by scipy's LSODA."""
+    from scipy.integrate import solve_ivp
+
+    from hil.calibrate.measure import GAMMA, K_MEM, PHYS
+
+    def f(t, u):
+        return [(drive(t) + PHYS.Io * math.exp(GAMMA * u[0])) / K_MEM]
+
+    def hit(t, u):
+        return u[0] - L
+
+    hit.terminal = True
+    sol = solve_ivp(f, (t_start, t_max), [0.0], events=hit, method="LSODA", rtol=1e-10, atol=1e-12)
+    return float(sol.t_events[0][0]) - t_start
+
+
+@pytest.mark.parametrize("a", [3e-12, 2e-11, 1e-10, 1e-9])
+def test_interval_closed_form_matches_the_ode(a: float) -> None:
+    from hil.calibrate.measure import interval, invert_interval
+
+    L = 12.0
+    T = _ode_charge_time(lambda t: a, L, t_max=10.0)
+    assert float(interval(np.array(a), L)) == pytest.approx(T, rel=1e-6)
+    assert float(invert_interval(np.array(T), L)) == pytest.approx(a, rel=1e-6)
+
+
+def test_ampa_train_fit_recovers_tau_from_an_ode_train() -> None:
+    """A spike train computed here by scipy (kick A exp(-t/tau), rest for R after each spike,
+    the feedback current included) gives back tau within 0.3 %."""
+    from hil.calibrate.measure import L_AMPA, fit_train
+
+    rows = []
+    for tau, R, A in ((8e-3, 0.8e-3, 3e-9), (5e-3, 0.5e-3, 5e-9), (11e-3, 1.1e-3, 2e-9)):
+        t, train = 0.0, []
+        while len(train) < 40:
+            try:
+                kick = lambda s, A=A, tau=tau: A * math.exp(-s / tau)  # noqa: E731
+                dt_ = _ode_charge_time(kick, L_AMPA, t, t + 0.2)
+            except IndexError:  # no more threshold crossings: the kick's charge ran out
+                break
+            t += dt_
+            train.append(t)
+            t += R
+        rows.append((tau, np.array(train)))
+    times = np.full((3, 64), np.nan)
+    n = np.zeros(3, np.int64)
+    for i, (_, tr) in enumerate(rows):
+        times[i, : tr.size] = tr
+        n[i] = tr.size
+    got = fit_train(times, n, 0.0, 8e-3, 0.8e-3)
+    for (tau, _), g in zip(rows, got, strict=True):
+        assert g == pytest.approx(tau, rel=3e-3)
