@@ -12,7 +12,9 @@ import json
 from hil import argtypes as at
 from hil.errors import ArtifactError, HilError, quote
 
-HELP = "calibrate per-core biases so each core's median tau_mem / t_ref hits a target"
+HELP = (
+    "calibrate per-core biases so each core's median tau_mem, t_ref, tau_ampa, tau_gaba hit targets"
+)
 EPILOG = """examples:
   hil calibrate --board 'emu://?seed=3' --target t.json --out cal.json
   hil calibrate --board 'emu://?seed=3' --target t.json --out cal.json --algorithm binary --json

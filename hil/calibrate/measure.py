@@ -9,15 +9,17 @@ statistic is the median over its neurons, bad neurons (dead, hot) left out.
   threshold in about a microsecond, so the inter-spike interval is the refractory period
   (t_ref = mean ISI minus the charge time, which the same model gives).
 - tau_mem (SOIF_LEAK_N): with the membrane gain far above the threshold (Igain ~ 2.4 uA, Ispkthr
-  ~ 10 nA) the DPI neuron stays in its subthreshold regime up to the spike, where
+  ~ 100 nA) the DPI neuron stays in its subthreshold regime up to the spike, where
   Itau tau d ln(I)/dt = Iin - Itau + Ia(I), Ia = Io (I/Io)^gamma (docs/sim.md), and Itau tau =
   (Ut/kappa) C_mem = K does not depend on the leak. The interval at DC input Iin is then
       T(a) = (K/a) [L - ln((a + Io e^(gamma L)) / (a + Io)) / gamma],  a = Iin - Itau,
   L = ln(Ispkthr/Io): a closed form in which the leak current enters in amperes. A prelude fits,
-  per neuron, Itau and the unknown scale s of its DC input (Iin = s x, x the code's nominal
-  current) to the intervals at four DC levels on one coarse branch; each search step then needs
-  one run at one level and inverts T for a, Itau = s x - a, tau_mem = K / Itau.
+  per neuron, Itau, the unknown scale s of its DC input (Iin = s x, x the code's nominal current)
+  and its own L to the intervals at four DC levels on one coarse branch; each search step then
+  needs one run at one level and inverts T for a, Itau = s x - a, tau_mem = K / Itau.
   Refractory period: the shortest the generator gives (sub-nanosecond), so it does not count.
+- tau_gaba (DEGA_ITAU_P) and tau_ampa (DEAM_ETAU_P): GabaMeasurement and AmpaMeasurement below
+  (docs/calibration.md).
 """
 
 from __future__ import annotations
