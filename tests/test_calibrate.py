@@ -206,7 +206,7 @@ def test_calibration_meets_the_targets_on_the_hidden_truth(tmp_path: Path) -> No
 
     with Counting(sil) as board:  # same board id, silicon, day, targets: from the cache
         again = calibrate(board, target, PredictiveModel(), cache_dir=tmp_path)
-    assert again["cores"] == rec["cores"]
+    assert again["cores"] == rec["cores"] and again["cached"] and "cached" not in rec
     with SiliconEngine(sil.at_day(1)) as board:  # another day is another key
         assert calibrate.__module__  # (the key differs; not run here to keep the test short)
         from hil.calibrate.calibrate import board_identity, cache_key
@@ -423,3 +423,36 @@ def test_ampa_train_fit_recovers_tau_from_an_ode_train() -> None:
     got = fit_train(times, n, 0.0, 8e-3, 0.8e-3)
     for (tau, _), g in zip(rows, got, strict=True):
         assert g == pytest.approx(tau, rel=3e-3)
+
+
+def test_target_parser_raises_only_config_errors() -> None:
+    """Any JSON value as a target record: a Target or a ConfigError, never another exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    values = st.recursive(
+        scalars,
+        lambda kids: (
+            st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+        ),
+        max_leaves=12,
+    )
+    names = st.sampled_from(["tau_mem", "t_ref", "tau_ampa", "tau_gaba", "tau_ahp", "x"])
+    records = st.fixed_dictionaries(
+        {
+            "schema": st.just("hil.calibration-target/1"),
+            "targets": st.dictionaries(names, values, max_size=3) | values,
+        },
+        optional={"cores": values, "other": values},
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(records | values)
+    def check(data: object) -> None:
+        try:
+            Target.from_dict(data)
+        except ConfigError as e:
+            assert "\n" not in str(e)
+
+    check()

@@ -83,7 +83,7 @@ def calibrate(
     key = cache_key(identity, target, algorithm, tolerance)
     cached = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
     if cached is not None and cached.exists():
-        return res.load(cached)
+        return {**res.load(cached), "cached": True}
 
     session = Session(board)
     bad = survey(session, cores)

@@ -82,6 +82,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "success": ok,
         "runs": record["runs"],
+        "cached": bool(record.get("cached", False)),
         "board_s": record["board_s"],
         "cores": [
             {
@@ -104,8 +105,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 for name, v in c["achieved"].items()
             ]
             print(f"chip {c['chip']} core {c['core']}: " + ", ".join(parts))
+        how = "from the cache, first " if summary["cached"] else ""
         print(
-            f"wrote {quote(str(args.out))}: {record['runs']} board runs, "
+            f"wrote {quote(str(args.out))}: {how}{record['runs']} board runs, "
             f"{record['board_s']:.2f} s of board time, {summary['dead']} dead, "
             f"{summary['hot']} hot neurons"
         )
