@@ -456,3 +456,54 @@ def test_target_parser_raises_only_config_errors() -> None:
             assert "\n" not in str(e)
 
     check()
+
+
+@pytest.mark.parametrize(
+    "out", [".", "/", "/proc/x.json", "/proc/none/x.json", "/dev/null", "nodir/c.json"]
+)
+def test_cli_refuses_outputs_before_running(tmp_path: Path, out: str, monkeypatch) -> None:
+    import contextlib
+    import io
+
+    import hil.board
+    from hil.cli import main
+
+    def no_board(url: str):
+        raise AssertionError("the board must not be opened for a bad output")
+
+    monkeypatch.setattr(hil.board, "open_board", no_board)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.json").write_text(json.dumps(GOOD))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(["calibrate", "--board", "emu://", "--target", "t.json", "--out", out])
+        except SystemExit as e:
+            code = e.code
+    assert code == 2 and err.getvalue().count("\n") == 1, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"targets": NaN}', b"[" * 60_000, b"", b'{"schema": 1, "schema": 2}', b"\xe9"]
+)
+def test_cli_refuses_bad_target_files(tmp_path: Path, raw: bytes) -> None:
+    import contextlib
+    import io
+
+    from hil.cli import main
+
+    (tmp_path / "t.json").write_bytes(raw)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(
+            [
+                "calibrate",
+                "--board",
+                "emu://",
+                "--target",
+                str(tmp_path / "t.json"),
+                "--out",
+                str(tmp_path / "c.json"),
+            ]
+        )
+    assert code == 2 and err.getvalue().count("\n") == 1, err.getvalue()

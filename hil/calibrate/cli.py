@@ -70,6 +70,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from hil.calibrate import ALGORITHMS, calibrate, default_cache_dir, load_target, save
 
     target = load_target(args.target)
+    _writable(args.out, "--out")  # refuse before minutes of board time, not after
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     with open_board(args.board) as board:
         record = calibrate(board, target, ALGORITHMS[args.algorithm](), args.tolerance, cache)
@@ -112,6 +113,23 @@ def run_calibrate(args: argparse.Namespace) -> int:
             f"{summary['hot']} hot neurons"
         )
     return 0 if ok else 1
+
+
+def _writable(path: str, option: str) -> None:
+    """HilError unless a file can be created in `path`'s folder (the write itself stays atomic,
+    hil.artifacts.write_atomic); tried with a temporary file that is removed at once."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path).parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hil-calibrate-", suffix=".tmp"):
+            pass
+    except OSError as e:
+        raise HilError(
+            f"argument {option}: cannot write in {quote(str(folder))} ({e.strerror}); "
+            "allowed: a file in a writable folder"
+        ) from None
 
 
 def _fmt(v: float | None) -> str:
