@@ -5,6 +5,8 @@ the effective tau_mem / t_ref of every neuron come from `Silicon.truth(config)` 
 
     PYTHONPATH=$PWD python tests/calibration_acceptance.py [docs/calibration_errors.png]
         # prints the table of docs/calibration.md (and draws its figure)
+    PYTHONPATH=$PWD python tests/calibration_acceptance.py --wire [FOLDER]
+        # the same check through a `hil emulate --listen` process over TCP
 """
 
 from __future__ import annotations
@@ -179,5 +181,73 @@ def draw(points: dict[str, list[tuple[float, float]]], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def over_the_wire(folder: str) -> int:
+    """`hil calibrate` against a separate `hil emulate --listen` process over TCP (2 pA membrane
+    noise, a personality of its own), checked against the truth; prints the per-core errors."""
+    import json
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from hil.calibrate import load
+
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    sil = personality(909, "normal", 0.16, 0.06, 0.05, noise_A=2e-12)
+    sil.save(d / "silicon.json")
+    target = {"tau_mem": 0.02, "t_ref": 0.002, "tau_ampa": 0.008, "tau_gaba": 0.012}
+    (d / "target.json").write_text(
+        json.dumps({"schema": "hil.calibration-target/1", "targets": target})
+    )
+    cmd = [sys.executable, "-m", "hil", "emulate", "--listen", "127.0.0.1:0"]
+    srv = subprocess.Popen(
+        [*cmd, "--silicon", str(d / "silicon.json")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert srv.stdout is not None
+        port = re.search(r"127\.0\.0\.1:(\d+)", srv.stdout.readline())
+        assert port, "the emulator did not say its port"
+        t0 = time.perf_counter()
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hil",
+                "calibrate",
+                "--board",
+                f"socket://127.0.0.1:{port.group(1)}",
+                "--target",
+                str(d / "target.json"),
+                "--out",
+                str(d / "calibration.json"),
+                "--no-cache",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        wall = time.perf_counter() - t0
+    finally:
+        srv.terminate()
+        srv.wait(10)
+    print(f"hil calibrate over TCP: exit {r.returncode}, {wall:.1f} s wall {r.stderr.strip()}")
+    rec = load(d / "calibration.json")
+    cal, _ = merge(ChipConfig(), rec)
+    nom = nominal_config(rec)
+    print(f"runs {rec['runs']}, board time {rec['board_s']:.2f} s")
+    worst = 0.0
+    for name, v in sorted(target.items()):
+        got = truth_medians(sil, cal, name) / v - 1
+        worst = max(worst, float(np.abs(got).max()))
+        print(
+            f"{name}: calibrated {np.round(got * 100, 2)} %, nominal "
+            f"{np.round((truth_medians(sil, nom, name) / v - 1) * 100, 2)} %"
+        )
+    return 0 if worst <= 0.03 and r.returncode == 0 else 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--wire"]:
+        sys.exit(over_the_wire(sys.argv[2] if len(sys.argv) > 2 else "/tmp/hil-calibrate-wire"))
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))
