@@ -404,10 +404,14 @@ def _ode_charge_time(drive, L: float, t_start: float = 0.0, t_max: float = 1.0) 
     DPI membrane with its feedback current (docs/sim.md), solved by scipy's LSODA."""
     from scipy.integrate import solve_ivp
 
-    from hil.calibrate.measure import GAMMA, K_MEM, PHYS
+    from hil.chip.params import Physics
+
+    ph = Physics()
+    kappa = (ph.kappa_n + ph.kappa_p) / 2
+    K, gamma = ph.Ut / kappa * ph.C_mem, kappa / (kappa + 1)  # docs/sim.md
 
     def f(t, u):
-        return [(drive(t) + PHYS.Io * math.exp(GAMMA * u[0])) / K_MEM]
+        return [(drive(t) + ph.Io * math.exp(gamma * u[0])) / K]
 
     def hit(t, u):
         return u[0] - L
@@ -419,7 +423,7 @@ def _ode_charge_time(drive, L: float, t_start: float = 0.0, t_max: float = 1.0) 
 
 @pytest.mark.parametrize("a", [3e-12, 2e-11, 1e-10, 1e-9])
 def test_interval_closed_form_matches_the_ode(a: float) -> None:
-    from hil.calibrate.measure import interval, invert_interval
+    from hil.calibrate.models import interval, invert_interval
 
     L = 12.0
     T = _ode_charge_time(lambda t: a, L, t_max=10.0)
@@ -430,7 +434,9 @@ def test_interval_closed_form_matches_the_ode(a: float) -> None:
 def test_ampa_train_fit_recovers_tau_from_an_ode_train() -> None:
     """A spike train computed here by scipy (kick A exp(-t/tau), rest for R after each spike,
     the feedback current included) gives back tau within 0.3 %."""
-    from hil.calibrate.measure import L_AMPA, fit_train
+    from hil.calibrate.models import fit_train
+
+    L = math.log(10e-9 / 0.5e-12)  # a 10 nA threshold
 
     rows = []
     for tau, R, A in ((8e-3, 0.8e-3, 3e-9), (5e-3, 0.5e-3, 5e-9), (11e-3, 1.1e-3, 2e-9)):
@@ -438,7 +444,7 @@ def test_ampa_train_fit_recovers_tau_from_an_ode_train() -> None:
         while len(train) < 40:
             try:
                 kick = lambda s, A=A, tau=tau: A * math.exp(-s / tau)  # noqa: E731
-                dt_ = _ode_charge_time(kick, L_AMPA, t, t + 0.2)
+                dt_ = _ode_charge_time(kick, L, t, t + 0.2)
             except IndexError:  # no more threshold crossings: the kick's charge ran out
                 break
             t += dt_
@@ -450,7 +456,7 @@ def test_ampa_train_fit_recovers_tau_from_an_ode_train() -> None:
     for i, (_, tr) in enumerate(rows):
         times[i, : tr.size] = tr
         n[i] = tr.size
-    got = fit_train(times, n, 0.0, 8e-3, 0.8e-3)
+    got = fit_train(times, n, 0.0, 8e-3, 0.8e-3, L)
     for (tau, _), g in zip(rows, got, strict=True):
         assert g == pytest.approx(tau, rel=3e-3)
 
