@@ -4,9 +4,12 @@
     record = calibrate(board, Target({"tau_mem": 0.02, "t_ref": 0.002}))   # hil.calibration/1
     config, changes = merge(config, record)
 
-A Calibration says what to set and what to measure (hil.calibrate.measure: one measurement per
-quantity); an Algorithm says how to search (hil.calibrate.algorithms: binary, noisy binary,
-predictive). Targets: hil.calibrate.target; the record and merging: hil.calibrate.result.
+Quantities: tau_mem, t_ref, tau_ampa, tau_gaba (per-core medians, seconds). A measurement says
+what to set and what to measure (hil.calibrate.measure: one per quantity, every core in every
+run; the models it fits: hil.calibrate.models); an Algorithm says how to search
+(hil.calibrate.algorithms: binary, noisy binary, predictive). Targets: hil.calibrate.target; codes
+ordered by current: hil.calibrate.grid; the record and merging: hil.calibrate.result; the
+commands: hil.calibrate.cli.
 """
 
 from hil.calibrate.algorithms import (

@@ -25,7 +25,7 @@ from hil import __version__
 from hil.board import Board
 from hil.calibrate import result as res
 from hil.calibrate.algorithms import Algorithm, PredictiveModel, Probe
-from hil.calibrate.grid import CodeGrid, grid
+from hil.calibrate.grid import grid
 from hil.calibrate.measure import MEASUREMENTS, BadNeurons, Measurement, survey
 from hil.calibrate.session import Session
 from hil.calibrate.target import QUANTITIES, Target
@@ -83,7 +83,7 @@ def calibrate(
     key = cache_key(identity, target, algorithm, tolerance)
     cached = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
     if cached is not None and cached.exists():
-        return res.load(cached)
+        return {**res.load(cached), "cached": True}
 
     session = Session(board)
     bad = survey(session, cores)
@@ -104,23 +104,24 @@ def calibrate(
         value = target.targets[name]
         q = QUANTITIES[name]
         g = grid(q.bias)
-        start = np.full(len(cores), g.nearest(q.current_for(value)), np.int64)
+        nominal = g.code(g.nearest(q.current_for(value)))
+        start = np.array([nominal] * len(cores), np.int64)
         meas = MEASUREMENTS[name](session, cores, value, bad)
-        meas.prepare([g.code(int(i)) for i in start])
-        probes: dict[tuple[int, int], np.ndarray] = {}
-        found = algorithm.search(_prober(meas, g, probes), g, value, start)
+        meas.prepare([nominal] * len(cores))
+        probes: dict[tuple[int, tuple[int, int]], np.ndarray] = {}
+        found = algorithm.search(_prober(meas, probes), g, value, start)
         outliers[name] = []
         for j, (c, k) in enumerate(cores):
-            i = int(found.index[j])
+            code = (int(found.code[j, 0]), int(found.code[j, 1]))
             v = float(found.value[j])
             ok = bool(abs(v / value - 1) <= tolerance and found.monotonic[j])
             pc = per_core[j]
-            pc["parameters"][q.bias] = list(g.code(i))
-            pc["nominal"][q.bias] = list(g.code(int(start[j])))
+            pc["parameters"][q.bias] = list(code)
+            pc["nominal"][q.bias] = list(nominal)
             pc["achieved"][name] = v if np.isfinite(v) else None
             pc["success"][name] = ok
             pc["monotonic"][name] = bool(found.monotonic[j])
-            outliers[name] += [[c, k, int(n)] for n in _outliers(probes[(j, i)])]
+            outliers[name] += [[c, k, int(n)] for n in _outliers(probes[(j, code)])]
     record = {
         "schema": res.SCHEMA,
         "hil_version": __version__,
@@ -141,14 +142,15 @@ def calibrate(
     return record
 
 
-def _prober(meas: Measurement, g: CodeGrid, seen: dict[tuple[int, int], np.ndarray]) -> Probe:
-    """The algorithms' probe: codes by grid index -> per-core medians; keeps the per-neuron
-    values of every (core, index) in `seen`."""
+def _prober(meas: Measurement, seen: dict[tuple[int, tuple[int, int]], np.ndarray]) -> Probe:
+    """The algorithms' probe: (n_cores, 2) codes -> per-core medians; keeps the per-neuron values
+    of every (core, code) in `seen`."""
 
-    def probe(idx: np.ndarray) -> np.ndarray:
-        p = meas.probe([g.code(int(i)) for i in idx])
-        for j, i in enumerate(idx):
-            seen[(j, int(i))] = p.values[j]
+    def probe(codes: np.ndarray) -> np.ndarray:
+        cs = [(int(c), int(f)) for c, f in codes]
+        p = meas.probe(cs)
+        for j, code in enumerate(cs):
+            seen[(j, code)] = p.values[j]
         return p.medians
 
     return probe

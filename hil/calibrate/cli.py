@@ -12,7 +12,9 @@ import json
 from hil import argtypes as at
 from hil.errors import ArtifactError, HilError, quote
 
-HELP = "calibrate per-core biases so each core's median tau_mem / t_ref hits a target"
+HELP = (
+    "calibrate per-core biases so each core's median tau_mem, t_ref, tau_ampa, tau_gaba hit targets"
+)
 EPILOG = """examples:
   hil calibrate --board 'emu://?seed=3' --target t.json --out cal.json
   hil calibrate --board 'emu://?seed=3' --target t.json --out cal.json --algorithm binary --json
@@ -68,6 +70,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from hil.calibrate import ALGORITHMS, calibrate, default_cache_dir, load_target, save
 
     target = load_target(args.target)
+    _writable(args.out, "--out")  # refuse before minutes of board time, not after
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     with open_board(args.board) as board:
         record = calibrate(board, target, ALGORITHMS[args.algorithm](), args.tolerance, cache)
@@ -80,6 +83,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "success": ok,
         "runs": record["runs"],
+        "cached": bool(record.get("cached", False)),
         "board_s": record["board_s"],
         "cores": [
             {
@@ -102,12 +106,30 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 for name, v in c["achieved"].items()
             ]
             print(f"chip {c['chip']} core {c['core']}: " + ", ".join(parts))
+        how = "from the cache, first " if summary["cached"] else ""
         print(
-            f"wrote {quote(str(args.out))}: {record['runs']} board runs, "
+            f"wrote {quote(str(args.out))}: {how}{record['runs']} board runs, "
             f"{record['board_s']:.2f} s of board time, {summary['dead']} dead, "
             f"{summary['hot']} hot neurons"
         )
     return 0 if ok else 1
+
+
+def _writable(path: str, option: str) -> None:
+    """HilError unless a file can be created in `path`'s folder (the write itself stays atomic,
+    hil.artifacts.write_atomic); tried with a temporary file that is removed at once."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path).parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hil-calibrate-", suffix=".tmp"):
+            pass
+    except OSError as e:
+        raise HilError(
+            f"argument {option}: cannot write in {quote(str(folder))} ({e.strerror}); "
+            "allowed: a file in a writable folder"
+        ) from None
 
 
 def _fmt(v: float | None) -> str:

@@ -56,3 +56,11 @@ def grid(bias: str) -> CodeGrid:
         cur.append(i[keep])
         top = float(i.max())
     return CodeGrid(bias, np.concatenate(coarse), np.concatenate(fine), np.concatenate(cur))
+
+
+def fine_for(bias: str, coarse: int, amps: float) -> float:
+    """The (unrounded) fine value at which coarse branch `coarse` of `bias` gives `amps` [A]
+    nominally; outside 0..255 where that branch cannot."""
+    lo = float(bias_current(bias, coarse, 0))
+    hi = float(bias_current(bias, coarse, FINE_MAX))
+    return (amps - lo) / (hi - lo) * FINE_MAX

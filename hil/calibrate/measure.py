@@ -9,26 +9,36 @@ statistic is the median over its neurons, bad neurons (dead, hot) left out.
   threshold in about a microsecond, so the inter-spike interval is the refractory period
   (t_ref = mean ISI minus the charge time, which the same model gives).
 - tau_mem (SOIF_LEAK_N): with the membrane gain far above the threshold (Igain ~ 2.4 uA, Ispkthr
-  ~ 10 nA) the DPI neuron stays in its subthreshold regime up to the spike, where
+  ~ 100 nA) the DPI neuron stays in its subthreshold regime up to the spike, where
   Itau tau d ln(I)/dt = Iin - Itau + Ia(I), Ia = Io (I/Io)^gamma (docs/sim.md), and Itau tau =
   (Ut/kappa) C_mem = K does not depend on the leak. The interval at DC input Iin is then
       T(a) = (K/a) [L - ln((a + Io e^(gamma L)) / (a + Io)) / gamma],  a = Iin - Itau,
   L = ln(Ispkthr/Io): a closed form in which the leak current enters in amperes. A prelude fits,
-  per neuron, Itau and the unknown scale s of its DC input (Iin = s x, x the code's nominal
-  current) to the intervals at four DC levels on one coarse branch; each search step then needs
-  one run at one level and inverts T for a, Itau = s x - a, tau_mem = K / Itau.
+  per neuron, Itau, the unknown scale s of its DC input (Iin = s x, x the code's nominal current)
+  and its own L to the intervals at four DC levels on one coarse branch; each search step then
+  needs one run at one level and inverts T for a, Itau = s x - a, tau_mem = K / Itau.
   Refractory period: the shortest the generator gives (sub-nanosecond), so it does not count.
+- tau_gaba (DEGA_ITAU_P) and tau_ampa (DEAM_ETAU_P): GabaMeasurement and AmpaMeasurement below
+  (docs/calibration.md).
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from hil import events as ev
+from hil.calibrate.models import (
+    K_MEM,
+    PHYS,
+    fit_train,
+    interval,
+    invert_interval,
+    levenberg_marquardt,
+)
 from hil.calibrate.session import Session
 from hil.calibrate.target import QUANTITIES, Quantity
 from hil.chip.biasgen import bias_code, bias_current
@@ -41,11 +51,7 @@ from hil.chip.geometry import (
     Dendrite,
     global_neuron,
 )
-from hil.chip.params import Physics
 
-PHYS = Physics()
-K_MEM = PHYS.Ut / PHYS.kappa * PHYS.C_mem  # Itau * tau_mem [C]
-GAMMA = PHYS.kappa / (PHYS.kappa + 1.0)
 MAX_CODE = (COARSE_MAX, FINE_MAX)
 THRESHOLD_A = 10e-9  # spike threshold of the survey and t_ref setups [A]
 # tau_mem setup: a high threshold, so the positive feedback, not the threshold, ends the interval
@@ -220,41 +226,6 @@ class RefractoryMeasurement(Measurement):
         return np.where(n < MIN_SPIKES, np.inf, v)  # fewer spikes: longer than the run can show
 
 
-def interval(a: np.ndarray, L: np.ndarray | float) -> np.ndarray:
-    """T(a) [s] of the subthreshold DPI (module docstring) for a = Iin - Itau [A] and
-    L = ln(Ispkthr / Io) (broadcasting); inf where the neuron cannot reach threshold (a <= -Io)."""
-    a, L = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(L, np.float64))
-    out = np.full(a.shape, np.inf)
-    ok = a > -PHYS.Io
-    small = ok & (np.abs(a) < 1e-18)
-    big = ok & ~small
-    ab, Lb = a[big], L[big]
-    top = PHYS.Io * np.exp(GAMMA * Lb)
-    out[big] = K_MEM / ab * (Lb - np.log((ab + top) / (ab + PHYS.Io)) / GAMMA)
-    # a -> 0: K * integral of ds / (Io e^(gamma s)) = K (1 - e^(-gamma L)) / (gamma Io)
-    out[small] = K_MEM * (1 - np.exp(-GAMMA * L[small])) / (GAMMA * PHYS.Io)
-    return out
-
-
-def invert_interval(T: np.ndarray, L: np.ndarray | float) -> np.ndarray:
-    """a [A] with interval(a, L) = T (T decreases in a), by bisection; NaN where T is NaN."""
-    T = np.asarray(T, np.float64)
-    lo = np.full(T.shape, -PHYS.Io * (1 - 1e-9))
-    hi = np.full(T.shape, 1e-3)
-    for _ in range(80):
-        mid = np.where(lo > 0, np.sqrt(np.abs(lo * hi)), 0.5 * (lo + hi))  # hi > 0 always
-        slow = interval(mid, L) > T  # too slow: a must be larger
-        lo = np.where(slow, mid, lo)
-        hi = np.where(slow, hi, mid)
-    return np.where(np.isfinite(T), 0.5 * (lo + hi), np.nan)
-
-
-@dataclass
-class _Fit:
-    scale: np.ndarray  # (n_cores, 256) DC scale s per neuron (Iin = s x)
-    levels: list[tuple[int, int]] = field(default_factory=list)
-
-
 class LeakMeasurement(Measurement):
     """tau_mem from DC intervals in the subthreshold regime (module docstring)."""
 
@@ -329,23 +300,7 @@ class LeakMeasurement(Measurement):
                 r = np.log(interval(a, p[:, 2:3])) - logT
             return np.where(np.isfinite(r), r, 10.0)
 
-        lam = np.full(len(p), 1e-2)
-        r = resid(p)
-        cost = (r**2).sum(axis=1)
-        for _ in range(60):
-            J = np.stack([(resid(p + h) - r) / 1e-6 for h in np.eye(3) * 1e-6], axis=2)
-            JtJ = np.einsum("nlj,nlk->njk", J, J)
-            g = np.einsum("nlj,nl->nj", J, r)
-            A = JtJ + lam[:, None, None] * (np.eye(3) * np.maximum(JtJ, 1e-12))
-            step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
-            trial = np.clip(p + step, lo, hi)
-            rt = resid(trial)
-            ct = (rt**2).sum(axis=1)
-            better = ct < cost
-            p = np.where(better[:, None], trial, p)
-            r = np.where(better[:, None], rt, r)
-            cost = np.where(better, ct, cost)
-            lam = np.where(better, lam / 3, lam * 4)
+        p, _ = levenberg_marquardt(resid, p, lo, hi, 60)
         s = np.full(ok.size, np.nan)
         L = np.full(ok.size, np.nan)
         s[ok], L[ok] = np.exp(p[:, 1]), p[:, 2]
@@ -458,7 +413,7 @@ class AmpaMeasurement(Measurement):
         self.refr = 0.1 * self.target
         tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
         thr_code = _code("SOIF_SPKTHR_P", THRESHOLD_A)
-        L = math.log(float(bias_current("SOIF_SPKTHR_P", *thr_code)) / PHYS.Io)
+        L = self.L = math.log(float(bias_current("SOIF_SPKTHR_P", *thr_code)) / PHYS.Io)
         # the kick's charge A tau = (jump) tau: ~30 threshold charges K L, so ~30 spikes
         jump = 30 * K_MEM * L / self.target
         weight = jump * PHYS.Ut / PHYS.kappa * PHYS.C_ampa / (gain * tp)
@@ -481,15 +436,10 @@ class AmpaMeasurement(Measurement):
         stim = ev.input_events(np.array([t0_us], np.int64), np.array([KICK_CHANNEL], np.int64))
         spikes = self.session.run(end, stim)
         times, n = spike_matrix(spikes, self.index, t0_us)
-        tau_fit = fit_train(times, n, t0_us * 1e-6, self.target, self.refr)
+        tau_fit = fit_train(times, n, t0_us * 1e-6, self.target, self.refr, self.L)
         few = n < self.MIN_SPIKES  # the kick's charge ran out at once: tau below what this shows
         out = np.where(few, 0.0, tau_fit)
         return np.where(out > 5 * end, np.inf, out).reshape(self.index.shape)
-
-
-L_AMPA = math.log(
-    float(bias_current("SOIF_SPKTHR_P", *_code("SOIF_SPKTHR_P", THRESHOLD_A))) / PHYS.Io
-)
 
 
 def spike_matrix(
@@ -512,88 +462,6 @@ def spike_matrix(
         has = n > j
         out[has, j] = t[lo[has] + j]
     return out, n
-
-
-def fit_train(
-    times: np.ndarray, n: np.ndarray, t_kick: float, tau0: float, refr0: float
-) -> np.ndarray:
-    """Per row of `times` (spike times [s], NaN padded), tau [s] of the AMPA-train model
-    (AmpaMeasurement); NaN where a row has fewer than 4 usable spikes. Levenberg-Marquardt from
-    three starting values of tau (0.5, 1 and 2 x tau0), the best fit kept."""
-    # the tail, where the kick's charge barely reaches threshold, is too sensitive to model:
-    # keep each train up to its first interval longer than tau0 / 2
-    gap = np.diff(times, axis=1, prepend=t_kick)
-    cut = np.cumsum(~(gap <= 0.5 * tau0), axis=1) > 0  # NaN compares False: padding is cut too
-    times = np.where(cut, np.nan, times)
-    n = (~cut).sum(axis=1)
-    ok = n >= 4
-    T = times[ok][:, : max(int(n.max(initial=0)), 1)]
-    best = np.full(len(T), np.inf)
-    tau = np.full(len(T), np.nan)
-    for f in (1.0, 0.5, 2.0):
-        p0 = np.stack(
-            [
-                np.log(n[ok] / (f * tau0)),
-                np.full(len(T), math.log(f * tau0)),
-                np.full(len(T), math.log(refr0)),
-            ],
-            axis=1,
-        )
-        p, cost = _fit_train_from(T, t_kick, p0, tau0, refr0)
-        better = cost < best
-        best = np.where(better, cost, best)
-        tau = np.where(better, np.exp(p[:, 1]), tau)
-    out = np.full(n.size, np.nan)
-    out[ok] = tau
-    return out
-
-
-def _fit_train_from(
-    T: np.ndarray, t_kick: float, p0: np.ndarray, tau0: float, refr0: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt over p = (log B, log tau, log R) per row of T; (p, cost)."""
-    prev = np.concatenate([np.full((len(T), 1), np.nan), T[:, :-1]], axis=1)
-    valid = ~np.isnan(T)
-    first = np.zeros_like(valid)
-    first[:, 0] = True
-    span = T - np.where(first, t_kick, prev)
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        B, tau, R = (np.exp(p[:, i : i + 1]) for i in range(3))
-        start = np.where(first, t_kick, prev + R) - t_kick
-        with np.errstate(all="ignore"):
-            e0 = np.exp(-start / tau)
-            need = np.ones_like(e0)  # the charge still needed, in threshold charges K L
-            for _ in range(2):  # the feedback current lowers it, more so under a weak drive
-                end = -tau * np.log(e0 - need / (B * tau))
-                mean_drive = K_MEM * L_AMPA * need / np.maximum(end - start, 1e-9)
-                need = interval(mean_drive, L_AMPA) * mean_drive / (K_MEM * L_AMPA)
-            pred = t_kick - tau * np.log(e0 - need / (B * tau))
-            r = (pred - T) / span  # relative to the observed interval
-        r = np.where(valid, r, 0.0)
-        return np.where(np.isfinite(r), r, 10.0)
-
-    lo = np.array([-30.0, math.log(tau0) - 5, math.log(refr0) - 4])
-    hi = np.array([30.0, math.log(tau0) + 5, math.log(refr0) + 4])
-    p = p0
-    lam = np.full(len(p), 1e-2)
-    r = resid(p)
-    cost = (r**2).sum(axis=1)
-    for _ in range(40):
-        J = np.stack([(resid(p + h) - r) / 1e-6 for h in np.eye(3) * 1e-6], axis=2)
-        JtJ = np.einsum("nlj,nlk->njk", J, J)
-        g = np.einsum("nlj,nl->nj", J, r)
-        A = JtJ + lam[:, None, None] * (np.eye(3) * np.maximum(JtJ, 1e-12))
-        step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
-        trial = np.clip(p + step, lo, hi)
-        rt = resid(trial)
-        ct = (rt**2).sum(axis=1)
-        better = ct < cost
-        p = np.where(better[:, None], trial, p)
-        r = np.where(better[:, None], rt, r)
-        cost = np.where(better, ct, cost)
-        lam = np.where(better, lam / 3, lam * 4)
-    return p, cost
 
 
 def _nominal(bias: str) -> tuple[int, int]:
