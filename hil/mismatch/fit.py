@@ -50,8 +50,10 @@ CONVENTIONS = [
     "Iw_0: the per-core base weight 0 is its nominal code current; Iw_1..Iw_3 are identified "
     "relative to it per core; the synaptic gains Igain_<type> absorb the core's absolute scale.",
     "weight_factor: the geometric mean of a neuron's 64 slot factors is 1; Igain_<type> absorbs it.",
-    "Ipulse, If_nmda, the AHP currents and the capacitances stay nominal: from rates alone they "
-    "are confounded with the synaptic gains (efficacy ~ Igain * t_pulse) or were not measured.",
+    "Itau_<type>, Ipulse, If_nmda, the AHP currents and the capacitances stay nominal: from rates "
+    "alone the synaptic time constants were not separable from the gains (a fit of both walked "
+    "along Igain/Itau = const: the mean synaptic current is rate * Igain/Itau * Iw * t_pulse), "
+    "and the others are confounded with the gains or were not measured.",
     "noise_std is not identified (0): membrane noise only shapes rates within a few pA of the "
     "rheobase.",
 ]
@@ -231,7 +233,8 @@ def _fit_slots(
 def _fit_type(
     twin: Twin, res: ExperimentResult, kind: str, idx: np.ndarray, g_ampa: np.ndarray
 ) -> None:
-    """Gain and time constant of synapse type `kind` of every measured neuron (into `twin`)."""
+    """The gain of synapse type `kind` of every measured neuron (into `twin`); its time constant
+    stays nominal (CONVENTIONS)."""
     exp = rebuild(SynapseType, res.options)
     d = exp.design(twin.n_chips)
     meas = np.stack([spike_rates(rec, idx) for rec in res.recordings])  # (S, n)
@@ -241,11 +244,10 @@ def _fit_type(
     src = _source(twin)
 
     def run(scales: dict[str, np.ndarray]) -> np.ndarray:
-        return simulate_rates(src, d.config, stimuli, scales, instances=3)
+        return simulate_rates(src, d.config, stimuli, scales, instances=2)
 
-    lg, lt = _newton_two(run, meas, kind, ~twin.dead[idx])
+    lg = _gauss_newton(run, meas, kind, ~twin.dead[idx])
     twin.currents[gain][idx] = twin.currents[gain][idx] * np.exp(lg)
-    twin.currents[f"Itau_{kind}"][idx] = twin.currents[f"Itau_{kind}"][idx] * np.exp(lt)
 
 
 def _interp_log(meas: np.ndarray, sim: np.ndarray, lng: np.ndarray) -> np.ndarray:
@@ -261,33 +263,25 @@ def _interp_log(meas: np.ndarray, sim: np.ndarray, lng: np.ndarray) -> np.ndarra
     return out
 
 
-def _newton_two(
+def _gauss_newton(
     run: Callable[[dict[str, np.ndarray]], np.ndarray],
     meas: np.ndarray,
     kind: str,
     alive: np.ndarray,
     iters: int = 4,
     h: float = 0.05,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Newton on (ln gain, ln tau) multipliers of synapse `kind`, per neuron, against the
-    measured rates (S, n) in log(rate + 1), with finite differences as simulator instances."""
-    n = meas.shape[1]
-    lg = np.zeros(n)
-    lt = np.zeros(n)
+) -> np.ndarray:
+    """Gauss-Newton on the ln gain multiplier of synapse `kind`, per neuron, against the measured
+    rates (S, n) in log(rate + 1), with the finite difference as a second simulator instance."""
+    lg = np.zeros(meas.shape[1])
     y = np.log(meas + 1.0)
     for _ in range(iters):
-        g = np.exp(np.stack([lg, lg + h, lg]))
-        t = np.exp(np.stack([lt, lt, lt + h]))
-        sim = np.log(run({f"Igain_{kind}": g, f"Itau_{kind}": t}) + 1.0)  # (3, S, n)
+        sim = np.log(run({f"Igain_{kind}": np.exp(np.stack([lg, lg + h]))}) + 1.0)  # (2, S, n)
         r = sim[0] - y
-        J = np.stack([(sim[1] - sim[0]) / h, (sim[2] - sim[0]) / h], axis=-1)  # (S, n, 2)
-        Jn = np.moveaxis(J, 1, 0)  # (n, S, 2)
-        A = Jn.transpose(0, 2, 1) @ Jn + 1e-6 * np.eye(2)
-        b = Jn.transpose(0, 2, 1) @ r.T[:, :, None]
-        step = np.clip(np.nan_to_num(-np.linalg.solve(A, b)[..., 0]), -0.5, 0.5)
-        lg = np.where(alive, lg + step[:, 0], 0.0)
-        lt = np.where(alive, lt + step[:, 1], 0.0)
-    return lg, lt
+        J = (sim[1] - sim[0]) / h  # (S, n)
+        step = -(J * r).sum(0) / np.maximum((J * J).sum(0), 1e-9)
+        lg = np.where(alive, lg + np.clip(np.nan_to_num(step), -0.7, 0.7), 0.0)
+    return lg
 
 
 def identifiable(mf: MembraneFit, good: np.ndarray) -> list[dict[str, Any]]:
@@ -298,6 +292,8 @@ def identifiable(mf: MembraneFit, good: np.ndarray) -> list[dict[str, Any]]:
          "of the rates at three Iref codes", "median_rel_se": None},
         {"name": "Igain_mem*Idc", "what": "membrane gain times the neuron's DC factor on branch 2 "
          "(the strong-drive slope of the f-I curve)", "median_rel_se": float(se[1])},
+        {"name": "(Igain_x/Itau_x)/(Igain_ampa/Itau_ampa)", "what": "each synapse type's "
+         "efficacy relative to AMPA's, per neuron (x = nmda, gaba, shunt)", "median_rel_se": None},
         {"name": "Iw_k/Iw_0", "what": "per-core base-weight ratios, k = 1..3 (256 neurons each)",
          "median_rel_se": None},
         {"name": "weight_factor/geomean", "what": "each CAM slot's weight factor relative to the "
