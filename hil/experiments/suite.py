@@ -43,7 +43,7 @@ def characterize(
     out = Path(out)
     exps = list(default_experiments() if experiments is None else experiments)
     t0 = time.perf_counter()
-    rows = []
+    rows: list[dict[str, Any]] = []
     info = board.info()
     for exp in exps:
         res: ExperimentResult = run_experiment(board, exp, show_progress=show_progress)

@@ -15,7 +15,7 @@ import numpy as np
 
 from hil import events as ev
 from hil.chip.config import ChipConfig, InputRoute, Synapse, mask_bits
-from hil.chip.geometry import CORES_PER_CHIP, Dendrite
+from hil.chip.geometry import Dendrite
 from hil.experiments.base import (
     NEURONS_PER_CORE,
     Design,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SLOTS = 64
+ALL_CORES = (True, True, True, True)  # an input route to every core of its chip
 TAG0 = 1  # tag of slot 0's input; slot s listens to TAG0 + s
 CHANNELS_PER_CHIP = SLOTS
 # Masks of the slot scan: slots 0..3 select Iw_0..Iw_3 alone (base-weight ratios per core), every
@@ -45,7 +46,7 @@ KINDS = {
     "shunt": Dendrite.SHUNT,
 }
 INHIBITORY = ("gaba", "shunt")
-INH_DC_CODE = (2, 130)  # DC drive under which inhibition is measured: 0.83 nA nominal
+INH_DC_CODE = (2, 255)  # DC drive under which inhibition is measured: 1.63 nA nominal
 
 
 def regular_train(channels: Sequence[int], rate_hz: float, duration_s: float) -> np.ndarray:
@@ -63,7 +64,7 @@ def channel(chip: int, slot: int) -> int:
 
 def _routes(n_chips: int, slots: int) -> list[InputRoute]:
     return [
-        InputRoute(channel=channel(c, s), chip=c, tag=TAG0 + s, core=(True,) * CORES_PER_CHIP)
+        InputRoute(channel=channel(c, s), chip=c, tag=TAG0 + s, core=ALL_CORES)
         for c in range(n_chips)
         for s in range(slots)
     ]
@@ -143,7 +144,7 @@ class SynapseType(Experiment):
 
     kind: str = "ampa"
     rates_hz: tuple[float, float] = (1000.0, 150.0)
-    inh_rates_hz: tuple[float, float] = (300.0, 60.0)
+    inh_rates_hz: tuple[float, float] = (1000.0, 200.0)
     durations_s: tuple[float, float] = (0.3, 0.6)
     n_per_core: int = NEURONS_PER_CORE  # neurons 0..n_per_core-1 of every core
 

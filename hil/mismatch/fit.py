@@ -10,6 +10,7 @@ measure keep their nominal values and are listed in the diagnostics.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,11 @@ def fit_twin(
     coarse = np.array([s.params["dc_coarse"] for s in steps])
     sel = coarse >= 2
     cores_local = np.unique(core, return_inverse=True)[1]
-    mf = fit_membrane(x[sel], coarse[sel], R[sel], np.where(ok_ref, t_ref, np.nan), cores_local)
+    dur = np.array([s.duration_s for s in steps])
+    mf = fit_membrane(
+        x[sel], coarse[sel], R[sel], np.where(ok_ref, t_ref, np.nan), cores_local,
+        durations=dur[sel],
+    )  # fmt: skip
     good = mf.ok & ~dead_m
     for b, v in (("Itau_mem", mf.itau), ("Igain_mem", mf.igain), ("Ispkthr", mf.ispkthr)):
         cur[b][idx] = np.where(good, v, cur[b][idx])
@@ -206,15 +211,20 @@ def _fit_slots(
     ratio = nominal_ratio.copy()  # Iw_k / Iw_0 per core
     for c in np.unique(core):
         cols = (core == c) & alive
-        ref = np.nanmean(lnm[np.ix_(masks == 1, cols)], axis=0)
+        with warnings.catch_warnings():  # a neuron none of whose slots resolved: NaN, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmean(lnm[np.ix_(masks == 1, cols)], axis=0)
         for k in (1, 2, 3):
             s = int(np.flatnonzero(masks == 1 << k)[0])
             d = lnm[s, cols] - ref
             if np.isfinite(d).any():
-                ratio[c, k] = float(np.exp(np.nanmedian(d)))
+                ratio[c, k] = float(np.exp(np.median(d[np.isfinite(d)])))
     kidx = np.log2(masks).astype(int)
     lnw = lnm - np.log(ratio[core][:, kidx].T)
-    centre = np.nanmean(np.where(np.isfinite(lnw), lnw, np.nan), axis=0) if lnw.size else lnw
+    fin = np.isfinite(lnw)
+    centre = np.where(
+        fin.any(0), np.where(fin, lnw, 0.0).sum(0) / np.maximum(fin.sum(0), 1), np.nan
+    )
     lnw = lnw - centre
     wf = np.ones((n_chips * NEURONS_PER_CHIP, SLOTS))
     wf[idx] = np.clip(np.exp(np.nan_to_num(lnw, nan=0.0)).T, 0.05, 20.0)
@@ -237,8 +247,12 @@ def _fit_type(
     stays nominal (CONVENTIONS)."""
     exp = rebuild(SynapseType, res.options)
     d = exp.design(twin.n_chips)
-    meas = np.stack([spike_rates(rec, idx) for rec in res.recordings])  # (S, n)
-    stimuli = [(s.stimulus, s.duration_s) for s in d.steps]
+    # the gain from the high-rate train (nearly constant current: insensitive to the time constant
+    # the fit leaves nominal) and, for inhibition, the DC baseline; the low-rate train is left out
+    top = max(float(s.params["rate_hz"]) for s in d.steps)
+    use = [i for i, s in enumerate(d.steps) if float(s.params["rate_hz"]) in (0.0, top)]
+    meas = np.stack([spike_rates(res.recordings[i], idx) for i in use])  # (S, n)
+    stimuli = [(d.steps[i].stimulus, d.steps[i].duration_s) for i in use]
     gain = f"Igain_{kind}"
     twin.currents[gain][idx] = twin.currents[gain][idx] * g_ampa
     src = _source(twin)

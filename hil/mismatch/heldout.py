@@ -37,7 +37,9 @@ def random_network(
     inputs = []
     for c in range(n_chips):
         for i in range(N_INPUTS):
-            inputs.append(InputRoute(channel=c * N_INPUTS + i, chip=c, tag=i, core=(True,) * 4))
+            inputs.append(
+                InputRoute(channel=c * N_INPUTS + i, chip=c, tag=i, core=(True, True, True, True))
+            )
     cfg.inputs = inputs
     n_inh = max(1, n_per_core // 5)
     exc = [(k, n) for k in range(CORES_PER_CHIP) for n in range(n_inh, n_per_core)]
@@ -64,7 +66,7 @@ def random_network(
         last = int(order.max()) + 1
         nr.synapses = slots[:last]
         nr.destinations = [
-            Destination(tag=NEURON_TAG0 + k * NEURONS_PER_CORE + n, core=(True,) * 4)
+            Destination(tag=NEURON_TAG0 + k * NEURONS_PER_CORE + n, core=(True, True, True, True))
         ]
     rates = rng.uniform(*rate_hz, size=n_chips * N_INPUTS)
     t_list, ch_list = [], []

@@ -55,17 +55,21 @@ def fit_membrane(
     iters: int = 12,
     min_rate_hz: float = MIN_RATE_HZ,
     fix_threshold: bool = False,
+    durations: np.ndarray | None = None,
 ) -> MembraneFit:
     """Fit the membrane of every neuron (module docstring).
 
     x: (K,) nominal DC code currents [A]; coarse: (K,) their coarse branches; rates: (K, n) [Hz];
     t_ref: (n,) refractory periods [s] (NaN for neurons that did not fire); core: (n,) index of
-    each neuron's (chip, core), 0..cores-1."""
+    each neuron's (chip, core), 0..cores-1; durations: (K,) run lengths [s]: points with fewer
+    than 4 spikes are left out (their rate is a spike count, not an inverse ISI)."""
     x = np.asarray(x, float)
     coarse = np.asarray(coarse, int)
     K, n = rates.shape
     n_cores = int(core.max()) + 1 if n else 0
     use = (rates >= min_rate_hz) & np.isfinite(t_ref)[None, :]
+    if durations is not None:
+        use &= rates * np.asarray(durations, float)[:, None] >= 4
     tr = np.nan_to_num(t_ref, nan=1e-3)
     meas = np.log(np.maximum(rates, 1e-3))
     free = (0, 1) if fix_threshold else (0, 1, 2)

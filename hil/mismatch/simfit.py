@@ -57,7 +57,7 @@ def simulate_rates(
         if stim.size:
             rows = np.searchsorted(cc.channels, stim["channel"])
             bins = np.minimum((stim["t_us"] * 1e-6 / dt + 1e-9).astype(np.int64), T - 1)
-            np.add.at(x.numpy(), (0, bins, rows), 1.0)
+            np.add.at(x.numpy()[0], (bins, rows), 1.0)
         with torch.no_grad():
             res = simulate(params, cc.weights, x, dt, times=True)
         out.append(_rates(res.spikes[:, 0].numpy(), res.times[:, 0].numpy(), dt, dur))
