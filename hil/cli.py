@@ -720,6 +720,11 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     from hil.report.cli import add_report_parser  # imports only argparse and hil.errors
 
     add_report_parser(sub)
+    from hil.experiments.cli import add_parser as add_experiments_parser
+    from hil.mismatch.cli import add_parser as add_mismatch_parser
+
+    add_experiments_parser(sub)
+    add_mismatch_parser(sub)
     from hil.calibrate.cli import add_parser as add_calibrate_parser
 
     add_calibrate_parser(sub)

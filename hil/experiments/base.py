@@ -24,6 +24,7 @@ so an interrupted run leaves no half-written result.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -54,6 +55,7 @@ SCHEMA = "hil.experiment/1"
 NEURONS_PER_CORE = NEURONS_PER_CHIP // CORES_PER_CHIP
 ADDRESS = ("chip", "core", "neuron")
 PROVENANCE_COLUMNS = ("experiment", "board_id", "silicon_id", "hil_version", "source")
+E = TypeVar("E", bound="Experiment")
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,21 @@ class Experiment(abc.ABC):
         """One row per neuron (ADDRESS columns first, then the measured quantities)."""
 
     def options(self) -> dict[str, Any]:
-        """The experiment's options, recorded with its result (JSON scalars and lists)."""
-        return {}
+        """The experiment's options (its dataclass fields), recorded with its result as JSON;
+        `rebuild` makes the experiment again from them."""
+        if not dataclasses.is_dataclass(self):
+            return {}
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def rebuild(cls: type[E], options: Mapping[str, Any]) -> E:
+    """The experiment of class `cls` with the recorded `options` (lists back to tuples)."""
+
+    def tup(v: Any) -> Any:
+        return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: tup(v) for k, v in options.items() if k in names})
 
 
 @dataclass
@@ -322,17 +337,19 @@ def all_neurons_config(
     n_chips: int,
     latches: Mapping[str, bool] | None = None,
     parameters: Mapping[str, tuple[int, int]] | None = None,
+    n_per_core: int = NEURONS_PER_CORE,
 ) -> ChipConfig:
-    """A config that sets every neuron of every core of `n_chips` chips, without synapses or
-    destinations, with `latches` on each neuron and every core's biases at the nominal codes
-    (`hil.chip.netlist.nominal_codes`) updated by `parameters` (device name -> (coarse, fine))."""
+    """A config that sets neurons 0..n_per_core-1 of every core of `n_chips` chips (all of them by
+    default), without synapses or destinations, with `latches` on each neuron and every core's
+    biases at the nominal codes (`hil.chip.netlist.nominal_codes`) updated by `parameters`
+    (device name -> (coarse, fine))."""
     cfg = ChipConfig(chips=[Chip() for _ in range(n_chips)])
     codes = {**nominal_codes(), **(parameters or {})}
     for c in range(n_chips):
         for k in range(CORES_PER_CHIP):
             core = cfg.core(c, k)
             core.parameters = dict(codes)
-            for n in range(NEURONS_PER_CORE):
+            for n in range(n_per_core):
                 core.neurons[n] = Neuron(latches=dict(latches or {}))
     return cfg
 
@@ -342,6 +359,13 @@ def per_core(n_chips: int, name: str, code: tuple[int, int]) -> dict[BiasKey, tu
     return {(c, k, name): code for c in range(n_chips) for k in range(CORES_PER_CHIP)}
 
 
-def board_neurons(n_chips: int) -> np.ndarray:
-    """Board-wide indices of every neuron of `n_chips` chips (what `all_neurons_config` sets)."""
-    return np.arange(n_chips * NEURONS_PER_CHIP, dtype=np.int64)
+def board_neurons(n_chips: int, n_per_core: int = NEURONS_PER_CORE) -> np.ndarray:
+    """Board-wide indices (sorted) of the neurons `all_neurons_config` sets."""
+    g = np.arange(n_chips * NEURONS_PER_CHIP, dtype=np.int64)
+    return g[g % NEURONS_PER_CORE < n_per_core]
+
+
+def step_neurons(steps: Sequence[Step]) -> np.ndarray:
+    """The neurons a design measures, from its first step's params (n_chips, n_per_core)."""
+    p = steps[0].params
+    return board_neurons(int(p["n_chips"]), int(p.get("n_per_core", NEURONS_PER_CORE)))

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.netlist import PHYSICS, nominal_codes
 from hil.experiments.base import (
+    NEURONS_PER_CORE,
     Design,
     Experiment,
     Step,
     address_frame,
     all_neurons_config,
-    board_neurons,
     per_core,
     spike_rates,
+    step_neurons,
 )
 from hil.measure import Recording
 
@@ -34,12 +35,19 @@ if TYPE_CHECKING:
 
 DC = "SOIF_DC_P"
 REFR = "SOIF_REFR_N"
-# Nominal DC currents [A] of the default f-I sweep: dense around the nominal rheobase (Itau_mem
-# about 5.3 pA, 10-30 % mismatch), then logarithmic up to the largest code (855 nA).
-FI_CURRENTS = (
-    3e-12, 4e-12, 5e-12, 6e-12, 7e-12, 8.5e-12, 1e-11, 1.3e-11, 1.7e-11, 2.5e-11,
-    5e-11, 1e-10, 3e-10, 1e-9, 3e-9, 1e-8, 3e-8, 1e-7, 3e-7, 8.55e-7,
-)  # fmt: skip
+# SOIF_DC_P codes of the default f-I sweep. Near the rheobase (Itau_mem about 5.3 pA with 10-30 %
+# mismatch) on coarse 0, for the rheobase only; then coarse 2, whose 6.7 pA - 1.6 nA span the
+# inputs of networks at 2-100 Hz, and overlapping stretches of coarses 3, 4 and 5 up to the largest
+# code (855 nA). Overlaps let the fit separate each coarse branch's bias-generator error (one
+# factor per core and branch) from the neurons' own parameters (hil.mismatch).
+RHEO_CODES = tuple((0, f) for f in (20, 30, 40, 50, 60, 70, 85, 100, 130, 170))
+FIT_CODES = (
+    *((2, f) for f in (2, 3, 4, 5, 6, 8, 10, 13, 17, 22, 30, 45, 65, 90, 130, 180, 255)),
+    *((3, f) for f in (10, 20, 60, 128, 255)),
+    *((4, f) for f in (5, 30, 120, 255)),
+    *((5, f) for f in (10, 40, 255)),
+)
+FI_CODES = RHEO_CODES + FIT_CODES
 LOW_RATE_A = 2e-11  # below this nominal current the steps run longer (rates of a few Hz)
 STRONG_DC = (5, 255)  # the largest DC code: 855 nA nominal
 # Refractory codes: SOIF_REFR_N on the nominal code's coarse branch (3), t_ref about 1.75, 1.0 and
@@ -60,8 +68,7 @@ def code_current(name: str, code: tuple[int, int]) -> float:
 
 def rate_matrix(steps: Sequence[Step], recordings: Sequence[Recording]) -> np.ndarray:
     """(steps, neurons) firing rates [Hz] of every neuron of the board in every step."""
-    n_chips = int(steps[0].params["n_chips"])
-    neurons = board_neurons(n_chips)
+    neurons = step_neurons(steps)
     return np.stack([spike_rates(r, neurons) for r in recordings])
 
 
@@ -77,32 +84,26 @@ class FI(Experiment):
     leak current Itau_mem; the fit (hil.mismatch) refines it), and rate_hz_<k> per step is left to
     `curves` (the long form)."""
 
-    currents: tuple[float, ...] = FI_CURRENTS
-    duration_s: float = 0.5
-    low_duration_s: float = 2.0
+    codes: tuple[tuple[int, int], ...] = FI_CODES
+    duration_s: float = 0.4
+    low_duration_s: float = 1.0
     rheo_rate_hz: float = 2.0
+    n_per_core: int = NEURONS_PER_CORE  # neurons 0..n_per_core-1 of every core
     name: str = "fi"
 
-    def options(self) -> dict[str, Any]:
-        return {
-            "currents": list(self.currents),
-            "duration_s": self.duration_s,
-            "low_duration_s": self.low_duration_s,
-            "rheo_rate_hz": self.rheo_rate_hz,
-        }
-
     def design(self, n_chips: int) -> Design:
-        cfg = all_neurons_config(n_chips, {"latch_so_dc": True})
+        cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, n_per_core=self.n_per_core)
         steps = []
-        for amps in self.currents:
-            code = dc_code(amps)
+        for code in self.codes:
+            amps = code_current(DC, code)
             steps.append(
                 Step(
                     params={
                         "n_chips": n_chips,
+                        "n_per_core": self.n_per_core,
                         "dc_coarse": code[0],
                         "dc_fine": code[1],
-                        "dc_a": code_current(DC, code),
+                        "dc_a": amps,
                     },
                     duration_s=self.low_duration_s if amps < LOW_RATE_A else self.duration_s,
                     biases=per_core(n_chips, DC, code),
@@ -115,8 +116,7 @@ class FI(Experiment):
         r = rate_matrix(steps, recordings)  # (K, n)
         order = np.argsort(x)
         x, r = x[order], r[order]
-        n_chips = int(steps[0].params["n_chips"])
-        df = address_frame(board_neurons(n_chips))
+        df = address_frame(step_neurons(steps))
         df["rheobase_a"] = _crossing(x, r, self.rheo_rate_hz)
         sat = r[-1]
         df["rate_sat_hz"] = sat
@@ -169,16 +169,14 @@ class Refractory(Experiment):
 
     codes: tuple[tuple[int, int], ...] = REFR_CODES
     duration_s: float = 0.3
+    n_per_core: int = NEURONS_PER_CORE  # neurons 0..n_per_core-1 of every core
     name: str = "refractory"
 
-    def options(self) -> dict[str, Any]:
-        return {"codes": [list(c) for c in self.codes], "duration_s": self.duration_s}
-
     def design(self, n_chips: int) -> Design:
-        cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, {DC: STRONG_DC})
+        cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, {DC: STRONG_DC}, self.n_per_core)
         steps = tuple(
             Step(
-                params={"n_chips": n_chips, "iref_a": code_current(REFR, code), "coarse": code[0],
+                params={"n_chips": n_chips, "n_per_core": self.n_per_core, "iref_a": code_current(REFR, code), "coarse": code[0],
                         "fine": code[1]},
                 duration_s=self.duration_s,
                 biases=per_core(n_chips, REFR, code),
@@ -190,8 +188,7 @@ class Refractory(Experiment):
     def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:
         x = np.array([s.params["iref_a"] for s in steps])
         r = rate_matrix(steps, recordings)  # (K, n)
-        n_chips = int(steps[0].params["n_chips"])
-        df = address_frame(board_neurons(n_chips))
+        df = address_frame(step_neurons(steps))
         ok = (r > 0).all(0)
         inv = 1.0 / np.where(r > 0, r, np.nan)  # (K, n)
         k = PHYSICS.Vth * PHYSICS.C_ref
@@ -222,23 +219,20 @@ class HotDead(Experiment):
     spont_duration_s: float = 2.0
     driven_duration_s: float = 0.1
     hot_rate_hz: float = 1.0
+    n_per_core: int = NEURONS_PER_CORE  # neurons 0..n_per_core-1 of every core
     name: str = "hotdead"
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "spont_duration_s": self.spont_duration_s,
-            "driven_duration_s": self.driven_duration_s,
-            "hot_rate_hz": self.hot_rate_hz,
-        }
 
     def design(self, n_chips: int) -> Design:
         # the DC latch is on, and the DC code goes from the floor (0, 0), 0.14 pA nominal (far below
         # any rheobase), to the strongest one: a hot neuron's extra input is always on
-        cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, {DC: (0, 0)})
+        cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, {DC: (0, 0)}, self.n_per_core)
         steps = (
-            Step({"n_chips": n_chips, "drive": "none"}, self.spont_duration_s),
             Step(
-                {"n_chips": n_chips, "drive": "strong"},
+                {"n_chips": n_chips, "n_per_core": self.n_per_core, "drive": "none"},
+                self.spont_duration_s,
+            ),
+            Step(
+                {"n_chips": n_chips, "n_per_core": self.n_per_core, "drive": "strong"},
                 self.driven_duration_s,
                 biases=per_core(n_chips, DC, STRONG_DC),
             ),
@@ -247,8 +241,7 @@ class HotDead(Experiment):
 
     def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:
         r = rate_matrix(steps, recordings)
-        n_chips = int(steps[0].params["n_chips"])
-        df = address_frame(board_neurons(n_chips))
+        df = address_frame(step_neurons(steps))
         df["spont_rate_hz"] = r[0]
         df["driven_rate_hz"] = r[1]
         df["dead"] = r[1] == 0

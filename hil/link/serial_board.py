@@ -280,6 +280,11 @@ class SerialBoard(Board, CountsReadout, BiasWrites):
             },
         )
 
+    @property
+    def config_hash(self) -> str | None:
+        """Content hash of the applied config as the board confirmed it (apply, set_biases)."""
+        return self._hash if self._config is not None else None
+
     def apply(self, config: ChipConfig) -> str:
         self._check_open()
         config.validate()

@@ -2,7 +2,8 @@
 
 URL options: dt (bin width [s], default 1e-3), seed (recorded; seeds the membrane noise),
 noise (membrane current noise s.d. [A] per bin, default 0), substep (longest membrane sub-step [s]),
-instances is always 1. Output spike times are the in-bin spike times the dynamics resolve, in
+twin (a `hil.twin/1` file: its per-neuron currents, weight factors, dead and hot neurons instead of
+the nominal ones; hil.sim.twin_source), instances is always 1. Output spike times are the in-bin spike times the dynamics resolve, in
 integer microseconds; state carries over between run() calls until reset().
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -37,8 +39,9 @@ from hil.sim.compile import CompiledConfig, compile_config, compile_netlist
 from hil.sim.dynamics import DEFAULT_SUBSTEP
 from hil.sim.network import simulate
 from hil.sim.records import State
+from hil.sim.twin_source import TwinSource
 
-OPTIONS = {"dt": float, "seed": int, "noise": float, "substep": float}
+OPTIONS = {"dt": float, "seed": int, "noise": float, "substep": float, "twin": str}
 
 
 class Simulator(Board, CountsReadout, BiasWrites):
@@ -53,6 +56,7 @@ class Simulator(Board, CountsReadout, BiasWrites):
         noise: float = 0.0,
         substep: float = DEFAULT_SUBSTEP,
         url: str = "sim://",
+        twin: str | None = None,
     ):
         for name, v in (("dt", dt), ("substep", substep)):
             if not (math.isfinite(v) and 1e-7 <= v <= 0.1):
@@ -66,6 +70,7 @@ class Simulator(Board, CountsReadout, BiasWrites):
         self._state: State | None = None
         self._closed = False
         self._generator = torch.Generator().manual_seed(seed)
+        self._twin = None if twin is None else TwinSource.load(twin)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -105,7 +110,14 @@ class Simulator(Board, CountsReadout, BiasWrites):
 
     def apply(self, config: ChipConfig) -> str:
         self._check_open()
-        compiled = compile_config(config)  # raises ConfigError; the old config stays
+        if self._twin is None:
+            compiled = compile_config(config)  # raises ConfigError; the old config stays
+        else:
+            compiled = compile_config(
+                config,
+                currents=self._twin.currents(config),
+                weight_factor=self._twin.weights(config),
+            )
         self._install(config, compiled)
         return compiled.config_hash
 
@@ -116,14 +128,23 @@ class Simulator(Board, CountsReadout, BiasWrites):
         config, digest = self._biases.set(biases)  # ConfigError: nothing changed
         net = self._compiled.netlist
         assert net is not None
-        net = net.with_currents(board_currents(config, net.n_chips))
-        self._install(config, compile_netlist(net, digest), self._biases)
+        if self._twin is None:
+            net = net.with_currents(board_currents(config, net.n_chips))
+            compiled = compile_netlist(net, digest)
+        else:
+            net = net.with_currents(self._twin.currents(config))
+            compiled = compile_netlist(net, digest, weight_factor=self._twin.weights(config))
+        self._install(config, compiled, self._biases)
         return digest
 
     def _install(
         self, config: ChipConfig, compiled: CompiledConfig, biases: BiasEditor | None = None
     ) -> None:
         """What apply and set_biases share: the new config in place, the state at rest."""
+        if self._twin is not None:
+            compiled = replace(
+                compiled, params=self._twin.params(compiled.params, compiled.neurons)
+            )
         self._compiled, self._config, self._state = compiled, config, None
         self._biases = biases or BiasEditor(config)
 
@@ -183,6 +204,6 @@ class Simulator(Board, CountsReadout, BiasWrites):
 
 
 def open_url(url: str) -> Simulator:
-    """Open `sim://[?dt=SECONDS&seed=INT&noise=AMPERES&substep=SECONDS]`."""
+    """Open `sim://[?dt=SECONDS&seed=INT&noise=AMPERES&substep=SECONDS&twin=PATH]`."""
     opts = url_options(url, OPTIONS)
     return Simulator(url=url, **opts)  # type: ignore[arg-type]
