@@ -18,6 +18,10 @@ rate_error = sqrt(mean((r - r_ref)^2)) / sqrt(mean(r_ref^2)) over the network's 
 naive rate_error / twin rate_error. The twin here is the silicon's hidden truth (the best twin a
 fit can reach); a fitted twin will gain less. Board runs: one per deployment measured, none to
 deploy (the runs that built the twin are not counted; with the truth they are none).
+
+`--finetune K` also runs K steps of chip-in-the-loop fine-tuning (hil.deploy.finetune, K + 1
+board runs) from each deployment on the measurement stimulus, and judges before and after on a
+held-out stimulus (another seed) against the ideal chip's rates on it.
 """
 
 from __future__ import annotations
@@ -81,8 +85,17 @@ def ideal_silicon() -> Silicon:
     return Silicon.from_dict({"schema": "hil.silicon/1", "silicon_id": "ideal", "seed": 0})
 
 
-def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarray) -> dict:
-    """Naive vs twin placement on one silicon: rate errors, gain, what sat on dead/hot neurons."""
+def measure(
+    silicon: Silicon,
+    model: Model,
+    stimulus: np.ndarray,
+    ref: np.ndarray,
+    finetune_steps: int = 0,
+    held_out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Naive vs twin placement on one silicon: rate errors, gain, what sat on dead/hot neurons;
+    with `finetune_steps`, chip-in-the-loop fine-tuning of both deployments on `stimulus`,
+    judged on `held_out` = (stimulus, reference rates) it never saw."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "truth.csv"
         silicon.write_truth(path)
@@ -92,7 +105,25 @@ def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarra
     no_masks = deploy(model, twin=twin, compensate=False)
     e_naive = rate_error(rates(silicon, naive, stimulus), ref)
     e_twin = rate_error(rates(silicon, placed, stimulus), ref)
+    row: dict = {}
+    if finetune_steps:
+        from hil.chip.netlist import board_currents
+        from hil.deploy.finetune import finetune
+
+        assert held_out is not None
+        for name, dep in (("naive", naive), ("twin", placed)):
+            cur = {k: board_currents(dep.config, 1)[k] * twin.factors[k] for k in twin.factors}
+            with SiliconEngine(silicon) as board:
+                best, hist = finetune(dep, board, cur, stimulus, DURATION_S, ref, finetune_steps)
+            row[f"held_out_error_{name}"] = rate_error(
+                rates(silicon, dep, held_out[0]), held_out[1]
+            )
+            row[f"held_out_error_{name}_finetuned"] = rate_error(
+                rates(silicon, best, held_out[0]), held_out[1]
+            )
+            row[f"finetune_board_runs_{name}"] = len(hist)
     return {
+        **row,
         "silicon": silicon.silicon_id,
         "rate_error_naive": e_naive,
         "rate_error_twin_placement_only": rate_error(rates(silicon, no_masks, stimulus), ref),
@@ -107,12 +138,14 @@ def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarra
     }
 
 
-def run(silicons: list[Silicon], seed: int = 0) -> dict:
+def run(silicons: list[Silicon], seed: int = 0, finetune_steps: int = 0) -> dict:
     model = workload_model(seed)
     stimulus = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed)
     ref_dep = deploy(model)
     ref = rates(ideal_silicon(), ref_dep, stimulus)
-    rows = [measure(s, model, stimulus, ref) for s in silicons]
+    other = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed + 1000)
+    held_out = (other, rates(ideal_silicon(), ref_dep, other))
+    rows = [measure(s, model, stimulus, ref, finetune_steps, held_out) for s in silicons]
     return {
         "reference_mean_rate_hz": float(ref.mean()),
         "silicons": rows,
@@ -125,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--silicons", default="0,1,2,3", help="Silicon.from_seed seeds, comma-separated")
     p.add_argument("--bad", action="store_true", help="also fixtures/silicon/bad.json")
     p.add_argument("--seed", type=int, default=0, help="network and stimulus seed")
+    p.add_argument("--finetune", type=int, default=0, help="chip-in-the-loop steps (0: none)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     sil = [Silicon.from_seed(int(s)) for s in args.silicons.split(",") if s]
     if args.bad:
         sil.append(Silicon.load(Path(__file__).parents[2] / "fixtures/silicon/bad.json"))
-    out = run(sil, args.seed)
+    out = run(sil, args.seed, args.finetune)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -143,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['rate_error_twin']:.3f} (dead {r['twin_on_dead']}, hot {r['twin_on_hot']})  "
                 f"gain {r['gain']:.2f}"
             )
+            if "held_out_error_twin" in r:
+                print(
+                    f"{'':14s} held-out: naive {r['held_out_error_naive']:.3f} -> "
+                    f"{r['held_out_error_naive_finetuned']:.3f}, twin "
+                    f"{r['held_out_error_twin']:.3f} -> {r['held_out_error_twin_finetuned']:.3f} "
+                    f"({r['finetune_board_runs_twin']} board runs)"
+                )
         print(f"median gain {out['median_gain']:.2f}")
     return 0
 

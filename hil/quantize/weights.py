@@ -166,8 +166,9 @@ def _nearest(bias: str, amps: float) -> float:
 def quantize_core(x: np.ndarray) -> CoreQuantization:
     """Quantize the weight magnitudes x (M,) [A] of one core's synapses (module docstring).
 
-    Zeros are allowed (they get mask 0). An empty core gets the nominal-free result: iw at the
-    lowest realizable current, no masks."""
+    Zeros are allowed (they get mask 0); a magnitude nearer 0 than to any level gets mask 0 too
+    (the synapse rounds away; deployment reports how many). An all-zero core gets every Iw at the
+    lowest realizable current and mask 0 everywhere."""
     x = np.abs(np.asarray(x, dtype=np.float64)).ravel()
     if not np.isfinite(x).all():
         raise ConfigError("weights", "non-finite values", "finite weight currents [A]")
