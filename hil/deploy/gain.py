@@ -1,6 +1,7 @@
 """What mismatch-aware placement gains over naive placement, measured on emulated chips.
 
-`python -m hil.deploy.gain [--silicons 0,1,2] [--bad] [--json]` (docs/deploy.md).
+`python -m hil.deploy.gain [--silicons 0,1,2] [--bad] [--families lognormal,normal,uniform]
+[--finetune K] [--json]` (docs/deploy.md).
 
 Workload (`workload_model`): a 200-neuron recurrent network on one logical core, 32 Poisson input
 channels at 20 Hz, each neuron listening to 12 inputs (excitatory) and 16 other neurons (80 %
@@ -81,6 +82,18 @@ def rate_error(r: np.ndarray, ref: np.ndarray) -> float:
     return float(np.sqrt(np.mean((r - ref) ** 2) / np.mean(ref**2)))
 
 
+def with_family(silicon: Silicon, family: str) -> Silicon:
+    """`silicon` with every mismatch and weight factor drawn from `family` (lognormal, normal,
+    uniform) at the same spreads, and its id marked."""
+    d = silicon.to_dict()
+    for spec in d.get("mismatch", {}).values():
+        spec["family"] = family
+    if "weight" in d:
+        d["weight"]["family"] = family
+    d["silicon_id"] = f"{d['silicon_id']}-{family}"[:64]
+    return Silicon.from_dict(d)
+
+
 def ideal_silicon() -> Silicon:
     return Silicon.from_dict({"schema": "hil.silicon/1", "silicon_id": "ideal", "seed": 0})
 
@@ -157,11 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hil.deploy.gain", description=__doc__)
     p.add_argument("--silicons", default="0,1,2,3", help="Silicon.from_seed seeds, comma-separated")
     p.add_argument("--bad", action="store_true", help="also fixtures/silicon/bad.json")
+    p.add_argument(
+        "--families",
+        default="lognormal",
+        help="mismatch families to draw each seed's silicon from (lognormal, normal, uniform)",
+    )
     p.add_argument("--seed", type=int, default=0, help="network and stimulus seed")
     p.add_argument("--finetune", type=int, default=0, help="chip-in-the-loop steps (0: none)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    sil = [Silicon.from_seed(int(s)) for s in args.silicons.split(",") if s]
+    seeds = [int(s) for s in args.silicons.split(",") if s]
+    fams = [f for f in args.families.split(",") if f]
+    sil = [
+        Silicon.from_seed(s) if f == "lognormal" else with_family(Silicon.from_seed(s), f)
+        for f in fams
+        for s in seeds
+    ]
     if args.bad:
         sil.append(Silicon.load(Path(__file__).parents[2] / "fixtures/silicon/bad.json"))
     out = run(sil, args.seed, args.finetune)
