@@ -87,7 +87,13 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("model", metavar="MODEL", help="model.json (hil.model/1, NPZ beside it)")
     p.add_argument("--board", required=True, metavar="URL", help="board URL: emu://, ...")
     p.add_argument("--twin", required=True, metavar="T.csv", help="per-neuron twin table")
-    p.add_argument("--out", required=True, type=at.output_file, metavar="TUNED.json")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=at.output_file,
+        metavar="TUNED.json",
+        help="tuned model to write (its config and map go beside it)",
+    )
     p.add_argument("--iterations", type=at.integer(1, 100), default=5, help="steps (default 5)")
     p.add_argument(
         "--rate",
