@@ -270,3 +270,22 @@ def test_cli_finetune_over_the_wire(tmp_path: Path, capsys) -> None:
     tuned = Model.load(tmp_path / "tuned.json")
     assert tuned.training["finetune"]["board_runs"] == 3
     ChipConfig.load(tmp_path / "tuned.config.json")
+
+
+def test_cli_bad_files_are_one_hil_error(tmp_path: Path) -> None:
+    small_model().save(tmp_path / "model.json")
+    (tmp_path / "bad.csv").write_text("not,a,twin\n1,2,3\n")
+    cases = [
+        (["deploy", str(tmp_path / "missing.json")], "missing.json"),
+        (["deploy", str(tmp_path / "model.json"), "--twin", str(tmp_path / "nope.csv")], "nope"),
+        (["deploy", str(tmp_path / "model.json"), "--twin", str(tmp_path / "bad.csv")], "columns"),
+        (
+            ["deploy", str(tmp_path / "model.json"), "--calibration", str(tmp_path / "bad.csv")],
+            "calibration",
+        ),
+    ]
+    for argv, match in cases:
+        args = _parser().parse_args([*argv, "--board", "sim://", "-o", str(tmp_path / "c.json")])
+        with pytest.raises(HilError, match=match):
+            args.func(args)
+    assert not (tmp_path / "c.json").exists()

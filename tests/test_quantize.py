@@ -142,3 +142,24 @@ def test_bench_quantize_with_rockpool_in_the_same_run() -> None:
     for name in ("tutorial", "256"):
         assert out[f"rms_error_{name}"] < out[f"rockpool_rms_error_{name}"] / 2
     assert out["speedup_vs_rockpool"] > 1
+
+
+def test_quantize_model_round_trips_through_the_model_files(tmp_path) -> None:
+    from hil.quantize.weights import quantize_model
+    from hil.train.model import Model
+
+    w_in, w_rec = weightsets.random_256(4, n_neurons=30, n_inputs=10, fan_in_rec=8, fan_in_in=4)
+    m = Model(
+        w_in=w_in,
+        w_rec=w_rec,
+        core_of=np.arange(30) // 16,
+        currents=[{}, {}],
+        outputs=[[0]],
+        dt=1e-3,
+    )
+    qm = quantize_model(m)
+    qm.save(tmp_path / "m.json")
+    back = Model.load(tmp_path / "m.json")
+    assert back.quantized is not None and m.quantized is None
+    np.testing.assert_array_equal(back.quantized["masks_rec"], qm.quantized["masks_rec"])
+    assert back.quantized["iw"].shape == (2, 4)

@@ -92,7 +92,7 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         required=True,
         type=at.output_file,
         metavar="TUNED.json",
-        help="fine-tuned model to write (hil.model/1; config and map beside it)",
+        help="tuned model to write (its config and map go beside it)",
     )
     p.add_argument("--iterations", type=at.integer(1, 100), default=5, help="steps (default 5)")
     p.add_argument(

@@ -133,6 +133,10 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
     cols = np.arange(model.n_neurons)[None, :]
     q_in, q_rec = sign_in * lv[cols, masks_in], sign_rec * lv[cols, masks_rec]
     report["weights"]["relative_rms_error"] = relative_rms_error(w_in, w_rec, q_in, q_rec)
+    report["weights"]["synapses_rounded_to_zero"] = int(
+        np.count_nonzero((w_in != 0) & (masks_in == 0))
+        + np.count_nonzero((w_rec != 0) & (masks_rec == 0))
+    )
     report["weights"]["base_weights_A"] = iw.tolist()
 
     parameters, worst = [], {}

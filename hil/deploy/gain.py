@@ -1,6 +1,7 @@
 """What mismatch-aware placement gains over naive placement, measured on emulated chips.
 
-`python -m hil.deploy.gain [--silicons 0,1,2] [--bad] [--json]` (docs/deploy.md).
+`python -m hil.deploy.gain [--silicons 0,1,2] [--bad] [--families lognormal,normal,uniform]
+[--finetune K] [--json]` (docs/deploy.md).
 
 Workload (`workload_model`): a 200-neuron recurrent network on one logical core, 32 Poisson input
 channels at 20 Hz, each neuron listening to 12 inputs (excitatory) and 16 other neurons (80 %
@@ -18,6 +19,10 @@ rate_error = sqrt(mean((r - r_ref)^2)) / sqrt(mean(r_ref^2)) over the network's 
 naive rate_error / twin rate_error. The twin here is the silicon's hidden truth (the best twin a
 fit can reach); a fitted twin will gain less. Board runs: one per deployment measured, none to
 deploy (the runs that built the twin are not counted; with the truth they are none).
+
+`--finetune K` also runs K steps of chip-in-the-loop fine-tuning (hil.deploy.finetune, K + 1
+board runs) from each deployment on the measurement stimulus, and judges before and after on a
+held-out stimulus (another seed) against the ideal chip's rates on it.
 """
 
 from __future__ import annotations
@@ -77,12 +82,33 @@ def rate_error(r: np.ndarray, ref: np.ndarray) -> float:
     return float(np.sqrt(np.mean((r - ref) ** 2) / np.mean(ref**2)))
 
 
+def with_family(silicon: Silicon, family: str) -> Silicon:
+    """`silicon` with every mismatch and weight factor drawn from `family` (lognormal, normal,
+    uniform) at the same spreads, and its id marked."""
+    d = silicon.to_dict()
+    for spec in d.get("mismatch", {}).values():
+        spec["family"] = family
+    if "weight" in d:
+        d["weight"]["family"] = family
+    d["silicon_id"] = f"{d['silicon_id']}-{family}"[:64]
+    return Silicon.from_dict(d)
+
+
 def ideal_silicon() -> Silicon:
     return Silicon.from_dict({"schema": "hil.silicon/1", "silicon_id": "ideal", "seed": 0})
 
 
-def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarray) -> dict:
-    """Naive vs twin placement on one silicon: rate errors, gain, what sat on dead/hot neurons."""
+def measure(
+    silicon: Silicon,
+    model: Model,
+    stimulus: np.ndarray,
+    ref: np.ndarray,
+    finetune_steps: int = 0,
+    held_out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Naive vs twin placement on one silicon: rate errors, gain, what sat on dead/hot neurons;
+    with `finetune_steps`, chip-in-the-loop fine-tuning of both deployments on `stimulus`,
+    judged on `held_out` = (stimulus, reference rates) it never saw."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "truth.csv"
         silicon.write_truth(path)
@@ -92,7 +118,25 @@ def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarra
     no_masks = deploy(model, twin=twin, compensate=False)
     e_naive = rate_error(rates(silicon, naive, stimulus), ref)
     e_twin = rate_error(rates(silicon, placed, stimulus), ref)
+    row: dict = {}
+    if finetune_steps:
+        from hil.chip.netlist import board_currents
+        from hil.deploy.finetune import finetune
+
+        assert held_out is not None
+        for name, dep in (("naive", naive), ("twin", placed)):
+            cur = {k: board_currents(dep.config, 1)[k] * twin.factors[k] for k in twin.factors}
+            with SiliconEngine(silicon) as board:
+                best, hist = finetune(dep, board, cur, stimulus, DURATION_S, ref, finetune_steps)
+            row[f"held_out_error_{name}"] = rate_error(
+                rates(silicon, dep, held_out[0]), held_out[1]
+            )
+            row[f"held_out_error_{name}_finetuned"] = rate_error(
+                rates(silicon, best, held_out[0]), held_out[1]
+            )
+            row[f"finetune_board_runs_{name}"] = len(hist)
     return {
+        **row,
         "silicon": silicon.silicon_id,
         "rate_error_naive": e_naive,
         "rate_error_twin_placement_only": rate_error(rates(silicon, no_masks, stimulus), ref),
@@ -107,12 +151,14 @@ def measure(silicon: Silicon, model: Model, stimulus: np.ndarray, ref: np.ndarra
     }
 
 
-def run(silicons: list[Silicon], seed: int = 0) -> dict:
+def run(silicons: list[Silicon], seed: int = 0, finetune_steps: int = 0) -> dict:
     model = workload_model(seed)
     stimulus = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed)
     ref_dep = deploy(model)
     ref = rates(ideal_silicon(), ref_dep, stimulus)
-    rows = [measure(s, model, stimulus, ref) for s in silicons]
+    other = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed + 1000)
+    held_out = (other, rates(ideal_silicon(), ref_dep, other))
+    rows = [measure(s, model, stimulus, ref, finetune_steps, held_out) for s in silicons]
     return {
         "reference_mean_rate_hz": float(ref.mean()),
         "silicons": rows,
@@ -124,13 +170,25 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hil.deploy.gain", description=__doc__)
     p.add_argument("--silicons", default="0,1,2,3", help="Silicon.from_seed seeds, comma-separated")
     p.add_argument("--bad", action="store_true", help="also fixtures/silicon/bad.json")
+    p.add_argument(
+        "--families",
+        default="lognormal",
+        help="mismatch families to draw each seed's silicon from (lognormal, normal, uniform)",
+    )
     p.add_argument("--seed", type=int, default=0, help="network and stimulus seed")
+    p.add_argument("--finetune", type=int, default=0, help="chip-in-the-loop steps (0: none)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    sil = [Silicon.from_seed(int(s)) for s in args.silicons.split(",") if s]
+    seeds = [int(s) for s in args.silicons.split(",") if s]
+    fams = [f for f in args.families.split(",") if f]
+    sil = [
+        Silicon.from_seed(s) if f == "lognormal" else with_family(Silicon.from_seed(s), f)
+        for f in fams
+        for s in seeds
+    ]
     if args.bad:
         sil.append(Silicon.load(Path(__file__).parents[2] / "fixtures/silicon/bad.json"))
-    out = run(sil, args.seed)
+    out = run(sil, args.seed, args.finetune)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -143,6 +201,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['rate_error_twin']:.3f} (dead {r['twin_on_dead']}, hot {r['twin_on_hot']})  "
                 f"gain {r['gain']:.2f}"
             )
+            if "held_out_error_twin" in r:
+                print(
+                    f"{'':14s} held-out: naive {r['held_out_error_naive']:.3f} -> "
+                    f"{r['held_out_error_naive_finetuned']:.3f}, twin "
+                    f"{r['held_out_error_twin']:.3f} -> {r['held_out_error_twin_finetuned']:.3f} "
+                    f"({r['finetune_board_runs_twin']} board runs)"
+                )
         print(f"median gain {out['median_gain']:.2f}")
     return 0
 

@@ -400,11 +400,7 @@ def from_config(
         dict(config.chips[int(a)].cores.get(int(b), Core()).parameters)
         for a, b in placement.cores.reshape(-1, 2)
     ]
-    dc = (
-        net.dc_enable[[int(np.searchsorted(net.neurons, g)) for g in neurons]]
-        if n
-        else np.zeros(0, bool)
-    )
+    dc = net.dc_enable[net.columns(neurons)] if n else np.zeros(0, bool)
     return (
         QuantizedNetwork(
             masks_in=masks_in,

@@ -24,7 +24,7 @@ sqrt(sum (w_hat - w)^2 / sum w^2) over every weight of the network (input and re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import nnls
@@ -33,6 +33,7 @@ from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.geometry import COARSE_MAX, FINE_MAX, NUM_BASE_WEIGHTS
 from hil.chip.params import SIM_TO_DEVICE
 from hil.errors import ConfigError
+from hil.train.model import Model
 
 N_LEVELS = 1 << NUM_BASE_WEIGHTS  # 16 masks
 BITS = ((np.arange(N_LEVELS)[:, None] >> np.arange(NUM_BASE_WEIGHTS)) & 1).astype(np.float64)
@@ -166,8 +167,9 @@ def _nearest(bias: str, amps: float) -> float:
 def quantize_core(x: np.ndarray) -> CoreQuantization:
     """Quantize the weight magnitudes x (M,) [A] of one core's synapses (module docstring).
 
-    Zeros are allowed (they get mask 0). An empty core gets the nominal-free result: iw at the
-    lowest realizable current, no masks."""
+    Zeros are allowed (they get mask 0); a magnitude nearer 0 than to any level gets mask 0 too
+    (the synapse rounds away; deployment reports how many). An all-zero core gets every Iw at the
+    lowest realizable current and mask 0 everywhere."""
     x = np.abs(np.asarray(x, dtype=np.float64)).ravel()
     if not np.isfinite(x).all():
         raise ConfigError("weights", "non-finite values", "finite weight currents [A]")
@@ -286,3 +288,11 @@ def binary_grid(w_in: np.ndarray, w_rec: np.ndarray, steps: int = 200) -> tuple[
         err = float(np.sqrt(np.sum((q - w) ** 2) / np.sum(w**2)))
         best = min(best, (err, float(s)))
     return best
+
+
+def quantize_model(model: Model) -> Model:
+    """A copy of `model` (hil.model/1) with its quantized form set: iw (n_cores, 4) realizable base
+    weights [A] and masks_in / masks_rec uint8, per logical core (`quantize`); the float weights
+    stay (their signs pick AMPA or GABA, as the quantized form expects)."""
+    q = quantize(model.w_in, model.w_rec, model.core_of)
+    return replace(model, quantized={"iw": q.iw, "masks_in": q.masks_in, "masks_rec": q.masks_rec})
