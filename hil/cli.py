@@ -710,6 +710,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     from hil.campaign.cli import add_parser as add_campaign_parser
 
     add_campaign_parser(sub)
+    from hil.nightly.cli import add_parser as add_nightly_parser
+
+    add_nightly_parser(sub)
     cmp_ = add(
         sub,
         "compare",
