@@ -78,6 +78,7 @@ def test_four_boards_on_two_workers_equal_a_serial_run(tmp_path: Path) -> None:
             assert set(st["status"]) <= {"ok", "skipped"}
 
 
+@pytest.mark.slow
 def test_a_failing_board_does_not_stop_the_others_and_its_cause_is_stored(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'hil.db'}"
     boards = {"lossy": "emu://?seed=21&drop=0.01", "fine": "emu://?seed=22"}

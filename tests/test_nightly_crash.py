@@ -97,6 +97,7 @@ def test_sigkill_mid_run_keeps_the_store_consistent_and_a_rerun_completes(tmp_pa
         assert store.active_calibration(bid).id == good
 
 
+@pytest.mark.slow
 def test_two_nightly_processes_on_one_sqlite_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hil.db'}"
     procs = [nightly(url, tmp_path / "runs", f"emu://?seed={s}", "2026-11-01") for s in (41, 42)]

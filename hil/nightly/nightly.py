@@ -137,7 +137,10 @@ def drift_stage(state: NightState) -> Any:
             )
             for i in range(shown, len(ref_hist.nights))
         ]
-        hits = {(f.metric, f.core) for f in found if f.kind == "core_drift"}
+        old = store.alerts(state.board)
+        old = old[old["kind"] == "core_drift"]
+        hits = {(str(r.night), r.metric, int(r.core)) for r in old.itertuples()}
+        hits |= {(state.job.night, f.metric, f.core) for f in found if f.kind == "core_drift"}
         ctx.run.add_table("trend", _trend(past + [(state.job.night, tonight)], hits))
         kinds: dict[str, int] = {}
         for f in found:
@@ -164,11 +167,11 @@ def drift_stage(state: NightState) -> Any:
 
 def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
     """hil.report's trend table: per night, drift metric and board-wide core the median; `alerts`
-    ((metric, core) of tonight's core alerts) marks the last night."""
+    holds the (night, metric, core) of core drift alerts."""
     from hil.chip.geometry import CORES_PER_CHIP, neuron_address
 
     rows = []
-    for i, (night, n) in enumerate(nights):
+    for night, n in nights:
         chip, core, _ = neuron_address(n.neurons)
         cores = chip * CORES_PER_CHIP + core
         for metric in _drift_metrics():
@@ -177,7 +180,7 @@ def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
                 x = v[(cores == c) & np.isfinite(v)]
                 rows.append({"night": night, "metric": metric, "core": int(c),
                              "value": float(np.median(x)) if x.size else float("nan"),
-                             "alert": i == len(nights) - 1 and (metric, int(c)) in alerts})  # fmt: skip
+                             "alert": (night, metric, int(c)) in alerts})  # fmt: skip
     return pd.DataFrame(rows)
 
 
