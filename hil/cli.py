@@ -734,6 +734,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     from hil.deploy.cli import add_parser as add_deploy_parser
 
     add_deploy_parser(sub)
+    from hil.nightly.cli import add_parser as add_nightly_parser
+
+    add_nightly_parser(sub)
     cmp_ = add(
         sub,
         "compare",

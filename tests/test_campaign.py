@@ -140,3 +140,20 @@ def test_a_comparison_shown_beside_the_verdicts_is_not_one(tmp_path: Path) -> No
     assert "shown for comparison, not a verdict" in render(again)
     again.comparisons[0].verdict = True
     assert overall(again)[0] == "fail"
+
+
+def test_without_a_twin_the_nominal_comparison_is_shown_not_judged(tmp_path: Path) -> None:
+    """The nominal simulator differs from one chip's neurons (mismatch): shown, never a verdict,
+    and the stage says so. On bad.json the rates differ by a third."""
+    stages = [Stage("probe", st.probe, always=True),
+              Stage("compare", st.compare_stage, inputs=("probe",), uses=("calibrate", "fit"))]  # fmt: skip
+    stages.insert(1, Stage("calibrate", lambda ctx: {}, requires="hil.no_such_package"))
+    stages.insert(2, Stage("fit", lambda ctx: {}, requires="hil.no_such_package"))
+    params = {"board": f"emu://?silicon={BAD}", "profile": "quick"}
+    r = run_stages(Run.create(tmp_path, "compare"), stages, params, render=False)
+    assert [c.verdict for c in r.run.comparisons] == [False]
+    assert [c.name for c in r.run.checks] == ["board answers", "link losses"]
+    assert r.exit_code == 0
+    res = r.outcomes[-1].result
+    assert res["nominal_rate_error"] > 0.2 and "not judged" in res["message"]
+    assert len(r.run.recordings["chip"]) == len(r.run.recordings["sim"]) == 6

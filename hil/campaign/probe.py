@@ -3,7 +3,8 @@ no synapses. Its per-neuron rates are the campaign's dead/hot screen and, until 
 exist (hil.mismatch), the statistics the nightly drift check tracks.
 
     frame, recordings = measure(board, PROBE)       # one row per neuron
-    frame.columns: neuron (board-wide), chip, core, idx, rate_<level>_hz ..., spont_hz
+    frame.columns: neuron (board-wide), chip, core, idx, rate_<level>_hz and rate_<level>_se_hz
+                   for each DC level, spont_hz
 
 A rate is the inverse mean inter-spike interval, (n - 1) / (t_last - t_first), for a neuron with at
 least 3 spikes in the run: for regular firing under DC it is free of the +-1 spike quantization of
@@ -36,7 +37,7 @@ class Probe:
     spont_s: float = 1.0
 
     def columns(self) -> list[str]:
-        """The rate columns: rate_100pA_hz, rate_1nA_hz, ..., spont_hz."""
+        """The rate columns: rate_100pa_hz, rate_1na_hz, ..., spont_hz."""
         return [level_column(a) for a in self.levels_A] + ["spont_hz"]
 
     def to_dict(self) -> dict:
@@ -77,26 +78,33 @@ def dc_config(n_chips: int, idc_A: float) -> ChipConfig:
     return cfg.validate()
 
 
-def isi_rates(events: np.ndarray, n_neurons: int, duration_s: float) -> np.ndarray:
-    """(n_neurons,) rate [Hz] per board-wide neuron: inverse mean ISI with >= 3 spikes, else the
-    count over `duration_s`."""
+def isi_rates(
+    events: np.ndarray, n_neurons: int, duration_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rate, se), each (n_neurons,) [Hz] per board-wide neuron: the inverse mean ISI with >= 3
+    spikes, else the count over `duration_s`; se its standard error from within the run (ISI CV /
+    sqrt(intervals) of the rate, or sqrt(count) / duration for a count)."""
     idx = ev.global_index(events)
     counts = np.bincount(idx, minlength=n_neurons)[:n_neurons].astype(float)
     rates = counts / duration_s
+    se = np.sqrt(counts) / duration_s
     if events.size:
         order = np.lexsort((events["t_us"], idx))
         idx, t = idx[order], events["t_us"][order].astype(float) * 1e-6
-        first = np.full(n_neurons, np.nan)
-        last = np.full(n_neurons, np.nan)
-        # the first and last spike time of each neuron (idx is sorted)
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-        ends = np.r_[starts[1:], idx.size] - 1
-        first[idx[starts]] = t[starts]
-        last[idx[ends]] = t[ends]
-        span = last - first
-        ok = (counts >= 3) & (span > 0)
-        rates[ok] = (counts[ok] - 1) / span[ok]
-    return rates
+        isi = np.diff(t)
+        same = idx[1:] == idx[:-1]  # intervals between two spikes of one neuron
+        who = idx[1:][same]
+        isi = isi[same]
+        n_isi = np.bincount(who, minlength=n_neurons)[:n_neurons].astype(float)
+        s1 = np.bincount(who, weights=isi, minlength=n_neurons)[:n_neurons]
+        s2 = np.bincount(who, weights=isi * isi, minlength=n_neurons)[:n_neurons]
+        ok = (n_isi >= 2) & (s1 > 0)
+        mean = np.divide(s1, n_isi, out=np.zeros(n_neurons), where=ok)
+        var = np.divide(s2, n_isi, out=np.zeros(n_neurons), where=ok) - mean**2
+        cv = np.sqrt(np.clip(var, 0.0, None)) / np.where(ok, mean, 1.0)
+        rates[ok] = 1.0 / mean[ok]
+        se[ok] = rates[ok] * cv[ok] / np.sqrt(n_isi[ok])
+    return rates, se
 
 
 def measure(
@@ -118,7 +126,7 @@ def measure(
         assert rec.events is not None
         if amps > 0:
             name = level_column(amps)
-            cols[name] = isi_rates(rec.events, n, seconds)
+            cols[name], cols[name[:-3] + "_se_hz"] = isi_rates(rec.events, n, seconds)
             recs.append((f"dc {name[5:-3]}", rec))
         else:
             counts = np.bincount(ev.global_index(rec.events), minlength=n)[:n]

@@ -56,6 +56,11 @@ STAGES_DIR = "stages"
 BAD_INPUT: tuple[type[HilError], ...] = (BoardURLError,)
 
 
+class NotAvailable(HilError):
+    """Raised by a stage whose work this build cannot do (a command another package brings is not
+    there yet): the stage is skipped with this message, not failed."""
+
+
 @dataclass(frozen=True)
 class Stage:
     """One step: `fn(ctx) -> dict | None`.
@@ -159,11 +164,20 @@ class Context:
 
 
 def available(module: str) -> bool:
-    """Whether `module` can be imported in this build (without importing it)."""
+    """Whether `module` is part of this build (found without importing it). A `hil.` module must
+    live in the same tree as this hil: an editable install elsewhere may resolve a name this tree
+    lacks to another checkout's file."""
     try:
-        return importlib.util.find_spec(module) is not None
+        spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return False
+    if spec is None:
+        return False
+    if module.split(".")[0] != "hil":
+        return True
+    root = Path(hil.__file__).resolve().parent
+    where = spec.origin or next(iter(spec.submodule_search_locations or []), None)
+    return where is not None and Path(where).resolve().is_relative_to(root)
 
 
 def _canonical(obj: object) -> bytes:
@@ -291,11 +305,13 @@ def run_stages(
     *,
     render: bool = True,
     on_stage: Callable[[Outcome], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run `stages` in order into `run` (a fresh hil.report Run on the run directory), reusing
     those whose fingerprint is unchanged; save run.json after every stage and render the report at
     the end (when `render`). `params`: the JSON-able settings every fingerprint includes.
-    `on_stage(outcome)` is called after each stage (the nightly run stores them)."""
+    `on_start(name)` is called before a stage runs, `on_stage(outcome)` after each stage (the
+    nightly run stores them)."""
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ConfigError("stages", names, "unique stage names")
@@ -312,7 +328,7 @@ def run_stages(
     outcomes: list[Outcome] = []
     stopped: str | None = None
     for stage in progress.bar(stages, desc="stages", total=len(stages)):
-        outcome = _one(run, stage, params, records, stopped)
+        outcome = _one(run, stage, params, records, stopped, on_start)
         if outcome.status == "failed":
             stopped = stage.name
         outcomes.append(outcome)
@@ -344,7 +360,12 @@ def run_stages(
 
 
 def _one(
-    run: Run, stage: Stage, params: Mapping[str, Any], records: dict[str, dict], stopped: str | None
+    run: Run,
+    stage: Stage,
+    params: Mapping[str, Any],
+    records: dict[str, dict],
+    stopped: str | None,
+    on_start: Callable[[str], None] | None,
 ) -> Outcome:
     name = stage.name
     if stopped is not None:
@@ -387,6 +408,8 @@ def _one(
     before = _snapshot(run)
     run.set_stage(name, "running")
     run.save()
+    if on_start is not None:
+        on_start(name)
     t0 = time.perf_counter()
     try:
         with progress.ticker(f"stage {name}" + (f": {stage.title}" if stage.title else "")):
@@ -394,6 +417,10 @@ def _one(
         if result is None:
             result = {}
         _canonical(result)  # a result must be JSON (it is stored and fingerprinted)
+    except NotAvailable as e:
+        _drop_added(run, before)
+        run.set_stage(name, "skipped", message=str(e))
+        return Outcome(name, "skipped", time.perf_counter() - t0, str(e))
     except BAD_INPUT:
         run.set_stage(name, "failed", seconds=time.perf_counter() - t0, message="bad input")
         run.save()

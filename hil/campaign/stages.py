@@ -15,6 +15,7 @@ docs/campaign.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -29,7 +30,7 @@ import numpy as np
 import hil
 from hil.artifacts import write_json
 from hil.campaign.probe import HOT_MIN_HZ, PROBE, dead_and_hot, fi_table, measure
-from hil.campaign.runner import Context
+from hil.campaign.runner import Context, NotAvailable
 from hil.errors import HilError, bounded
 
 # Verdict limits of the screen (docs/campaign.md): at most this fraction of the board's neurons.
@@ -71,12 +72,15 @@ def _url(ctx: Context) -> str:
     return str(ctx.params["board"])
 
 
-def hil_command(args: list[str], what: str, timeout_s: float = COMMAND_TIMEOUT_S) -> str:
-    """Run `python -m hil ARGS` (this interpreter, this hil) and return its stdout; a non-zero
-    exit is StageFailed with the command's last line on stderr."""
-    root = str(Path(hil.__file__).resolve().parent.parent)
-    env = dict(os.environ, HIL_PROGRESS="0")
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+def hil_command(
+    args: list[str], what: str, timeout_s: float = COMMAND_TIMEOUT_S, ok: tuple[int, ...] = (0,)
+) -> str:
+    """Run `python -m hil ARGS` (this interpreter, this hil) and return its stdout; an exit code
+    outside `ok` is StageFailed with the command's last line on stderr."""
+    env = _env()
+    command = [a for a in args[:2] if not a.startswith("-")][: 2 if args[0] == "config" else 1]
+    if not has_command(tuple(command)):
+        raise NotAvailable(f"not available in this build (`hil {' '.join(command)}` missing)")
     try:
         done = subprocess.run(
             [sys.executable, "-m", "hil", *args],
@@ -87,11 +91,28 @@ def hil_command(args: list[str], what: str, timeout_s: float = COMMAND_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
         raise StageFailed(f"{what}: `hil {' '.join(args[:2])}` ran past {timeout_s:g} s") from None
-    if done.returncode != 0:
+    if done.returncode not in ok:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
         last = lines[-1] if lines else f"exit code {done.returncode}"
         raise StageFailed(f"{what}: `hil {' '.join(args[:2])}` failed: {bounded(last, 500)}")
     return done.stdout
+
+
+def _env() -> dict[str, str]:
+    """The environment of a `python -m hil` or pytest subprocess: this hil first on the path."""
+    root = str(Path(hil.__file__).resolve().parent.parent)
+    env = dict(os.environ, HIL_PROGRESS="0")
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+@functools.cache
+def has_command(command: tuple[str, ...]) -> bool:
+    """Whether this build's `hil` has the (sub)command, e.g. ("calibrate",) or ("config",
+    "calibrate"): `hil COMMAND --help` exits 0."""
+    done = subprocess.run([sys.executable, "-m", "hil", *command, "--help"], capture_output=True,
+                          env=_env(), timeout=120)  # fmt: skip
+    return done.returncode == 0
 
 
 # ---- stages this build has ----------------------------------------------------------------------
@@ -125,9 +146,7 @@ def conformance(ctx: Context) -> dict:
     its JUnit XML is kept. Verdict: no failed or erroring test."""
     ctx.dir.mkdir(parents=True, exist_ok=True)
     xml = ctx.path("junit.xml")
-    root = str(Path(hil.__file__).resolve().parent.parent)
-    env = dict(os.environ, HIL_PROGRESS="0")
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env = _env()
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs",
            "hil.validation", "--board", _url(ctx), f"--junitxml={xml}"]  # fmt: skip
     try:
@@ -211,7 +230,6 @@ def compare_stage(ctx: Context) -> dict:
     simulator is shown beside it; without a twin the nominal comparison is shown and is not a
     verdict (a nominal simulator is not expected to match one chip's neurons: mismatch)."""
     from hil.board import open_board
-    from hil.chip.config import ChipConfig
     from hil.chip.example import N_INPUTS, example_config
     from hil.compare import compare
     from hil.events import poisson_input
@@ -221,13 +239,11 @@ def compare_stage(ctx: Context) -> dict:
     cfg = example_config(seed=0)
     ctx.dir.mkdir(parents=True, exist_ok=True)
     cal = ctx.result("calibrate")
-    if cal is not None:
-        base = ctx.path("example.json")
-        cfg.save(base)
-        net = ctx.path("network.json")
-        hil_command(["config", "calibrate", str(base), str(ctx.run.path / cal["calibration"]),
-                     "-o", str(net)], "calibrated network")  # fmt: skip
-        cfg = ChipConfig.load(net)
+    if cal is not None:  # the calibrated biases on every side (hil.calibrate.merge)
+        from hil.calibrate import load, merge
+
+        cfg, notes = merge(cfg, load(ctx.run.path / cal["calibration"]))
+        cfg.save(ctx.path("network.json"))
     fit = ctx.result("fit")
     sides = [("chip", _url(ctx)), ("sim", "sim://")]
     if fit is not None:
@@ -251,7 +267,7 @@ def compare_stage(ctx: Context) -> dict:
     stats = ["rate", "cv"]
     nominal = compare(recs["sim"], recs["chip"], stats, paired=True, labels=("sim", "chip"))
     ctx.run.add_comparison("nominal simulator vs chip", nominal, "sim", "chip",
-                           verdict="twin" not in recs)  # fmt: skip
+                           verdict=False)  # fmt: skip
     out: dict[str, Any] = {"nominal_differ": int(nominal.table["differs"].sum()),
            "nominal_rate_error": _median_rate_error(recs["sim"], recs["chip"])}  # fmt: skip
     if "twin" in recs:
@@ -269,8 +285,10 @@ def compare_stage(ctx: Context) -> dict:
             "differ",
         )
     else:  # no verdict is made up for the missing twin: the summary says what was not judged
-        out["not_judged"] = "no twin in this build (fit not available): nominal simulator vs chip "
-        "is shown, not judged"
+        out["not_judged"] = (
+            "no twin in this build (fit not available): nominal simulator vs chip is shown, "
+            "not judged"
+        )
     out["message"] = (
         f"nominal simulator vs chip: {out['nominal_differ']} tests differ, median |rate error| "
         f"{100 * out['nominal_rate_error']:.1f} %"
@@ -323,7 +341,11 @@ def fit(ctx: Context) -> dict:
     twin, model = ctx.path("twin.json"), ctx.path("mismatch.json")
     hil_command(["fit", str(ctx.run.path / char["dir"]), "--out", str(twin), "--csv",
                  str(ctx.path("twin.csv")), "--model", str(model)], "fit")  # fmt: skip
-    return {"twin": ctx.rel(twin), "model": ctx.rel(model)}
+    return {
+        "twin": ctx.rel(twin),
+        "twin_csv": ctx.rel(ctx.path("twin.csv")),
+        "model": ctx.rel(model),
+    }
 
 
 def calibrate(ctx: Context) -> dict:
@@ -334,8 +356,9 @@ def calibrate(ctx: Context) -> dict:
     target = ctx.path("targets.json")
     write_json(target, {"schema": "hil.calibration-target/1", "targets": TARGETS})
     out = ctx.path("calibration.json")
+    # exit 1: some core missed a target; the record is written and the check below says which
     hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out)],
-                "calibrate")  # fmt: skip
+                "calibrate", ok=(0, 1))  # fmt: skip
     from hil.artifacts import read_json
 
     doc = read_json(out, "calibration")
@@ -378,19 +401,18 @@ def quantize(ctx: Context) -> dict:
 
 
 def deploy(ctx: Context) -> dict:
-    """`hil deploy model.json --board URL [--calibration C.json] [--twin T.json] -o config.json`
-    (issue 10 s5)."""
-    model = ctx.result("quantize")
+    """`hil deploy MODEL --board URL [--calibration C.json] [--twin twin.csv] -o config.json`
+    (hil.deploy quantizes, maps and places; the twin is the per-neuron table in the truth-CSV
+    shape). MODEL: the quantize stage's model when it ran, else the trained one."""
+    model = ctx.result("quantize") or ctx.result("train")
     assert model is not None
     out = ctx.path("config.json")
     args = ["deploy", str(ctx.run.path / model["model"]), "--board", _url(ctx), "-o", str(out)]
-    for stage, key, flag in (
-        ("calibrate", "calibration", "--calibration"),
-        ("fit", "twin", "--twin"),
-    ):
-        res = ctx.result(stage)
-        if res is not None:
-            args += [flag, str(ctx.run.path / res[key])]
+    cal, fitted = ctx.result("calibrate"), ctx.result("fit")
+    if cal is not None:
+        args += ["--calibration", str(ctx.run.path / cal["calibration"])]
+    if fitted is not None:
+        args += ["--twin", str(ctx.run.path / fitted["twin_csv"])]
     hil_command(args, "deploy")
     return {"config": ctx.rel(out), "model": model["model"]}
 

@@ -92,6 +92,7 @@ def render(run: Run, rendered_utc: str | None = None) -> str:
         _fi(run),
         _calibration(run),
         _accuracy(run),
+        _trends(run),
         _provenance(run),
     ]
     details = [_comparison_details(run, c) for c in run.comparisons]
@@ -484,6 +485,24 @@ def _accuracy(run: Run) -> Section:
             rows,
         )
     )
+    return sec
+
+
+def _trends(run: Run) -> Section:
+    sec = Section("trends", "Trends")
+    frame = run.table("trend")
+    if frame is None or frame.empty:
+        sec.reason = "this run holds no trend table (tables: trend; nightly runs have one)"
+        return sec
+    for metric in dict.fromkeys(frame["metric"]):
+        sub = frame[frame["metric"] == metric]
+        nights = sorted(set(sub["night"]))
+        alerts = int(sub["alert"].sum()) if "alert" in sub.columns else 0
+        alt = (
+            f"{metric}: per-core median over {len(nights)} nights from {nights[0]} to "
+            f"{nights[-1]}, one line per core; {alerts} alert points marked"
+        )
+        sec.plots.append(fg.embed(fg.trend(frame, metric), f"trend-{metric}", metric, alt))
     return sec
 
 

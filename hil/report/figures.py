@@ -361,3 +361,33 @@ def accuracy(frame: pd.DataFrame) -> Figure:
         ax.legend(fontsize=8, title="training")
         fig.tight_layout()
     return fig
+
+
+def trend(frame: pd.DataFrame, metric: str) -> Figure:
+    """One metric's per-core median against the night, one line per core; nights with an alert
+    are marked with a red ring."""
+    fig, ax = new_figure(6.0, 3.4)
+    sub = frame[frame["metric"] == metric]
+    nights = sorted(set(sub["night"]))
+    pos = {n: i for i, n in enumerate(nights)}
+    with rc_context(_RC):
+        for i, (core, part) in enumerate(sub.groupby("core", sort=True)):
+            part = part.sort_values("night")
+            x = [pos[n] for n in part["night"]]
+            label = "board" if core < 0 else f"core {core}"
+            ax.plot(x, part["value"], marker=".", color=f"C{i % 10}", label=label)
+            if "alert" in part.columns and part["alert"].any():
+                hit = part[part["alert"]]
+                ax.plot([pos[n] for n in hit["night"]], hit["value"], "o", mfc="none", mec="red",
+                        ms=9, label=f"_{label} alert")  # fmt: skip
+        step = max(1, len(nights) // 8)
+        ax.set_xticks(range(0, len(nights), step))
+        ax.set_xticklabels([nights[i] for i in range(0, len(nights), step)], rotation=30,
+                           ha="right", fontsize=7)  # fmt: skip
+        ax.set_xlabel("night [date]")
+        unit = metric.rsplit("_", 1)[-1] if "_" in metric else ""
+        ax.set_ylabel(f"{metric} median [{unit.replace('hz', 'Hz') or '-'}]")
+        ax.set_title(f"{metric} per core over the nights (red ring: alert)")
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+    return fig

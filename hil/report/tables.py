@@ -15,6 +15,11 @@ accuracy     one row per (mismatch level, training mode) of a robustness evaluat
              "none", "noise", "adversarial", "fitted"), accuracy (fraction in [0, 1]);
              optional accuracy_lo, accuracy_hi (a confidence interval, fractions), n (int, chips)
 
+trend        one row per (night, metric, core) of a board's history (hil.nightly): night (text,
+             YYYY-MM-DD), metric (text, the unit in the name, e.g. rate_1na_hz), core (int, the
+             board-wide core chip * 4 + core, -1 for the whole board), value (the core's median);
+             optional alert (bool: an alert on that night, core and metric)
+
 A comparison table is hil.compare.Comparison.table, stored as it is.
 
 `check(kind, frame)` returns the frame with the contract's dtypes, or raises ConfigError naming the
@@ -72,6 +77,13 @@ CONTRACTS: dict[str, dict[str, Column]] = {
         "accuracy_lo": Column("float", 0.0, 1.0, optional=True),
         "accuracy_hi": Column("float", 0.0, 1.0, optional=True),
         "n": Column("int", 1, optional=True),
+    },
+    "trend": {
+        "night": Column("text"),
+        "metric": Column("text"),
+        "core": Column("int", -1, MAX_CHIPS * CORES_PER_CHIP - 1),
+        "value": Column("float", nan=True),
+        "alert": Column("bool", optional=True),
     },
 }
 KINDS = tuple(CONTRACTS)  # the tables run.json lists under `tables`

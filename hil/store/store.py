@@ -906,7 +906,7 @@ class Store:
             t.c.detail,
         ).where(t.c.run_id == run_id).order_by(t.c.started_at, t.c.id)  # fmt: skip
         df = self._frame(lambda c: c.execute(q), times=("started_at", "finished_at"))
-        df["detail"] = [json.loads(d) if d else {} for d in df["detail"]]
+        df["detail"] = [json.loads(d) if isinstance(d, str) and d else {} for d in df["detail"]]
         return df
 
     def history(self, board: str) -> pd.DataFrame:

@@ -1,0 +1,7 @@
+"""hil.nightly: one board's night (the campaign's stages, drift against the board's history, the
+store), and the commands that read the history: `hil nightly`, `hil history`, `hil calib`.
+
+nightly.py  NightJob, run_night: one board, one night (docs/nightly.md)
+drift.py    the drift statistics and their documented thresholds
+cli.py      `hil nightly`, `hil history --board ID`, `hil calib diff|use|active`
+"""

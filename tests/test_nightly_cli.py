@@ -1,0 +1,88 @@
+"""`hil history`, `hil calib diff|use|active` on a store with a history: rollback restores the
+previous calibration, and what `calib active -o` writes (what deployments load) is that one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hil.cli import main
+from hil.store import Alert, open_store
+
+GOOD = {
+    "schema": "hil.calibration/1",
+    "cores": [{"chip": 0, "core": 0, "parameters": {"SOIF_LEAK_N": [1, 40]}}],
+}
+BAD = {
+    "schema": "hil.calibration/1",
+    "cores": [{"chip": 0, "core": 0, "parameters": {"SOIF_LEAK_N": [1, 200]}}],
+}
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'hil.db'}"
+    with open_store(url) as store:
+        for night, doc in (("2026-11-01", GOOD), ("2026-11-02", BAD)):
+            rid = store.start_run("emu-seed-5", night, provenance={"url": "emu://?seed=5"})
+            store.complete_run(rid, stats={"rate_1na_hz": np.full(4, 40.0)}, calibration=doc,
+                               activate=True, verdict="pass",
+                               alerts=[Alert("core_drift", "core 0 moved 6 %", core=0)] if doc is BAD else [])  # fmt: skip
+    return url
+
+
+def test_rollback_makes_the_previous_calibration_active(
+    store_url: str, tmp_path: Path, capsys
+) -> None:
+    with open_store(store_url) as store:
+        cals = store.calibrations("emu-seed-5")
+        good_id, bad_id = (int(i) for i in cals["id"])
+        assert store.active_calibration("emu-seed-5").id == bad_id
+    assert main(["calib", "diff", str(good_id), str(bad_id), "--store", store_url]) == 0
+    out = capsys.readouterr().out
+    assert "cores[0].parameters.SOIF_LEAK_N[1]: 40 -> 200" in out
+    assert (
+        main(["calib", "use", str(good_id), "--store", store_url, "--reason", "night 2 drifted"])
+        == 0
+    )
+    target = tmp_path / "calibration.json"
+    assert (
+        main(["calib", "active", "--board", "emu-seed-5", "-o", str(target), "--store", store_url])
+        == 0
+    )
+    assert json.loads(target.read_text()) == GOOD
+    with open_store(store_url) as store:
+        last = store.activations("emu-seed-5").iloc[-1]
+        assert (last["calibration_id"], last["previous_id"], last["reason"]) == (
+            good_id, bad_id, "night 2 drifted")  # fmt: skip
+
+
+def test_history_lists_nights_and_alerts(store_url: str, capsys) -> None:
+    assert main(["history", "--board", "emu-seed-5", "--store", store_url]) == 0
+    out = capsys.readouterr().out
+    assert "2026-11-01" in out and "2026-11-02" in out and "core_drift" in out
+    assert main(["history", "--board", "emu-seed-5", "--store", store_url, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in rows] == ["complete", "complete"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["calib", "use", "x"],
+        ["calib", "use", "999"],
+        ["history", "--board", "no-such-board"],
+        ["calib", "active", "--board", "no-such-board"],
+        ["nightly", "--board", "emu://", "--night", "2026-13-01"],
+        ["nightly", "--board", "emu://", "--store", "mysql://x"],
+    ],
+)
+def test_bad_input_is_exit_2(argv: list[str], store_url: str, capsys) -> None:
+    if "--store" not in argv:
+        argv = [*argv, "--store", store_url]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
