@@ -12,7 +12,7 @@ from hil.bench import emulator as bench
 from hil.chip.config import ChipConfig
 from hil.chip.example import N_INPUTS, example_config
 from hil.emulator import kernel as K
-from hil.emulator.engine import SiliconEngine
+from hil.emulator.engine import SiliconEngine, default_threads
 from hil.emulator.silicon import Silicon
 from hil.errors import ConfigError
 
@@ -27,7 +27,7 @@ def with_adaptation_and_nmda(cfg: ChipConfig) -> ChipConfig:
 def runs(eng: SiliconEngine, stim: np.ndarray, threads: int) -> list[np.ndarray]:
     """From rest and as the first runs of the applied config (the same noise keys each time): two
     runs in a row (the state carries over), then the state and the pending charges."""
-    eng.threads = threads
+    eng.threads, eng.adaptive = threads, False
     eng.reset()
     eng._runs = 0  # as after apply (applying again would only cost time)
     duration = 0.15
@@ -54,6 +54,28 @@ def test_every_thread_count_gives_the_serial_result_bit_for_bit(two_chips: Silic
     for threads in (2, 3, 5):
         for a, b in zip(serial, runs(eng, stim, threads), strict=True):
             np.testing.assert_array_equal(a, b, err_msg=f"{threads} threads")
+
+
+def test_switching_thread_counts_within_a_run_changes_nothing(
+    two_chips: SiliconEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adaptive engine (threads=None) times both counts in calls of a few steps and switches
+    between them inside a run: the same bits as one thread."""
+    import hil.emulator.engine as engine_module
+
+    eng = two_chips
+    stim = ev.poisson_input(bench.INPUT_RATE_HZ, 2 * bench.N_INPUTS, 0.15, seed=4, dt=1e-4)
+    serial = runs(eng, stim, threads=1)
+    monkeypatch.setattr(engine_module, "_AUTO_CHUNK", 7)
+    monkeypatch.setattr(engine_module, "_AUTO_EXPLORE", 2)
+    eng.threads, eng.adaptive, eng._pace = 2, True, {}
+    eng.reset()
+    eng._runs = 0
+    adaptive = [eng.run(stim, 0.15), eng.run(stim, 0.15)]
+    assert eng._state is not None and eng._pending is not None
+    assert set(eng._pace) == {1, 2}  # both were timed
+    for a, b in zip(serial, [*adaptive, eng._state, eng._pending], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_adaptation_and_nmda_rows_agree_across_thread_counts() -> None:
@@ -93,6 +115,13 @@ def test_more_threads_than_blocks_use_one_block_each() -> None:
     eng = SiliconEngine(Silicon.from_seed(1), threads=64)
     eng.apply(ChipConfig())
     assert eng._compiled is not None and eng._compiled.plan(64).threads == 1024 // K.BLOCK
+
+
+def test_threads_none_adapts_and_a_number_is_kept() -> None:
+    s = Silicon.from_seed(1)
+    assert SiliconEngine(s, threads=3).threads == 3 and not SiliconEngine(s, threads=3).adaptive
+    auto = SiliconEngine(s)
+    assert auto.threads == default_threads() and auto.adaptive == (default_threads() > 1)
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2", 257])

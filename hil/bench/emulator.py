@@ -8,13 +8,15 @@ all four cores. Biases are nominal except the base weights (0.1-0.8 nA); 11 Hz i
 about 20 Hz on average. The silicon is `Silicon.from_seed(seed)` (mismatch, noise, dead/hot).
 
 realtime_factor = simulated seconds / wall seconds, the median over `--repeats` runs after one
-warm-up run (which also compiles the kernel; its time is reported as `first_run_s`), on
-`--threads` threads (default: one per core); `realtime_factor` is the one-chip board's,
-`realtime_factor_4chips_20hz` the four-chip board's (target >= 10 for both). Each repeat runs the
-board on one thread too, right before, so `parallel_speedup` (serial wall / parallel wall) compares
-runs under the same load. per_event_ns = wall seconds per neuron and step (every neuron of the
-board is integrated every step), in ns. The machine's load average before and after goes with the
-figures: timings of a shared machine mean little without it.
+warm-up run (which also compiles the kernel; its time is reported as `first_run_s`).
+`realtime_factor` is the one-chip board's, `realtime_factor_4chips_20hz` the four-chip board's
+(target >= 10 for both), both with the engine as it ships (`threads=None`: it times one thread and
+one per core as it runs and keeps the faster). Each repeat also runs the board on one thread
+(`_serial`) and on `--threads` threads (`_parallel`, default one per core), in turn, so
+`parallel_speedup` (serial wall / parallel wall) compares runs under the same load. per_event_ns =
+wall seconds per neuron and step (every neuron of the board is integrated every step), in ns. The
+machine's load average before and after goes with the figures: timings of a shared machine mean
+little without it.
 """
 
 from __future__ import annotations
@@ -164,7 +166,12 @@ def run(args: argparse.Namespace) -> dict:
         total=len(chips) * (repeats + 1),
     )
     engine = cfg = stim = None
-    walls: dict[int, list[float]] = {}
+    walls: dict[str, list[float]] = {}
+    # serial: one thread; parallel: `threads`; adaptive: the engine's default (threads=None), which
+    # times both counts as it runs and keeps the faster
+    modes = {"serial": (1, False), "parallel": (threads, False), "adaptive": (threads, True)}
+    if threads == 1:
+        modes = {"serial": (1, False)}
     spikes: list[int] = []
     for n_chips, rep in steps:
         if rep < 0:  # set up this board
@@ -177,19 +184,19 @@ def run(args: argparse.Namespace) -> dict:
             t0 = time.perf_counter()
             engine.run(stim, duration)  # compiles the kernel on the first board
             first = time.perf_counter() - t0
-            walls, spikes = {1: [], threads: []}, []
+            walls, spikes = {mode: [] for mode in modes}, []
             continue
         assert engine is not None and cfg is not None and stim is not None
-        for t in walls:  # serial and parallel in turn, so both see the same load
-            engine.threads = t
+        for mode, (t, adaptive) in modes.items():  # in turn, so that all see the same load
+            engine.threads, engine.adaptive = t, adaptive
             engine.reset()
             t0 = time.perf_counter()
             out = engine.run(stim, duration)
-            walls[t].append(time.perf_counter() - t0)
+            walls[mode].append(time.perf_counter() - t0)
             spikes.append(out.size)
         if rep == repeats - 1:
             per[str(n_chips)] = _board_figures(
-                n_chips, duration, engine.dt, walls, threads, spikes, cfg, stim.size, apply_s, first
+                n_chips, duration, engine.dt, walls, spikes, cfg, stim.size, apply_s, first
             )
     result: dict = {
         "threads": threads,
@@ -197,6 +204,9 @@ def run(args: argparse.Namespace) -> dict:
         "boards": per,
         "per_event_ns": {c: b["per_event_ns"] for c, b in per.items()},
         "per_event_ns_serial": {c: b["per_event_ns_serial"] for c, b in per.items()},
+        "per_event_ns_parallel": {
+            c: b.get("per_event_ns_parallel", b["per_event_ns_serial"]) for c, b in per.items()
+        },
         "parallel_speedup": {c: b["parallel_speedup"] for c, b in per.items()},
         "load_average_1min": [load_before, _load()],
         "target_realtime_factor": 10.0,
@@ -246,29 +256,32 @@ def _board_figures(
     n_chips: int,
     duration: float,
     dt: float,
-    walls: dict[int, list[float]],
-    threads: int,
+    walls: dict[str, list[float]],
     spikes: list[int],
     cfg: ChipConfig,
     input_events: int,
     apply_s: float,
     first: float,
 ) -> dict:
-    """The figures of one board size: medians of the timed runs, serial and on `threads`."""
-    wall = statistics.median(walls[threads])
-    serial = statistics.median(walls[1])
+    """The figures of one board size: medians of the timed runs of each mode (`run`); the plain
+    keys are the engine's default mode (adaptive; serial on one core)."""
+    med = {mode: statistics.median(w) for mode, w in walls.items()}
+    default = "adaptive" if "adaptive" in med else "serial"
     neuron_steps = n_chips * NEURONS_PER_CHIP * duration / dt
     rate = statistics.median(spikes) / (n_chips * NEURONS_PER_CHIP) / duration
     n_syn = sum(len(n.synapses) for *_, n in cfg.neurons())
-    return {
-        "realtime_factor": round(duration / wall, 2),
-        "realtime_factor_serial": round(duration / serial, 2),
-        "parallel_speedup": round(serial / wall, 3),
-        "per_event_ns": round(wall / neuron_steps * 1e9, 3),
-        "per_event_ns_serial": round(serial / neuron_steps * 1e9, 3),
-        "wall_s_median": round(wall, 4),
-        "wall_s_runs": [round(w, 4) for w in walls[threads]],
-        "wall_s_runs_serial": [round(w, 4) for w in walls[1]],
+    out = {
+        "realtime_factor": round(duration / med[default], 2),
+        "per_event_ns": round(med[default] / neuron_steps * 1e9, 3),
+        "wall_s_median": round(med[default], 4),
+        "wall_s_runs": [round(w, 4) for w in walls[default]],
+    }
+    for mode in med:
+        out[f"realtime_factor_{mode}"] = round(duration / med[mode], 2)
+        out[f"per_event_ns_{mode}"] = round(med[mode] / neuron_steps * 1e9, 3)
+        out[f"wall_s_runs_{mode}"] = [round(w, 4) for w in walls[mode]]
+    out["parallel_speedup"] = round(med["serial"] / med.get("parallel", med["serial"]), 3)
+    return out | {
         "first_run_s": round(first, 3),
         "apply_s": round(apply_s, 3),
         "neurons": n_chips * NEURONS_PER_CHIP,

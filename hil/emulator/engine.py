@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -45,6 +46,8 @@ from hil.errors import BoardError, ConfigError
 DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "Engine")
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together)
+_AUTO_CHUNK = 1000  # steps per kernel call when the engine picks the thread count as it runs
+_AUTO_EXPLORE = 8  # with the faster count known, every 8th call times the other one again
 
 
 def default_threads() -> int:
@@ -60,8 +63,11 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
     threads=None)`.
 
     dt [s] must be a whole number of microseconds between 1 us and 1 ms. `threads`: how many
-    threads integrate a run (None: one per core, `default_threads`); the result is bit for bit the
-    same for every thread count. `noise_seed` (int) seeds
+    threads integrate a run; the result is bit for bit the same for every thread count. None
+    (`adaptive`): one per core (`default_threads`) or one, whichever runs faster, measured as the
+    run goes (calls of _AUTO_CHUNK steps, each count timed again every _AUTO_EXPLORE calls): on a
+    machine whose cores other work keeps busy, the threads' wait for each other every step can
+    make them slower than one thread. `noise_seed` (int) seeds
     the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
     identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
     config's content hash, the number of runs since that config was applied, and `run_seed` (set by
@@ -86,6 +92,9 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 "threads", threads, "an integer from 1 to 256, or None (one per core)"
             )
         self.threads = default_threads() if threads is None else threads
+        self.adaptive = threads is None and self.threads > 1
+        self._pace: dict[int, float] = {}  # wall seconds per step by thread count (adaptive)
+        self._calls = 0
         dt_us = dt * 1e6
         if not (
             isinstance(dt, int | float) and 1 <= dt_us <= 1000 and abs(dt_us - round(dt_us)) < 1e-6
@@ -207,15 +216,23 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         in_step, in_src = in_step[keep], in_src[keep]
         seed = self.noise_key()
         self._runs += 1
-        plan = c.plan(self.threads)
-        cap = max(_OUT_CAPACITY // plan.threads, int(np.diff(plan.bounds).max()) * K.BLOCK + 1)
-        out_step = np.empty((plan.threads, cap), np.int64)
-        out_neuron = np.empty((plan.threads, cap), np.int64)
-        out_t = np.empty((plan.threads, cap), K.DTYPE)
         steps, neurons, times = [], [], []
+        buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         k, pos = 0, 0
         while k < n_steps:
-            k, pos, nout = K.integrate(
+            threads = self._pick_threads()
+            plan = c.plan(threads)
+            if threads not in buffers:
+                cap = max(_OUT_CAPACITY // plan.threads, int(np.diff(plan.bounds).max()) + 1)
+                buffers[threads] = (
+                    np.empty((plan.threads, cap), np.int64),
+                    np.empty((plan.threads, cap), np.int64),
+                    np.empty((plan.threads, cap), K.DTYPE),
+                )
+            out_step, out_neuron, out_t = buffers[threads]
+            k_end = min(n_steps, k + _AUTO_CHUNK) if self.adaptive else n_steps
+            t0 = time.perf_counter()
+            k_next, pos, nout = K.integrate(
                 self._state,
                 c.P,
                 self._pending,
@@ -224,7 +241,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 in_src,
                 pos,
                 k,
-                n_steps,
+                k_end,
                 K.DTYPE(self.physics.Io),
                 K.DTYPE(c.gamma),
                 K.DTYPE(self.dt),
@@ -235,6 +252,9 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 out_neuron,
                 out_t,
             )
+            if self.adaptive and k_next > k:
+                self._pace[threads] = (time.perf_counter() - t0) / (k_next - k)
+            k = k_next
             for t, m in enumerate(nout):
                 steps.append(out_step[t, :m].copy())
                 neurons.append(out_neuron[t, :m].copy())
@@ -249,6 +269,19 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         keep = t_us < duration_s * 1e6
         t_us, g = t_us[keep], g[keep]
         return ev.output_events_at(t_us, g)
+
+    def _pick_threads(self) -> int:
+        """The thread count of the next kernel call: `threads`, or when adaptive, a count not yet
+        timed, else the faster one (the other every _AUTO_EXPLORE calls)."""
+        if not self.adaptive:
+            return self.threads
+        self._calls += 1
+        counts = (self.threads, 1)
+        for t in counts:
+            if t not in self._pace:
+                return t
+        fast, slow = sorted(counts, key=lambda t: self._pace[t])
+        return slow if self._calls % _AUTO_EXPLORE == 0 else fast
 
     def seed_runs(self, seed: int) -> None:
         """Seed the membrane noise of the runs that follow (u32; the wire protocol's RUN seed)."""

@@ -31,10 +31,16 @@ line apart (rows of exactly 4 KiB map to the same cache sets and evict one anoth
 Synaptic and AHP currents below 1e-30 A are flushed to 0 (no denormals). Membrane noise is an
 Ornstein-Uhlenbeck current per neuron driven by a counter-based hash (reproducible from the run's
 noise seed); its innovations are Irwin-Hall(4) approximations of N(0, 1) (bounded at +-3.46).
+
+`integrate` runs on `Plan.threads` threads (`_thread`), each over a contiguous range of whole
+blocks of neurons, with one wait per step; every sum is formed in the serial order, so the result
+is bit for bit the same for every thread count (docs/silicon.md, "Speed and cores").
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import threading
 from typing import Any
 
@@ -296,6 +302,8 @@ _WROWS = _YTHR + 1
 _ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
 _SYNC_STRIDE = 16  # int64 slots between two threads' arrival counters (separate cache lines)
 _SPINS = 64  # pause instructions between two looks at the counters, before yielding the core
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")  # has `pause`
+_POSIX = os.name == "posix"  # has sched_yield
 
 
 def row_stride(n: int) -> int:
@@ -364,7 +372,6 @@ def _load_acquire_typing(typingctx, ary, idx):  # noqa: ANN001, ANN202, ARG001
     return sig, codegen
 
 
-# an intrinsic takes the typing context first; calls in compiled code give only the rest
 _load_acquire: Any = intrinsic(_load_acquire_typing)
 
 
@@ -383,7 +390,6 @@ def _store_release_typing(typingctx, ary, idx, val):  # noqa: ANN001, ANN202, AR
     return sig, codegen
 
 
-# an intrinsic takes the typing context first; calls in compiled code give only the rest
 _store_release: Any = intrinsic(_store_release_typing)
 
 
@@ -401,15 +407,16 @@ def _relax_typing(typingctx, yield_core):  # noqa: ANN001, ANN202, ARG001
         )
         with builder.if_else(args[0]) as (then, otherwise):
             with then:
-                builder.call(give, [])
+                if _POSIX:
+                    builder.call(give, [])
             with otherwise:
-                builder.call(pause, [])
+                if _X86:
+                    builder.call(pause, [])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-# an intrinsic takes the typing context first; calls in compiled code give only the rest
 _relax: Any = intrinsic(_relax_typing)
 
 
