@@ -289,3 +289,15 @@ def test_cli_bad_files_are_one_hil_error(tmp_path: Path) -> None:
         with pytest.raises(HilError, match=match):
             args.func(args)
     assert not (tmp_path / "c.json").exists()
+
+
+def test_bias_correction_stays_on_the_measured_coarse_branch() -> None:
+    """A twin factor holds for the coarse branch it was measured on (each branch has its own
+    generator error): a correction that the branch can reach keeps its coarse value."""
+    from hil.deploy.placement import same_coarse_code
+
+    base = float(bias_current("SOIF_REFR_N", 3, 7))
+    c, f = same_coarse_code("SOIF_REFR_N", 3, base * 0.9)
+    assert c == 3 and bias_current("SOIF_REFR_N", c, f) == pytest.approx(base * 0.9, rel=0.05)
+    top = float(bias_current("SOIF_REFR_N", 3, 255))
+    assert same_coarse_code("SOIF_REFR_N", 3, top * 3)[0] == 4  # out of reach: another branch

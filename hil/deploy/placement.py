@@ -24,7 +24,8 @@ neuron's synaptic gain on the twin's silicon (its charge per spike over nominal,
 hil.chip.netlist.derived_constants): the per-neuron gains that per-core biases cannot match.
 
 `corrected_parameters(parameters, cores, twin)` rescales each bias current of a logical core by
-1 / (the median factor of the physical core's good neurons) and re-rounds it to a code, so a core
+1 / (the median factor of the physical core's good neurons) and re-rounds it to a code on the same
+coarse branch when it can (`same_coarse_code`), so a core
 whose silicon runs hot or cold gets the currents the network was trained for (a twin-based
 calibration; the base weights use their per-core factors).
 """
@@ -42,6 +43,7 @@ from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import (
     CORES_PER_CHIP,
+    FINE_MAX,
     MAX_CHIPS,
     NEURONS_PER_CHIP,
     NEURONS_PER_CORE,
@@ -230,6 +232,19 @@ def placement_report(net: QuantizedNetwork, placement: Placement, twin: Twin) ->
     }
 
 
+def same_coarse_code(name: str, coarse: int, amps: float) -> tuple[int, int]:
+    """The code for `amps` [A] on coarse branch `coarse` when that branch reaches it, else the
+    nearest code on any branch. A twin's factors were measured on the nominal code's branch, and
+    every branch has its own generator error (docs/silicon.md, B per coarse value), so a
+    correction stays on the branch it was measured on when it can."""
+    lo, hi = (float(bias_current(name, coarse, f)) for f in (0, FINE_MAX))
+    fine = round((amps - lo) / (hi - lo) * FINE_MAX)
+    if 0 <= fine <= FINE_MAX:
+        return coarse, int(fine)
+    c, f = bias_code(name, amps)
+    return int(c), int(f)
+
+
 def corrected_parameters(
     parameters: list[dict[str, tuple[int, int]]], cores: np.ndarray, twin: Twin
 ) -> tuple[list[dict[str, tuple[int, int]]], list[str]]:
@@ -245,7 +260,7 @@ def corrected_parameters(
                 new[dev_name] = (c, f)
                 continue
             want = float(bias_current(dev_name, c, f)) / twin.core_factor(chip, core, sim)
-            nc, nf = (int(v) for v in bias_code(dev_name, want))
+            nc, nf = same_coarse_code(dev_name, c, want)
             new[dev_name] = (nc, nf)
             if (nc, nf) != (c, f):
                 notes.append(f"chip {chip} core {core}: {dev_name} {[c, f]} -> {[nc, nf]}")
