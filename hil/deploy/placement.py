@@ -61,7 +61,7 @@ from hil.chip.netlist import (
 from hil.chip.params import DEVICE_TO_SIM, currents_from_codes
 from hil.deploy.mapping import Placement, QuantizedNetwork, check_capacity
 from hil.errors import ConfigError
-from hil.quantize.weights import BASE_WEIGHT_BIASES, assign, levels_per_core
+from hil.quantize.weights import BASE_WEIGHT_BIASES, assign_nonzero, levels_per_core
 
 # Currents that set a neuron's response to its synaptic input (leak, gain, threshold, refractory
 # period, the AMPA and GABA synapses).
@@ -271,6 +271,7 @@ def corrected_parameters(
 __all__ = [
     "KEY_CURRENTS",
     "Twin",
+    "base_weights",
     "compensate_masks",
     "corrected_parameters",
     "load_twin",
@@ -278,6 +279,19 @@ __all__ = [
     "synaptic_gains",
     "twin_placement",
 ]
+
+
+def base_weights(config: ChipConfig, cores: np.ndarray) -> np.ndarray:
+    """(n_cores, 4) base weights [A] the config's codes give on each (chip, core) of `cores`."""
+    return np.array(
+        [
+            [
+                float(bias_current(b, *config.chips[int(c)].cores[int(k)].parameters[b]))
+                for b in BASE_WEIGHT_BIASES
+            ]
+            for c, k in np.asarray(cores).reshape(-1, 2)
+        ]
+    )
 
 
 def synaptic_gains(config: ChipConfig, twin: Twin) -> dict[int, np.ndarray]:
@@ -302,15 +316,7 @@ def compensate_masks(
     synapse's type (AMPA for sign > 0, GABA for < 0), nearest level of the core's base weights as
     `config` sets them; a synapse never drops to mask 0. Returns (network, masks changed)."""
     gains = synaptic_gains(config, twin)
-    iw = np.array(
-        [
-            [
-                float(bias_current(b, *config.chips[int(c)].cores[int(k)].parameters[b]))
-                for b in BASE_WEIGHT_BIASES
-            ]
-            for c, k in placement.cores
-        ]
-    )
+    iw = base_weights(config, placement.cores)
     lv = levels_per_core(iw)
     ampa, gaba = TYPE_INDEX[Dendrite.AMPA], TYPE_INDEX[Dendrite.GABA]
     out = {}
@@ -325,8 +331,7 @@ def compensate_masks(
             g = gains[int(placement.neurons[post])]
             levels = lv[net.core_of[post]]
             gain = np.where(sign[rows, post] > 0, g[ampa], g[gaba])
-            new, _ = assign(levels[masks[rows, post]] / gain, iw[net.core_of[post]])
-            new = np.where(new == 0, masks[rows, post], new)
+            new = assign_nonzero(levels[masks[rows, post]] / gain, iw[net.core_of[post]])
             changed += int(np.count_nonzero(new != masks[rows, post]))
             masks[rows, post] = new
         out[part] = masks
