@@ -134,7 +134,7 @@ def test_twin_table_errors_name_the_problem(tmp_path: Path) -> None:
 
 def test_placement_gain_on_a_bad_chip() -> None:
     """Short version of `python -m hil.deploy.gain --bad`: on the bad fixture the twin placement
-    lowers the rate error (measured 0.31 -> 0.23, docs/deploy.md)."""
+    lowers the rate error (measured 0.31 -> 0.18, docs/deploy.md)."""
     model = workload_model(0)
     stim = poisson_input(20.0, 32, 1.0, seed=0)
     ref = rates(ideal_silicon(), deploy(model), stim)
