@@ -163,3 +163,13 @@ def test_quantize_model_round_trips_through_the_model_files(tmp_path) -> None:
     assert back.quantized is not None and m.quantized is None
     np.testing.assert_array_equal(back.quantized["masks_rec"], qm.quantized["masks_rec"])
     assert back.quantized["iw"].shape == (2, 4)
+
+
+def test_assign_nonzero_never_drops_a_synapse() -> None:
+    from hil.quantize.weights import assign_nonzero, levels
+
+    iw = np.array([1e-9, 2e-9, 4e-9, 8e-9])
+    x = np.array([0.0, 1e-12, 1.4e-9, 2.6e-9, 100e-9])
+    m = assign_nonzero(x, iw)
+    assert m.min() >= 1
+    np.testing.assert_allclose(levels(iw)[m], [1e-9, 1e-9, 1e-9, 3e-9, 15e-9], rtol=1e-12)

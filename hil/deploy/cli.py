@@ -23,9 +23,10 @@ EPILOG = """examples:
 
 Writes CONFIG (a hil.chipconfig/1 ChipConfig) and CONFIG's stem + .map.json (hil.deploymap/1: task
 channel -> board channel, network neuron -> board neuron, board neuron -> task output, and what
-quantization, rounding, placement and calibration did). --twin reads a per-neuron table in the
-shape of `hil emulate --dump-truth` (docs/deploy.md). Exit 0 on success, 2 for bad input or a
-network that does not fit (the message names the constraint)."""
+quantization, rounding, placement and calibration did). --twin reads the hil.twin/1 JSON that
+`hil fit` writes, or a per-neuron table in the shape of `hil emulate --dump-truth`
+(docs/deploy.md). Exit 0 on success, 2 for bad input or a network that does not fit (the message
+names the constraint)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -40,7 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("model", metavar="MODEL", help="model.json (hil.model/1, NPZ beside it)")
     p.add_argument("--board", required=True, metavar="URL", help="board URL: sim://, emu://, ...")
     p.add_argument("--calibration", metavar="C.json", help="hil.calibration/1 record to apply")
-    p.add_argument("--twin", metavar="T.csv", help="per-neuron twin table (truth-CSV shape)")
+    p.add_argument(
+        "--twin", metavar="TWIN", help="per-neuron twin: hil.twin/1 JSON or a truth-CSV table"
+    )
     p.add_argument(
         "--naive",
         action="store_true",
@@ -86,7 +89,12 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     p.add_argument("model", metavar="MODEL", help="model.json (hil.model/1, NPZ beside it)")
     p.add_argument("--board", required=True, metavar="URL", help="board URL: emu://, ...")
-    p.add_argument("--twin", required=True, metavar="T.csv", help="per-neuron twin table")
+    p.add_argument(
+        "--twin",
+        required=True,
+        metavar="TWIN",
+        help="per-neuron twin: hil.twin/1 JSON or a truth-CSV table",
+    )
     p.add_argument(
         "--out",
         required=True,

@@ -26,9 +26,10 @@ from hil.chip.geometry import Dendrite
 from hil.chip.netlist import TYPE_INDEX
 from hil.deploy.deploy import Deployment
 from hil.deploy.mapping import to_config
+from hil.deploy.placement import base_weights
 from hil.errors import ConfigError
 from hil.events import events_to_raster, global_index
-from hil.quantize.weights import assign, levels_per_core
+from hil.quantize.weights import assign_nonzero, levels_per_core
 
 
 def board_rates(
@@ -76,9 +77,7 @@ def twin_gradient(
 
 def _step(dep: Deployment, g_in: np.ndarray, g_rec: np.ndarray, eta: float) -> Deployment:
     net = dep.network
-    iw = np.array(
-        [[float(v) for v in _base_weights(dep, int(c), int(k))] for c, k in dep.placement.cores]
-    )
+    iw = base_weights(dep.config, dep.placement.cores)
     lv = levels_per_core(iw)
     new = {}
     for part, g in (("in", g_in), ("rec", g_rec)):
@@ -93,19 +92,10 @@ def _step(dep: Deployment, g_in: np.ndarray, g_rec: np.ndarray, eta: float) -> D
         for post in range(net.n_neurons):
             rows = np.flatnonzero(on[:, post])
             if rows.size:
-                m, _ = assign(w[rows, post], iw[net.core_of[post]])
-                masks[rows, post] = np.where(m == 0, masks[rows, post], m)
+                masks[rows, post] = assign_nonzero(w[rows, post], iw[net.core_of[post]])
         new[part] = masks
     tuned = replace(net, masks_in=new["in"], masks_rec=new["rec"])
     return Deployment(to_config(tuned, dep.placement), tuned, dep.placement, dict(dep.report))
-
-
-def _base_weights(dep: Deployment, chip: int, core: int) -> list[float]:
-    from hil.chip.biasgen import bias_current
-    from hil.quantize.weights import BASE_WEIGHT_BIASES
-
-    params = dep.config.chips[chip].cores[core].parameters
-    return [float(bias_current(b, *params[b])) for b in BASE_WEIGHT_BIASES]
 
 
 def finetune(

@@ -20,6 +20,9 @@ naive rate_error / twin rate_error. The twin here is the silicon's hidden truth 
 fit can reach); a fitted twin will gain less. Board runs: one per deployment measured, none to
 deploy (the runs that built the twin are not counted; with the truth they are none).
 
+`--slot-factors` gives the twin each CAM slot's weight factor too (a hil.twin/1 JSON, as a fit
+with per-slot factors writes), which the mask compensation then uses.
+
 `--finetune K` also runs K steps of chip-in-the-loop fine-tuning (hil.deploy.finetune, K + 1
 board runs) from each deployment on the measurement stimulus, and judges before and after on a
 held-out stimulus (another seed) against the ideal chip's rates on it.
@@ -28,6 +31,8 @@ held-out stimulus (another seed) against the ideal chip's rates on it.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import statistics
 import sys
@@ -105,13 +110,25 @@ def measure(
     ref: np.ndarray,
     finetune_steps: int = 0,
     held_out: tuple[np.ndarray, np.ndarray] | None = None,
+    slot_factors: bool = False,
 ) -> dict:
     """Naive vs twin placement on one silicon: rate errors, gain, what sat on dead/hot neurons;
     with `finetune_steps`, chip-in-the-loop fine-tuning of both deployments on `stimulus`,
-    judged on `held_out` = (stimulus, reference rates) it never saw."""
+    judged on `held_out` = (stimulus, reference rates) it never saw. The twin is the silicon's
+    truth CSV, or with `slot_factors` a hil.twin/1 JSON that also has its CAM slots' factors."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "truth.csv"
         silicon.write_truth(path)
+        if slot_factors:
+            rows = list(csv.DictReader(io.StringIO(path.read_text())))
+            doc = {
+                "schema": "hil.twin/1",
+                "n_chips": silicon.n_chips,
+                "columns": {c: [float(r[c]) for r in rows] for c in rows[0]},
+                "weight_factor": silicon.truth().weight_factor.tolist(),
+            }
+            path = path.with_suffix(".json")
+            path.write_text(json.dumps(doc))
         twin = load_twin(str(path))
     naive = deploy(model, twin=twin, naive=True)
     placed = deploy(model, twin=twin)
@@ -151,14 +168,18 @@ def measure(
     }
 
 
-def run(silicons: list[Silicon], seed: int = 0, finetune_steps: int = 0) -> dict:
+def run(
+    silicons: list[Silicon], seed: int = 0, finetune_steps: int = 0, slot_factors: bool = False
+) -> dict:
     model = workload_model(seed)
     stimulus = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed)
     ref_dep = deploy(model)
     ref = rates(ideal_silicon(), ref_dep, stimulus)
     other = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed + 1000)
     held_out = (other, rates(ideal_silicon(), ref_dep, other))
-    rows = [measure(s, model, stimulus, ref, finetune_steps, held_out) for s in silicons]
+    rows = [
+        measure(s, model, stimulus, ref, finetune_steps, held_out, slot_factors) for s in silicons
+    ]
     return {
         "reference_mean_rate_hz": float(ref.mean()),
         "silicons": rows,
@@ -177,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0, help="network and stimulus seed")
     p.add_argument("--finetune", type=int, default=0, help="chip-in-the-loop steps (0: none)")
+    p.add_argument(
+        "--slot-factors", action="store_true", help="twin with per-CAM-slot weight factors"
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.silicons.split(",") if s]
@@ -188,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.bad:
         sil.append(Silicon.load(Path(__file__).parents[2] / "fixtures/silicon/bad.json"))
-    out = run(sil, args.seed, args.finetune)
+    out = run(sil, args.seed, args.finetune, args.slot_factors)
     if args.json:
         print(json.dumps(out, indent=2))
     else:

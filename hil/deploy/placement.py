@@ -2,11 +2,12 @@
 neurons, and per-core bias corrections, from a per-neuron twin of the board.
 
 The twin (`Twin`) is a per-neuron table of the board: each neuron's effective bias currents
-relative to what the nominal codes give (factors), and which neurons are dead or hot. Until the
-`hil.twin/1` artifact of the fitting work lands, hil reads the emulator's truth-CSV shape
-(`hil emulate --dump-truth truth.csv`, docs/silicon.md "The truth CSV", dumped at nominal biases):
-columns chip, core, neuron, one per bias current [A] (simulation names), dead, hot. A fitted twin
-in that shape works the same way; the hidden truth itself is the best case.
+relative to what the nominal codes give (factors), which neurons are dead or hot, and each CAM
+slot's weight factor when known. `load_twin` reads the fitting work's `hil.twin/1` JSON (`hil
+fit`) or a table in the emulator's truth-CSV shape (`hil emulate --dump-truth truth.csv`,
+docs/silicon.md "The truth CSV", at nominal biases; a twin's `write_csv` gives the same shape):
+columns chip, core, neuron, one per bias current [A] (simulation names), dead, hot. The hidden
+truth itself is the best case.
 
 `twin_placement(net, twin)`:
 - Each neuron's deviation is the RMS over the currents that shape its response (`KEY_CURRENTS`) of
@@ -24,7 +25,8 @@ neuron's synaptic gain on the twin's silicon (its charge per spike over nominal,
 hil.chip.netlist.derived_constants): the per-neuron gains that per-core biases cannot match.
 
 `corrected_parameters(parameters, cores, twin)` rescales each bias current of a logical core by
-1 / (the median factor of the physical core's good neurons) and re-rounds it to a code, so a core
+1 / (the median factor of the physical core's good neurons) and re-rounds it to a code on the same
+coarse branch when it can (`same_coarse_code`), so a core
 whose silicon runs hot or cold gets the currents the network was trained for (a twin-based
 calibration; the base weights use their per-core factors).
 """
@@ -37,15 +39,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hil.artifacts import read_bytes
+from hil.artifacts import parse_json, read_bytes
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import (
     CORES_PER_CHIP,
+    FINE_MAX,
     MAX_CHIPS,
     NEURONS_PER_CHIP,
     NEURONS_PER_CORE,
+    SYNAPSES_PER_NEURON,
     Dendrite,
+    neuron_address,
 )
 from hil.chip.netlist import (
     BIAS_CURRENTS,
@@ -59,7 +64,7 @@ from hil.chip.netlist import (
 from hil.chip.params import DEVICE_TO_SIM, currents_from_codes
 from hil.deploy.mapping import Placement, QuantizedNetwork, check_capacity
 from hil.errors import ConfigError
-from hil.quantize.weights import BASE_WEIGHT_BIASES, assign, levels_per_core
+from hil.quantize.weights import BASE_WEIGHT_BIASES, assign_nonzero, levels_per_core
 
 # Currents that set a neuron's response to its synaptic input (leak, gain, threshold, refractory
 # period, the AMPA and GABA synapses).
@@ -73,7 +78,8 @@ KEY_CURRENTS = (
     "Itau_gaba",
     "Igain_gaba",
 )
-MAX_TWIN_BYTES = 64 << 20
+MAX_TWIN_BYTES = 128 << 20
+TWIN_SCHEMA = "hil.twin/1"
 
 
 class _Device:
@@ -88,12 +94,14 @@ class _Device:
 @dataclass(frozen=True)
 class Twin:
     """Per-neuron board model over the board-wide index (n_chips * 1024 rows): factors[name] (N,)
-    effective current / nominal-code current; dead, hot (N,) bool."""
+    effective current / nominal-code current; dead, hot (N,) bool; weight_factor: each CAM
+    slot's weight factor when the twin has them."""
 
     n_chips: int
     factors: dict[str, np.ndarray]
     dead: np.ndarray
     hot: np.ndarray
+    weight_factor: np.ndarray | None = None  # (n_chips, 4, 256, 64) per CAM slot, or unknown
 
     @property
     def good(self) -> np.ndarray:
@@ -124,26 +132,28 @@ class Twin:
 
 
 def load_twin(path: str) -> Twin:
-    """Read a twin table in the truth-CSV shape (module docstring); ConfigError naming the column
-    or row that is wrong."""
-    text = read_bytes(path, "twin table", limit=MAX_TWIN_BYTES).decode("utf-8", "replace")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    need = ("chip", "core", "neuron", "dead", "hot", *BIAS_CURRENTS)
-    if not rows:
-        raise ConfigError(f"{path}", "no rows", "a truth-CSV table (hil emulate --dump-truth)")
-    missing = [c for c in need if c not in rows[0]]
-    if missing:
-        raise ConfigError(f"{path} columns", missing[:5], "columns " + ", ".join(need))
-    n = len(rows)
-    if n % NEURONS_PER_CHIP or not 1 <= n // NEURONS_PER_CHIP <= MAX_CHIPS:
-        raise ConfigError(f"{path}", f"{n} rows", f"1024 rows per chip, 1..{MAX_CHIPS} chips")
-    try:
-        table = {c: np.array([float(r[c]) for r in rows]) for c in need}
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{path}", str(e)[:80], "numbers in every column") from None
-    idx = (table["chip"] * CORES_PER_CHIP + table["core"]) * NEURONS_PER_CORE + table["neuron"]
-    if not np.array_equal(idx, np.arange(n)):
-        raise ConfigError(f"{path} rows", "out of board order", "one row per neuron, in order")
+    """Read a twin: a `hil.twin/1` JSON (the fitting work's artifact: per-neuron columns, and
+    per-CAM-slot weight factors when it has them) or a table in the truth-CSV shape (module
+    docstring); ConfigError naming the column or row that is wrong."""
+    raw = read_bytes(path, "twin", limit=MAX_TWIN_BYTES)
+    weight_factor = None
+    if raw.lstrip()[:1] == b"{":
+        doc = parse_json(raw.decode("utf-8", "replace"), f"twin {path}")
+        if not isinstance(doc, dict) or doc.get("schema") != TWIN_SCHEMA:
+            got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+            raise ConfigError(f"{path} schema", got, repr(TWIN_SCHEMA))
+        cols = doc.get("columns")
+        if not isinstance(cols, dict):
+            raise ConfigError(f"{path} columns", type(cols).__name__, "an object of columns")
+        table = _table(path, cols)
+        if doc.get("weight_factor") is not None:
+            weight_factor = _weight_factor(path, doc["weight_factor"], table["chip"].size)
+    else:
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8", "replace"))))
+        if not rows:
+            raise ConfigError(f"{path}", "no rows", "a truth-CSV table (hil emulate --dump-truth)")
+        table = _table(path, {c: [r.get(c) for r in rows] for c in rows[0]})
+    n = table["chip"].size
     nominal = currents_from_codes(nominal_codes())
     factors = {}
     for name in BIAS_CURRENTS:
@@ -156,7 +166,39 @@ def load_twin(path: str) -> Twin:
         factors=factors,
         dead=table["dead"] > 0,
         hot=table["hot"] > 0,
+        weight_factor=weight_factor,
     )
+
+
+def _table(path: str, cols: dict) -> dict[str, np.ndarray]:
+    need = ("chip", "core", "neuron", "dead", "hot", *BIAS_CURRENTS)
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise ConfigError(f"{path} columns", missing[:5], "columns " + ", ".join(need))
+    try:
+        table = {c: np.array([float(v) for v in cols[c]]) for c in need}
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}", str(e)[:80], "numbers in every column") from None
+    n = table["chip"].size
+    if any(v.size != n for v in table.values()):
+        raise ConfigError(f"{path} columns", "of different lengths", "one value per neuron")
+    if n % NEURONS_PER_CHIP or not 1 <= n // NEURONS_PER_CHIP <= MAX_CHIPS:
+        raise ConfigError(f"{path}", f"{n} rows", f"1024 rows per chip, 1..{MAX_CHIPS} chips")
+    idx = (table["chip"] * CORES_PER_CHIP + table["core"]) * NEURONS_PER_CORE + table["neuron"]
+    if not np.array_equal(idx, np.arange(n)):
+        raise ConfigError(f"{path} rows", "out of board order", "one row per neuron, in order")
+    return table
+
+
+def _weight_factor(path: str, value: object, n: int) -> np.ndarray:
+    want = (n // NEURONS_PER_CHIP, CORES_PER_CHIP, NEURONS_PER_CORE, SYNAPSES_PER_NEURON)
+    try:
+        wf = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        wf = np.zeros(0)
+    if wf.shape != want or not (np.isfinite(wf).all() and (wf > 0).all()):
+        raise ConfigError(f"{path} weight_factor", f"shape {wf.shape}", f"{want}, finite > 0")
+    return wf
 
 
 def _importance(net: QuantizedNetwork) -> np.ndarray:
@@ -230,6 +272,19 @@ def placement_report(net: QuantizedNetwork, placement: Placement, twin: Twin) ->
     }
 
 
+def same_coarse_code(name: str, coarse: int, amps: float) -> tuple[int, int]:
+    """The code for `amps` [A] on coarse branch `coarse` when that branch reaches it, else the
+    nearest code on any branch. A twin's factors were measured on the nominal code's branch, and
+    every branch has its own generator error (docs/silicon.md, B per coarse value), so a
+    correction stays on the branch it was measured on when it can."""
+    lo, hi = (float(bias_current(name, coarse, f)) for f in (0, FINE_MAX))
+    fine = round((amps - lo) / (hi - lo) * FINE_MAX)
+    if 0 <= fine <= FINE_MAX:
+        return coarse, int(fine)
+    c, f = bias_code(name, amps)
+    return int(c), int(f)
+
+
 def corrected_parameters(
     parameters: list[dict[str, tuple[int, int]]], cores: np.ndarray, twin: Twin
 ) -> tuple[list[dict[str, tuple[int, int]]], list[str]]:
@@ -245,7 +300,7 @@ def corrected_parameters(
                 new[dev_name] = (c, f)
                 continue
             want = float(bias_current(dev_name, c, f)) / twin.core_factor(chip, core, sim)
-            nc, nf = (int(v) for v in bias_code(dev_name, want))
+            nc, nf = same_coarse_code(dev_name, c, want)
             new[dev_name] = (nc, nf)
             if (nc, nf) != (c, f):
                 notes.append(f"chip {chip} core {core}: {dev_name} {[c, f]} -> {[nc, nf]}")
@@ -256,6 +311,7 @@ def corrected_parameters(
 __all__ = [
     "KEY_CURRENTS",
     "Twin",
+    "base_weights",
     "compensate_masks",
     "corrected_parameters",
     "load_twin",
@@ -263,6 +319,19 @@ __all__ = [
     "synaptic_gains",
     "twin_placement",
 ]
+
+
+def base_weights(config: ChipConfig, cores: np.ndarray) -> np.ndarray:
+    """(n_cores, 4) base weights [A] the config's codes give on each (chip, core) of `cores`."""
+    return np.array(
+        [
+            [
+                float(bias_current(b, *config.chips[int(c)].cores[int(k)].parameters[b]))
+                for b in BASE_WEIGHT_BIASES
+            ]
+            for c, k in np.asarray(cores).reshape(-1, 2)
+        ]
+    )
 
 
 def synaptic_gains(config: ChipConfig, twin: Twin) -> dict[int, np.ndarray]:
@@ -284,20 +353,15 @@ def compensate_masks(
 ) -> tuple[QuantizedNetwork, int]:
     """`net` with each synapse's mask re-chosen for the charge the network wants on the twin's
     silicon: target magnitude = the level of its mask / the target neuron's synaptic gain for the
-    synapse's type (AMPA for sign > 0, GABA for < 0), nearest level of the core's base weights as
-    `config` sets them; a synapse never drops to mask 0. Returns (network, masks changed)."""
+    synapse's type (AMPA for sign > 0, GABA for < 0), times its CAM slot's weight factor when the
+    twin has them, nearest level of the core's base weights as `config` sets them; a synapse never
+    drops to mask 0. Returns (network, masks changed)."""
     gains = synaptic_gains(config, twin)
-    iw = np.array(
-        [
-            [
-                float(bias_current(b, *config.chips[int(c)].cores[int(k)].parameters[b]))
-                for b in BASE_WEIGHT_BIASES
-            ]
-            for c, k in placement.cores
-        ]
-    )
+    iw = base_weights(config, placement.cores)
     lv = levels_per_core(iw)
     ampa, gaba = TYPE_INDEX[Dendrite.AMPA], TYPE_INDEX[Dendrite.GABA]
+    chip, core, index = neuron_address(placement.neurons)
+    first = np.count_nonzero(net.masks_in, axis=0)  # recurrent CAM slots follow the inputs'
     out = {}
     changed = 0
     for part in ("in", "rec"):
@@ -310,8 +374,10 @@ def compensate_masks(
             g = gains[int(placement.neurons[post])]
             levels = lv[net.core_of[post]]
             gain = np.where(sign[rows, post] > 0, g[ampa], g[gaba])
-            new, _ = assign(levels[masks[rows, post]] / gain, iw[net.core_of[post]])
-            new = np.where(new == 0, masks[rows, post], new)
+            if twin.weight_factor is not None:  # CAM slots in hil.deploy.mapping's order
+                slots = np.arange(rows.size) + (first[post] if part == "rec" else 0)
+                gain = gain * twin.weight_factor[chip[post], core[post], index[post], slots]
+            new = assign_nonzero(levels[masks[rows, post]] / gain, iw[net.core_of[post]])
             changed += int(np.count_nonzero(new != masks[rows, post]))
             masks[rows, post] = new
         out[part] = masks

@@ -109,6 +109,15 @@ class _Sorted:
         return count, total, max(err, 0.0)
 
 
+def assign_nonzero(x: np.ndarray, iw: np.ndarray) -> np.ndarray:
+    """Nearest non-zero mask (1..15) for each magnitude x [A]: for a synapse that must stay."""
+    lv = levels(iw)[1:]
+    order = np.argsort(lv, kind="stable")
+    s = lv[order]
+    k = np.searchsorted((s[1:] + s[:-1]) / 2, np.asarray(x, dtype=np.float64))
+    return (order[k] + 1).astype(np.uint8)
+
+
 def _fit(count: np.ndarray, total: np.ndarray) -> np.ndarray:
     """Non-negative least-squares base weights for fixed masks, from the count and the sum of
     the magnitudes per mask: sum_j (x_j - B_m Iw)^2 = sum_m n_m (xbar_m - B_m Iw)^2 + const."""
