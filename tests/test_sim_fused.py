@@ -98,8 +98,10 @@ def test_fused_is_the_default_and_refuses_gradients_it_does_not_cover() -> None:
         assert not simulate(p, w, x).spikes.requires_grad
 
 
-@pytest.mark.parametrize("rec_grad", [0.0, 0.5, 1.0])
-def test_adjoint_gradients_equal_torch_autograd(rec_grad: float) -> None:
+@pytest.mark.parametrize(
+    ("rec_grad", "feedback_grad"), [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (1.0, 1.0)]
+)
+def test_adjoint_gradients_equal_torch_autograd(rec_grad: float, feedback_grad: float) -> None:
     g = torch.Generator().manual_seed(3)
     n, n_in = 20, 6
     w_in0 = torch.rand(n_in, n, generator=g) * 6
@@ -117,6 +119,7 @@ def test_adjoint_gradients_equal_torch_autograd(rec_grad: float) -> None:
             w.w_in + torch.zeros_like(w.w_in).index_fill(1, torch.tensor([SHUNT]), 1e-9), w.w_rec
         )
         out = simulate(p, w, x, rec_grad=rec_grad, fused=fused, noise=1e-12,
+                       feedback_grad=feedback_grad,
                        generator=torch.Generator().manual_seed(1)).spikes  # fmt: skip
         weights = torch.sin(torch.arange(out.numel(), dtype=torch.float32)).reshape(out.shape)
         (out * weights).sum().backward()

@@ -3,7 +3,8 @@ weights: the forward is hil.sim.fused (recording u and the timer before every su
 per-bin membrane inputs), the backward one numba kernel per (instance, batch) pair that walks the
 bins in reverse through exactly the chain rule torch's autograd applies to dynamics.step:
 the same surrogate, the same clamp/minimum conventions, the reset and refractory timing outside the
-gradient, and the gradient to recurrent spikes scaled by rec_grad. It returns dL/d(drive) per bin,
+gradient, the gradient through the membrane's feedback term scaled by feedback_grad and the one to
+recurrent spikes by rec_grad. It returns dL/d(drive) per bin,
 from which dL/dW_in = X^T G and dL/dW_rec = S_prev^T G are two sparse products (inputs and spikes
 are sparse).
 
@@ -44,6 +45,7 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
     gamma: np.float32,
     h: np.float32,
     has_ahp: bool,
+    fbg: np.float32,  # feedback_grad: scale of the gradient through the feedback term
     gu: np.ndarray,  # (N,) dL/d u after bin t, updated to before it
     gisyn: np.ndarray,  # (K, N) dL/d isyn after bin t's decay, updated
     giahp: np.ndarray,  # (N,) dL/d iahp at the start of bin t + 1, updated
@@ -106,7 +108,7 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
             sd = _1 if x >= _0 else _0
             # backward
             sg = _1 + abs(x)
-            g2 = lu[n] * (_1 - sd) + gc[n] / (sg * sg)
+            g2 = lu[n] * (_1 - sd) + _HALF * gc[n] / (sg * sg)  # unit-area surrogate
             g2 = g2 if u2p >= _0 else _0
             g1 = g2 * (Nn * cn / (D * D))
             gy = g2 / D
@@ -134,8 +136,8 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
             gan = -gjac * cur / den
             gminf[n] += gforce
             gcur -= a * gforce
-            gfbk += gforce * den
-            gden += gforce * fbk
+            gfbk += fbg * gforce * den  # feedback term fbk den, scaled by feedback_grad
+            gden += fbg * gforce * fbk
             gan -= gforce * cur
             ga[n] += gan
             gun += gfbk * gamma * fbk
@@ -181,6 +183,7 @@ def _block(  # noqa: PLR0913, PLR0915
     gamma: np.float32,
     h: np.float32,
     has_ahp: bool,
+    fbg: np.float32,
     blocks: int,
     g_in: np.ndarray,  # (blocks, Nin, M) output: dL/dW_in per block of pairs
     g_rec: np.ndarray,  # (blocks, N, M) output: dL/dW_rec per block of pairs
@@ -214,7 +217,7 @@ def _block(  # noqa: PLR0913, PLR0915
             b = (p0 + pp) % B
             _bin_backward(
                 t, gout[i, b], rec_ut[i, b], rec_bsa[i, b], syn_jump[i], syn_decay[i],
-                syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, gu[pp], gisyn[pp],
+                syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, fbg, gu[pp], gisyn[pp],
                 giahp[pp], gnext[pp], gmean, gd[pp],
             )  # fmt: skip
             gdp = gd[pp]
@@ -268,6 +271,7 @@ def _backward(  # noqa: PLR0913
     gamma: np.float32,
     h: np.float32,
     has_ahp: bool,
+    fbg: np.float32,
     blocks: int,
     g_in: np.ndarray,  # (blocks, Nin, M) output: dL/dW_in per block of pairs
     g_rec: np.ndarray,  # (blocks, N, M) output: dL/dW_rec per block of pairs
@@ -275,20 +279,21 @@ def _backward(  # noqa: PLR0913
     """Pairs in `blocks` blocks, in parallel; the pairs of a block walk the bins in lockstep so
     that W_rec is read once per bin for all of them (rec_grad > 0)."""
     for blk in prange(blocks):
-        _block(gout, out, spikes0, x, rec_ut, rec_bsa, w_rec_t, has_rec, rec_grad, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, blocks, g_in, g_rec, blk)  # fmt: skip
+        _block(gout, out, spikes0, x, rec_ut, rec_bsa, w_rec_t, has_rec, rec_grad, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
 
 
 class _Adjoint(torch.autograd.Function):
     """counts = simulate(...) as a function of W_in (Nin, M) and W_rec (N, M)."""
 
     @staticmethod
-    def forward(ctx, w_in, w_rec, k, state, x, noise, rec_grad, box):  # noqa: ANN001, ANN205, PLR0913
+    def forward(ctx, w_in, w_rec, k, state, x, noise, rec_grad, feedback_grad, box):  # noqa: ANN001, ANN205, PLR0913
         has_rec = w_rec is not None
         state, counts, _, arr = run_fused(
             k, state, x, w_in.detach()[None], w_rec.detach()[None] if has_rec else None, noise,
             times=False, record=True,
         )  # fmt: skip
         ctx.k, ctx.arr, ctx.rec_grad, ctx.has_rec = k, arr, rec_grad, has_rec
+        ctx.feedback_grad = feedback_grad
         ctx.x = x
         ctx.save_for_backward(counts, w_rec.detach() if has_rec else None)
         box.append(state)
@@ -316,11 +321,11 @@ class _Adjoint(torch.autograd.Function):
                 np.ascontiguousarray(x), arr["rec_ut"], arr["rec_bsa"], w_t, ctx.has_rec,
                 np.float32(ctx.rec_grad), arr["syn_jump"], arr["syn_decay"], arr["syn_mean"],
                 arr["nrn"], arr["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
-                k.has_ahp, blocks, g_in, g_rec,
+                k.has_ahp, np.float32(ctx.feedback_grad), blocks, g_in, g_rec,
             )  # fmt: skip
         g_in = torch.from_numpy(g_in.sum(0)) if ctx.needs_input_grad[0] else None
         g_rec = torch.from_numpy(g_rec.sum(0)) if ctx.has_rec and ctx.needs_input_grad[1] else None
-        return g_in, g_rec, None, None, None, None, None, None
+        return g_in, g_rec, None, None, None, None, None, None, None
 
 
 def adjoint_applies(k: Constants, weights_shared: bool, times: bool) -> bool:
@@ -336,9 +341,23 @@ def run_adjoint(
     w_rec: torch.Tensor | None,
     noise: torch.Tensor | None,
     rec_grad: float,
+    feedback_grad: float = 0.0,
 ) -> tuple[State, torch.Tensor]:
     """Differentiable (in w_in (Nin, M) and w_rec (N, M)) fused run of x (1, B, T, Nin):
     (final state without gradient, counts (I, B, T, N))."""
     box: list[State] = []
-    counts = _Adjoint.apply(w_in, w_rec, k, state.detach(), x, noise, float(rec_grad), box)
+    counts = _Adjoint.apply(
+        w_in, w_rec, k, state.detach(), x, noise, float(rec_grad), float(feedback_grad), box
+    )
     return box[0], counts
+
+
+def saved_bytes(counts: torch.Tensor) -> int:
+    """Bytes the forward that produced `counts` (run_adjoint's output) keeps for its backward:
+    the kernel's records and the tensors saved in the autograd context."""
+    node = counts.grad_fn
+    if node is None or not hasattr(node, "arr"):
+        raise ValueError("counts do not come from run_adjoint with a pending backward")
+    arrays = [a for a in node.arr.values() if isinstance(a, np.ndarray)]
+    tensors = [t for t in node.saved_tensors if t is not None]
+    return sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in tensors)

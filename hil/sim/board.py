@@ -166,9 +166,10 @@ class Simulator(Board, CountsReadout, BiasWrites):
         if stimulus.size:
             rows = np.searchsorted(c.channels, stimulus["channel"])
             bins = np.minimum((stimulus["t_us"] / step_us).astype(np.int64), T - 1)
-            np.add.at(x, (0, bins, rows), 1.0)
+            np.add.at(x, (0, bins, rows), 1.0)  # type: ignore[arg-type]
         if len(c.neurons) == 0:
-            return ev.output_events([], [], [], [])
+            none = np.zeros(0, np.int64)
+            return ev.output_events(none, none, none, none)
         with torch.no_grad():
             res = simulate(
                 c.params,

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
-from hil.chip.netlist import derived_constants
+from hil.chip.netlist import Device, derived_constants
 from hil.sim.records import AMPA, GABA, NMDA, SHUNT, NeuronParams, State
 from hil.sim.surrogate import spike
 
@@ -102,7 +103,7 @@ def constants(
     fields = {
         name: v[:, idx] if v.dim() == 3 else v.unsqueeze(1) for name, v in params.tensors().items()
     }
-    d = derived_constants(fields, dt, params)
+    d = derived_constants(fields, dt, cast(Device, params))  # a frozen record: read-only fields
     return Constants(
         dt=dt,
         substeps=substeps_for(dt, substep),
@@ -149,9 +150,12 @@ def membrane_substep(
     h: float,
     j: float,
     times: bool,
+    feedback_grad: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One membrane sub-step of length h [s] (pure tensor function, so torch.compile can fuse it).
 
+    `feedback_grad` scales the gradient through the positive-feedback term (Ia/Itau)(I + Ig) of F
+    (0: held constant in the backward pass, the default; 1: exact; docs/sim.md "Gradients").
     Returns (u, refractory timer, spikes, spike time from the bin start [s] where s = 1).
     """
     act = (h - timer).clamp(0.0, h)  # time this sub-step spends outside the refractory period
@@ -164,7 +168,11 @@ def membrane_substep(
     assert minf is not None
     den = cur + Ig
     fbk = fb * torch.exp(gamma * u)  # Ia / Itau
-    force = minf - a * cur + fbk * den  # tau dy/dt [A], y = I + Ig u
+    feedback = fbk * den  # (Ia / Itau)(I + Ig) [A]
+    if feedback_grad != 1.0:  # the expanding part of the dynamics near threshold
+        fd = feedback.detach()
+        feedback = fd if feedback_grad == 0.0 else fd + feedback_grad * (feedback - fd)
+    force = minf - a * cur + feedback  # tau dy/dt [A], y = I + Ig u
     jac = (fbk - a) * cur / den + gamma * fbk  # tau d(dy/dt)/dy
     hk = act * inv_tau
     # phi1(z) = (e^z - 1)/z by its A-stable [0/1] Pade form 1/(1 - z/2); z <= 1.5 keeps it finite
@@ -220,6 +228,7 @@ def step(
     w_rec: torch.Tensor | None = None,
     rec_grad: float = 0.0,
     sparse: bool = False,
+    feedback_grad: float = 0.0,
 ) -> tuple[State, torch.Tensor, torch.Tensor | None]:
     """Advance one bin of width k.dt.
 
@@ -232,6 +241,7 @@ def step(
     previous bin's spikes (state.spikes) reach their targets through it at the start of this bin,
     with the gradient through those spikes scaled by `rec_grad` (0: stopped, 1: full BPTT).
     `sparse` sums only the rows of neurons that spiked (no gradient to the spikes; not compilable).
+    `feedback_grad` scales the gradient through the membrane's positive feedback (membrane_substep).
     """
     if w_rec is not None:
         drive = _recurrent(state.spikes, w_rec, rec_grad, sparse, drive)
@@ -244,6 +254,8 @@ def step(
         return None if i is None else mean[:, :, i]
 
     ampa, nmda, gaba, shunt = syn(AMPA), syn(NMDA), syn(GABA), syn(SHUNT)
+    a: torch.Tensor | float
+    leak: torch.Tensor | float
     if k.has_ahp:
         ahp = state.iahp * k.ahp_mean
         a = 1.0 + ahp * k.inv_Itau
@@ -264,7 +276,7 @@ def step(
     for j in range(k.substeps):
         u, timer, s, t_spk = membrane_substep(
             u, timer, minf, a, base, sink, nmda, k.If_nmda, k.gain, k.Io, k.Ig, k.fb, k.gamma,
-            k.inv_tau, k.u_th, k.t_ref, k.h, float(j), times,
+            k.inv_tau, k.u_th, k.t_ref, k.h, float(j), times, feedback_grad,
         )  # fmt: skip
         count = s if count is None else count + s
         if first is not None:

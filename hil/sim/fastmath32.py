@@ -9,7 +9,7 @@ uses: exp for -87 <= x <= 88 (clamped outside), log for normal positive x.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -59,15 +59,15 @@ def exp32(x: np.float32) -> np.float32:
     r = r - n * _C2
     p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
     p = p * (r * r) + r + _ONE
-    return p * _as_float((np.int32(n) + np.int32(127)) << np.int32(23))
+    return p * _as_float((np.int32(n) + np.int32(127)) << np.int32(23))  # type: ignore[call-arg]
 
 
 @njit(inline="always")
 def log32(x: np.float32) -> np.float32:
     """ln x in float32 (about 1 ulp) for normal x > 0."""
-    bits = _as_int(x)
+    bits: np.int32 = _as_int(x)  # type: ignore[call-arg]
     e = F((bits >> np.int32(23)) - np.int32(126))
-    m = _as_float((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # in [0.5, 1)
+    m = _as_float((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # type: ignore[call-arg]
     low = m < _SQRTHF
     e = e - _ONE if low else e
     m = (m + m - _ONE) if low else (m - _ONE)

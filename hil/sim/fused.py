@@ -255,7 +255,7 @@ def torch_threads() -> Iterator[int]:
     with torch and would otherwise leave torch at numba's count."""
     n = torch.get_num_threads()
     try:
-        yield max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        yield max(1, min(n, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     finally:
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)

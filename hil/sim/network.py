@@ -102,6 +102,7 @@ def simulate(
     compiled: bool = False,
     rec_grad: float = 0.0,
     fused: bool | None = None,
+    feedback_grad: float = 0.0,
 ) -> Result:
     """Simulate `inputs` (counts, (batch, T, inputs) or (instances, batch, T, inputs)) through the
     network given by `params` (instances, neurons) and `weights` (amperes) with bin width dt [s].
@@ -112,8 +113,11 @@ def simulate(
     `substep` is the longest membrane sub-step [s]. Differentiable in params, weights and inputs.
     `rec_grad` scales the gradient that flows back through the spikes that recurrent synapses
     deliver: 0 (default) stops it there, so recurrent weights still get their gradient but credit is
-    not propagated through other neurons (like e-prop); 1 is full backpropagation through time, which
-    explodes on large balanced networks (x1e4 per 100 bins on the benchmark network).
+    not propagated through other neurons (like e-prop); 1 is full backpropagation through time.
+    `feedback_grad` scales the gradient through the membrane's positive-feedback term: 0 (default)
+    holds it constant in the backward pass, which keeps full BPTT finite on large recurrent networks
+    (docs/sim.md "Gradients"); 1 is the exact derivative of the forward, which grows without bound
+    near threshold (x1e9 in 300 bins on the benchmark network).
     `compiled` runs each bin (recurrent product, synapses, membrane) through torch.compile: the same
     code and equations, 2-3x faster per bin once built; building takes seconds and happens again for
     every new tensor shape (instances, batch, neurons), never for new parameter values.
@@ -163,7 +167,9 @@ def simulate(
     if adjoint:  # fused forward + hand-written backward (hil.sim.adjoint)
         z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
         w_rec = None if W is None else W[0]
-        state, spikes = run_adjoint(k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad)
+        state, spikes = run_adjoint(
+            k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad, feedback_grad
+        )
         return Result(spikes, state, None)
     if fused and (grad or not kernel_ok):
         raise ConfigError(
@@ -190,8 +196,9 @@ def simulate(
         if has_noise:
             z = noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
         state, count, tf = stepper(
-            state, d, k, noise=z, times=times, w_rec=W, rec_grad=rec_grad, sparse=sparse_rec
-        )
+            state, d, k, noise=z, times=times, w_rec=W, rec_grad=rec_grad, sparse=sparse_rec,
+            feedback_grad=feedback_grad,
+        )  # fmt: skip
         out.append(count)
         if tf is not None:
             first.append(tf)
@@ -261,11 +268,12 @@ class DynapNet(nn.Module):
         seed: int = 0,
         compiled: bool = False,
         rec_grad: float = 0.0,
+        feedback_grad: float = 0.0,
     ):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.dt, self.scale, self.substep, self.compiled = dt, scale, substep, compiled
-        self.rec_grad = rec_grad
+        self.rec_grad, self.feedback_grad = rec_grad, feedback_grad
         if w_in is None:
             w_in = torch.randn(n_inputs, n_neurons, generator=g) / n_inputs**0.5
         if w_rec is None:
@@ -278,15 +286,16 @@ class DynapNet(nn.Module):
             raise ConfigError(
                 "train_currents", sorted(unknown), "any of " + ", ".join(TRAINABLE_CURRENTS)
             )
-        self.register_buffer("groups", None if groups is None else torch.as_tensor(groups).long())
-        n_groups = None if groups is None else int(self.groups.max()) + 1
+        group_ids = None if groups is None else torch.as_tensor(groups).long()
+        self.register_buffer("groups", group_ids)
+        n_groups = None if group_ids is None else int(group_ids.max()) + 1
         self.log_currents = nn.ParameterDict()
         for name in train_currents:
             v = getattr(self.base, name).clamp(min=self.base.Io)
-            if n_groups is not None:  # mean of the log over each group
-                idx = self.groups.expand_as(v)
+            if group_ids is not None and n_groups is not None:  # mean of the log over each group
+                idx = group_ids.expand_as(v)
                 s = torch.zeros(*v.shape[:-1], n_groups).scatter_add(-1, idx, v.log())
-                c = torch.zeros(n_groups).scatter_add(0, self.groups, torch.ones(n_neurons))
+                c = torch.zeros(n_groups).scatter_add(0, group_ids, torch.ones(n_neurons))
                 v = (s / c).exp()
             self.log_currents[name] = nn.Parameter(v.log())
 
@@ -310,4 +319,5 @@ class DynapNet(nn.Module):
         """Like forward, returning the full Result (spikes, final state)."""
         kw.setdefault("compiled", self.compiled)
         kw.setdefault("rec_grad", self.rec_grad)
+        kw.setdefault("feedback_grad", self.feedback_grad)
         return simulate(self.params(), self.weights(), inputs, self.dt, state, self.substep, **kw)

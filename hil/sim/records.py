@@ -12,7 +12,9 @@ The four synapse (dendrite) types are indexed in the order of `SYNAPSE_TYPES`:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 
@@ -112,7 +114,7 @@ class NeuronParams:
             if isinstance(getattr(self, f.name), torch.Tensor)
         }
 
-    def replace(self, **changes: object) -> NeuronParams:
+    def replace(self, **changes: Any) -> NeuronParams:
         """A copy with some fields replaced (dataclasses.replace)."""
         return replace(self, **changes)
 
@@ -124,22 +126,21 @@ class NeuronParams:
             raise ConfigError(
                 "instances", self.instances, f"1 or {instances} to expand to {instances}"
             )
-        return replace(
-            self,
+        return self.replace(
             **{k: v.expand(instances, *v.shape[1:]).clone() for k, v in self.tensors().items()},
         )
 
     def select(self, instance: int) -> NeuronParams:
         """Instance `instance` alone (a 1-row record)."""
-        return replace(self, **{k: v[instance : instance + 1] for k, v in self.tensors().items()})
+        return self.replace(**{k: v[instance : instance + 1] for k, v in self.tensors().items()})
 
     def to(self, dtype: torch.dtype = DTYPE) -> NeuronParams:
-        return replace(self, **{k: v.to(dtype) for k, v in self.tensors().items()})
+        return self.replace(**{k: v.to(dtype) for k, v in self.tensors().items()})
 
     @classmethod
     def from_currents(
         cls,
-        currents: dict[str, object],
+        currents: Mapping[str, object],
         neurons: int,
         instances: int = 1,
         physics: Physics = PHYSICS,
