@@ -22,6 +22,7 @@ from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import TRUTH_COLUMNS, Silicon, Spread
 from hil.errors import HilError
 from hil.experiments.fi import FI, HotDead, Refractory
+from hil.experiments.noise import Noise
 from hil.experiments.suite import characterize, default_experiments
 from hil.experiments.synapse import SlotScan, SynapseType
 from hil.mismatch.fit import fit_twin, load_results, nominal_currents
@@ -88,6 +89,8 @@ def _short(npc: int) -> list:
             e = dataclasses.replace(e, spont_duration_s=0.3)
         elif isinstance(e, Refractory):
             e = dataclasses.replace(e, duration_s=0.15)
+        elif isinstance(e, Noise):
+            e = dataclasses.replace(e, duration_s=0.3, codes=((0, 255),))
         out.append(e)
     return out
 
