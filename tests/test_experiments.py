@@ -142,3 +142,15 @@ def test_isi_variability_grows_with_membrane_noise():
             )
         cv[std] = float(np.nanmedian(res.table["isi_cv"]))
     assert cv[4e-12] > 3 * cv[0.2e-12], cv
+
+
+def test_counts_readout_gives_the_refractory_period_too(refractory_run):
+    s, spikes, _ = refractory_run
+    with SiliconEngine(s) as b:
+        res = run_experiment(
+            b, Refractory(duration_s=0.2), show_progress=False, readout="counts", bin_s=1e-3
+        )
+    assert all(r.readout == "counts" for r in res.recordings)
+    truth = P.Vth * P.C_ref / s.truth().currents["Iref"]
+    err = np.abs(res.table["t_ref_s"].to_numpy() / truth - 1)
+    assert np.nanmedian(err) < 0.02, np.nanmedian(err)
