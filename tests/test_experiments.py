@@ -4,6 +4,8 @@ analyses) on silicon personalities drawn here."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from hil.chip.params import Physics
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon, Spread
 from hil.errors import HilError
-from hil.experiments import FI, ExperimentResult, HotDead, Refractory, run_experiment
+from hil.experiments import FI, ExperimentResult, HotDead, Noise, Refractory, run_experiment
 from hil.experiments.base import spike_rates
 
 P = Physics()
@@ -128,3 +130,27 @@ def test_hot_and_dead_are_found():
         tp = (found & true).sum()
         assert true.sum() >= 10
         assert tp / max(found.sum(), 1) >= 0.95 and tp / true.sum() >= 0.95, what
+
+
+def test_isi_variability_grows_with_membrane_noise():
+    cv = {}
+    for std in (0.2e-12, 4e-12):
+        s = dataclasses.replace(_silicon(9004, "lognormal", 0.1), noise_std_A=std)
+        with SiliconEngine(s) as b:
+            res = run_experiment(
+                b, Noise(codes=((0, 255),), duration_s=1.5, n_per_core=64), show_progress=False
+            )
+        cv[std] = float(np.nanmedian(res.table["isi_cv"]))
+    assert cv[4e-12] > 3 * cv[0.2e-12], cv
+
+
+def test_counts_readout_gives_the_refractory_period_too(refractory_run):
+    s, spikes, _ = refractory_run
+    with SiliconEngine(s) as b:
+        res = run_experiment(
+            b, Refractory(duration_s=0.2), show_progress=False, readout="counts", bin_s=1e-3
+        )
+    assert all(r.readout == "counts" for r in res.recordings)
+    truth = P.Vth * P.C_ref / s.truth().currents["Iref"]
+    err = np.abs(res.table["t_ref_s"].to_numpy() / truth - 1)
+    assert np.nanmedian(err) < 0.02, np.nanmedian(err)

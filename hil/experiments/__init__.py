@@ -14,6 +14,9 @@ from hil.experiments.base import (
     run_experiment,
 )
 from hil.experiments.fi import FI, HotDead, Refractory
+from hil.experiments.noise import Noise
+from hil.experiments.suite import characterize, default_experiments
+from hil.experiments.synapse import SlotScan, SynapseType
 
 __all__ = [
     "FI",
@@ -21,8 +24,13 @@ __all__ = [
     "Experiment",
     "ExperimentResult",
     "HotDead",
+    "Noise",
     "Refractory",
+    "SlotScan",
     "Step",
+    "SynapseType",
+    "characterize",
+    "default_experiments",
     "recording_hash",
     "run_experiment",
 ]

@@ -227,12 +227,18 @@ def recording_hash(rec: Recording) -> str:
 
 
 def run_experiment(
-    board: Board, experiment: Experiment, *, show_progress: bool = True
+    board: Board,
+    experiment: Experiment,
+    *,
+    show_progress: bool = True,
+    readout: str | None = None,
+    bin_s: float = 1e-3,
 ) -> ExperimentResult:
     """Run `experiment` on `board`: apply its config once, then per step write the step's biases
     (`set_biases` where the board has it; otherwise the edited config is applied in full, and the
     result says so in its options as `bias_writes: "apply"`), reset to rest, and record. Returns
-    the Recordings and the analysed table (with provenance columns)."""
+    the Recordings and the analysed table (with provenance columns). `readout` ("spikes" or
+    "counts", bins of `bin_s`) overrides the design's readout for every step."""
     info = board.info()
     design = experiment.design(info.n_chips)
     t0 = time.perf_counter()
@@ -241,7 +247,8 @@ def run_experiment(
     writes = "set_biases" if isinstance(board, BiasWrites) else "apply"
     recordings = []
     steps = design.steps
-    for step in progress.bar(steps, desc=experiment.name, total=len(steps)):
+    shown = progress.bar(steps, desc=experiment.name, total=len(steps)) if show_progress else steps
+    for step in shown:
         if step.biases:
             if isinstance(board, BiasWrites):
                 board.set_biases(step.biases)
@@ -249,7 +256,9 @@ def run_experiment(
                 config, _ = editor.set(step.biases)
                 board.apply(config)
         board.reset()
-        recordings.append(record(board, step.stimulus, step.duration_s, step.readout, step.bin_s))
+        how = step.readout if readout is None else readout
+        width = step.bin_s if readout is None else (bin_s if readout == "counts" else None)
+        recordings.append(record(board, step.stimulus, step.duration_s, how, width))
     wall = time.perf_counter() - t0
     table = experiment.analyse(steps, recordings)
     table = with_provenance(table, experiment.name, info, recordings)
@@ -295,8 +304,9 @@ def spike_rates(rec: Recording, neurons: np.ndarray) -> np.ndarray:
     """(n,) firing rate [Hz] of each neuron in `neurons` (board-wide indices, sorted).
 
     Spikes readout: (k - 1) / (t_k - t_1) over a neuron's k >= 3 spikes (the inverse mean ISI: no
-    phase error from where the run starts and ends), k / duration for fewer. Counts readout:
-    count / duration (a phase error of up to one spike per run)."""
+    phase error from where the run starts and ends), k / duration for fewer. Counts readout: the
+    least-squares slope of the cumulative count against time between the first and the last
+    non-empty bin, k / duration where fewer than three bins lie between them."""
     n = neurons.size
     dur = rec.duration_s
     count = np.zeros(n)
@@ -329,8 +339,23 @@ def spike_rates(rec: Recording, neurons: np.ndarray) -> np.ndarray:
     if not found:
         raise ConfigError("neurons", "not all recorded", "neurons of the recording")
     m = c.counts[:, col].astype(np.float64)  # (bins, n)
-    total = m.sum(0)
-    return total / dur
+    k = m.sum(0)
+    has = m > 0
+    b1 = np.argmax(has, axis=0)
+    b2 = m.shape[0] - 1 - np.argmax(has[::-1], axis=0)
+    # the slope of the cumulative count against time over the bins from the first spike's to the
+    # one before the last spike's: a regular train's count is a staircase around rate * t
+    t = (np.arange(m.shape[0]) + 1.0)[:, None] * (c.bin_us * 1e-6)
+    b = np.arange(m.shape[0])[:, None]
+    w = ((b >= b1) & (b < b2)).astype(np.float64)
+    cum = np.cumsum(m, axis=0)
+    nw = np.maximum(w.sum(0), 1)
+    tm = (w * t).sum(0) / nw
+    cm = (w * cum).sum(0) / nw
+    var = (w * (t - tm) ** 2).sum(0)
+    slope = (w * (t - tm) * (cum - cm)).sum(0) / np.where(var > 0, var, 1.0)
+    ok = (k >= 3) & (b2 - b1 >= 3) & (var > 0)
+    return np.where(ok, slope, k / dur)
 
 
 def all_neurons_config(

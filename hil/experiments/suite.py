@@ -20,6 +20,7 @@ SUMMARY_SCHEMA = "hil.characterization/1"
 
 def default_experiments() -> list[Experiment]:
     """The suite `hil characterize` runs, in order."""
+    from hil.experiments.noise import Noise
     from hil.experiments.synapse import SlotScan, SynapseType
 
     return [
@@ -28,6 +29,7 @@ def default_experiments() -> list[Experiment]:
         FI(),
         SlotScan(),
         *(SynapseType(kind) for kind in ("ampa", "nmda", "gaba", "shunt")),
+        Noise(),
     ]
 
 

@@ -36,9 +36,9 @@ SLOTS = 64
 ALL_CORES = (True, True, True, True)  # an input route to every core of its chip
 TAG0 = 1  # tag of slot 0's input; slot s listens to TAG0 + s
 CHANNELS_PER_CHIP = SLOTS
-# Masks of the slot scan: slots 0..3 select Iw_0..Iw_3 alone (base-weight ratios per core), every
-# other slot Iw_0.
-SLOT_MASKS = (1, 2, 4, 8) + (1,) * (SLOTS - 4)
+# Masks of the slot scan: slots 0..15 select Iw_0..Iw_3 alone in turn (four slots per base weight:
+# the per-core ratios Iw_k / Iw_0), every other slot Iw_0.
+SLOT_MASKS = tuple(1 << (s % 4) for s in range(16)) + (1,) * (SLOTS - 16)
 KINDS = {
     "ampa": Dendrite.AMPA,
     "nmda": Dendrite.NMDA,

@@ -215,8 +215,7 @@ def _fit_slots(
             warnings.simplefilter("ignore", RuntimeWarning)
             ref = np.nanmean(lnm[np.ix_(masks == 1, cols)], axis=0)
         for k in (1, 2, 3):
-            s = int(np.flatnonzero(masks == 1 << k)[0])
-            d = lnm[s, cols] - ref
+            d = (lnm[np.ix_(masks == 1 << k, cols)] - ref).ravel()
             if np.isfinite(d).any():
                 ratio[c, k] = float(np.exp(np.median(d[np.isfinite(d)])))
     kidx = np.log2(masks).astype(int)

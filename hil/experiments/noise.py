@@ -1,0 +1,96 @@
+"""Noise: the variability of inter-spike intervals under constant drive near the rheobase, where
+the membrane-noise current (a few pA) matters most against the drive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hil import events as ev
+from hil.experiments.base import (
+    NEURONS_PER_CORE,
+    Design,
+    Experiment,
+    Step,
+    address_frame,
+    all_neurons_config,
+    per_core,
+    step_neurons,
+)
+from hil.experiments.fi import DC, code_current
+from hil.measure import Recording
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Noise(Experiment):
+    """ISI variability under DC: one step per code in `codes` (SOIF_DC_P, near the rheobase),
+    spikes readout. Table: isi_cv_<i> (std / mean of the ISIs, NaN with fewer than 5 ISIs) and
+    rate_hz_<i> per step, and isi_cv (the step with the most ISIs)."""
+
+    codes: tuple[tuple[int, int], ...] = ((0, 130), (0, 255))  # about 13 and 25 pA nominal
+    duration_s: float = 2.0
+    n_per_core: int = NEURONS_PER_CORE  # neurons 0..n_per_core-1 of every core
+    name: str = "noise"
+
+    def design(self, n_chips: int) -> Design:
+        cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, n_per_core=self.n_per_core)
+        steps = tuple(
+            Step(
+                params={"n_chips": n_chips, "n_per_core": self.n_per_core, "dc_coarse": c,
+                        "dc_fine": f, "dc_a": code_current(DC, (c, f))},
+                duration_s=self.duration_s,
+                biases=per_core(n_chips, DC, (c, f)),
+            )
+            for c, f in self.codes
+        )  # fmt: skip
+        return Design(cfg, steps)
+
+    def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:
+        neurons = step_neurons(steps)
+        df = address_frame(neurons)
+        cvs, counts = [], []
+        for i, rec in enumerate(recordings):
+            cv, n_isi, rate = _isi_stats(rec, neurons)
+            df[f"isi_cv_{i}"] = cv
+            df[f"rate_hz_{i}"] = rate
+            cvs.append(cv)
+            counts.append(n_isi)
+        best = np.argmax(np.stack(counts), axis=0)
+        df["isi_cv"] = np.stack(cvs)[best, np.arange(neurons.size)]
+        return df
+
+
+def _isi_stats(rec: Recording, neurons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per neuron: ISI coefficient of variation, number of ISIs, rate [Hz]. A counts recording
+    has no ISIs (CV NaN)."""
+    n = neurons.size
+    cv = np.full(n, np.nan)
+    n_isi = np.zeros(n, int)
+    rate = np.zeros(n)
+    if rec.events is None:
+        return cv, n_isi, rate
+    g = ev.global_index(rec.events)
+    t = rec.events["t_us"].astype(float) * 1e-6
+    order = np.lexsort((t, g))
+    g, t = g[order], t[order]
+    col = np.searchsorted(neurons, g)
+    inside = (col < n) & (neurons[np.minimum(col, n - 1)] == g)
+    g, t, col = g[inside], t[inside], col[inside]
+    same = np.diff(g) == 0
+    isi = np.diff(t)[same]
+    who = col[1:][same]
+    n_isi = np.bincount(who, minlength=n)
+    s1 = np.bincount(who, isi, minlength=n)
+    s2 = np.bincount(who, isi**2, minlength=n)
+    m = s1 / np.maximum(n_isi, 1)
+    var = s2 / np.maximum(n_isi, 1) - m**2
+    ok = n_isi >= 5
+    cv[ok] = np.sqrt(np.maximum(var[ok], 0)) / m[ok]
+    rate = np.bincount(col, minlength=n) / rec.duration_s
+    return cv, n_isi, rate

@@ -1,0 +1,187 @@
+"""Full-chip acceptance of characterization + fit (issue 9 section 5), on silicon personalities
+drawn here with families, spreads, noise, dead and hot fractions and a drift day that the
+development never used. Slow (minutes); the short version is tests/test_mismatch.py.
+
+    pytest --run-slow tests/test_mismatch_acceptance.py
+    PYTHONPATH=$PWD .venv/bin/python tests/test_mismatch_acceptance.py    # prints the figures
+
+The oracle is the emulator's hidden truth (hil.emulator.silicon), which shares no code with the
+experiments or the fit; predictions are judged on held-out random networks (all four cores, all
+four synapse types, arbitrary CAM slots, recurrent excitation and inhibition).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hil.board import BiasEditor, open_board
+from hil.emulator.engine import SiliconEngine
+from hil.emulator.silicon import Silicon, Spread
+from hil.experiments.base import all_neurons_config
+from hil.experiments.fi import DC
+from hil.experiments.suite import characterize
+from hil.mismatch.fit import fit_twin, load_results, nominal_currents
+from hil.mismatch.heldout import prediction_errors, random_network
+from hil.mismatch.model import MismatchModel
+
+NETWORKS = ((31, (5.0, 30.0)), (32, (10.0, 50.0)))  # held-out (seed, input rate range [Hz])
+
+
+def personalities() -> dict[str, Silicon]:
+    """Three personalities none of the development used."""
+    base = Silicon.from_seed(8080)
+    lognormal = {
+        p: Spread("lognormal", 0.05, 0.0 if p.startswith("Iw_") else 0.22) for p in base.mismatch
+    }
+    uniform = {
+        p: Spread("uniform", 0.03, 0.0 if p.startswith("Iw_") else 0.12) for p in base.mismatch
+    }
+    return {
+        "lognormal-22%": Silicon(
+            silicon_id="acc-logn", seed=8081, mismatch=lognormal, biasgen_sigma=0.05,
+            weight_family="lognormal", weight_sigma=0.2, noise_std_A=2e-12, noise_neuron_sigma=0.3,
+            dead_fraction=0.01, hot_fraction=0.01, hot_current_A=1e-10, hot_sigma=0.4,
+        ),
+        "uniform-12%": Silicon(
+            silicon_id="acc-unif", seed=8082, mismatch=uniform, biasgen_sigma=0.03,
+            weight_family="normal", weight_sigma=0.12, noise_std_A=1e-12, noise_neuron_sigma=0.3,
+            dead_fraction=0.02, hot_fraction=0.005, hot_current_A=1.5e-10, hot_sigma=0.3,
+        ),
+        "from_seed(8083)@day60": Silicon.from_seed(8083).at_day(60),
+    }  # fmt: skip
+
+
+def _rates(sp: np.ndarray, n: int, dur: float) -> np.ndarray:
+    idx = sp["chip"].astype(int) * 1024 + sp["core"].astype(int) * 256 + sp["neuron"]
+    return np.bincount(idx, minlength=n)[:n] / dur
+
+
+def _pr(found: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    tp = float((found & true).sum())
+    return tp / max(found.sum(), 1), tp / max(true.sum(), 1) if true.any() else 1.0
+
+
+def evaluate(silicon: Silicon, work: Path, url: str | None = None) -> dict:
+    """Characterize `silicon` (in process, or over `url`), fit, and measure every bound."""
+    out: dict = {}
+    t0 = time.perf_counter()
+    if url is None:
+        with SiliconEngine(silicon) as b:
+            summary = characterize(b, work / "char", show_progress=False)
+    else:
+        with open_board(url) as b:
+            summary = characterize(b, work / "char", show_progress=False)
+    out["board_time_s"] = summary["board_time_s"]
+    out["characterize_wall_s"] = summary["wall_s"]
+    t1 = time.perf_counter()
+    twin, diag = fit_twin(load_results(work / "char"), show_progress=False)
+    out["fit_wall_s"] = time.perf_counter() - t1
+    twin.save(work / "twin.json")
+    t = silicon.truth()
+    nom = silicon.nominal()
+    alive = ~t.dead
+    n = t.dead.size
+
+    # prediction on held-out networks
+    for seed, rates in NETWORKS:
+        cfg, stim = random_network(seed, silicon.n_chips, 2.0, rates)
+        with SiliconEngine(silicon) as b:
+            b.apply(cfg)
+            chip = _rates(b.run(stim, 2.0), n, 2.0)
+        for name, u in (
+            ("twin", f"sim://?dt=1e-4&twin={work / 'twin.json'}"),
+            ("nominal", "sim://?dt=1e-4"),
+        ):
+            with open_board(u) as b:
+                b.apply(cfg)
+                e = prediction_errors(chip, _rates(b.run(stim, 2.0), n, 2.0), alive)
+            out[f"net{seed}_{name}_median_err"] = float(np.median(e))
+        out[f"net{seed}_neurons"] = int(e.size)
+        out[f"net{seed}_chip_median_hz"] = float(np.median(chip[alive]))
+
+    # identifiable parameters against the truth
+    ok = alive & ~t.hot
+    out["Iref_err"] = float(
+        np.median(np.abs(twin.currents["Iref"][ok] / t.currents["Iref"][ok] - 1))
+    )
+    cfg2 = all_neurons_config(silicon.n_chips)
+    ed = BiasEditor(cfg2)
+    c2, _ = ed.set({(c, k, DC): (2, 255) for c in range(silicon.n_chips) for k in range(4)})
+    a = silicon.truth(c2).currents["Idc"] / silicon.nominal(c2)["Idc"]  # DC factor on branch 2
+    gm = twin.currents["Igain_mem"] / (t.currents["Igain_mem"] * a)
+    out["Igain_mem*Idc_err"] = float(np.median(np.abs(gm[ok] - 1)))
+    for k in ("nmda", "gaba", "shunt"):
+
+        def eff(c: dict, k: str = k) -> np.ndarray:
+            return np.log(c[f"Igain_{k}"] / c[f"Itau_{k}"] * c["Itau_ampa"] / c["Igain_ampa"])
+
+        out[f"eff_{k}/ampa_err"] = float(np.median(np.abs(np.exp(eff(twin.currents) - eff(t.currents))[ok] - 1)))  # fmt: skip
+    core = np.arange(n) // 256
+    iw = []
+    for k in (1, 2, 3):
+        r = (twin.currents[f"Iw_{k}"] / twin.currents["Iw_0"]) / (
+            t.currents[f"Iw_{k}"] / t.currents["Iw_0"]
+        )
+        iw += [abs(r[c * 256] - 1) for c in range(n // 256)]
+    out["Iw_k/Iw_0_err"] = float(np.median(iw))
+    lw = np.log(t.weight_factor.reshape(n, 64))
+    lw -= lw.mean(1, keepdims=True)
+    lf = np.log(twin.weight_factor.reshape(n, 64))
+    out["weight_factor_err"] = float(np.median(np.abs(np.exp(lf - lw)[alive] - 1)))
+
+    # population spreads against the truth's realized spreads (per-neuron factor within cores)
+    model = MismatchModel.fit(twin, nominal_currents(silicon.n_chips), np.arange(n), boot=50)
+    f = np.log(t.currents["Iref"] / nom["Iref"])[alive]
+    cc = core[alive]
+    resid = f - np.array([f[cc == c].mean() for c in range(n // 256)])[cc]
+    true_sigma = float(np.std(np.exp(resid)) / np.mean(np.exp(resid)))
+    out["Iref_neuron_sigma"] = (model.parameters["Iref"].neuron_sigma, true_sigma)
+    out["Iref_family"] = model.parameters["Iref"].family
+    wt = np.exp(lw[alive].ravel())
+    assert model.weight is not None
+    out["weight_sigma"] = (model.weight.neuron_sigma, float(np.std(wt) / np.mean(wt)))
+
+    # hot and dead
+    out["dead_pr"] = _pr(twin.dead, t.dead)
+    out["hot_pr"] = _pr(twin.hot, t.hot)
+    out["n_dead"], out["n_hot"] = int(t.dead.sum()), int(t.hot.sum())
+    out["total_wall_s"] = time.perf_counter() - t0
+    return out
+
+
+CASES = list(personalities())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASES)
+def test_acceptance(name, tmp_path):
+    r = evaluate(personalities()[name], tmp_path)
+    for seed, _ in NETWORKS:
+        tw, nm = r[f"net{seed}_twin_median_err"], r[f"net{seed}_nominal_median_err"]
+        assert tw <= 0.05, (seed, tw)
+        assert nm >= 4 * tw, (seed, tw, nm)
+    for key in ("Iref_err", "Igain_mem*Idc_err", "eff_nmda/ampa_err", "eff_gaba/ampa_err",
+                "eff_shunt/ampa_err", "Iw_k/Iw_0_err", "weight_factor_err"):  # fmt: skip
+        assert r[key] <= 0.03, (key, r[key])
+    for key in ("Iref_neuron_sigma", "weight_sigma"):
+        fit, true = r[key]
+        assert abs(fit / true - 1) <= 0.10, (key, fit, true)
+    for key in ("dead_pr", "hot_pr"):
+        assert min(r[key]) >= 0.95, (key, r[key])
+    assert r["board_time_s"] <= 120
+
+
+if __name__ == "__main__":
+    only = sys.argv[1:] or CASES
+    for name in only:
+        with tempfile.TemporaryDirectory() as d:
+            res = evaluate(personalities()[name], Path(d))
+        print(json.dumps({"personality": name, **res}, default=float))
+        sys.stdout.flush()
