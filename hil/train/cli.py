@@ -62,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--instances",
         type=argtypes.integer(1, 64),
-        default=4,
+        default=2,
         help="mismatched instances per step (noise, adversarial)",
     )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")

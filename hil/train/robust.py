@@ -17,9 +17,9 @@ weight): theta*_0 = theta + |theta| eps R (eps = 1e-3, R ~ N(0, 1)), then `steps
 ascent steps of size zeta |theta| / steps on KL(p(theta) || p(theta*)), projected onto
 theta +- zeta |theta|; loss = CE(theta) + beta KL(p(theta) || p(theta*)), the Jacobian of theta*
 taken as the identity. Defaults: 10 steps, zeta 0.025, beta 0.25 (Rockpool's adversarial_jax).
-To keep training within budget the attack and its KL term use the first `batch` (16) samples of
-each shuffled mini-batch (the cross-entropy uses all of them): 10 attack passes on 16 samples
-cost about 2.5 passes on a 64-sample batch.
+To keep training within budget the attack and its KL term use the first `batch` (8) samples of
+each shuffled mini-batch (the cross-entropy uses all of them): 10 attack passes on 8 samples
+cost about 1.25 passes on a 64-sample batch.
 The currents are not attacked (the attack would need the simulator's slow per-bin gradient path,
 ~15x the cost, times 10 steps); instead they get the prior's noisy instances, as in Büchel et al.'s
 "Forward Noise + Beta" combination (their best column in Table 1).
@@ -68,7 +68,7 @@ class Adversary:
     zeta: float = 0.025
     beta: float = 0.25
     initial_std: float = 1e-3
-    batch: int = 16  # samples of each mini-batch the attack and its KL term use (cost)
+    batch: int = 8  # samples of each mini-batch the attack and its KL term use (cost)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.steps, int) and 1 <= self.steps <= 100):

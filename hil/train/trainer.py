@@ -84,7 +84,7 @@ class TrainConfig:
     quantize: bool = False
     train_currents: tuple[str, ...] = ("Itau_mem", "Igain_mem", "Itau_syn")
     currents_every: int = 10
-    instances: int = 4
+    instances: int = 2
     logit_scale: float | None = None
     rec_grad: float = 1.0
     task_options: dict = field(default_factory=dict)  # hil.tasks.get_task options
