@@ -319,6 +319,6 @@ def to_nir(model: Model) -> Any:
     o = int(core_of[out_neurons[0]])
     nodes["output"] = nir.Output({"output": np.array([len(out_neurons)])})
     edges.append((f"core{o}", "output"))
-    return nir.NIRGraph(
-        nodes=nodes, edges=edges, metadata={"hil": {"dt": model.dt, "task": model.task}}
-    )
+    groups = [[out_neurons.index(i) for i in cls] for cls in model.outputs]
+    meta = {"hil": {"dt": model.dt, "classes": groups}}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
