@@ -737,6 +737,9 @@ def build_parser(bench_options: bool = True) -> argparse.ArgumentParser:
     from hil.nightly.cli import add_parser as add_nightly_parser
 
     add_nightly_parser(sub)
+    from hil.train.cli import add_parser as add_train_parser
+
+    add_train_parser(sub)
     cmp_ = add(
         sub,
         "compare",

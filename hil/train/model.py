@@ -98,7 +98,7 @@ class Model:
         path = Path(path)
         arrays = {"w_in": self.w_in, "w_rec": self.w_rec, **(self.quantized or {})}
         buf = io.BytesIO()
-        np.savez(buf, allow_pickle=False, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy stubs take ** as allow_pickle
         blob = buf.getvalue()
         npz = path.with_suffix(".npz")
         doc = {

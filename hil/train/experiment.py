@@ -1,0 +1,127 @@
+"""The "train once, deploy to many chips" experiment (issue 10 acceptance), in simulation:
+
+    python -m hil.train.experiment --task digits --dir results/train [--epochs N]
+    python -m hil.train.experiment --plot results/train --figure docs/figures/training_mismatch.png
+
+For one task it trains (or resumes) `none`, `noise` and `adversarial` with the same seed, then
+evaluates each model: float-simulation accuracy on the test split, accuracy on 12 unseen emulated
+chips (hil.train.evaluate.unseen_chips: families and spreads unlike the prior, the same chips for
+every mode, so differences are paired), and accuracy against the mismatch level (10 chips per
+level, every current and weight at that relative spread). Writes `<task>-<mode>.json` models and
+`<task>-results.json`; `--plot` draws accuracy against level for every task and mode found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hil.artifacts import read_json, write_atomic
+
+LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
+MODES = ("none", "noise", "adversarial")
+
+
+def run(task: str, out_dir: Path, epochs: int | None, chips: int = 12, per_level: int = 10) -> dict:
+    from hil.tasks import get_task
+    from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
+    from hil.train.trainer import TrainConfig, train
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict = {"task": task, "epochs": epochs, "modes": {}}
+    path = out_dir / f"{task}-results.json"
+    specs = unseen_chips(chips, seed=7)
+    data = get_task(task, 0)
+    for mode in MODES:
+        t0 = time.perf_counter()
+        model, summary = train(
+            TrainConfig(task=task, robust=mode, epochs=epochs),
+            out_dir / f"{task}-{mode}.json",
+            resume=True,
+        )
+        acc = chip_accuracies(model, data.test, specs)
+        levels = {
+            str(lv): chip_accuracies(model, data.test, unseen_chips(per_level, 11, lv)).tolist()
+            for lv in LEVELS
+        }
+        results["modes"][mode] = {
+            "train": summary,
+            "wall_s": time.perf_counter() - t0,
+            "float_sim_accuracy": float_accuracy(model, data.test),
+            "chip_accuracies": acc.tolist(),
+            "chip_mean": float(acc.mean()),
+            "levels": levels,
+        }
+        write_atomic(path, json.dumps(results, indent=1))
+        print(
+            mode,
+            json.dumps({k: v for k, v in results["modes"][mode].items() if k != "levels"}),
+            flush=True,
+        )
+    base = np.array(results["modes"]["none"]["chip_accuracies"])
+    for mode in ("noise", "adversarial"):
+        m = results["modes"][mode]
+        m["vs_none"] = paired_ci(np.array(m["chip_accuracies"]), base)
+        m["gap_to_float"] = m["float_sim_accuracy"] - m["chip_mean"]
+    results["chips"] = [c.to_dict() for c in specs]
+    write_atomic(path, json.dumps(results, indent=1))
+    return results
+
+
+def plot(result_dir: Path, figure: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = sorted(result_dir.glob("*-results.json"))
+    fig, axes = plt.subplots(1, max(len(files), 1), figsize=(5 * max(len(files), 1), 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, f in zip(axes, files, strict=False):
+        res = read_json(f, "results")
+        assert isinstance(res, dict)
+        for mode, m in res["modes"].items():
+            lv = sorted(m["levels"], key=float)
+            mean = [np.mean(m["levels"][k]) for k in lv]
+            sd = [np.std(m["levels"][k]) for k in lv]
+            ax.errorbar(
+                [100 * float(k) for k in lv], mean, yerr=sd, marker="o", capsize=3, label=mode
+            )
+        ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
+        ax.set_title(res["task"])
+        ax.set_xlabel("mismatch of every current and weight [% s.d.]")
+        ax.set_ylabel("test accuracy (mean +- s.d. over chips)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--task", help="task to run (hil.tasks.TASKS)")
+    p.add_argument("--dir", type=Path, default=Path("results/train"), help="output folder")
+    p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
+    p.add_argument("--plot", type=Path, help="draw the results found in this folder")
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=Path("docs/figures/training_mismatch.png"),
+        help="figure to write with --plot",
+    )
+    a = p.parse_args(argv)
+    if a.plot is not None:
+        plot(a.plot, a.figure)
+    elif a.task:
+        run(a.task, a.dir, a.epochs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

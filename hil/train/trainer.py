@@ -1,0 +1,362 @@
+"""BPTT training through hil.sim under the chip's constraints, with checkpoints and resume.
+
+    cfg = TrainConfig(task="digits", robust="noise")
+    model, summary = train(cfg, out="model.json")   # writes model.json + model.npz
+
+Every `epoch` draws the task's training split for that epoch, shuffles it with (seed, epoch) and
+steps Adam over mini-batches; the loss is the cross-entropy of the output layer's spike counts
+(times `logit_scale`) plus, for `adversarial`, beta times the attack's KL (hil.train.robust). After
+each epoch the validation accuracy is measured at nominal parameters and the best epoch's weights
+are kept; a checkpoint (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed
+time, configuration) is written atomically. `resume=True` loads it and continues with the next
+epoch, so an interrupted run ends where an uninterrupted one would (tests/test_train.py).
+All randomness derives from (seed, epoch, batch): data, shuffles, noise draws, attacks.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hil import progress
+from hil.artifacts import read_bytes, write_atomic
+from hil.chip.netlist import PARAMETERS
+from hil.errors import ConfigError
+from hil.sim import NeuronParams, simulate
+from hil.tasks import Split, Task, accuracy, get_task
+from hil.train import MODES
+from hil.train.model import Model
+from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
+from hil.train.robust import Adversary, Prior, attack, kl, noisy_params, weight_factors
+
+CKPT_SCHEMA = "hil.train.checkpoint/1"
+
+# Per task: layout and training length that fit the 15-minute budget on 2 cores (docs/training.md).
+DEFAULTS: dict[str, dict] = {
+    "frozen-noise": {
+        "hidden": 0,
+        "recurrent": False,
+        "per_class": 1,
+        "epochs": 30,
+        "batch": 2,
+        "lr": 0.05,
+        "logit_scale": 0.5,
+    },
+    "frozen-noise-16": {
+        "hidden": 0,
+        "recurrent": False,
+        "per_class": 4,
+        "epochs": 20,
+        "batch": 32,
+        "lr": 0.05,
+        "logit_scale": 0.25,
+    },
+    "digits": {
+        "hidden": 0,
+        "recurrent": False,
+        "per_class": 8,
+        "epochs": 20,
+        "batch": 64,
+        "lr": 0.05,
+        "logit_scale": 0.25,
+    },
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how. None means the task's default (DEFAULTS)."""
+
+    task: str = "digits"
+    robust: str = "none"
+    seed: int = 0
+    epochs: int | None = None
+    batch: int | None = None
+    lr: float | None = None
+    hidden: int | None = None
+    recurrent: bool | None = None
+    per_class: int | None = None
+    quantize: bool = False
+    train_currents: tuple[str, ...] = ("Itau_mem", "Igain_mem", "Itau_syn")
+    currents_every: int = 10
+    instances: int = 2
+    logit_scale: float | None = None
+    rec_grad: float = 1.0
+    task_options: dict = field(default_factory=dict)  # hil.tasks.get_task options
+    prior: Prior = field(default_factory=Prior)
+    adversary: Adversary = field(default_factory=Adversary)
+
+    def __post_init__(self) -> None:
+        if self.robust not in MODES:
+            raise ConfigError("robust", self.robust, "one of " + ", ".join(MODES))
+        if not (isinstance(self.instances, int) and 1 <= self.instances <= 64):
+            raise ConfigError("instances", self.instances, "an integer 1..64")
+        if not (isinstance(self.currents_every, int) and self.currents_every >= 1):
+            raise ConfigError("currents_every", self.currents_every, "an integer >= 1")
+
+    def resolved(self) -> dict:
+        """Every setting with the task defaults filled in (JSON-able)."""
+        d = asdict(self)
+        for k, v in DEFAULTS.get(self.task, {}).items():
+            if d.get(k) is None:
+                d[k] = v
+        d["train_currents"] = list(self.train_currents)
+        return d
+
+
+def output_counts(
+    net: ChipNet,
+    x: torch.Tensor,
+    params: NeuronParams,
+    w_in: torch.Tensor,
+    w_rec: torch.Tensor,
+    dt: float,
+    rec_grad: float,
+) -> torch.Tensor:
+    """Spike counts per class (instances, batch, classes) for inputs (batch, T, C): the counts of
+    each class's output neurons together."""
+    res = simulate(params, net.weights(w_in, w_rec), x, dt, rec_grad=rec_grad)
+    lay = net.layout
+    out = res.spikes[..., lay.hidden :].sum(2)
+    return out.reshape(*out.shape[:-1], lay.n_classes, lay.per_class).sum(-1)
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def step_loss(
+    net: ChipNet,
+    cfg: dict,
+    prior: Prior,
+    adv: Adversary,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    dt: float,
+    seed: int,
+    train_currents: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of one mini-batch and the natural logits (instances, batch, classes)."""
+    mode = cfg["robust"]
+    params = net.params()
+    if not train_currents:
+        params = params.replace(**{k: v.detach() for k, v in params.tensors().items()})
+    w_in, w_rec = net.effective_weights()
+    if mode != "none":
+        params = noisy_params(params, cfg["instances"], prior, seed)
+    if mode == "noise":
+        f_in, f_rec = weight_factors(
+            (tuple(w_in.shape), tuple(w_rec.shape)), prior.sigma_weights, prior.family, seed + 1
+        )
+        w_in, w_rec = w_in * f_in, w_rec * f_rec
+    scale = cfg["logit_scale"]
+
+    def logits_of(theta: list[torch.Tensor], inputs: torch.Tensor = x) -> torch.Tensor:
+        out = output_counts(net, inputs, params, theta[0], theta[1], dt, cfg["rec_grad"])
+        return scale * out
+
+    logits = logits_of([w_in, w_rec])
+    target = y.expand(logits.shape[0], -1)
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+    if mode == "adversarial":  # the attack and its KL term on the first attack_batch samples
+        gen = torch.Generator().manual_seed(seed + 2)
+        xa = x[: adv.batch]
+
+        def attacked(theta: list[torch.Tensor]) -> torch.Tensor:
+            return logits_of(theta, xa)
+
+        clean = logits[:, : adv.batch]
+        delta = attack(attacked, [w_in, w_rec], clean, adv, gen)
+        loss = loss + adv.beta * kl(clean, attacked([w_in + delta[0], w_rec + delta[1]]))
+    return loss, logits
+
+
+def evaluate_split(net: ChipNet, split: Split, dt: float, batch: int = 256) -> float:
+    """Accuracy at nominal parameters (no mismatch) of the effective weights."""
+    with torch.no_grad():
+        params = net.params()
+        w_in, w_rec = net.effective_weights()
+        counts = []
+        for i in range(0, len(split), batch):
+            x = torch.as_tensor(split.x[i : i + batch], dtype=torch.float32)
+            counts.append(output_counts(net, x, params, w_in, w_rec, dt, 0.0)[0].numpy())
+    return float(accuracy(np.concatenate(counts), split.y))
+
+
+def build_net(cfg: dict, task: Task) -> ChipNet:
+    layout = Layout(
+        task.n_inputs,
+        task.n_classes,
+        int(cfg["hidden"]),
+        bool(cfg["recurrent"]),
+        int(cfg["per_class"]),
+    )
+    return ChipNet(layout, cfg["train_currents"], cfg["quantize"], cfg["seed"])
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    return Path(out).with_suffix(".ckpt.pt")
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, cfg: dict) -> dict:
+    blob = read_bytes(path, "checkpoint", limit=1 << 30)
+    try:
+        state = torch.load(io.BytesIO(blob), weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
+        raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file ({e})") from None
+    if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA:
+        raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file")
+    if state.get("config") != cfg:
+        diff = sorted(k for k in cfg if state.get("config", {}).get(k) != cfg[k])
+        raise ConfigError("checkpoint", f"settings differ: {diff}", "the same settings to resume")
+    return state
+
+
+def to_model(net: ChipNet, task: Task, training: dict) -> Model:
+    """The trained network as a hil.model/1 artifact (weights in amperes, currents per core)."""
+    with torch.no_grad():
+        w_in, w_rec = net.effective_weights()
+        params = net.params()
+        core_of = net.core_of.numpy()
+        first = [int(np.flatnonzero(core_of == c)[0]) for c in range(net.n_cores)]
+        currents = []
+        for n in first:
+            cur = {}
+            for p in PARAMETERS:
+                if p.unit != "A":
+                    continue
+                t = getattr(params, p.name)[0]
+                for i, e in enumerate(p.elements()):
+                    cur[e] = float(t[i, n] if p.per_synapse else t[n])
+            currents.append(cur)
+        quantized = None
+        if net.quantize:
+            s = core_steps(w_in, w_rec, net.core_of, net.n_cores)
+            iw = (s[:, None] * torch.tensor([1.0, 2.0, 4.0, 8.0]) * SCALE).numpy()
+            sn = s[net.core_of]
+            quantized = {"iw": iw, "masks_in": masks_of(w_in, sn), "masks_rec": masks_of(w_rec, sn)}
+        outputs = net.layout.outputs
+        return Model(
+            w_in=w_in.numpy() * SCALE,
+            w_rec=w_rec.numpy() * SCALE,
+            core_of=core_of,
+            currents=currents,
+            outputs=outputs,
+            dt=task.dt,
+            task=task.spec | {"T": task.T, "n_classes": task.n_classes},
+            training=training,
+            quantized=quantized,
+        )
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    resume: bool = False,
+    max_epochs_now: int | None = None,
+) -> tuple[Model, dict]:
+    """Train `config`, write the model to `out` (+ NPZ) and a checkpoint beside it; return the
+    model and a summary. `resume`: continue from the checkpoint when there is one.
+    `max_epochs_now`: stop after that many epochs in this call (the checkpoint stays; a later
+    resume goes on), for interruption tests and time-sliced runs."""
+    cfg = config.resolved()
+    task = get_task(config.task, config.seed, **config.task_options)
+    torch.manual_seed(config.seed)
+    net = build_net(cfg, task)
+    opt = torch.optim.Adam(net.parameters(), lr=float(cfg["lr"]))
+    ckpt = checkpoint_path(out)
+    start, elapsed, best_val, best_state, history = 0, 0.0, -1.0, None, []
+    if resume and ckpt.exists():
+        state = _load_checkpoint(ckpt, cfg)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        start, elapsed = int(state["epoch"]) + 1, float(state["elapsed_s"])
+        best_val, best_state = float(state["best_val"]), state["best"]
+        history = [list(map(float, h)) for h in state["history"]]
+    epochs = int(cfg["epochs"])
+    stop = epochs if max_epochs_now is None else min(epochs, start + max_epochs_now)
+    for epoch in progress.bar(range(start, stop), desc=f"train {config.task} ({config.robust})"):
+        t0 = time.perf_counter()
+        for group in opt.param_groups:  # cosine decay to 5 %, a function of the epoch alone
+            group["lr"] = float(cfg["lr"]) * float(
+                0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+            )
+        split = task.train(epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(split))
+        batch, losses = int(cfg["batch"]), []
+        for b, i in enumerate(range(0, len(order), batch)):
+            idx = np.sort(order[i : i + batch])
+            x = torch.as_tensor(split.x[idx], dtype=torch.float32)
+            y = torch.as_tensor(split.y[idx])
+            step = epoch * -(-len(order) // batch) + b  # global step number
+            loss, _ = step_loss(
+                net,
+                cfg,
+                config.prior,
+                config.adversary,
+                x,
+                y,
+                task.dt,
+                _seed(config.seed, epoch, b),
+                bool(cfg["train_currents"]) and step % config.currents_every == 0,
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        val = evaluate_split(net, task.val, task.dt)
+        if val > best_val:
+            best_val = val
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        elapsed += time.perf_counter() - t0
+        history.append([epoch, float(np.mean(losses)), val])
+        _save_checkpoint(
+            ckpt,
+            {
+                "schema": CKPT_SCHEMA,
+                "config": cfg,
+                "epoch": epoch,
+                "elapsed_s": elapsed,
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "best_val": best_val,
+                "best": best_state,
+                "history": history,
+            },
+        )
+    done = len(history) > 0 and int(history[-1][0]) + 1 >= epochs
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    test = evaluate_split(net, task.test, task.dt)
+    training = {
+        "config": cfg,
+        "prior": config.prior.to_dict(),
+        "epochs_done": int(history[-1][0]) + 1 if history else 0,
+        "complete": done,
+        "elapsed_s": elapsed,
+        "best_val_accuracy": best_val,
+        "test_accuracy": test,
+        "history": history,
+    }
+    model = to_model(net, task, training)
+    model.save(out)
+    return model, {
+        "task": config.task,
+        "robust": config.robust,
+        "val_accuracy": best_val,
+        "test_accuracy": test,
+        "epochs_done": training["epochs_done"],
+        "elapsed_s": elapsed,
+        "complete": done,
+    }

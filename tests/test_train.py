@@ -1,0 +1,221 @@
+"""hil.train: constraints, robustness, resume, evaluation over chips, the commands (issue 10 s2, s5).
+
+The real trainings (digits >= 90 %, robust vs standard over chips) are behind `slow`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hil.chip.geometry import SYNAPSES_PER_NEURON
+from hil.cli import main
+from hil.errors import ConfigError
+from hil.sim import NeuronParams
+from hil.tasks import get_task
+from hil.train.evaluate import (
+    ChipSpec,
+    chip_accuracies,
+    chip_instances,
+    float_accuracy,
+    model_params,
+    model_weights,
+    paired_ci,
+    unseen_chips,
+)
+from hil.train.model import Model
+from hil.train.network import ChipNet, Layout, fan_in_mask, quantize_ste
+from hil.train.robust import Adversary, Prior, attack, kl, noisy_params
+from hil.train.trainer import TrainConfig, to_model, train
+
+
+def test_fan_in_keeps_the_64_largest_per_neuron() -> None:
+    g = torch.Generator().manual_seed(1)
+    w_in, w_rec = torch.randn(70, 6, generator=g), torch.randn(6, 6, generator=g)
+    k_in, k_rec = fan_in_mask(w_in, w_rec)
+    w = np.abs(np.concatenate([w_in.numpy(), w_rec.numpy()]))
+    keep = np.concatenate([k_in.numpy(), k_rec.numpy()])
+    for j in range(6):  # oracle: a plain sort
+        top = set(np.argsort(-w[:, j])[:SYNAPSES_PER_NEURON])
+        assert set(np.flatnonzero(keep[:, j])) == top
+    small_in, small_rec = fan_in_mask(w_in[:50], w_rec)
+    assert small_in.all() and small_rec.all()  # 56 candidates: nothing pruned
+
+
+def test_layout_masks_and_cores() -> None:
+    lay = Layout(5, 3, hidden=4, per_class=2)
+    m_in, m_rec = lay.masks()
+    assert m_in[:, :4].all() and not m_in[:, 4:].any()  # inputs reach the hidden layer only
+    assert m_rec[:4, 4:].all() and not m_rec[4:].any() and not m_rec[:, :4].any()
+    assert list(lay.core_of()) == [0] * 4 + [1] * 6
+    assert lay.outputs == [[4, 5], [6, 7], [8, 9]]
+    with pytest.raises(ConfigError, match="256"):
+        Layout(5, 300)
+
+
+def test_quantized_model_sits_on_each_cores_grid_and_decodes() -> None:
+    task = get_task("frozen-noise")
+    net = ChipNet(Layout(60, 2, hidden=8), quantize=True, seed=3)
+    model = to_model(net, task, {})
+    q = model.quantized
+    assert q is not None and q["iw"].shape == (2, 4)
+    assert np.allclose(q["iw"] / q["iw"][:, :1], [1, 2, 4, 8])  # binary base weights per core
+    w_in, w_rec = model_weights(model)  # decoded from base weights x 4-bit masks
+    assert np.allclose(w_in, model.w_in, rtol=1e-5, atol=1e-15)
+    assert np.allclose(w_rec, model.w_rec, rtol=1e-5, atol=1e-15)
+    for c in range(2):  # every weight into core c is k * Iw_0 of core c, k in 0..15
+        cols = model.core_of == c
+        k = np.abs(np.concatenate([model.w_in, model.w_rec])[:, cols]) / q["iw"][c, 0]
+        assert np.allclose(k, np.rint(k), atol=1e-3) and k.max() <= 15 + 1e-3
+        assert np.isclose(k.max(), 15, atol=1e-3)  # the largest weight uses all four
+    # the straight-through estimator passes the gradient unchanged
+    w = torch.tensor([0.3, -1.7], requires_grad=True)
+    quantize_ste(w, torch.tensor(1.0)).sum().backward()
+    assert torch.equal(w.grad, torch.ones(2))
+
+
+def test_noise_instances_follow_the_prior() -> None:
+    base = NeuronParams.nominal(50)
+    p = noisy_params(base, 40, Prior(sigma_currents=0.1), seed=2)
+    f = (p.Itau_mem / base.Itau_mem).numpy()
+    assert f.shape == (40, 50) and 0.09 < f.std() < 0.11 and abs(f.mean() - 1) < 0.01
+    assert torch.equal(p.C_mem, base.C_mem.expand(40, 50))  # capacitances untouched
+
+
+def test_attack_stays_in_its_box_and_beats_random_perturbations() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 10, generator=g)
+    theta = [torch.randn(10, 4, generator=g), torch.randn(4, generator=g)]
+
+    def logits_of(t: list[torch.Tensor]) -> torch.Tensor:
+        return torch.tanh(x @ t[0]) * 3 + t[1]
+
+    clean = logits_of(theta)
+    adv = Adversary(steps=10, zeta=0.1)
+    delta = attack(logits_of, theta, clean, adv, torch.Generator().manual_seed(1))
+    for d, t in zip(delta, theta, strict=True):
+        assert (d.abs() <= adv.zeta * t.abs() + 1e-7).all()
+    hit = float(kl(clean, logits_of([t + d for t, d in zip(theta, delta, strict=True)])))
+    rand = []
+    for s in range(20):  # random corners of the same box
+        r = torch.Generator().manual_seed(100 + s)
+        rand.append(
+            float(
+                kl(
+                    clean,
+                    logits_of(
+                        [
+                            t + adv.zeta * t.abs() * torch.sign(torch.randn(t.shape, generator=r))
+                            for t in theta
+                        ]
+                    ),
+                )
+            )
+        )
+    assert hit > 1.4 * max(rand) and hit > 2 * float(np.mean(rand))
+
+
+def _tiny(**kw: object) -> TrainConfig:
+    base = dict(
+        task="frozen-noise",
+        task_options={"duration": 0.1},
+        epochs=4,
+        robust="noise",
+        instances=2,
+        currents_every=3,
+    )
+    return TrainConfig(**(base | kw))  # type: ignore[arg-type]
+
+
+def _state(path) -> dict:
+    import io
+
+    return torch.load(io.BytesIO(path.read_bytes()), weights_only=True)
+
+
+def test_resume_continues_where_it_stopped(tmp_path) -> None:
+    full, _ = train(_tiny(), tmp_path / "full.json")
+    _, s1 = train(_tiny(), tmp_path / "part.json", max_epochs_now=2)
+    assert s1["epochs_done"] == 2 and not s1["complete"]
+    half = _state(tmp_path / "part.ckpt.pt")
+    # resumed with only 2 more epochs allowed: it must finish (a restart would stop at epoch 2)
+    resumed, s2 = train(_tiny(), tmp_path / "part.json", resume=True, max_epochs_now=2)
+    assert s2["complete"] and s2["epochs_done"] == 4
+    assert [h[0] for h in resumed.training["history"]] == [0, 1, 2, 3]
+    a, b = _state(tmp_path / "full.ckpt.pt"), _state(tmp_path / "part.ckpt.pt")
+    assert a["history"] == b["history"] and a["epoch"] == b["epoch"] == 3
+    for k, v in a["net"].items():  # weights and per-core currents, bit for bit
+        assert torch.equal(v, b["net"][k]), k
+    assert any(not torch.equal(v, half["net"][k]) for k, v in a["net"].items())
+    assert np.array_equal(resumed.w_in, full.w_in) and resumed.currents == full.currents
+    with pytest.raises(ConfigError, match="settings differ"):
+        train(_tiny(instances=3), tmp_path / "part.json", resume=True)
+
+
+def test_training_learns_the_frozen_noise_task(tmp_path) -> None:
+    model, summary = train(
+        TrainConfig(
+            task="frozen-noise", epochs=25, train_currents=(), task_options={"duration": 0.2}
+        ),
+        tmp_path / "m.json",
+    )
+    assert summary["test_accuracy"] == 1.0
+    assert model.training["history"][-1][1] < 0.5 * model.training["history"][0][1]
+    loaded = Model.load(tmp_path / "m.json")
+    assert float_accuracy(loaded, get_task("frozen-noise", duration=0.2).test) == 1.0
+
+
+def test_chips_without_mismatch_are_the_nominal_network() -> None:
+    net = ChipNet(Layout(60, 2, recurrent=True), seed=1)
+    model = to_model(net, get_task("frozen-noise"), {})
+    w_in, w_rec = model_weights(model)
+    base = model_params(model)
+    flat = ChipSpec("normal", 0.0, 0.0, 0.0, seed=5)
+    p, w = chip_instances(base, w_in, w_rec, model.core_of, [flat, flat])
+    assert torch.allclose(p.Itau_mem, base.Itau_mem.expand(2, -1))
+    spread = ChipSpec("lognormal", 0.2, 0.2, 0.0, seed=5)
+    p2, w2 = chip_instances(base, w_in, w_rec, model.core_of, [spread])
+    f = (p2.Itau_syn / base.Itau_syn).flatten()
+    assert 0.1 < float(f.log().std()) < 0.3
+    assert torch.equal(w2.w_in[0] > 0, w.w_in[0] > 0)  # the sign (type) never changes
+    specs = unseen_chips(12)
+    assert len({c.seed for c in specs}) == 12 and {c.family for c in specs} == {
+        "lognormal",
+        "uniform",
+        "normal",
+    }
+    acc = chip_accuracies(model, get_task("frozen-noise").test, specs[:3])
+    assert acc.shape == (3,)
+
+
+def test_paired_ci_matches_scipy() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.9, 0.02, 12), rng.normal(0.85, 0.03, 12)
+    got = paired_ci(a, b)
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert np.isclose(got["ci_low"], ci.low) and np.isclose(got["ci_high"], ci.high)
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
+    out = tmp_path / "m.json"
+    code = main(["train", "--task", "frozen-noise", "--epochs", "1", "--out", str(out), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["epochs_done"] == 1 and out.exists()
+    assert (tmp_path / "m.npz").exists() and (tmp_path / "m.ckpt.pt").exists()
+    code = main(["evaluate", str(out), "--chips", "2", "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert code == 0 and set(res) == {"float_sim_accuracy", "boards", "chips"}
+    assert len(res["chips"]["accuracies"]) == 2 and res["boards"] == []
+    for argv in (
+        ["evaluate", str(out), "--board", "emu://x"],
+        ["train", "--task", "digits", "--mismatch", "m.json", "--out", str(tmp_path / "x.json")],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("hil.mismatch" in err[0] or "hil.deploy" in err[0])
+    assert main(["train", "--task", "digits", "--robust", "maybe", "--out", str(out)]) == 2
+    assert "invalid choice" in capsys.readouterr().err
