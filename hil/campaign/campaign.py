@@ -23,8 +23,12 @@ CAMPAIGN: tuple[Stage, ...] = (
     Stage("train", st.train, uses=("fit",), requires="hil.tasks"),
     Stage("quantize", st.quantize, inputs=("train",), requires="hil.quantize"),
     Stage(
-        "deploy", st.deploy, inputs=("quantize",), uses=("calibrate", "fit"), requires="hil.deploy"
-    ),
+        "deploy",
+        st.deploy,
+        inputs=("train",),
+        uses=("quantize", "calibrate", "fit"),
+        requires="hil.deploy",
+    ),  # fmt: skip
     Stage("evaluate", st.evaluate, inputs=("deploy",), uses=("calibrate",), requires="hil.deploy"),
     Stage(
         "compare",
