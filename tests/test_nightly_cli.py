@@ -86,3 +86,47 @@ def test_bad_input_is_exit_2(argv: list[str], store_url: str, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_a_nights_calibration_is_activated_only_when_the_night_passes(
+    tmp_path: Path, passes: bool
+) -> None:
+    """The store stage keeps every calibration, and makes it active only on a passing night: after
+    a failed night the previous calibration stays in use."""
+    import pandas as pd
+
+    from hil.artifacts import write_atomic, write_json
+    from hil.campaign.runner import Stage, run_stages
+    from hil.nightly.nightly import NightJob, NightState, store_stage
+    from hil.report.rundir import Run
+
+    url = f"sqlite:///{tmp_path / 'hil.db'}"
+    with open_store(url) as store:
+        before = store.add_calibration("b1", GOOD, activate=True)
+        rid = store.start_run("b1", "2026-11-03")
+        state = NightState(NightJob(url="emu://", store=url, night="2026-11-03"), store, "b1", rid)
+
+        def measure(ctx):
+            frame = pd.DataFrame({"neuron": np.arange(4), "rate_1na_hz": np.full(4, 40.0)})
+            write_atomic(ctx.path("rates.parquet"), frame.to_parquet(index=False))
+            return {}
+
+        def calibrate(ctx):
+            write_json(ctx.path("calibration.json"), BAD)
+            return {"calibration": "stages/calibrate/calibration.json"}
+
+        def validate(ctx):
+            ctx.run.add_check("validate", passed=passes)
+            return {}
+
+        stages = [Stage("measure", measure), Stage("calibrate", calibrate), Stage("validate", validate),
+                  Stage("drift", lambda ctx: {"alerts": []}),
+                  Stage("store", store_stage(state), inputs=("measure",), uses=("drift", "calibrate"))]  # fmt: skip
+        store.begin_stage(rid, "store")
+        r = run_stages(Run.create(tmp_path / "run", "t"), stages, {}, render=False)
+        assert r.outcomes[-1].status == "done", r.outcomes[-1].message
+        cals = store.calibrations("b1")
+        assert len(cals) == 2  # kept either way
+        assert store.active_calibration("b1").id == (int(cals["id"].iloc[-1]) if passes else before)
+        assert store.run(rid).verdict == ("pass" if passes else "fail")
