@@ -108,9 +108,15 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
         state = NightState(NightJob(url="emu://", store=url, night="2026-11-03"), store, "b1", rid)
 
         def measure(ctx):
-            frame = pd.DataFrame({"neuron": np.arange(4), "rate_1na_hz": np.full(4, 40.0)})
+            frame = pd.DataFrame({"neuron": [0, 1, 256, 257], "rate_1na_hz": np.full(4, 40.0)})
             write_atomic(ctx.path("rates.parquet"), frame.to_parquet(index=False))
             return {}
+
+        def fit(ctx):  # a twin in the truth-CSV shape: its identified values are stored nightly
+            twin = pd.DataFrame({"chip": [0] * 4, "core": [0, 0, 1, 1], "neuron": [0, 1, 0, 1],
+                                 "Itau_mem": [1e-12, 2e-12, 3e-12, 4e-12], "dead": [False] * 4})  # fmt: skip
+            twin.to_csv(ctx.path("twin.csv"), index=False)
+            return {"twin_csv": "stages/fit/twin.csv"}
 
         def calibrate(ctx):
             write_json(ctx.path("calibration.json"), BAD)
@@ -120,9 +126,9 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
             ctx.run.add_check("validate", passed=passes)
             return {}
 
-        stages = [Stage("measure", measure), Stage("calibrate", calibrate), Stage("validate", validate),
+        stages = [Stage("measure", measure), Stage("fit", fit), Stage("calibrate", calibrate), Stage("validate", validate),
                   Stage("drift", lambda ctx: {"alerts": []}),
-                  Stage("store", store_stage(state), inputs=("measure",), uses=("drift", "calibrate"))]  # fmt: skip
+                  Stage("store", store_stage(state), inputs=("measure",), uses=("drift", "calibrate", "fit"))]  # fmt: skip
         store.begin_stage(rid, "store")
         r = run_stages(Run.create(tmp_path / "run", "t"), stages, {}, render=False)
         assert r.outcomes[-1].status == "done", r.outcomes[-1].message
@@ -130,3 +136,6 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
         assert len(cals) == 2  # kept either way
         assert store.active_calibration("b1").id == (int(cals["id"].iloc[-1]) if passes else before)
         assert store.run(rid).verdict == ("pass" if passes else "fail")
+        h = store.stat_history("b1", "twin_itau_mem")
+        assert list(h.neurons) == [0, 1, 256, 257]
+        assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12, 4e-12])

@@ -138,7 +138,9 @@ class Context:
         self._results = results
 
     def path(self, name: str) -> Path:
-        """A file of this stage: `stages/<stage>/<name>` (write it atomically)."""
+        """A file of this stage: `stages/<stage>/<name>` (write it atomically); the folder is
+        created."""
+        self.dir.mkdir(parents=True, exist_ok=True)
         return self.dir / name
 
     def rel(self, path: Path) -> str:

@@ -87,6 +87,27 @@ def _metrics(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {c: frame[c].to_numpy(float) for c in frame.columns if c.endswith("_hz")}
 
 
+def _twin_metrics(path: Path, neurons: pd.Series) -> dict[str, np.ndarray]:
+    """The twin's per-neuron table (the truth-CSV shape: chip, core, neuron, one column per
+    identified value, dead, hot) as store metrics `twin_<column>`, aligned with `neurons`."""
+    from hil.chip.geometry import global_neuron
+
+    twin = pd.read_csv(path)
+    index = global_neuron(twin["chip"].to_numpy(np.int64), twin["core"].to_numpy(np.int64),
+                          twin["neuron"].to_numpy(np.int64))  # fmt: skip
+    row = pd.Series(np.arange(len(twin)), index=index)
+    at = row.reindex(neurons.to_numpy()).to_numpy()
+    out = {}
+    for col in twin.columns:
+        name = "twin_" + "".join(ch if ch.isalnum() else "_" for ch in col.lower())
+        if col in ("chip", "core", "neuron", "dead", "hot") or not dr.METRIC.fullmatch(name):
+            continue
+        if twin[col].dtype.kind in "if":
+            v = twin[col].to_numpy(float)
+            out[name] = np.where(np.isnan(at), np.nan, v[np.nan_to_num(at).astype(int)])
+    return out
+
+
 def _drift_metrics() -> list[str]:
     return [level_column(a) for a in PROBE.levels_A]
 
@@ -224,9 +245,13 @@ def store_stage(state: NightState) -> Any:
         # the store stage's own row ends as it enters the one transaction that completes the run
         # (a run completes only with no stage running); if that transaction fails, the run fails
         state.store.end_stage(state.run_id, "store", "ok", detail={"verdict": verdict})
+        stats = _metrics(frame)
+        fitted = ctx.result("fit")
+        if fitted is not None and "twin_csv" in fitted:  # the identified per-neuron values
+            stats.update(_twin_metrics(ctx.run.path / fitted["twin_csv"], frame["neuron"]))
         cal_id = state.store.complete_run(
             state.run_id,
-            stats=_metrics(frame),
+            stats=stats,
             neurons=frame["neuron"].to_numpy(np.int64),
             calibration=calibration,
             activate=calibration is not None and verdict == "pass",
@@ -267,7 +292,7 @@ def stages_for(state: NightState) -> list[Stage]:
             "store",
             store_stage(state),
             inputs=("measure",),
-            uses=("drift", "calibrate"),
+            uses=("drift", "calibrate", "fit"),
             always=True,
         ),  # fmt: skip
     ]
