@@ -139,3 +139,30 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
         h = store.stat_history("b1", "twin_itau_mem")
         assert list(h.neurons) == [0, 1, 256, 257]
         assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12, 4e-12])
+
+
+def test_a_stage_whose_command_is_missing_is_stored_as_skipped(tmp_path: Path, monkeypatch) -> None:
+    """A package that landed without its command yet (hil.calibrate without `hil calibrate`): the
+    stage starts, finds no command, and is stored as skipped with the reason; the night completes."""
+    from hil.campaign import runner
+    from hil.campaign import stages as st
+    from hil.nightly.nightly import NightJob, run_night
+
+    monkeypatch.setattr(runner, "available", lambda module: True)
+    monkeypatch.setattr(st, "has_command", lambda command: False)
+    url = f"sqlite:///{tmp_path / 'hil.db'}"
+    job = NightJob(url="emu://?seed=7", store=url, night="2026-11-01", out=str(tmp_path / "runs"),
+                   skip=("conformance", "validate"))  # fmt: skip
+    summary = run_night(job)
+    assert summary["exit_code"] == 0, summary
+    status = {s["name"]: (s["status"], s["message"]) for s in summary["stages"]}
+    assert status["calibrate"] == (
+        "skipped",
+        "not available in this build (`hil calibrate` missing)",
+    )
+    with open_store(url) as store:
+        rid = int(store.history("emu-seed-7")["run_id"].iloc[0])
+        stages = store.stages(rid).set_index("name")
+        assert stages.loc["calibrate", "status"] == "skipped"
+        assert stages.loc["characterize", "status"] == "skipped"
+        assert store.run(rid).status == "complete"

@@ -335,14 +335,17 @@ def run_night(job: NightJob) -> dict:
         params = {"board": job.url, "night": job.night, "profile": job.profile,
                   "profile_settings": st.PROFILES[job.profile].to_dict()}  # fmt: skip
 
+        begun: set[str] = set()
+
         def started(name: str) -> None:
             store.begin_stage(run_id, name)
+            begun.add(name)
 
         def ended(o: Outcome) -> None:
             status = _STORE_STATUS.get(o.status)
             if status is None or o.name == "store":  # not run; the store stage records itself
                 return
-            if o.status not in ("done", "failed"):  # reused or skipped: no start was recorded
+            if o.name not in begun:  # reused, or skipped before it ran: no start recorded yet
                 store.begin_stage(run_id, o.name)
             store.end_stage(
                 run_id, o.name, status, error=o.message if status == "failed" else None,
