@@ -144,3 +144,16 @@ def test_the_report_is_rendered_and_gates_the_exit_code(tmp_path: Path) -> None:
     html = r.report.read_text()
     assert "double below 100" in html and "hil.no_such_package missing" in html
     assert r.outcomes[-1].name == "report"
+
+
+def test_a_stage_that_finds_its_command_missing_is_skipped_not_failed(tmp_path: Path) -> None:
+    from hil.campaign.runner import NotAvailable
+
+    def missing(ctx):
+        ctx.run.add_check("half done", passed=False)
+        raise NotAvailable("not available in this build (`hil fit` missing)")
+
+    r = go(tmp_path, [Stage("fit", missing), Stage("after", lambda ctx: {}, uses=("fit",))])
+    assert [(o.status, o.message) for o in r.outcomes] == [
+        ("skipped", "not available in this build (`hil fit` missing)"), ("done", "")]  # fmt: skip
+    assert r.run.checks == [] and r.exit_code == 0
