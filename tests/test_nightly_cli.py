@@ -166,3 +166,12 @@ def test_a_stage_whose_command_is_missing_is_stored_as_skipped(tmp_path: Path, m
         assert stages.loc["calibrate", "status"] == "skipped"
         assert stages.loc["characterize", "status"] == "skipped"
         assert store.run(rid).status == "complete"
+
+
+def test_history_report_has_the_trend_plot(store_url: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "hist"
+    assert (
+        main(["history", "--board", "emu-seed-5", "--store", store_url, "--report", str(out)]) == 0
+    )
+    html = (out / "report.html").read_text()
+    assert "rate_1na_hz: per-core median over 2 nights" in html and "night 2026-11-02" in html

@@ -195,7 +195,7 @@ def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
     for night, n in nights:
         chip, core, _ = neuron_address(n.neurons)
         cores = chip * CORES_PER_CHIP + core
-        for metric in _drift_metrics():
+        for metric in [m for m in _drift_metrics() if m in n.values]:
             v = n.get(metric)
             for c in np.unique(cores):
                 x = v[(cores == c) & np.isfinite(v)]
@@ -203,6 +203,40 @@ def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
                              "value": float(np.median(x)) if x.size else float("nan"),
                              "alert": (night, metric, int(c)) in alerts})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def history_report(store: Any, board: str, out: str | Path, last: int = TREND_NIGHTS) -> Path:
+    """Render a report of `board`'s history from the store alone (no board): the trend plots of
+    its last `last` complete nights, core drift alerts ringed, and the history table's verdicts
+    as checks. Returns the report's path."""
+    from hil.report.document import write_report
+    from hil.report.rundir import Run
+
+    stored = set(store.metrics())
+    metrics = [m for m in _drift_metrics() if m in stored]
+    if not metrics:
+        raise StoreError(f"store {store.url} holds none of {', '.join(_drift_metrics())}")
+    hist = {m: store.stat_history(board, m, last=last) for m in metrics}
+    first = next(iter(hist.values()))
+    nights = [
+        (first.nights[i].isoformat(),
+         dr.Night(first.neurons, {m: h.values[i] for m, h in hist.items()}))
+        for i in range(len(first.nights))
+    ]  # fmt: skip
+    old = store.alerts(board)
+    old = old[old["kind"] == "core_drift"]
+    hits = {(str(r.night), r.metric, int(r.core)) for r in old.itertuples()}
+    run = Run.create(
+        out, title=f"history: {board}", provenance={"store": store.url, "board": board}
+    )
+    run.add_table("trend", _trend(nights, hits))
+    table = store.history(board)
+    for r in table.itertuples():
+        if r.status == "complete":
+            run.add_check(f"night {r.night} (run {r.run_id})", passed=r.verdict == "pass",
+                          detail=f"{r.n_alerts} alerts")  # fmt: skip
+    run.save()
+    return write_report(run)
 
 
 def _finite(obj: Any) -> Any:
