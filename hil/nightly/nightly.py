@@ -160,7 +160,9 @@ def drift_stage(state: NightState) -> Any:
         ]
         old = store.alerts(state.board)
         old = old[old["kind"] == "core_drift"]
-        hits = {(str(r.night), r.metric, int(r.core)) for r in old.itertuples()}
+        hits: set[tuple[str, object, object]] = {
+            (str(r.night), r.metric, int(r.core)) for r in old.itertuples()
+        }
         hits |= {(state.job.night, f.metric, f.core) for f in found if f.kind == "core_drift"}
         ctx.run.add_table("trend", _trend(past + [(state.job.night, tonight)], hits))
         kinds: dict[str, int] = {}
