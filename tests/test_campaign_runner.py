@@ -72,9 +72,12 @@ def test_a_stage_whose_inputs_did_not_change_is_reused(tmp_path: Path) -> None:
     r3 = go(tmp_path, toy(calls, src))
     assert calls.n == {"first": 3, "second": 2, "third": 2}
     assert r3.exit_code == 1  # 120 is not below 100
+    # reuse=False redoes every stage
+    run_stages(Run.create(tmp_path, "toy"), toy(calls, src), {"p": 1}, render=False, reuse=False)
+    assert calls.n == {"first": 4, "second": 3, "third": 3}
     # a different run parameter redoes every stage
     go(tmp_path, toy(calls, src), {"p": 2})
-    assert calls.n == {"first": 4, "second": 3, "third": 3}
+    assert calls.n == {"first": 5, "second": 4, "third": 4}
 
 
 def test_a_damaged_artifact_is_redone(tmp_path: Path) -> None:

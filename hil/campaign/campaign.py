@@ -40,9 +40,11 @@ CAMPAIGN: tuple[Stage, ...] = (
 )
 
 
-def run_campaign(board: str, out: str | Path, profile: str = "default") -> RunResult:
+def run_campaign(
+    board: str, out: str | Path, profile: str = "default", reuse: bool = True
+) -> RunResult:
     """Run the campaign for `board` (a URL) into run directory `out`, resuming the stages whose
-    inputs did not change; returns the RunResult (summary, exit code)."""
+    inputs did not change (every stage anew with `reuse` False); returns the RunResult."""
     from hil.report.rundir import Run
 
     if profile not in st.PROFILES:
@@ -64,4 +66,4 @@ def run_campaign(board: str, out: str | Path, profile: str = "default") -> RunRe
         "profile": profile,
         "profile_settings": st.PROFILES[profile].to_dict(),
     }
-    return run_stages(run, list(CAMPAIGN), params)
+    return run_stages(run, list(CAMPAIGN), params, reuse=reuse)
