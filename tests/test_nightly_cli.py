@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hil.cli import main
 from hil.store import Alert, open_store
@@ -175,3 +177,41 @@ def test_history_report_has_the_trend_plot(store_url: str, tmp_path: Path, capsy
     )
     html = (out / "report.html").read_text()
     assert "rate_1na_hz: per-core median over 2 nights" in html and "night 2026-11-02" in html
+
+
+def _valid_night(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    slot=st.sampled_from(["night", "calib", "workers", "campaign-out"]),
+    value=st.one_of(st.text(max_size=30), st.floats().map(repr), st.integers().map(str)),
+)
+def test_hostile_values_are_one_line_and_exit_2(
+    slot: str, value: str, capsys, tmp_path: Path
+) -> None:
+    value = "x" + value.replace("\0", "") if ("\0" in value or value.startswith("-")) else value
+    argv = {
+        "night": ["nightly", "--board", "emu://", "--night", value],
+        "calib": ["calib", "use", value],
+        "workers": ["nightly", "--board", "emu://", "--workers", value],
+        "campaign-out": ["campaign", "--out", value + "\0"],
+    }[slot]
+    if slot == "night" and _valid_night(value):
+        return
+    if slot == "calib" and value.isascii() and value.isdigit() and len(value) <= 18:
+        return
+    if slot == "workers" and value.isascii() and value.isdigit() and 1 <= int(value) <= 256:
+        return
+    capsys.readouterr()
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""
