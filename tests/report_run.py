@@ -115,6 +115,18 @@ def accuracy_table() -> pd.DataFrame:
     )
 
 
+def trend_table() -> pd.DataFrame:
+    """Five nights of two cores' median rates, core 1 drifting, its last night an alert."""
+    rows = []
+    for night in range(5):
+        for core in (0, 1):
+            value = 40.0 * (1 - (0.02 * night if core else 0.0))
+            rows.append(
+                (f"2026-11-0{night + 1}", "rate_1na_hz", core, value, core == 1 and night == 4)
+            )
+    return pd.DataFrame(rows, columns=["night", "metric", "core", "value", "alert"])
+
+
 def build_run(
     path: Path,
     *,
@@ -162,6 +174,7 @@ def build_run(
         run.add_table("fi", fi_table())
         run.add_table("calibration", calibration_table())
         run.add_table("accuracy", accuracy_table())
+        run.add_table("trend", trend_table())
     run.save()
     return run
 

@@ -157,3 +157,29 @@ def test_without_a_twin_the_nominal_comparison_is_shown_not_judged(tmp_path: Pat
     res = r.outcomes[-1].result
     assert res["nominal_rate_error"] > 0.2 and "not judged" in res["message"]
     assert len(r.run.recordings["chip"]) == len(r.run.recordings["sim"]) == 6
+
+
+@pytest.mark.slow
+def test_the_quick_campaign_over_a_socket_against_hil_emulate(tmp_path: Path) -> None:
+    import re
+
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HIL_PROGRESS": "0"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hil", "emulate", "--listen", "127.0.0.1:0", "--silicon", str(TYPICAL)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert port, line
+        out = tmp_path / "run"
+        p = _hil("campaign", "--board", f"socket://127.0.0.1:{port.group(1)}", "--out", str(out),
+                 "--quick", "--json")  # fmt: skip
+        assert p.returncode == 0, p.stdout + p.stderr
+        status = {s["name"]: s["status"] for s in json.loads(p.stdout)["stages"]}
+        assert status["conformance"] == status["compare"] == "done"
+        assert (out / "report.html").is_file()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -72,9 +72,12 @@ def test_a_stage_whose_inputs_did_not_change_is_reused(tmp_path: Path) -> None:
     r3 = go(tmp_path, toy(calls, src))
     assert calls.n == {"first": 3, "second": 2, "third": 2}
     assert r3.exit_code == 1  # 120 is not below 100
+    # reuse=False redoes every stage
+    run_stages(Run.create(tmp_path, "toy"), toy(calls, src), {"p": 1}, render=False, reuse=False)
+    assert calls.n == {"first": 4, "second": 3, "third": 3}
     # a different run parameter redoes every stage
     go(tmp_path, toy(calls, src), {"p": 2})
-    assert calls.n == {"first": 4, "second": 3, "third": 3}
+    assert calls.n == {"first": 5, "second": 4, "third": 4}
 
 
 def test_a_damaged_artifact_is_redone(tmp_path: Path) -> None:
@@ -144,3 +147,16 @@ def test_the_report_is_rendered_and_gates_the_exit_code(tmp_path: Path) -> None:
     html = r.report.read_text()
     assert "double below 100" in html and "hil.no_such_package missing" in html
     assert r.outcomes[-1].name == "report"
+
+
+def test_a_stage_that_finds_its_command_missing_is_skipped_not_failed(tmp_path: Path) -> None:
+    from hil.campaign.runner import NotAvailable
+
+    def missing(ctx):
+        ctx.run.add_check("half done", passed=False)
+        raise NotAvailable("not available in this build (`hil fit` missing)")
+
+    r = go(tmp_path, [Stage("fit", missing), Stage("after", lambda ctx: {}, uses=("fit",))])
+    assert [(o.status, o.message) for o in r.outcomes] == [
+        ("skipped", "not available in this build (`hil fit` missing)"), ("done", "")]  # fmt: skip
+    assert r.run.checks == [] and r.exit_code == 0

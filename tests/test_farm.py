@@ -103,3 +103,26 @@ def test_board_names_and_resources() -> None:
     assert parse_board("a=emu://?seed=3&day=2", 0) == ("a", "emu://?seed=3&day=2")
     assert resource("lab3") == "board-lab3"
     assert np.all([resource(f"b{i}") != resource(f"b{i + 1}") for i in range(3)])
+
+
+@pytest.mark.slow
+def test_a_scheduler_address_runs_boards_where_they_are_declared(tmp_path: Path) -> None:
+    """--cluster ADDRESS: a worker declares board-a only; board a runs there, and a board that no
+    worker declares is refused at once, naming what is declared (it would wait forever)."""
+    from dask.distributed import LocalCluster
+
+    from hil.errors import ConfigError
+
+    store = f"sqlite:///{tmp_path / 'hil.db'}"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, resources={"board-a": 1}) as cluster:  # fmt: skip
+        out = run_farm(
+            jobs(store, tmp_path / "runs", {"a": "emu://?seed=31"}),
+            cluster=cluster.scheduler_address,
+        )
+        assert [s["exit_code"] for s in out] == [0]
+        with pytest.raises(ConfigError, match="declared: board-a"):
+            run_farm(
+                jobs(store, tmp_path / "runs", {"b": "emu://?seed=32"}),
+                cluster=cluster.scheduler_address,
+            )

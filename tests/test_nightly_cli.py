@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hil.cli import main
 from hil.store import Alert, open_store
@@ -86,3 +88,130 @@ def test_bad_input_is_exit_2(argv: list[str], store_url: str, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_a_nights_calibration_is_activated_only_when_the_night_passes(
+    tmp_path: Path, passes: bool
+) -> None:
+    """The store stage keeps every calibration, and makes it active only on a passing night: after
+    a failed night the previous calibration stays in use."""
+    import pandas as pd
+
+    from hil.artifacts import write_atomic, write_json
+    from hil.campaign.runner import Stage, run_stages
+    from hil.nightly.nightly import NightJob, NightState, store_stage
+    from hil.report.rundir import Run
+
+    url = f"sqlite:///{tmp_path / 'hil.db'}"
+    with open_store(url) as store:
+        before = store.add_calibration("b1", GOOD, activate=True)
+        rid = store.start_run("b1", "2026-11-03")
+        state = NightState(NightJob(url="emu://", store=url, night="2026-11-03"), store, "b1", rid)
+
+        def measure(ctx):
+            frame = pd.DataFrame({"neuron": [0, 1, 256, 257], "rate_1na_hz": np.full(4, 40.0)})
+            write_atomic(ctx.path("rates.parquet"), frame.to_parquet(index=False))
+            return {}
+
+        def fit(ctx):  # a twin in the truth-CSV shape: its identified values are stored nightly
+            twin = pd.DataFrame({"chip": [0] * 4, "core": [0, 0, 1, 1], "neuron": [0, 1, 0, 1],
+                                 "Itau_mem": [1e-12, 2e-12, 3e-12, 4e-12], "dead": [False] * 4})  # fmt: skip
+            twin.to_csv(ctx.path("twin.csv"), index=False)
+            return {"twin_csv": "stages/fit/twin.csv"}
+
+        def calibrate(ctx):
+            write_json(ctx.path("calibration.json"), BAD)
+            return {"calibration": "stages/calibrate/calibration.json"}
+
+        def validate(ctx):
+            ctx.run.add_check("validate", passed=passes)
+            return {}
+
+        stages = [Stage("measure", measure), Stage("fit", fit), Stage("calibrate", calibrate), Stage("validate", validate),
+                  Stage("drift", lambda ctx: {"alerts": []}),
+                  Stage("store", store_stage(state), inputs=("measure",), uses=("drift", "calibrate", "fit"))]  # fmt: skip
+        store.begin_stage(rid, "store")
+        r = run_stages(Run.create(tmp_path / "run", "t"), stages, {}, render=False)
+        assert r.outcomes[-1].status == "done", r.outcomes[-1].message
+        cals = store.calibrations("b1")
+        assert len(cals) == 2  # kept either way
+        assert store.active_calibration("b1").id == (int(cals["id"].iloc[-1]) if passes else before)
+        assert store.run(rid).verdict == ("pass" if passes else "fail")
+        h = store.stat_history("b1", "twin_itau_mem")
+        assert list(h.neurons) == [0, 1, 256, 257]
+        assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12, 4e-12])
+
+
+def test_a_stage_whose_command_is_missing_is_stored_as_skipped(tmp_path: Path, monkeypatch) -> None:
+    """A package that landed without its command yet (hil.calibrate without `hil calibrate`): the
+    stage starts, finds no command, and is stored as skipped with the reason; the night completes."""
+    from hil.campaign import runner
+    from hil.campaign import stages as st
+    from hil.nightly.nightly import NightJob, run_night
+
+    monkeypatch.setattr(runner, "available", lambda module: True)
+    monkeypatch.setattr(st, "has_command", lambda command: False)
+    url = f"sqlite:///{tmp_path / 'hil.db'}"
+    job = NightJob(url="emu://?seed=7", store=url, night="2026-11-01", out=str(tmp_path / "runs"),
+                   skip=("conformance", "validate"))  # fmt: skip
+    summary = run_night(job)
+    assert summary["exit_code"] == 0, summary
+    status = {s["name"]: (s["status"], s["message"]) for s in summary["stages"]}
+    assert status["calibrate"] == (
+        "skipped",
+        "not available in this build (`hil calibrate` missing)",
+    )
+    with open_store(url) as store:
+        rid = int(store.history("emu-seed-7")["run_id"].iloc[0])
+        stages = store.stages(rid).set_index("name")
+        assert stages.loc["calibrate", "status"] == "skipped"
+        assert stages.loc["characterize", "status"] == "skipped"
+        assert store.run(rid).status == "complete"
+
+
+def test_history_report_has_the_trend_plot(store_url: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "hist"
+    assert (
+        main(["history", "--board", "emu-seed-5", "--store", store_url, "--report", str(out)]) == 0
+    )
+    html = (out / "report.html").read_text()
+    assert "rate_1na_hz: per-core median over 2 nights" in html and "night 2026-11-02" in html
+
+
+def _valid_night(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    slot=st.sampled_from(["night", "calib", "workers", "campaign-out"]),
+    value=st.one_of(st.text(max_size=30), st.floats().map(repr), st.integers().map(str)),
+)
+def test_hostile_values_are_one_line_and_exit_2(
+    slot: str, value: str, capsys, tmp_path: Path
+) -> None:
+    value = "x" + value.replace("\0", "") if ("\0" in value or value.startswith("-")) else value
+    argv = {
+        "night": ["nightly", "--board", "emu://", "--night", value],
+        "calib": ["calib", "use", value],
+        "workers": ["nightly", "--board", "emu://", "--workers", value],
+        "campaign-out": ["campaign", "--out", value + "\0"],
+    }[slot]
+    if slot == "night" and _valid_night(value):
+        return
+    if slot == "calib" and value.isascii() and value.isdigit() and len(value) <= 18:
+        return
+    if slot == "workers" and value.isascii() and value.isdigit() and 1 <= int(value) <= 256:
+        return
+    capsys.readouterr()
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""

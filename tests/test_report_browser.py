@@ -35,7 +35,7 @@ def test_report_opens_in_chromium_with_no_error_and_every_image_decoded(
     assert seen.problems() == []
     assert seen.title == "test run · hil report"
     n_img = len(Page(path.read_text()).images())
-    assert n_img == 8 and len(seen.images) == n_img
+    assert n_img == 9 and len(seen.images) == n_img
     assert all(i["width"] > 300 and i["height"] > 200 for i in seen.images)
     assert seen.requests == [path.resolve().as_uri()]  # the page itself, nothing else
     assert pixel_spread(seen.screenshot_png) > 10

@@ -123,7 +123,7 @@ def test_report_has_every_section_a_contents_entry_for_each_and_the_verdicts_fir
     page = Page(html)
     ids = [a.get("id") for t, a in page.tags if t == "section"]
     assert ids == ["verdicts", "stages", "rasters", "rates", "isi", "fi", "calibration",
-                   "accuracy", "provenance"]  # fmt: skip
+                   "accuracy", "trends", "provenance"]  # fmt: skip
     links = [a["href"] for t, a in page.tags if t == "a"]
     assert links == [f"#{i}" for i in ids]
     for i in ids:
@@ -134,7 +134,7 @@ def test_report_has_every_section_a_contents_entry_for_each_and_the_verdicts_fir
     assert "link losses PASS 0 events <= 0 events" in verdicts
     for name in fast_neuron_names():  # the neurons that really differ, each named once
         assert verdicts.count(name) == 1
-    assert len(page.images()) == 8
+    assert len(page.images()) == 9  # 8 and the trend plot
 
 
 def test_scatter_names_the_neurons_whose_rate_differs(full) -> None:
@@ -354,5 +354,5 @@ def test_table_contract_rejects_what_it_does_not_allow() -> None:
         tb.check("fi", bad)
     with pytest.raises(ConfigError, match="mode"):
         tb.check("accuracy", pd.DataFrame({"mismatch": [0.1], "mode": [3], "accuracy": [0.5]}))
-    with pytest.raises(ConfigError, match="one of fi, calibration, accuracy, comparison"):
+    with pytest.raises(ConfigError, match="one of fi, calibration, accuracy, trend, comparison"):
         tb.check("nope", good)

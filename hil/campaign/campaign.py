@@ -23,8 +23,12 @@ CAMPAIGN: tuple[Stage, ...] = (
     Stage("train", st.train, uses=("fit",), requires="hil.tasks"),
     Stage("quantize", st.quantize, inputs=("train",), requires="hil.quantize"),
     Stage(
-        "deploy", st.deploy, inputs=("quantize",), uses=("calibrate", "fit"), requires="hil.deploy"
-    ),
+        "deploy",
+        st.deploy,
+        inputs=("train",),
+        uses=("quantize", "calibrate", "fit"),
+        requires="hil.deploy",
+    ),  # fmt: skip
     Stage("evaluate", st.evaluate, inputs=("deploy",), uses=("calibrate",), requires="hil.deploy"),
     Stage(
         "compare",
@@ -36,9 +40,11 @@ CAMPAIGN: tuple[Stage, ...] = (
 )
 
 
-def run_campaign(board: str, out: str | Path, profile: str = "default") -> RunResult:
+def run_campaign(
+    board: str, out: str | Path, profile: str = "default", reuse: bool = True
+) -> RunResult:
     """Run the campaign for `board` (a URL) into run directory `out`, resuming the stages whose
-    inputs did not change; returns the RunResult (summary, exit code)."""
+    inputs did not change (every stage anew with `reuse` False); returns the RunResult."""
     from hil.report.rundir import Run
 
     if profile not in st.PROFILES:
@@ -60,4 +66,4 @@ def run_campaign(board: str, out: str | Path, profile: str = "default") -> RunRe
         "profile": profile,
         "profile_settings": st.PROFILES[profile].to_dict(),
     }
-    return run_stages(run, list(CAMPAIGN), params)
+    return run_stages(run, list(CAMPAIGN), params, reuse=reuse)

@@ -67,6 +67,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="run directory (default reports/campaign); a rerun into it resumes",
     )
     p.add_argument("--quick", action="store_true", help="the quick profile (<= 2 min on 2 cores)")
+    p.add_argument(
+        "--redo",
+        action="store_true",
+        help="redo every stage (by default a stage whose inputs did not change is reused)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON (no bars)")
     p.set_defaults(func=run)
     return p
@@ -78,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
     previous = progress.set_enabled(False) if args.json else None
     try:
-        result = run_campaign(args.board, args.out, "quick" if args.quick else "default")
+        result = run_campaign(
+            args.board, args.out, "quick" if args.quick else "default", reuse=not args.redo
+        )
     except HilError:
         raise
     finally:

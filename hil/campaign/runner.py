@@ -138,7 +138,9 @@ class Context:
         self._results = results
 
     def path(self, name: str) -> Path:
-        """A file of this stage: `stages/<stage>/<name>` (write it atomically)."""
+        """A file of this stage: `stages/<stage>/<name>` (write it atomically); the folder is
+        created."""
+        self.dir.mkdir(parents=True, exist_ok=True)
         return self.dir / name
 
     def rel(self, path: Path) -> str:
@@ -306,12 +308,13 @@ def run_stages(
     render: bool = True,
     on_stage: Callable[[Outcome], None] | None = None,
     on_start: Callable[[str], None] | None = None,
+    reuse: bool = True,
 ) -> RunResult:
     """Run `stages` in order into `run` (a fresh hil.report Run on the run directory), reusing
     those whose fingerprint is unchanged; save run.json after every stage and render the report at
     the end (when `render`). `params`: the JSON-able settings every fingerprint includes.
     `on_start(name)` is called before a stage runs, `on_stage(outcome)` after each stage (the
-    nightly run stores them)."""
+    nightly run stores them). `reuse` False redoes every stage."""
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ConfigError("stages", names, "unique stage names")
@@ -328,7 +331,7 @@ def run_stages(
     outcomes: list[Outcome] = []
     stopped: str | None = None
     for stage in progress.bar(stages, desc="stages", total=len(stages)):
-        outcome = _one(run, stage, params, records, stopped, on_start)
+        outcome = _one(run, stage, params, records, stopped, on_start, reuse)
         if outcome.status == "failed":
             stopped = stage.name
         outcomes.append(outcome)
@@ -366,6 +369,7 @@ def _one(
     records: dict[str, dict],
     stopped: str | None,
     on_start: Callable[[str], None] | None,
+    reuse: bool = True,
 ) -> Outcome:
     name = stage.name
     if stopped is not None:
@@ -386,7 +390,8 @@ def _one(
     record_path = run.path / STAGES_DIR / name / RECORD
     old = _read_record(record_path)
     if (
-        not stage.always
+        reuse
+        and not stage.always
         and old is not None
         and old.get("fingerprint") == fp
         and old.get("status") == "done"

@@ -9,8 +9,9 @@ The stages of packages that other work brings (characterize, fit, calibrate, tra
 deploy, evaluate) are thin calls to their commands as issues 9 and 10 specify them (`hil
 characterize --board URL --out DIR`, `hil fit DIR --out twin.json --csv twin.csv --model
 mismatch.json`, ...), run as `python -m hil ...` subprocesses. A stage whose package is missing is
-skipped by the runner as "not available in this build (hil.<pkg> missing)"; the contracts are in
-docs/campaign.md.
+skipped by the runner as "not available in this build (hil.<pkg> missing)", one whose package is
+there but not its command yet as "not available in this build (`hil <command>` missing)"
+(NotAvailable); the contracts are in docs/campaign.md.
 """
 
 from __future__ import annotations

@@ -103,10 +103,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     n.set_defaults(func=run_nightly)
 
     h = _parser(subparsers, "history", "a board's nights: runs, verdicts, alerts, calibrations",
-                ["hil history --board emu-seed-3", "hil history --board emu-seed-3 --json"])  # fmt: skip
+                ["hil history --board emu-seed-3", "hil history --board emu-seed-3 --json",
+                 "hil history --board emu-seed-3 --report reports/history-emu-seed-3"])  # fmt: skip
     h.add_argument("--board", required=True, metavar="ID", help="board id (BoardInfo.board_id)")
     h.add_argument("--store", default=DEFAULT_STORE, help=STORE_HELP)
     h.add_argument("--json", action="store_true", help="print the table as JSON records")
+    h.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write a report with the trend plots to DIR/report.html",
+    )
     h.set_defaults(func=run_history)
 
     c = _parser(subparsers, "calib", "stored calibrations: diff, rollback, the active one",
@@ -118,8 +124,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "per-core and per-neuron changes from calibration A to B",
         ["hil calib diff 3 7"],
     )
-    d.add_argument("a", type=_calibration_id, metavar="A")
-    d.add_argument("b", type=_calibration_id, metavar="B")
+    d.add_argument("a", type=_calibration_id, metavar="A", help="calibration id (from)")
+    d.add_argument("b", type=_calibration_id, metavar="B", help="calibration id (to)")
     d.add_argument("--store", default=DEFAULT_STORE, help=STORE_HELP)
     d.add_argument("--json", action="store_true", help="print the changes as JSON")
     d.set_defaults(func=run_calib_diff)
@@ -129,13 +135,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "make calibration ID its board's active one (rollback)",
         ["hil calib use 3 --reason 'night 12 was bad'"],
     )
-    u.add_argument("id", type=_calibration_id, metavar="ID")
+    u.add_argument("id", type=_calibration_id, metavar="ID", help="calibration id to make active")
     u.add_argument("--reason", default="rollback", help="why (kept in the history)")
     u.add_argument("--store", default=DEFAULT_STORE, help=STORE_HELP)
     u.set_defaults(func=run_calib_use)
     a = _parser(csub, "active", "the calibration a board uses now (what deployments load)",
                 ["hil calib active --board emu-seed-3 -o calibration.json"])  # fmt: skip
-    a.add_argument("--board", required=True, metavar="ID", help="board id")
+    a.add_argument("--board", required=True, metavar="ID", help="board id (BoardInfo.board_id)")
     a.add_argument(
         "-o", "--output", type=output_file, help="write the document here (default stdout)"
     )
@@ -198,6 +204,13 @@ def run_history(args: argparse.Namespace) -> int:
     with open_store(args.store) as store:
         frame = store.history(args.board)
         alerts = store.alerts(args.board)
+        report = None
+        if args.report:
+            from hil.nightly.nightly import history_report
+
+            report = history_report(store, args.board, args.report)
+    if report is not None:
+        print(f"report {report}", file=sys.stderr)
     if args.json:
         print(frame.to_json(orient="records", date_format="iso", indent=2))
         return 0

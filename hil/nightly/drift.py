@@ -32,6 +32,7 @@ An alert needs both: a change beyond the documented size (THRESHOLDS) and beyond
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ import numpy as np
 from hil.campaign.probe import HOT_MIN_HZ
 from hil.chip.geometry import CORES_PER_CHIP, neuron_address
 
+METRIC = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a store metric name (hil.store)
 HISTORY_NIGHTS = 14  # nights of history that estimate the night-to-night noise scale k
 MAX_NEURON_ALERTS = 200  # per kind and night; the rest are counted in the core's alert
 

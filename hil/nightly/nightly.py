@@ -87,6 +87,27 @@ def _metrics(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {c: frame[c].to_numpy(float) for c in frame.columns if c.endswith("_hz")}
 
 
+def _twin_metrics(path: Path, neurons: pd.Series) -> dict[str, np.ndarray]:
+    """The twin's per-neuron table (the truth-CSV shape: chip, core, neuron, one column per
+    identified value, dead, hot) as store metrics `twin_<column>`, aligned with `neurons`."""
+    from hil.chip.geometry import global_neuron
+
+    twin = pd.read_csv(path)
+    index = global_neuron(twin["chip"].to_numpy(np.int64), twin["core"].to_numpy(np.int64),
+                          twin["neuron"].to_numpy(np.int64))  # fmt: skip
+    row = pd.Series(np.arange(len(twin)), index=index)
+    at = row.reindex(neurons.to_numpy()).to_numpy()
+    out = {}
+    for col in twin.columns:
+        name = "twin_" + "".join(ch if ch.isalnum() else "_" for ch in col.lower())
+        if col in ("chip", "core", "neuron", "dead", "hot") or not dr.METRIC.fullmatch(name):
+            continue
+        if twin[col].dtype.kind in "if":
+            v = twin[col].to_numpy(float)
+            out[name] = np.where(np.isnan(at), np.nan, v[np.nan_to_num(at).astype(int)])
+    return out
+
+
 def _drift_metrics() -> list[str]:
     return [level_column(a) for a in PROBE.levels_A]
 
@@ -139,7 +160,9 @@ def drift_stage(state: NightState) -> Any:
         ]
         old = store.alerts(state.board)
         old = old[old["kind"] == "core_drift"]
-        hits = {(str(r.night), r.metric, int(r.core)) for r in old.itertuples()}
+        hits: set[tuple[str, object, object]] = {
+            (str(r.night), r.metric, int(r.core)) for r in old.itertuples()
+        }
         hits |= {(state.job.night, f.metric, f.core) for f in found if f.kind == "core_drift"}
         ctx.run.add_table("trend", _trend(past + [(state.job.night, tonight)], hits))
         kinds: dict[str, int] = {}
@@ -174,7 +197,7 @@ def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
     for night, n in nights:
         chip, core, _ = neuron_address(n.neurons)
         cores = chip * CORES_PER_CHIP + core
-        for metric in _drift_metrics():
+        for metric in [m for m in _drift_metrics() if m in n.values]:
             v = n.get(metric)
             for c in np.unique(cores):
                 x = v[(cores == c) & np.isfinite(v)]
@@ -182,6 +205,40 @@ def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
                              "value": float(np.median(x)) if x.size else float("nan"),
                              "alert": (night, metric, int(c)) in alerts})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def history_report(store: Any, board: str, out: str | Path, last: int = TREND_NIGHTS) -> Path:
+    """Render a report of `board`'s history from the store alone (no board): the trend plots of
+    its last `last` complete nights, core drift alerts ringed, and the history table's verdicts
+    as checks. Returns the report's path."""
+    from hil.report.document import write_report
+    from hil.report.rundir import Run
+
+    stored = set(store.metrics())
+    metrics = [m for m in _drift_metrics() if m in stored]
+    if not metrics:
+        raise StoreError(f"store {store.url} holds none of {', '.join(_drift_metrics())}")
+    hist = {m: store.stat_history(board, m, last=last) for m in metrics}
+    first = next(iter(hist.values()))
+    nights = [
+        (first.nights[i].isoformat(),
+         dr.Night(first.neurons, {m: h.values[i] for m, h in hist.items()}))
+        for i in range(len(first.nights))
+    ]  # fmt: skip
+    old = store.alerts(board)
+    old = old[old["kind"] == "core_drift"]
+    hits = {(str(r.night), r.metric, int(r.core)) for r in old.itertuples()}
+    run = Run.create(
+        out, title=f"history: {board}", provenance={"store": store.url, "board": board}
+    )
+    run.add_table("trend", _trend(nights, hits))
+    table = store.history(board)
+    for r in table.itertuples():
+        if r.status == "complete":
+            run.add_check(f"night {r.night} (run {r.run_id})", passed=r.verdict == "pass",
+                          detail=f"{r.n_alerts} alerts")  # fmt: skip
+    run.save()
+    return write_report(run)
 
 
 def _finite(obj: Any) -> Any:
@@ -224,9 +281,13 @@ def store_stage(state: NightState) -> Any:
         # the store stage's own row ends as it enters the one transaction that completes the run
         # (a run completes only with no stage running); if that transaction fails, the run fails
         state.store.end_stage(state.run_id, "store", "ok", detail={"verdict": verdict})
+        stats = _metrics(frame)
+        fitted = ctx.result("fit")
+        if fitted is not None and "twin_csv" in fitted:  # the identified per-neuron values
+            stats.update(_twin_metrics(ctx.run.path / fitted["twin_csv"], frame["neuron"]))
         cal_id = state.store.complete_run(
             state.run_id,
-            stats=_metrics(frame),
+            stats=stats,
             neurons=frame["neuron"].to_numpy(np.int64),
             calibration=calibration,
             activate=calibration is not None and verdict == "pass",
@@ -267,7 +328,7 @@ def stages_for(state: NightState) -> list[Stage]:
             "store",
             store_stage(state),
             inputs=("measure",),
-            uses=("drift", "calibrate"),
+            uses=("drift", "calibrate", "fit"),
             always=True,
         ),  # fmt: skip
     ]
@@ -310,14 +371,17 @@ def run_night(job: NightJob) -> dict:
         params = {"board": job.url, "night": job.night, "profile": job.profile,
                   "profile_settings": st.PROFILES[job.profile].to_dict()}  # fmt: skip
 
+        begun: set[str] = set()
+
         def started(name: str) -> None:
             store.begin_stage(run_id, name)
+            begun.add(name)
 
         def ended(o: Outcome) -> None:
             status = _STORE_STATUS.get(o.status)
             if status is None or o.name == "store":  # not run; the store stage records itself
                 return
-            if o.status not in ("done", "failed"):  # reused or skipped: no start was recorded
+            if o.name not in begun:  # reused, or skipped before it ran: no start recorded yet
                 store.begin_stage(run_id, o.name)
             store.end_stage(
                 run_id, o.name, status, error=o.message if status == "failed" else None,
