@@ -117,6 +117,19 @@ def test_more_threads_than_blocks_use_one_block_each() -> None:
     assert eng._compiled is not None and eng._compiled.plan(64).threads == 1024 // K.BLOCK
 
 
+def test_adaptive_engine_keeps_the_faster_count_and_times_the_other_now_and_then() -> None:
+    eng = SiliconEngine(Silicon.from_seed(1), threads=2)
+    eng.adaptive = True
+    assert [eng._pick_threads() for _ in range(2)] == [2, 2]  # untimed counts first
+    eng._pace = {2: 1.0}
+    assert eng._pick_threads() == 1
+    eng._pace = {2: 1.0, 1: 3.0}
+    picks = [eng._pick_threads() for _ in range(16)]
+    assert picks.count(2) == 14 and picks.count(1) == 2
+    eng._pace = {2: 3.0, 1: 1.0}
+    assert [eng._pick_threads() for _ in range(16)].count(1) == 14
+
+
 def test_threads_none_adapts_and_a_number_is_kept() -> None:
     s = Silicon.from_seed(1)
     assert SiliconEngine(s, threads=3).threads == 3 and not SiliconEngine(s, threads=3).adaptive

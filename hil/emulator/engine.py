@@ -48,6 +48,7 @@ PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 default
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together)
 _AUTO_CHUNK = 1000  # steps per kernel call when the engine picks the thread count as it runs
 _AUTO_EXPLORE = 8  # with the faster count known, every 8th call times the other one again
+_AUTO_WEIGHT = 0.3  # weight of a call's time in the running mean of its thread count's pace
 
 
 def default_threads() -> int:
@@ -252,8 +253,10 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 out_neuron,
                 out_t,
             )
-            if self.adaptive and k_next > k:
-                self._pace[threads] = (time.perf_counter() - t0) / (k_next - k)
+            if self.adaptive and k_next > k:  # a running mean: one call's time is noisy under load
+                pace = (time.perf_counter() - t0) / (k_next - k)
+                last = self._pace.get(threads, pace)
+                self._pace[threads] = last + _AUTO_WEIGHT * (pace - last)
             k = k_next
             for t, m in enumerate(nout):
                 steps.append(out_step[t, :m].copy())
