@@ -577,8 +577,9 @@ class Plan:
 
 
 def _aligned(shape: tuple[int, ...], align: int = 64) -> np.ndarray:
-    """An uninitialized DTYPE array whose data starts on an `align`-byte boundary (the vector
-    loops then split every block the same way, whatever the allocator returns)."""
+    """An uninitialized DTYPE array whose data starts on an `align`-byte boundary: with rows a
+    multiple of 16 floats long, every thread's range of whole blocks then starts on a cache line
+    of its own (no line is written by two threads)."""
     size = int(np.prod(shape))
     raw = np.empty(size + align // 4, DTYPE)
     skip = (-raw.ctypes.data % align) // 4
