@@ -4,6 +4,8 @@ identity only: docs/protocol.md 5.1), and each thread owns exactly the charges o
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,8 @@ from hil.emulator import kernel as K
 from hil.emulator.engine import SiliconEngine, default_threads
 from hil.emulator.silicon import Silicon
 from hil.errors import ConfigError
+
+QUIET = ev.input_events([], [])
 
 
 def with_adaptation_and_nmda(cfg: ChipConfig) -> ChipConfig:
@@ -117,6 +121,19 @@ def test_more_threads_than_blocks_use_one_block_each() -> None:
     assert eng._compiled is not None and eng._compiled.plan(64).threads == 1024 // K.BLOCK
 
 
+def test_adaptive_engine_keeps_the_faster_count_and_times_the_other_now_and_then() -> None:
+    eng = SiliconEngine(Silicon.from_seed(1), threads=2)
+    eng.adaptive = True
+    assert [eng._pick_threads() for _ in range(2)] == [2, 2]  # untimed counts first
+    eng._pace = {2: 1.0}
+    assert eng._pick_threads() == 1
+    eng._pace = {2: 1.0, 1: 3.0}
+    picks = [eng._pick_threads() for _ in range(16)]
+    assert picks.count(2) == 14 and picks.count(1) == 2
+    eng._pace = {2: 3.0, 1: 1.0}
+    assert [eng._pick_threads() for _ in range(16)].count(1) == 14
+
+
 def test_threads_none_adapts_and_a_number_is_kept() -> None:
     s = Silicon.from_seed(1)
     assert SiliconEngine(s, threads=3).threads == 3 and not SiliconEngine(s, threads=3).adaptive
@@ -128,3 +145,32 @@ def test_threads_none_adapts_and_a_number_is_kept() -> None:
 def test_bad_thread_counts_are_refused(threads: object) -> None:
     with pytest.raises(ConfigError, match="threads"):
         SiliconEngine(Silicon.from_seed(1), threads=threads)  # type: ignore[arg-type]
+
+
+def test_a_failing_thread_stops_the_others_instead_of_leaving_them_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = K._thread
+
+    def second_fails(tid: int, *args: object) -> tuple[int, int, int]:
+        if tid == 1:
+            raise RuntimeError("thread 1 failed")
+        return real(tid, *args)
+
+    eng = SiliconEngine(Silicon.from_seed(1), threads=2)
+    eng.apply(example_config())
+    eng.run(QUIET, 0.01)  # compiled before the clock below starts
+    monkeypatch.setattr(K, "_thread", second_fails)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            eng.run(ev.poisson_input(50.0, N_INPUTS, 0.05, seed=1, dt=1e-4), 0.05)
+        except BaseException as e:
+            raised.append(e)
+
+    runner = threading.Thread(target=run, daemon=True)  # a hang must fail the test, not stop it
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "thread 0 still waits for the failed thread"
+    assert len(raised) == 1 and "thread 1 failed" in str(raised[0])

@@ -47,7 +47,9 @@ DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "E
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together)
 _AUTO_CHUNK = 1000  # steps per kernel call when the engine picks the thread count as it runs
-_AUTO_EXPLORE = 8  # with the faster count known, every 8th call times the other one again
+_AUTO_EXPLORE = 8  # with the faster count known, every 8th call times the other one again,
+# over a quarter of the steps (so that timing the slower count costs about 3 % of the run)
+_AUTO_WEIGHT = 0.3  # weight of a call's time in the running mean of its thread count's pace
 
 
 def default_threads() -> int:
@@ -65,10 +67,10 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
     dt [s] must be a whole number of microseconds between 1 us and 1 ms. `threads`: how many
     threads integrate a run; the result is bit for bit the same for every thread count. None
     (`adaptive`): one per core (`default_threads`) or one, whichever runs faster, measured as the
-    run goes (calls of _AUTO_CHUNK steps, each count timed again every _AUTO_EXPLORE calls): on a
-    machine whose cores other work keeps busy, the threads' wait for each other every step can
-    make them slower than one thread. `noise_seed` (int) seeds
-    the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
+    run goes (calls of _AUTO_CHUNK steps; the slower count is timed again every _AUTO_EXPLORE
+    calls, over a quarter as many steps): on a machine whose cores other work keeps busy, the
+    threads' wait for each other every step can make them slower than one thread. `noise_seed`
+    (int) seeds the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
     identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
     config's content hash, the number of runs since that config was applied, and `run_seed` (set by
     `seed_runs`; the wire protocol's RUN carries it). So identical runs differ only by noise, and a
@@ -230,7 +232,8 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                     np.empty((plan.threads, cap), K.DTYPE),
                 )
             out_step, out_neuron, out_t = buffers[threads]
-            k_end = min(n_steps, k + _AUTO_CHUNK) if self.adaptive else n_steps
+            chunk = _AUTO_CHUNK if threads == self._fastest() else max(1, _AUTO_CHUNK // 4)
+            k_end = min(n_steps, k + chunk) if self.adaptive else n_steps
             t0 = time.perf_counter()
             k_next, pos, nout = K.integrate(
                 self._state,
@@ -252,8 +255,10 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 out_neuron,
                 out_t,
             )
-            if self.adaptive and k_next > k:
-                self._pace[threads] = (time.perf_counter() - t0) / (k_next - k)
+            if self.adaptive and k_next > k:  # a running mean: one call's time is noisy under load
+                pace = (time.perf_counter() - t0) / (k_next - k)
+                last = self._pace.get(threads, pace)
+                self._pace[threads] = last + _AUTO_WEIGHT * (pace - last)
             k = k_next
             for t, m in enumerate(nout):
                 steps.append(out_step[t, :m].copy())
@@ -269,6 +274,12 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         keep = t_us < duration_s * 1e6
         t_us, g = t_us[keep], g[keep]
         return ev.output_events_at(t_us, g)
+
+    def _fastest(self) -> int | None:
+        """The thread count with the faster pace so far (None until both are timed)."""
+        if len(self._pace) < 2:
+            return None
+        return min(self._pace, key=lambda t: self._pace[t])
 
     def _pick_threads(self) -> int:
         """The thread count of the next kernel call: `threads`, or when adaptive, a count not yet

@@ -313,9 +313,16 @@ def row_stride(n: int) -> int:
 
 @njit(error_model="numpy", cache=True)
 def _scan(
-    W: np.ndarray,
+    spk: np.ndarray,
+    u: np.ndarray,
+    eu: np.ndarray,
+    eg: np.ndarray,
+    timer: np.ndarray,
+    igain: np.ndarray,
+    tref: np.ndarray,
+    ahp: np.ndarray,
+    ahp_jump: np.ndarray,
     lo: int,
-    hi: int,
     k: int,
     io: np.float32,
     gamma: np.float32,
@@ -325,13 +332,11 @@ def _scan(
     out_neuron: np.ndarray,
     out_t: np.ndarray,
 ) -> int:
-    """After `_membrane` of the neurons lo <= i < hi: finish long steps in u, reset the neurons that
-    spiked (refractory timer, AHP charge) and write their spikes from out position nout on (in
-    neuron order); returns the next position. Blocks of neurons with nothing to do are skipped."""
-    spk, u, eu, eg = W[_SPK, lo:hi], W[S_U, lo:hi], W[S_EU, lo:hi], W[S_EG, lo:hi]
-    timer, igain, tref = W[S_TIMER, lo:hi], W[_P + P_IGAIN, lo:hi], W[_P + P_TREF, lo:hi]
-    ahp, ahp_jump = W[_J + N_TYPES, lo:hi], W[_P + P_AHP_JUMP, lo:hi]
-    m = hi - lo
+    """After `_membrane` of the neurons lo.. (the rows given are theirs, from lo on): finish long
+    steps in u, reset the neurons that spiked (refractory timer, AHP charge) and write their spikes
+    from out position nout on (in neuron order); returns the next position. Blocks of neurons with
+    nothing to do are skipped."""
+    m = spk.shape[0]
     for b0 in range(0, m, BLOCK):
         b1 = min(b0 + BLOCK, m)
         busy = 0
@@ -491,6 +496,13 @@ def _thread(
     igain, gain, fb = W[_P + P_IGAIN, lo:hi], W[_P + P_GAIN, lo:hi], W[_P + P_FB, lo:hi]
     idc, if_nmda = W[_P + P_IDC, lo:hi], W[_P + P_IF_NMDA, lo:hi]
     noise_a, noise_b = W[_P + P_NOISE_A, lo:hi], W[_P + P_NOISE_B, lo:hi]
+    tref, ahp_jump = W[_P + P_TREF, lo:hi], W[_P + P_AHP_JUMP, lo:hi]
+    # pending charges (rows S_AMPA..S_AHP pair with J rows and P_DEC_* rows)
+    ja, jn, jg, jsh = W[_J, lo:hi], W[_J + 1, lo:hi], W[_J + 2, lo:hi], W[_J + 3, lo:hi]
+    jh = W[_J + N_TYPES, lo:hi]
+    da, dn, dg = W[_P + P_DEC_AMPA, lo:hi], W[_P + P_DEC_NMDA, lo:hi], W[_P + P_DEC_GABA, lo:hi]
+    dsh, dh = W[_P + P_DEC_SHUNT, lo:hi], W[_P + P_DEC_AHP, lo:hi]
+    # (views made once: each view made in the loop would cost reference counting every step)
     written = np.zeros(threads, np.int64)  # spikes each thread has written (all threads agree)
     k = k0
     while k < k1:
@@ -504,9 +516,16 @@ def _thread(
             for e in range(ptr[s], ptr[s + 1]):
                 Wf[target[e]] += charge[e]
             in_pos += 1
-        for r in range(N_JROWS):  # rows S_AMPA..S_AHP pair with J rows and P_DEC_* rows
-            if used[r]:
-                _charge(W[r, lo:hi], W[_J + r, lo:hi], W[_P + r, lo:hi])
+        if used[0]:
+            _charge(ia, ja, da)
+        if used[1]:
+            _charge(inm, jn, dn)
+        if used[2]:
+            _charge(ig, jg, dg)
+        if used[3]:
+            _charge(ish, jsh, dsh)
+        if used[4]:
+            _charge(iahp, jh, dh)
         if noise_on:
             key = _step_key(noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n))
             _noise(eta, noise_a, noise_b, key, lo)
@@ -517,8 +536,9 @@ def _thread(
         par = (k - k0) & 1
         marks[par, tid, 0] = written[tid]
         marks[par, tid, 1] = _scan(
-            W, lo, hi, k, io, gamma, dt, written[tid], my_step, my_neuron, my_t
-        )
+            spk, u, eu, eg, timer, igain, tref, jh, ahp_jump, lo, k, io, gamma, dt, written[tid],
+            my_step, my_neuron, my_t,
+        )  # fmt: skip
         if threads > 1:
             _store_release(sync, tid * _SYNC_STRIDE, k - k0 + 1)
             if not _wait_all(sync, threads, k - k0 + 1):
@@ -577,8 +597,9 @@ class Plan:
 
 
 def _aligned(shape: tuple[int, ...], align: int = 64) -> np.ndarray:
-    """An uninitialized DTYPE array whose data starts on an `align`-byte boundary (the vector
-    loops then split every block the same way, whatever the allocator returns)."""
+    """An uninitialized DTYPE array whose data starts on an `align`-byte boundary: with rows a
+    multiple of 16 floats long, every thread's range of whole blocks then starts on a cache line
+    of its own (no line is written by two threads)."""
     size = int(np.prod(shape))
     raw = np.empty(size + align // 4, DTYPE)
     skip = (-raw.ctypes.data % align) // 4
