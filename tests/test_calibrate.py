@@ -69,6 +69,8 @@ def test_target_file_reads(tmp_path: Path) -> None:
         ({"cores": [[0]]}, "cores[0]"),
         ({"schema": "hil.calibration-target/2"}, "schema"),
         ({"extra": 1}, "extra"),
+        ({"targets": {"a\nb": 1e-3}}, "targets.'a\\nb'"),  # the error stays one line
+        ({"x\ny": 1}, "'x\\ny'"),
     ],
 )
 def test_target_refuses_with_the_field_named(change: dict, where: str) -> None:
@@ -238,11 +240,94 @@ def test_calibration_meets_the_targets_on_the_hidden_truth(tmp_path: Path) -> No
         again = calibrate(board, target, PredictiveModel(), cache_dir=tmp_path)
     assert again["cores"] == rec["cores"] and again["cached"] and "cached" not in rec
     with SiliconEngine(sil.at_day(1)) as board:  # another day is another key
-        assert calibrate.__module__  # (the key differs; not run here to keep the test short)
         from hil.calibrate.calibrate import board_identity, cache_key
 
         k1 = cache_key(board_identity(board), target, PredictiveModel(), 0.03)
     assert k1 != rec["cache_key"]
+
+
+def test_cache_key_of_a_board_without_day_changes_every_utc_day(monkeypatch) -> None:
+    """A board that reports neither silicon nor day (a real chip) is never served last week's
+    calibration: its key holds today's UTC date. One that reports its day keys on that."""
+    import importlib
+
+    cal_mod = importlib.import_module("hil.calibrate.calibrate")  # the module, not the function
+    target = Target({"t_ref": 1e-3})
+    bare = {"board_id": "usb-1", "silicon_id": None, "day": None}
+    emu = {"board_id": "emu-seed-1", "silicon_id": "emu-seed-1", "day": 0}
+    keys = {}
+    for day in ("2026-12-05", "2026-12-06"):
+        monkeypatch.setattr(cal_mod, "utc_date", lambda day=day: day)
+        keys[day] = [cal_mod.cache_key(i, target, PredictiveModel(), 0.03) for i in (bare, emu)]
+    assert keys["2026-12-05"][0] != keys["2026-12-06"][0]
+    assert keys["2026-12-05"][1] == keys["2026-12-06"][1]
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    """hil.cli.main in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from hil.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code
+    return int(code or 0), out.getvalue(), err.getvalue()
+
+
+def test_cli_cache_damaged_unwritable_and_cached(tmp_path: Path, monkeypatch) -> None:
+    """Over the wire: a cached run says so with the date; a damaged entry is recomputed and
+    overwritten (one warning line); a cache that cannot be written costs a warning, not --out."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.json").write_text(
+        json.dumps({**GOOD, "targets": {"t_ref": 0.001}, "cores": [[0, 2]]})
+    )
+    run = ("calibrate", "--board", "emu://?seed=12", "--target", "t.json", "--cache", "cc")
+    code, out, err = _cli(*run, "--out", "a.json")
+    assert code == 0 and err == "", err
+    (entry,) = (tmp_path / "cc").iterdir()
+    first = json.loads(entry.read_text())
+    code, out, err = _cli(*run, "--out", "b.json")
+    assert code == 0 and err == ""
+    assert f"cached (from {first['created_utc']}" in out
+
+    entry.write_text('{"garbage": 1')  # damaged: a miss, recomputed and overwritten
+    code, out, err = _cli(*run, "--out", "c.json")
+    assert code == 0 and "cached" not in out, (out, err)
+    assert err.count("\n") == 1 and "warning" in err and "damaged" in err
+    assert json.loads(entry.read_text())["cache_key"] == first["cache_key"]
+    assert json.loads((tmp_path / "c.json").read_text())["cores"][0]["parameters"]
+
+    entry.unlink()
+    entry.mkdir()  # the entry can be neither read nor written: --out still is, exit 0
+    code, out, err = _cli(*run, "--out", "d.json")
+    assert code == 0 and (tmp_path / "d.json").exists(), err
+    lines = err.splitlines()
+    assert all(x.startswith("hil calibrate: warning: ") for x in lines)
+    assert "cache not written" in lines[-1] and len(lines) == 2, lines
+
+
+@pytest.mark.parametrize("cache", ["/dev/null/x", "/dev/null", "t.json", "", "/proc/none/x"])
+def test_cli_refuses_a_bad_cache_folder_before_running(
+    tmp_path: Path, cache: str, monkeypatch
+) -> None:
+    import hil.board
+
+    def no_board(url: str):
+        raise AssertionError("the board must not be opened for a bad --cache")
+
+    monkeypatch.setattr(hil.board, "open_board", no_board)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.json").write_text(json.dumps(GOOD))
+    code, _, err = _cli(
+        "calibrate", "--board", "emu://", "--target", "t.json", "--out", "c.json", "--cache", cache
+    )
+    assert code == 2 and err.count("\n") == 1 and "--cache" in err, err
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_board_without_bias_writes_is_refused() -> None:
