@@ -49,10 +49,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--out", required=True, metavar="FILE", type=at.output_file, help="calibration.json"
     )
+    names = sorted(ALGORITHMS)
+
+    def algorithm(text: str) -> str:
+        if text not in ALGORITHMS:
+            raise _refuse(text, "one of " + ", ".join(names))
+        return text
+
     p.add_argument(
         "--algorithm",
-        choices=sorted(ALGORITHMS),
+        type=algorithm,
         default="predictive",
+        metavar="{" + ",".join(names) + "}",
         help="search algorithm (default: predictive)",
     )
     p.add_argument(
@@ -80,8 +88,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from hil.calibrate import ALGORITHMS, calibrate, default_cache_dir, load_target, save
     from hil.calibrate.calibrate import CacheWarning, store_cached
 
-    target = load_target(args.target)
     _writable(args.out, "--out")  # refuse before minutes of board time, not after
+    target = load_target(args.target)
     cache = None if args.no_cache else (args.cache or _default_cache(default_cache_dir()))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CacheWarning)
@@ -228,6 +236,7 @@ def run_config_calibrate(args: argparse.Namespace) -> int:
     from hil.calibrate import load, merge
     from hil.chip.config import ChipConfig
 
+    _writable(args.output, "-o/--output")  # before reading anything
     try:
         config = ChipConfig.load(args.config)
     except HilError as e:

@@ -29,7 +29,7 @@ from hil.chip.params import (
     tau_current,
     tau_of,
 )
-from hil.errors import ConfigError, quote
+from hil.errors import ConfigError, bounded, quote
 
 SCHEMA = "hil.calibration-target/1"
 PHYSICS = Physics()  # nominal device constants and capacitances
@@ -164,8 +164,13 @@ def _cores(raw: object) -> tuple[tuple[int, int], ...]:
 
 
 def load_target(path: str | Path) -> Target:
-    """Read and check a target file (JSON)."""
-    return Target.from_dict(read_json(path, "calibration target file"))
+    """Read and check a target file (JSON); errors name the file."""
+    data = read_json(path, "calibration target file")
+    try:
+        return Target.from_dict(data)
+    except ConfigError as e:
+        where = f"calibration target file {bounded(str(path))}: {e.path}"
+        raise ConfigError(where, e.value, e.allowed) from None
 
 
 def _field(name: str, prefix: str = "") -> str:
