@@ -706,3 +706,68 @@ def test_leak_fit_finds_each_neurons_threshold_from_ode_intervals() -> None:
     tau = K_MEM / (got_s * m.x[step] - a)
     assert np.all(np.abs(tau / (K_MEM / itau) - 1) <= 0.005), tau / (K_MEM / itau) - 1
     assert np.all(np.abs(got_L - L) <= 0.05), got_L - L
+
+
+def test_every_board_run_is_a_recording_named_in_the_record(monkeypatch) -> None:
+    """Calibration measures through hil.measure.record (the survey through hil.experiments'
+    HotDead): every board run is a Recording, and the record's `source` is the SHA-256 of their
+    content hashes in order; `runs` counts exactly the board's runs."""
+    import hashlib
+
+    import hil.calibrate.session
+    import hil.experiments.base
+    from hil.experiments import recording_hash
+    from hil.measure import record
+
+    seen = []
+
+    def recording(*args, **kw):
+        rec = record(*args, **kw)
+        seen.append(rec)
+        return rec
+
+    monkeypatch.setattr(hil.calibrate.session, "record", recording)
+    monkeypatch.setattr(hil.experiments.base, "record", recording)
+    runs = []
+
+    class Counting(SiliconEngine):
+        def run(self, stimulus, duration_s):
+            runs.append(duration_s)
+            return super().run(stimulus, duration_s)
+
+    sil = acceptance.personality(6161, "uniform", 0.12, 0.05, 0.04, dead=0.02, hot=0.02)
+    with Counting(sil) as board:
+        rec = calibrate(board, Target({"t_ref": 1e-3}, ((0, 2),)))
+    assert rec["runs"] == len(runs) == len(seen) >= 4
+    assert rec["board_s"] == pytest.approx(sum(runs))
+    want = hashlib.sha256("".join(recording_hash(r) for r in seen).encode()).hexdigest()
+    assert rec["source"] == want
+    # one definition of dead and hot: the same neurons as hil.experiments' HotDead table
+    from hil.experiments import HotDead, run_experiment
+
+    with SiliconEngine(sil) as board:
+        t = run_experiment(board, HotDead(), show_progress=False).table
+    t = t[(t["chip"] == 0) & (t["core"] == 2)]
+    for kind in ("dead", "hot"):
+        assert {n for _, _, n in rec["bad_neurons"][kind]} == set(t["neuron"][t[kind]]), kind
+    assert rec["bad_neurons"]["dead"] and rec["bad_neurons"]["hot"]
+
+
+def test_the_survey_takes_its_thresholds_from_hotdead(monkeypatch) -> None:
+    """Raise HotDead's hot threshold out of reach: calibration then finds no hot neuron (its
+    survey has no threshold of its own), though this silicon has some."""
+    import dataclasses
+
+    import hil.experiments
+    from hil.experiments import HotDead
+
+    @dataclasses.dataclass(frozen=True)
+    class NeverHot(HotDead):
+        hot_rate_hz: float = 1e9
+
+    monkeypatch.setattr(hil.experiments, "HotDead", NeverHot)
+    sil = acceptance.personality(6161, "uniform", 0.12, 0.05, 0.04, dead=0.02, hot=0.02)
+    assert sil.truth().hot.reshape(4, 256)[2].any()
+    with SiliconEngine(sil) as board:
+        rec = calibrate(board, Target({"t_ref": 1e-3}, ((0, 2),)))
+    assert rec["bad_neurons"]["hot"] == [] and rec["bad_neurons"]["dead"]

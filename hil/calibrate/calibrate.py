@@ -1,7 +1,7 @@
 """calibrate(board, target): every target quantity on every core, one Calibration x Algorithm
 at a time, with a survey of bad neurons first, and a cache.
 
-Order: the survey (2 runs: dead, hot), then per quantity its setup (one full apply), any prelude
+Order: the survey (hil.experiments.HotDead: 2 runs), then per quantity its setup (one full apply), any prelude
 and the search (bias writes in place between runs). A core succeeds for a quantity when its
 measured median lies within `tolerance` of the target and its search history was monotone.
 
@@ -155,6 +155,8 @@ def calibrate(
         "runs": session.runs,
         "board_s": round(session.board_s, 6),
         "applies": session.applies,
+        # SHA-256 over the content hashes of every board run's Recording (hil.measure.record)
+        "source": session.source,
         "cache_key": key,
         "cores": per_core,
         "bad_neurons": _bad(bad, cores) | {"outliers": outliers},
