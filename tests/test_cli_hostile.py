@@ -103,6 +103,16 @@ SLOTS = [
     Slot(("bench", "emulator", "--repeats={}"), "--repeats", _integer(1, 1000)),
     Slot(("bench", "sim", "--threads={}"), "--threads", _integer(0, 1024)),
     Slot(("bench", "sim", "--peer-instances={}"), "--peer-instances", _integer(1, 100)),
+    Slot(
+        ("calibrate", "--board=sim://", "--target=t.json", "--out=c.json", "--tolerance={}"),
+        "--tolerance",
+        _number(0, 0.5, lo_open=True),
+    ),
+    Slot(
+        ("calibrate", "--board=sim://", "--target=t.json", "--out=c.json", "--algorithm={}"),
+        "--algorithm",
+        lambda t: t in ("binary", "noisy-binary", "predictive"),
+    ),
 ]
 
 # --listen: a port outside 0..65535 or no port at all (a valid one would start a server)
@@ -115,6 +125,8 @@ WRITERS = [
     (("config", "import-samna", "{samna}", "-o", "{}"), "-o/--output"),
     (("config", "export-samna", "{net}", "-o", "{}"), "-o/--output"),
     (("emulate", "--seed", "1", "--dump-truth", "{}"), "--dump-truth"),
+    (("calibrate", "--board", "emu://", "--target", "{net}", "--out", "{}"), "--out"),
+    (("config", "calibrate", "{net}", "{net}", "-o", "{}"), "-o/--output"),
 ]
 BAD_OUTPUTS = [".", "/", "/proc/x.json", "/proc/none/x.json", "/dev/full", "/dev/null", "sub"]
 
@@ -124,6 +136,9 @@ READERS = [
     ("config", "export-samna", "{}", "-o", "out.json"),
     ("config", "import-samna", "{}", "-o", "out.json"),
     ("emulate", "--silicon", "{}", "--dump-truth", "out.csv"),
+    ("calibrate", "--board", "emu://", "--target", "{}", "--out", "out.json"),
+    ("config", "calibrate", "{}", "net.json", "-o", "out.json"),
+    ("config", "calibrate", "net.json", "{}", "-o", "out.json"),
 ]
 
 

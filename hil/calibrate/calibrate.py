@@ -1,14 +1,17 @@
 """calibrate(board, target): every target quantity on every core, one Calibration x Algorithm
 at a time, with a survey of bad neurons first, and a cache.
 
-Order: the survey (2 runs: dead, hot), then per quantity its setup (one full apply), any prelude
+Order: the survey (hil.experiments.HotDead: 2 runs), then per quantity its setup (one full apply), any prelude
 and the search (bias writes in place between runs). A core succeeds for a quantity when its
 measured median lies within `tolerance` of the target and its search history was monotone.
 
 Cache (calix's idea): a calibration is stored under sha256 of the board id, the silicon id and day
 (where the board reports them), the targets, the algorithm and its options, the tolerance and the
-hil version; a second call with the same key returns the stored record and runs nothing. Cache
-files are written atomically; a damaged one is an error, never silently recomputed.
+hil version; a second call with the same key returns the stored record and runs nothing. A board
+that reports no day (a real chip, sim://) keys on today's UTC date instead, so a calibration is
+never reused across days on hardware that may drift. Cache files are written atomically. A
+damaged entry is a miss: it is recomputed and overwritten, with a CacheWarning; a cache that
+cannot be written costs only the cache (a CacheWarning), never the calibration.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +33,14 @@ from hil.calibrate.grid import grid
 from hil.calibrate.measure import MEASUREMENTS, BadNeurons, Measurement, survey
 from hil.calibrate.session import Session
 from hil.calibrate.target import QUANTITIES, Target
+from hil.errors import HilError
 from hil.progress import bar
 
 OUTLIER_MADS = 5.0  # a neuron whose log value lies this many robust sigmas off its core's median
+
+
+class CacheWarning(UserWarning):
+    """The calibration cache could not be read (a damaged entry) or written."""
 
 
 def default_cache_dir() -> Path:
@@ -52,11 +61,19 @@ def board_identity(board: Board) -> dict:
     }
 
 
+def utc_date() -> str:
+    """Today's date in UTC, ISO (2026-12-05)."""
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
 def cache_key(identity: dict, target: Target, algorithm: Algorithm, tolerance: float) -> str:
+    """sha256 (hex) of what makes two calibrations interchangeable (module docstring)."""
     blob = {
         "board_id": identity["board_id"],
         "silicon_id": identity["silicon_id"],
         "day": identity["day"],
+        # no day from the board: today (UTC), so a real board is recalibrated at least daily
+        "utc_date": utc_date() if identity["day"] is None else None,
         "target": target.to_dict(),
         "algorithm": {"name": algorithm.name, **algorithm.options()},
         "tolerance": tolerance,
@@ -71,19 +88,24 @@ def calibrate(
     algorithm: Algorithm | None = None,
     tolerance: float = 0.03,
     cache_dir: str | Path | None = None,
+    store: bool = True,
 ) -> dict:
-    """Calibrate `board` to `target`; returns the `hil.calibration/1` record (hil.calibrate.result).
+    """Calibrate `board` to `target`; returns the `hil.calibration/1` record (hil.calibrate.result),
+    with "cached": True when it came from the cache.
 
-    cache_dir: where results are cached (None: no cache). Raises ConfigError for targets or cores
-    the board cannot take, CapabilityError for a board without in-place bias writes.
+    cache_dir: where results are cached (None: no cache); store: write a fresh record there (False:
+    the caller does, with `store_cached`, e.g. after writing its own output first). Raises
+    ConfigError for targets or cores the board cannot take, CapabilityError for a board without
+    in-place bias writes; a damaged or unwritable cache is a CacheWarning, never an error.
     """
     algorithm = algorithm or PredictiveModel()
     identity = board_identity(board)
     cores = target.cores_on(identity["n_chips"])
     key = cache_key(identity, target, algorithm, tolerance)
-    cached = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
-    if cached is not None and cached.exists():
-        return {**res.load(cached), "cached": True}
+    if cache_dir is not None:
+        hit = _lookup(Path(cache_dir) / f"{key}.json")
+        if hit is not None:
+            return hit
 
     session = Session(board)
     bad = survey(session, cores)
@@ -133,13 +155,41 @@ def calibrate(
         "runs": session.runs,
         "board_s": round(session.board_s, 6),
         "applies": session.applies,
+        # SHA-256 over the content hashes of every board run's Recording (hil.measure.record)
+        "source": session.source,
         "cache_key": key,
         "cores": per_core,
         "bad_neurons": _bad(bad, cores) | {"outliers": outliers},
     }
-    if cached is not None:
-        res.save(cached, record)
+    if cache_dir is not None and store:
+        store_cached(cache_dir, record)
     return record
+
+
+def store_cached(cache_dir: str | Path, record: dict) -> None:
+    """Write `record` into the cache under its cache_key; a CacheWarning (not an error) when the
+    cache cannot be written."""
+    path = Path(cache_dir) / f"{record['cache_key']}.json"
+    try:
+        res.save(path, {k: v for k, v in record.items() if k != "cached"})
+    except (HilError, OSError) as e:
+        warnings.warn(f"calibration cache not written: {e}", CacheWarning, stacklevel=2)
+
+
+def _lookup(path: Path) -> dict | None:
+    """The cached record at `path`, or None: absent, or damaged (a CacheWarning; the caller
+    recomputes and overwrites it)."""
+    if not path.exists():
+        return None
+    try:
+        return {**res.load(path), "cached": True}
+    except HilError as e:
+        warnings.warn(
+            f"damaged calibration cache entry ignored, recomputing and overwriting it: {e}",
+            CacheWarning,
+            stacklevel=3,
+        )
+        return None
 
 
 def _prober(meas: Measurement, seen: dict[tuple[int, tuple[int, int]], np.ndarray]) -> Probe:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
+import warnings
+from pathlib import Path
 
 from hil import argtypes as at
-from hil.errors import ArtifactError, HilError, quote
+from hil.errors import ArtifactError, HilError, bounded, quote
 
 HELP = (
     "calibrate per-core biases so each core's median tau_mem, t_ref, tau_ampa, tau_gaba hit targets"
@@ -45,10 +49,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--out", required=True, metavar="FILE", type=at.output_file, help="calibration.json"
     )
+    names = sorted(ALGORITHMS)
+
+    def algorithm(text: str) -> str:
+        if text not in ALGORITHMS:
+            raise _refuse(text, "one of " + ", ".join(names))
+        return text
+
     p.add_argument(
         "--algorithm",
-        choices=sorted(ALGORITHMS),
+        type=algorithm,
         default="predictive",
+        metavar="{" + ",".join(names) + "}",
         help="search algorithm (default: predictive)",
     )
     p.add_argument(
@@ -57,7 +69,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=0.03,
         help="a core succeeds when its measured median is within this of the target (0.03)",
     )
-    p.add_argument("--cache", metavar="DIR", help="cache folder (default ~/.cache/hil/calibrate)")
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=cache_folder,
+        help="cache folder: a writable folder, or one that can be made (default "
+        "~/.cache/hil/calibrate)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--json", action="store_true", help="print a JSON summary only")
     p.set_defaults(func=run_calibrate)
@@ -68,16 +86,28 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Open the board, calibrate, write the record; print a summary."""
     from hil.board import open_board
     from hil.calibrate import ALGORITHMS, calibrate, default_cache_dir, load_target, save
+    from hil.calibrate.calibrate import CacheWarning, store_cached
 
-    target = load_target(args.target)
     _writable(args.out, "--out")  # refuse before minutes of board time, not after
-    cache = None if args.no_cache else (args.cache or default_cache_dir())
-    with open_board(args.board) as board:
-        record = calibrate(board, target, ALGORITHMS[args.algorithm](), args.tolerance, cache)
-    try:
-        save(args.out, record)
-    except ArtifactError as e:
-        raise HilError(f"argument --out: {e}") from None
+    target = load_target(args.target)
+    cache = None if args.no_cache else (args.cache or _default_cache(default_cache_dir()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheWarning)
+        with open_board(args.board) as board:
+            record = calibrate(
+                board, target, ALGORITHMS[args.algorithm](), args.tolerance, cache, store=False
+            )
+        try:
+            save(args.out, record)  # the result first: a cache problem must not lose it
+        except ArtifactError as e:
+            raise HilError(f"argument --out: {e}") from None
+        if cache is not None and not record.get("cached"):
+            store_cached(cache, record)
+    for w in caught:
+        if issubclass(w.category, CacheWarning):
+            print(f"hil calibrate: warning: {_line(w.message)}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     ok = all(all(c["success"].values()) for c in record["cores"])
     summary = {
         "out": str(args.out),
@@ -106,7 +136,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 for name, v in c["achieved"].items()
             ]
             print(f"chip {c['chip']} core {c['core']}: " + ", ".join(parts))
-        how = "from the cache, first " if summary["cached"] else ""
+        how = (
+            f"cached (from {_line(record.get('created_utc'), 40)}, no board runs now), first "
+            if summary["cached"]
+            else ""
+        )
         print(
             f"wrote {quote(str(args.out))}: {how}{record['runs']} board runs, "
             f"{record['board_s']:.2f} s of board time, {summary['dead']} dead, "
@@ -115,12 +149,45 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cache_folder(text: str) -> str:
+    """argparse type of --cache: an existing writable folder, or a new path whose nearest existing
+    parent is a writable folder (tried with a temporary file/folder, removed at once)."""
+    allowed = "a writable folder, or a new path inside one"
+    if not text or "\0" in text or len(text) > 4096:
+        raise _refuse(text, allowed)
+    path = Path(text)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    try:
+        if not probe.is_dir():
+            raise _refuse(text, allowed + f" ({quote(str(probe))} is not a folder)")
+        with tempfile.TemporaryDirectory(dir=probe, prefix=".hil-calibrate-"):
+            pass
+    except OSError as e:
+        raise _refuse(text, allowed + f" ({quote(str(probe))}: {e.strerror})") from None
+    return text
+
+
+def _refuse(text: str, allowed: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"{quote(text)} is not allowed; allowed: {allowed}")
+
+
+def _default_cache(path: Path) -> Path | None:
+    """The default cache folder, or None with a warning line when it cannot be used."""
+    try:
+        cache_folder(str(path))
+    except argparse.ArgumentTypeError as e:
+        print(f"hil calibrate: warning: cache not used: {_line(e)}", file=sys.stderr)
+        return None
+    return path
+
+
 def _writable(path: str, option: str) -> None:
     """HilError unless a file can be created in `path`'s folder (the write itself stays atomic,
     hil.artifacts.write_atomic); tried with a temporary file that is removed at once."""
-    import tempfile
-    from pathlib import Path
-
     folder = Path(path).parent
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".hil-calibrate-", suffix=".tmp"):
@@ -169,6 +236,7 @@ def run_config_calibrate(args: argparse.Namespace) -> int:
     from hil.calibrate import load, merge
     from hil.chip.config import ChipConfig
 
+    _writable(args.output, "-o/--output")  # before reading anything
     try:
         config = ChipConfig.load(args.config)
     except HilError as e:
@@ -186,3 +254,8 @@ def run_config_calibrate(args: argparse.Namespace) -> int:
         print(line)
     print(f"wrote {quote(str(args.output))}: {len(notes)} changes")
     return 0
+
+
+def _line(value: object, limit: int = 400) -> str:
+    """str(value) as one bounded line (for warnings on stderr)."""
+    return bounded(" ".join(str(value).split()), limit)

@@ -143,21 +143,24 @@ class BadNeurons:
         return self.dead | self.hot
 
 
-def survey(session: Session, cores: Cores, quiet_s: float = 0.5) -> BadNeurons:
-    """Two runs: every DC at its largest code (the dead stay silent), then every DC latch off
-    (only the hot fire). Thresholds and leak as in the tau_mem setup."""
+def survey(session: Session, cores: Cores) -> BadNeurons:
+    """Dead and hot neurons of `cores` by `hil.experiments.HotDead` (its design, durations and
+    thresholds: one definition for calibration, characterization and the campaign's screen), run
+    on the whole board through `run_experiment` and counted in `session`."""
+    from hil.experiments import HotDead, run_experiment
+
+    result = run_experiment(session.board, HotDead(), show_progress=False)
+    session.add_experiment(result)
+    t = result.table
+    size = session.board.info().n_chips * NEURONS_PER_CORE * CORES_PER_CHIP
+    where = np.array(
+        [global_neuron(c, k, n) for c, k, n in zip(t["chip"], t["core"], t["neuron"], strict=True)],
+        np.int64,
+    )
+    dead, hot = np.zeros(size, bool), np.zeros(size, bool)
+    dead[where], hot[where] = t["dead"].to_numpy(bool), t["hot"].to_numpy(bool)
     idx = neuron_index(cores)
-    fast = {
-        "SOIF_DC_P": MAX_CODE,
-        "SOIF_GAIN_N": MAX_CODE,
-        "SOIF_REFR_N": _code("SOIF_REFR_N", 1e-9),  # ~1 ms
-        "SOIF_SPKTHR_P": _code("SOIF_SPKTHR_P", THRESHOLD_A),
-    }
-    session.apply(setup_config(cores, fast, dc=True))
-    _, n_on = periods(session.run(0.05), idx)
-    session.apply(setup_config(cores, fast, dc=False))
-    _, n_off = periods(session.run(quiet_s), idx)
-    return BadNeurons(dead=n_on == 0, hot=n_off > 0)
+    return BadNeurons(dead=dead[idx], hot=hot[idx])
 
 
 @dataclass

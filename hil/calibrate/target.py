@@ -29,7 +29,7 @@ from hil.chip.params import (
     tau_current,
     tau_of,
 )
-from hil.errors import ConfigError
+from hil.errors import ConfigError, bounded, quote
 
 SCHEMA = "hil.calibration-target/1"
 PHYSICS = Physics()  # nominal device constants and capacitances
@@ -115,7 +115,9 @@ class Target:
             raise ConfigError("target", type(data).__name__, f"a JSON object with schema {SCHEMA}")
         extra = set(data) - {"schema", "targets", "cores"}
         if extra:
-            raise ConfigError(sorted(extra)[0], "an unknown field", "schema, targets, cores")
+            raise ConfigError(
+                _field(sorted(extra)[0]), "an unknown field", "schema, targets, cores"
+            )
         if data.get("schema") != SCHEMA:
             raise ConfigError("schema", data.get("schema"), repr(SCHEMA))
         raw = data.get("targets")
@@ -123,7 +125,7 @@ class Target:
             raise ConfigError("targets", raw, "a non-empty object {quantity: seconds}")
         targets = {}
         for name, value in raw.items():
-            where = f"targets.{name}"
+            where = _field(name, "targets.")
             if name not in QUANTITIES:
                 why = "a HighLevel name hil cannot calibrate" if name in _HIGHLEVEL else "unknown"
                 raise ConfigError(where, name, f"one of {', '.join(QUANTITIES)} ({why})")
@@ -162,5 +164,16 @@ def _cores(raw: object) -> tuple[tuple[int, int], ...]:
 
 
 def load_target(path: str | Path) -> Target:
-    """Read and check a target file (JSON)."""
-    return Target.from_dict(read_json(path, "calibration target file"))
+    """Read and check a target file (JSON); errors name the file."""
+    data = read_json(path, "calibration target file")
+    try:
+        return Target.from_dict(data)
+    except ConfigError as e:
+        where = f"calibration target file {bounded(str(path))}: {e.path}"
+        raise ConfigError(where, e.value, e.allowed) from None
+
+
+def _field(name: str, prefix: str = "") -> str:
+    """A field's path for an error: `targets.tau_mem`, or a quoted name (`targets.'a\\nb'`) when
+    the name is not a plain identifier, so an error stays one line whatever the file holds."""
+    return prefix + (name if name.isidentifier() else quote(name))
