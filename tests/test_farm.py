@@ -14,6 +14,8 @@ from hil.farm.farm import parse_board, resource, run_farm, run_serial
 from hil.nightly.nightly import NightJob
 from hil.store import open_store
 
+pytest_plugins = ["store_fixtures"]  # new_store_url: a real PostgreSQL server
+
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = {
     "typical": f"emu://?silicon={ROOT / 'fixtures' / 'silicon' / 'typical.json'}",
@@ -126,3 +128,17 @@ def test_a_scheduler_address_runs_boards_where_they_are_declared(tmp_path: Path)
                 jobs(store, tmp_path / "runs", {"b": "emu://?seed=32"}),
                 cluster=cluster.scheduler_address,
             )
+
+
+@pytest.mark.slow
+def test_two_workers_write_one_postgresql_store(tmp_path: Path, new_store_url) -> None:
+    """The farm's store across hosts: PostgreSQL (a real server), two worker processes at once."""
+    url = new_store_url("postgresql")
+    boards = {"p1": "emu://?seed=51", "p2": "emu://?seed=52"}
+    out = run_farm(jobs(url, tmp_path / "runs", boards), n_workers=2)
+    assert [s["exit_code"] for s in out] == [0, 0]
+    with open_store(url) as store:
+        assert store.check() == []
+        for bid in ("emu-seed-51", "emu-seed-52"):
+            assert list(store.history(bid)["status"]) == ["complete"]
+            assert store.stat_history(bid, "rate_1na_hz").values.shape == (1, 1024)
