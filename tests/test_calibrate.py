@@ -62,6 +62,13 @@ def test_target_file_reads(tmp_path: Path) -> None:
         ({"targets": {"tau_mem": math.inf}}, "targets.tau_mem"),
         ({"targets": {"tau_mem": True}}, "targets.tau_mem"),
         ({"targets": {"tau_mem": 1e3}}, "targets.tau_mem"),  # beyond what the bias reaches
+        # reachable, but outside what the measurement is checked for (false successes there:
+        # tau_mem 1 ms +5.9 %, tau_ampa 0.3 ms -33 % and 1 s -11 % against the truth, seed 7)
+        ({"targets": {"tau_mem": 1e-3}}, "targets.tau_mem"),
+        ({"targets": {"tau_ampa": 3e-4}}, "targets.tau_ampa"),
+        ({"targets": {"tau_ampa": 1.0}}, "targets.tau_ampa"),
+        ({"targets": {"tau_gaba": 1.0}}, "targets.tau_gaba"),
+        ({"targets": {"t_ref": 1e-5}}, "targets.t_ref"),
         ({"targets": {}}, "targets"),
         ({"cores": [[0, 4]]}, "cores[0]"),
         ({"cores": [[4, 0]]}, "cores[0]"),
@@ -383,6 +390,8 @@ def test_board_without_bias_writes_is_refused() -> None:
 
     with pytest.raises(CapabilityError, match="biases"):
         calibrate(NoBiases(), Target({"t_ref": 1e-3}))
+    with pytest.raises(ConfigError, match="checked for"):  # the library checks targets too
+        calibrate(NoBiases(), Target({"tau_ampa": 1.0}))
 
 
 # ---- merging and the commands --------------------------------------------------------------------
@@ -803,3 +812,24 @@ def test_the_survey_takes_its_thresholds_from_hotdead(monkeypatch) -> None:
     with SiliconEngine(sil) as board:
         rec = calibrate(board, Target({"t_ref": 1e-3}, ((0, 2),)))
     assert rec["bad_neurons"]["hot"] == [] and rec["bad_neurons"]["dead"]
+
+
+def test_gaba_probe_of_a_long_time_constant_stays_inside_its_run() -> None:
+    """A search may probe a code whose nominal tau_gaba (~1 s) needs a longer run than the 5 s
+    cap: the big kick must still fall inside the run (it used to be placed beyond it: BoardError),
+    and a neuron that shows no recovery reads as longer than measurable (inf), never finite."""
+    from hil.calibrate.grid import grid
+    from hil.calibrate.measure import BadNeurons, GabaMeasurement
+    from hil.calibrate.session import Session
+
+    q = QUANTITIES["tau_gaba"]
+    g = grid(q.bias)
+    long_code = g.code(g.nearest(q.current_for(1.0)))
+    start = g.code(g.nearest(q.current_for(0.1)))
+    sil = acceptance.personality(7272, "normal", 0.1, 0.04, 0.03)
+    no = np.zeros((1, 256), bool)
+    with SiliconEngine(sil) as board:
+        m = GabaMeasurement(Session(board), [(0, 1)], 0.1, BadNeurons(no, no))
+        m.prepare([start])
+        values = m.probe([long_code]).values
+    assert not np.any(np.isfinite(values) & (values > 0.5)), np.nanmax(values)
