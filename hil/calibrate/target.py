@@ -78,8 +78,8 @@ QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
         Quantity("tau_mem", "Itau_mem", "C_mem", "tau", (3e-3, 50e-3)),
-        Quantity("t_ref", "Iref", "C_ref", "pulse", (0.2e-3, 0.5)),
-        Quantity("tau_gaba", "Itau_gaba", "C_gaba", "tau", (1e-3, 0.15)),
+        Quantity("t_ref", "Iref", "C_ref", "pulse", (0.2e-3, 0.2)),
+        Quantity("tau_gaba", "Itau_gaba", "C_gaba", "tau", (2e-3, 0.15)),
         Quantity("tau_ampa", "Itau_ampa", "C_ampa", "tau", (1e-3, 0.3)),
     )
 }
