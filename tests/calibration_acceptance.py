@@ -7,6 +7,8 @@ the effective tau_mem / t_ref of every neuron come from `Silicon.truth(config)` 
         # prints the table of docs/calibration.md (and draws its figure)
     PYTHONPATH=$PWD python tests/calibration_acceptance.py --wire [FOLDER]
         # the same check through a `hil emulate --listen` process over TCP
+    PYTHONPATH=$PWD python tests/calibration_acceptance.py --ranges
+        # the ends of every accepted target range, one core, against the truth
 """
 
 from __future__ import annotations
@@ -247,7 +249,33 @@ def over_the_wire(folder: str) -> int:
     return 0 if worst <= 0.03 and r.returncode == 0 else 1
 
 
+def ranges() -> int:
+    """The ends of each quantity's accepted target range (QUANTITIES[...].measurable), one core
+    each on two personalities (Silicon.from_seed(7) and one made here), checked against the truth:
+    a success must be within 3 %. Prints one line per case; exit 1 on a false success."""
+    import warnings
+
+    from hil.calibrate.target import QUANTITIES
+
+    sils = [Silicon.from_seed(7), personality(515, "uniform", 0.2, 0.07, 0.05)]
+    bad = 0
+    for name, q in QUANTITIES.items():
+        for value in q.measurable:
+            for sil in sils:
+                with SiliconEngine(sil) as board, warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    rec = calibrate(board, Target({name: value}, ((0, 1),)))
+                cal, _ = merge(ChipConfig(), rec)
+                err = float(truth_medians(sil, cal, name)[1] / value - 1)
+                ok = rec["cores"][0]["success"][name]
+                bad += ok and abs(err) > 0.03
+                print(f"{sil.silicon_id} {name} {value:g} s: success {ok}, vs truth {err:+.2%}")
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--ranges"]:
+        sys.exit(ranges())
     if sys.argv[1:2] == ["--wire"]:
         sys.exit(over_the_wire(sys.argv[2] if len(sys.argv) > 2 else "/tmp/hil-calibrate-wire"))
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -32,7 +32,7 @@ from hil.calibrate.algorithms import Algorithm, PredictiveModel, Probe
 from hil.calibrate.grid import grid
 from hil.calibrate.measure import MEASUREMENTS, BadNeurons, Measurement, survey
 from hil.calibrate.session import Session
-from hil.calibrate.target import QUANTITIES, Target
+from hil.calibrate.target import QUANTITIES, Target, check_value
 from hil.errors import HilError
 from hil.progress import bar
 
@@ -99,6 +99,8 @@ def calibrate(
     in-place bias writes; a damaged or unwritable cache is a CacheWarning, never an error.
     """
     algorithm = algorithm or PredictiveModel()
+    for name, value in target.targets.items():
+        check_value(name, value)
     identity = board_identity(board)
     cores = target.cores_on(identity["n_chips"])
     key = cache_key(identity, target, algorithm, tolerance)

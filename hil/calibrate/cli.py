@@ -28,9 +28,11 @@ The target file: {"schema": "hil.calibration-target/1", "targets": {"tau_mem": 0
 "t_ref": 0.002}, "cores": [[0, 0], [0, 1]]} (cores optional: default every core). The output
 (schema hil.calibration/1, docs/calibration.md) lists per core the calibrated codes, the nominal
 conversion's codes, the board-measured medians and a success flag per target, the bad neurons, and
-the board runs used. Results are cached by board, silicon, day, targets, algorithm and hil version
-(--cache DIR, default ~/.cache/hil/calibrate; --no-cache to recompute). Exit 0 when every core met
-every target, 1 when some did not, 2 for bad input."""
+the board runs used. Results are cached by board, silicon, day (today's UTC date for a board that
+reports none), targets, algorithm and hil version (--cache DIR, default ~/.cache/hil/calibrate;
+--no-cache to recompute); --out is written before the cache, and a cache that cannot be read or
+written is a warning line. Exit 0 when every core met every target, 1 when some did not, 2 for bad
+input."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

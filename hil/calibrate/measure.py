@@ -380,6 +380,7 @@ class GabaMeasurement(Measurement):
         t1 = t0 + tau * (math.log(self.KICK_A / self.NET_DRIVE_A) + 6) + settle
         end = t1 + tau * (math.log(self.N * self.KICK_A / self.NET_DRIVE_A) + 6) + settle
         end = min(end, 5.0)
+        t1 = min(t1, 0.5 * end)  # a long probe: the big kick still inside the run (inf below)
         t0_us, t1_us, end_us = (int(round(x * 1e6)) for x in (t0, t1, end))
         stim = ev.input_events(
             np.array([t0_us] + [t1_us] * self.N, np.int64),
@@ -390,8 +391,8 @@ class GabaMeasurement(Measurement):
         dn = first_after(spikes, self.index, t1_us, end_us)
         with np.errstate(invalid="ignore"):
             out = (dn - d1) / math.log(self.N)
-        # no spike after the big kick: tau is longer than this run shows; none after either: same
-        return np.where(np.isinf(dn), np.inf, out)
+        # no spike after either kick: tau is longer than this run shows
+        return np.where(np.isinf(dn) | np.isinf(d1), np.inf, out)
 
 
 class AmpaMeasurement(Measurement):
