@@ -68,16 +68,20 @@ def _pr(found: np.ndarray, true: np.ndarray) -> tuple[float, float]:
     return tp / max(found.sum(), 1), tp / max(true.sum(), 1) if true.any() else 1.0
 
 
-def evaluate(silicon: Silicon, work: Path, url: str | None = None) -> dict:
-    """Characterize `silicon` (in process, or over `url`), fit, and measure every bound."""
+def evaluate(
+    silicon: Silicon, work: Path, over_wire: bool = False, readout: str | None = None
+) -> dict:
+    """Characterize `silicon` (in process, or over the wire protocol: emu://), fit, and measure
+    every bound; `readout` "counts" measures with the counts readout (1 ms bins)."""
     out: dict = {}
     t0 = time.perf_counter()
-    if url is None:
+    if not over_wire:
         with SiliconEngine(silicon) as b:
-            summary = characterize(b, work / "char", show_progress=False)
+            summary = characterize(b, work / "char", show_progress=False, readout=readout)
     else:
-        with open_board(url) as b:
-            summary = characterize(b, work / "char", show_progress=False)
+        silicon.save(work / "silicon.json")
+        with open_board(f"emu://?silicon={work / 'silicon.json'}") as b:
+            summary = characterize(b, work / "char", show_progress=False, readout=readout)
     out["board_time_s"] = summary["board_time_s"]
     out["characterize_wall_s"] = summary["wall_s"]
     t1 = time.perf_counter()
@@ -179,9 +183,14 @@ def test_acceptance(name, tmp_path):
 
 
 if __name__ == "__main__":
-    only = sys.argv[1:] or CASES
+    # args: [--wire] [--counts] [personality ...]
+    args = sys.argv[1:]
+    wire, counts = "--wire" in args, "--counts" in args
+    only = [a for a in args if not a.startswith("--")] or CASES
     for name in only:
         with tempfile.TemporaryDirectory() as d:
-            res = evaluate(personalities()[name], Path(d))
-        print(json.dumps({"personality": name, **res}, default=float))
+            res = evaluate(personalities()[name], Path(d), wire, "counts" if counts else None)
+        print(
+            json.dumps({"personality": name, "wire": wire, "counts": counts, **res}, default=float)
+        )
         sys.stdout.flush()
