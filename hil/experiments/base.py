@@ -354,6 +354,7 @@ def spike_rates(rec: Recording, neurons: np.ndarray) -> np.ndarray:
     est = np.where(single, one, inner)
     return np.where((k >= 3) & (b2 - b1 >= 2), est, k / dur)
 
+
 def all_neurons_config(
     n_chips: int,
     latches: Mapping[str, bool] | None = None,

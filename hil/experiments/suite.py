@@ -20,6 +20,7 @@ SUMMARY_SCHEMA = "hil.characterization/1"
 
 def default_experiments() -> list[Experiment]:
     """The suite `hil characterize` runs, in order."""
+    from hil.experiments.adaptation import Adaptation
     from hil.experiments.noise import Noise
     from hil.experiments.synapse import SlotScan, SynapseType
 
@@ -30,6 +31,7 @@ def default_experiments() -> list[Experiment]:
         SlotScan(),
         *(SynapseType(kind) for kind in ("ampa", "nmda", "gaba", "shunt")),
         Noise(),
+        Adaptation(),
     ]
 
 
