@@ -108,7 +108,7 @@ def test_result_round_trips_and_a_failed_save_leaves_nothing(refractory_run, tmp
 def test_fi_rheobase_and_saturation_follow_the_truth():
     s = _silicon(9002, "lognormal", 0.2)
     with SiliconEngine(s) as b:
-        res = run_experiment(b, FI(duration_s=0.3, low_duration_s=1.5), show_progress=False)
+        res = run_experiment(b, FI(duration_s=0.15, low_duration_s=0.8), show_progress=False)
     t = s.truth()
     # the host cannot see Idc: the rheobase in code current is Itau_mem / (Idc factor)
     nom = s.nominal()
