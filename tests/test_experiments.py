@@ -14,7 +14,15 @@ from hil.chip.params import Physics
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon, Spread
 from hil.errors import HilError
-from hil.experiments import FI, ExperimentResult, HotDead, Noise, Refractory, run_experiment
+from hil.experiments import (
+    FI,
+    Adaptation,
+    ExperimentResult,
+    HotDead,
+    Noise,
+    Refractory,
+    run_experiment,
+)
 from hil.experiments.base import spike_rates
 
 P = Physics()
@@ -100,7 +108,7 @@ def test_result_round_trips_and_a_failed_save_leaves_nothing(refractory_run, tmp
 def test_fi_rheobase_and_saturation_follow_the_truth():
     s = _silicon(9002, "lognormal", 0.2)
     with SiliconEngine(s) as b:
-        res = run_experiment(b, FI(duration_s=0.3, low_duration_s=1.5), show_progress=False)
+        res = run_experiment(b, FI(duration_s=0.15, low_duration_s=0.8), show_progress=False)
     t = s.truth()
     # the host cannot see Idc: the rheobase in code current is Itau_mem / (Idc factor)
     nom = s.nominal()
@@ -154,3 +162,12 @@ def test_counts_readout_gives_the_refractory_period_too(refractory_run):
     truth = P.Vth * P.C_ref / s.truth().currents["Iref"]
     err = np.abs(res.table["t_ref_s"].to_numpy() / truth - 1)
     assert np.nanmedian(err) < 0.02, np.nanmedian(err)
+
+
+def test_adaptation_lowers_the_steady_rate_with_the_ahp_weight():
+    s = _silicon(9005, "lognormal", 0.15)
+    with SiliconEngine(s) as b:
+        res = run_experiment(b, Adaptation(n_per_core=32), show_progress=False)
+    live = ~s.truth().dead[np.arange(1024) % 256 < 32]
+    d1, d2 = (res.table[f"ahp_drop_{i}"].to_numpy()[live] for i in (1, 2))
+    assert np.mean((d2 < d1) & (d1 < 1)) >= 0.95, (np.median(d1), np.median(d2))

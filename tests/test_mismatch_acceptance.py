@@ -13,6 +13,7 @@ four synapse types, arbitrary CAM slots, recurrent excitation and inhibition).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,20 +65,49 @@ def _rates(sp: np.ndarray, n: int, dur: float) -> np.ndarray:
 
 
 def _pr(found: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """(precision, recall); 1.0 where nothing was found or nothing is true."""
     tp = float((found & true).sum())
-    return tp / max(found.sum(), 1), tp / max(true.sum(), 1) if true.any() else 1.0
+    return (tp / found.sum() if found.any() else 1.0), (tp / true.sum() if true.any() else 1.0)
 
 
-def evaluate(silicon: Silicon, work: Path, url: str | None = None) -> dict:
-    """Characterize `silicon` (in process, or over `url`), fit, and measure every bound."""
+def _serve(silicon_file: Path) -> tuple[subprocess.Popen, str]:
+    """A real `hil emulate` process serving `silicon_file` on a free loopback port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil", "emulate", "--listen", "127.0.0.1:0", "--silicon",
+         str(silicon_file)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    port = line.split("127.0.0.1:")[1].split()[0]
+    return proc, f"socket://127.0.0.1:{port}"
+
+
+def evaluate(
+    silicon: Silicon, work: Path, over_wire: str | None = None, readout: str | None = None
+) -> dict:
+    """Characterize `silicon` (in process; over_wire "emu": through emu://, the wire protocol in
+    this process; "socket": a real `hil emulate` process over TCP), fit, and measure every
+    bound; `readout` "counts" measures with the counts readout (1 ms bins)."""
     out: dict = {}
     t0 = time.perf_counter()
-    if url is None:
+    if over_wire is None:
         with SiliconEngine(silicon) as b:
-            summary = characterize(b, work / "char", show_progress=False)
+            summary = characterize(b, work / "char", show_progress=False, readout=readout)
     else:
-        with open_board(url) as b:
-            summary = characterize(b, work / "char", show_progress=False)
+        silicon.save(work / "silicon.json")
+        proc = None
+        if over_wire == "socket":
+            proc, url = _serve(work / "silicon.json")
+        else:
+            url = f"emu://?silicon={work / 'silicon.json'}"
+        try:
+            with open_board(url) as b:
+                summary = characterize(b, work / "char", show_progress=False, readout=readout)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
     out["board_time_s"] = summary["board_time_s"]
     out["characterize_wall_s"] = summary["wall_s"]
     t1 = time.perf_counter()
@@ -179,9 +209,15 @@ def test_acceptance(name, tmp_path):
 
 
 if __name__ == "__main__":
-    only = sys.argv[1:] or CASES
+    # args: [--wire | --socket] [--counts] [personality ...]
+    args = sys.argv[1:]
+    wire = "emu" if "--wire" in args else "socket" if "--socket" in args else None
+    counts = "--counts" in args
+    only = [a for a in args if not a.startswith("--")] or CASES
     for name in only:
         with tempfile.TemporaryDirectory() as d:
-            res = evaluate(personalities()[name], Path(d))
-        print(json.dumps({"personality": name, **res}, default=float))
+            res = evaluate(personalities()[name], Path(d), wire, "counts" if counts else None)
+        print(
+            json.dumps({"personality": name, "wire": wire, "counts": counts, **res}, default=float)
+        )
         sys.stdout.flush()

@@ -5,6 +5,7 @@ parallel), a run (`hil.measure` Recordings, one per step, `set_biases` between s
 analysis (a tidy pandas DataFrame, one row per neuron, with provenance).
 """
 
+from hil.experiments.adaptation import Adaptation
 from hil.experiments.base import (
     Design,
     Experiment,
@@ -19,6 +20,7 @@ from hil.experiments.suite import characterize, default_experiments
 from hil.experiments.synapse import SlotScan, SynapseType
 
 __all__ = [
+    "Adaptation",
     "FI",
     "Design",
     "Experiment",

@@ -304,9 +304,10 @@ def spike_rates(rec: Recording, neurons: np.ndarray) -> np.ndarray:
     """(n,) firing rate [Hz] of each neuron in `neurons` (board-wide indices, sorted).
 
     Spikes readout: (k - 1) / (t_k - t_1) over a neuron's k >= 3 spikes (the inverse mean ISI: no
-    phase error from where the run starts and ends), k / duration for fewer. Counts readout: the
-    least-squares slope of the cumulative count against time between the first and the last
-    non-empty bin, k / duration where fewer than three bins lie between them."""
+    phase error from where the run starts and ends), k / duration for fewer. Counts readout: where
+    no bin holds two spikes, the same with each spike time known to its bin; else the spikes in
+    the bins strictly between the first and the last non-empty one over their time; k / duration
+    for fewer than 3 spikes."""
     n = neurons.size
     dur = rec.duration_s
     count = np.zeros(n)
@@ -343,19 +344,15 @@ def spike_rates(rec: Recording, neurons: np.ndarray) -> np.ndarray:
     has = m > 0
     b1 = np.argmax(has, axis=0)
     b2 = m.shape[0] - 1 - np.argmax(has[::-1], axis=0)
-    # the slope of the cumulative count against time over the bins from the first spike's to the
-    # one before the last spike's: a regular train's count is a staircase around rate * t
-    t = (np.arange(m.shape[0]) + 1.0)[:, None] * (c.bin_us * 1e-6)
-    b = np.arange(m.shape[0])[:, None]
-    w = ((b >= b1) & (b < b2)).astype(np.float64)
-    cum = np.cumsum(m, axis=0)
-    nw = np.maximum(w.sum(0), 1)
-    tm = (w * t).sum(0) / nw
-    cm = (w * cum).sum(0) / nw
-    var = (w * (t - tm) ** 2).sum(0)
-    slope = (w * (t - tm) * (cum - cm)).sum(0) / np.where(var > 0, var, 1.0)
-    ok = (k >= 3) & (b2 - b1 >= 3) & (var > 0)
-    return np.where(ok, slope, k / dur)
+    bin_s = c.bin_us * 1e-6
+    # at most one spike per bin: (k - 1) intervals between the first and last spike's bins (their
+    # times known to a bin); else the spikes inside the bins strictly between those two
+    single = m.max(0) <= 1
+    one = (k - 1) / np.maximum((b2 - b1) * bin_s, 1e-12)
+    cols = np.arange(k.size)
+    inner = (k - m[b1, cols] - m[b2, cols]) / np.maximum((b2 - b1 - 1) * bin_s, 1e-12)
+    est = np.where(single, one, inner)
+    return np.where((k >= 3) & (b2 - b1 >= 2), est, k / dur)
 
 
 def all_neurons_config(

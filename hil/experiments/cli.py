@@ -43,6 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="N",
         help="measure neurons 0..N-1 of every core (default 256: all)",
     )
+    p.add_argument(
+        "--readout",
+        choices=("spikes", "counts"),
+        default="spikes",
+        help="spikes (default; a rate-limited link may still answer with counts) or counts "
+        "(1 ms bins) for every step",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.set_defaults(func=run_characterize)
     return p
@@ -67,7 +74,13 @@ def run_characterize(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         with open_board(args.board) as board:
-            summary = characterize(board, tmp, exps, show_progress=not args.json)
+            summary = characterize(
+                board,
+                tmp,
+                exps,
+                show_progress=not args.json,
+                readout="counts" if args.readout == "counts" else None,
+            )
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / "x")

@@ -165,7 +165,8 @@ class Refractory(Experiment):
 
     Table columns: t_ref_s (at the nominal SOIF_REFR_N code), iref_factor (a), t_th_s (T under
     the strongest DC), rate_sat_hz (at the nominal code), refr_resid_s (RMS residual of the
-    linear fit of 1/rate; NaN for a neuron that does not fire at every code)."""
+    linear fit of 1/rate), iref_rel_se (standard error of a, relative); NaN for a neuron that does
+    not fire at every code."""
 
     codes: tuple[tuple[int, int], ...] = REFR_CODES
     duration_s: float = 0.3
@@ -205,6 +206,11 @@ class Refractory(Experiment):
         i_nom = int(np.argmin(np.abs(x - nominal)))
         df["rate_sat_hz"] = r[i_nom]
         df["refr_resid_s"] = np.where(good, resid, np.nan)
+        # standard error of the Iref factor (relative), from the fit's residual: dof K - 2
+        dof = max(x.size - 2, 1)
+        s2 = (resid**2) * x.size / dof
+        var_inv_a = s2 * np.linalg.inv(A.T @ A)[1, 1]
+        df["iref_rel_se"] = np.where(good, np.sqrt(var_inv_a) / np.where(good, inv_a, 1.0), np.nan)
         return df
 
 

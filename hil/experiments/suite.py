@@ -20,6 +20,7 @@ SUMMARY_SCHEMA = "hil.characterization/1"
 
 def default_experiments() -> list[Experiment]:
     """The suite `hil characterize` runs, in order."""
+    from hil.experiments.adaptation import Adaptation
     from hil.experiments.noise import Noise
     from hil.experiments.synapse import SlotScan, SynapseType
 
@@ -30,6 +31,7 @@ def default_experiments() -> list[Experiment]:
         SlotScan(),
         *(SynapseType(kind) for kind in ("ampa", "nmda", "gaba", "shunt")),
         Noise(),
+        Adaptation(),
     ]
 
 
@@ -39,16 +41,21 @@ def characterize(
     experiments: Sequence[Experiment] | None = None,
     *,
     show_progress: bool = True,
+    readout: str | None = None,
+    bin_s: float = 1e-3,
 ) -> dict[str, Any]:
     """Run `experiments` (default: `default_experiments()`) on `board`; write each result to
-    out/<name>/ as it finishes and out/summary.json last. Returns the summary."""
+    out/<name>/ as it finishes and out/summary.json last. Returns the summary. `readout`
+    ("counts" with bins of `bin_s`) overrides every step's readout."""
     out = Path(out)
     exps = list(default_experiments() if experiments is None else experiments)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     info = board.info()
     for exp in exps:
-        res: ExperimentResult = run_experiment(board, exp, show_progress=show_progress)
+        res: ExperimentResult = run_experiment(
+            board, exp, show_progress=show_progress, readout=readout, bin_s=bin_s
+        )
         res.save(out / exp.name)
         rows.append(
             {
@@ -64,6 +71,7 @@ def characterize(
         "board": info.to_dict(),
         "hil_version": __version__,
         "experiments": rows,
+        "readout": readout or "spikes",
         "board_time_s": sum(r["board_time_s"] for r in rows),
         "wall_s": time.perf_counter() - t0,
     }

@@ -160,7 +160,9 @@ def fit_twin(
     day = fi.board.get("details", {}).get("day")
     twin.provenance = provenance(fi.board, sources, prov0.get("silicon_id"), day)
     twin.conventions = list(CONVENTIONS)
-    twin.identifiable = identifiable(mf, good)
+    rse = results["refractory"].table.get("iref_rel_se")
+    iref_se = float(np.nanmedian(rse)) if rse is not None and np.isfinite(rse).any() else None
+    twin.identifiable = identifiable(mf, good, iref_se)
     return twin, diag
 
 
@@ -297,12 +299,15 @@ def _gauss_newton(
     return lg
 
 
-def identifiable(mf: MembraneFit, good: np.ndarray) -> list[dict[str, Any]]:
-    """The identifiable parameters and combinations (the twin's `identifiable` list)."""
+def identifiable(
+    mf: MembraneFit, good: np.ndarray, iref_se: float | None = None
+) -> list[dict[str, Any]]:
+    """The identifiable parameters and combinations (the twin's `identifiable` list), with the
+    median relative standard error where the fit gives one."""
     se = np.median(mf.se[good], 0) if good.any() else np.full(3, np.nan)
     return [
         {"name": "Iref", "what": "refractory current (t_ref = Vth C_ref / Iref): exact inversion "
-         "of the rates at three Iref codes", "median_rel_se": None},
+         "of the rates at three Iref codes", "median_rel_se": iref_se},
         {"name": "Igain_mem*Idc", "what": "membrane gain times the neuron's DC factor on branch 2 "
          "(the strong-drive slope of the f-I curve)", "median_rel_se": float(se[1])},
         {"name": "(Igain_x/Itau_x)/(Igain_ampa/Itau_ampa)", "what": "each synapse type's "

@@ -10,6 +10,7 @@ exp(e) - 1 normal on the linear scale; `student_t`: e Student-t on the log scale
 Spreads are reported as relative standard deviations (std of the factor). Confidence intervals:
 bootstrap over neurons within cores and over cores. Goodness of fit: Kolmogorov-Smirnov of the
 chosen family on the per-neuron residuals. Per-synapse weights: the same for ln weight_factor.
+Bias-generator error: from the spread of the per-core branch factors the fit separated (SOIF_DC_P).
 
 `sample(instances, seed)` draws factors for new chips from the fitted population: the training
 and robustness work samples these instead of an assumed 10 % Gaussian. Saved as `hil.mismatch/1`
@@ -63,6 +64,9 @@ class MismatchModel:
     parameters: dict[str, Population]
     weight: Population | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    # bias-generator error: relative std of one coarse branch's factor, from the twin's SOIF_DC_P
+    # branch factors (ratios of two branches: std / sqrt(2)); None where the twin has none
+    biasgen_sigma: float | None = None
 
     @classmethod
     def fit(
@@ -82,7 +86,9 @@ class MismatchModel:
         if twin.weight_factor is not None:
             w = np.log(twin.weight_factor.reshape(-1, 64)[idx])  # (n, 64)
             weight = _population(w.ravel(), np.repeat(core, 64), rng, boot, offsets=False)
-        return cls(params, weight, dict(twin.provenance))
+        ratios = [f for *_, k, f in twin.branch.get("SOIF_DC_P", []) if f != 1.0]
+        biasgen = _rel(float(np.std(np.log(ratios))) / np.sqrt(2)) if len(ratios) >= 2 else None
+        return cls(params, weight, dict(twin.provenance), biasgen)
 
     def sample(
         self, instances: int, seed: int, n_neurons: int = NEURONS_PER_CHIP
@@ -108,6 +114,7 @@ class MismatchModel:
             "schema": SCHEMA,
             "parameters": {p: v.to_dict() for p, v in self.parameters.items()},
             "weight": None if self.weight is None else self.weight.to_dict(),
+            "biasgen_sigma": self.biasgen_sigma,
             "provenance": self.provenance,
         }
 
@@ -122,7 +129,12 @@ class MismatchModel:
         try:
             params = {p: Population(**v) for p, v in d["parameters"].items()}
             w = d.get("weight")
-            return cls(params, None if w is None else Population(**w), d.get("provenance", {}))
+            return cls(
+                params,
+                None if w is None else Population(**w),
+                d.get("provenance", {}),
+                d.get("biasgen_sigma"),
+            )
         except (KeyError, TypeError) as e:
             raise ConfigError("mismatch", f"malformed ({e})", f"a {SCHEMA} record") from None
 

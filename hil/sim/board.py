@@ -3,8 +3,9 @@
 URL options: dt (bin width [s], default 1e-3), seed (recorded; seeds the membrane noise),
 noise (membrane current noise s.d. [A] per bin, default 0), substep (longest membrane sub-step [s]),
 twin (a `hil.twin/1` file: its per-neuron currents, weight factors, dead and hot neurons instead of
-the nominal ones; hil.sim.twin_source), instances is always 1. Output spike times are the in-bin spike times the dynamics resolve, in
-integer microseconds; state carries over between run() calls until reset().
+the nominal ones; hil.sim.twin_source), instances is always 1. Output spike times are the in-bin
+spike times the dynamics resolve, in integer microseconds; state carries over between run() calls
+until reset().
 """
 
 from __future__ import annotations

@@ -1,0 +1,103 @@
+"""Adaptation (AHP): the decay of the rate under a DC step, with the adaptation latch on.
+
+Nominally the AHP weight sits at its floor code (0.5 pA: no adaptation), so the experiment raises
+SOAD_W_N per step. With Igain_ahp / Itau_ahp = 1, a 1 us pulse and tau_ahp = 50 ms, a weight of
+1 uA charges about 20 pA per spike, 0.26 uA about 5 pA: at 50 Hz the AHP current settles near
+50 and 13 pA, against a DC drive of 1.6 nA (the AHP also scales the membrane's leak term)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hil.experiments.base import (
+    NEURONS_PER_CORE,
+    Design,
+    Experiment,
+    Step,
+    address_frame,
+    all_neurons_config,
+    per_core,
+    step_neurons,
+)
+from hil.experiments.fi import DC, code_current
+from hil.measure import Recording
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+AHP_W = "SOAD_W_N"
+
+
+@dataclass(frozen=True)
+class Adaptation(Experiment):
+    """Per step (an AHP weight code): counts in `bin_s` bins under a DC step from rest.
+
+    Table: rate_onset_hz_<i> (the first `onset_s`), rate_adapted_hz_<i> (the last `adapted_s`),
+    adaptation_<i> = adapted / onset, and ahp_drop_<i> = adapted_i / adapted_0 (the steady rate
+    relative to the first step's, whose weight is the floor: the AHP's share of the decay; NaN
+    where a rate is 0). The onset window holds few spikes: adaptation_<i> is coarse."""
+
+    weights: tuple[tuple[int, int], ...] = ((0, 0), (5, 32), (5, 128))
+    dc: tuple[int, int] = (2, 255)  # 1.63 nA nominal
+    duration_s: float = 0.5
+    bin_s: float = 0.01
+    onset_s: float = 0.06
+    adapted_s: float = 0.2
+    n_per_core: int = NEURONS_PER_CORE  # neurons 0..n_per_core-1 of every core
+    name: str = "adaptation"
+
+    def design(self, n_chips: int) -> Design:
+        cfg = all_neurons_config(
+            n_chips, {"latch_so_dc": True, "latch_so_adaptation": True}, {DC: self.dc},
+            self.n_per_core,
+        )  # fmt: skip
+        steps = tuple(
+            Step(
+                params={"n_chips": n_chips, "n_per_core": self.n_per_core, "ahp_w_coarse": c,
+                        "ahp_w_fine": f, "ahp_w_a": code_current(AHP_W, (c, f))},
+                duration_s=self.duration_s,
+                biases=per_core(n_chips, AHP_W, (c, f)),
+                readout="counts",
+                bin_s=self.bin_s,
+            )
+            for c, f in self.weights
+        )  # fmt: skip
+        return Design(cfg, steps)
+
+    def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:
+        neurons = step_neurons(steps)
+        df = address_frame(neurons)
+        for i, rec in enumerate(recordings):
+            m = _counts(rec, neurons)  # (bins, n)
+            b = rec.resolution_us * 1e-6
+            k1 = max(1, round(self.onset_s / b))
+            k2 = max(1, round(self.adapted_s / b))
+            onset = m[:k1].sum(0) / (k1 * b)
+            adapted = m[-k2:].sum(0) / (k2 * b)
+            df[f"rate_onset_hz_{i}"] = onset
+            df[f"rate_adapted_hz_{i}"] = adapted
+            df[f"adaptation_{i}"] = _ratio(adapted, onset)
+            df[f"ahp_drop_{i}"] = _ratio(adapted, df["rate_adapted_hz_0"].to_numpy())
+        return df
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+def _counts(rec: Recording, neurons: np.ndarray) -> np.ndarray:
+    """(bins, n) spike counts of `neurons` (a spikes Recording is binned at 10 ms)."""
+    if rec.counts is not None:
+        c = rec.counts
+        col = np.searchsorted(c.neurons, neurons)
+        return c.counts[:, np.minimum(col, max(c.neurons.size - 1, 0))].astype(float)
+    from hil import events as ev
+
+    assert rec.events is not None
+    bins = max(1, rec.duration_us // 10_000)
+    counts = ev.Counts.from_events(rec.events, neurons, rec.duration_us // bins, rec.duration_us)
+    return counts.counts.astype(float)
