@@ -354,3 +354,58 @@ def test_json_twin_with_slot_factors_compensates_each_cam_slot(tmp_path: Path) -
             assert abs(levels[m1] - want) <= best * (1 + 1e-9) + 1e-18
             checked += 1
     assert checked > 100
+
+
+def _cal(**core) -> dict:
+    entry = {
+        "chip": 0,
+        "core": 0,
+        "parameters": {"SOIF_LEAK_N": [1, 100]},
+        "nominal": {"SOIF_LEAK_N": [1, 50]},
+    }
+    return {"schema": "hil.calibration/1", "cores": [{**entry, **core}]}
+
+
+def test_calibration_records_deploy_cannot_apply_are_refused(tmp_path: Path) -> None:
+    """Review F6: deploy reads hil.calibration/1 with hil.calibrate's own check (what `hil config
+    calibrate` refuses, deploy refuses), and a calibrated core without the nominal code of a bias
+    it calibrates is an error naming that bias, not a silent no-op."""
+    model = small_model()
+    assert deploy(model, calibration=_cal()).report["calibration"]  # the good record applies
+    bad = [
+        (_cal(parameters={"SOIF_LEAK_N": ["3", "5"]}), "SOIF_LEAK_N"),
+        (_cal(parameters={"SOIF_LEAK_N": [3, 5.5]}), "SOIF_LEAK_N"),
+        (_cal(chip=True), "cores"),
+        (_cal(core=0.0), "cores"),
+        (_cal(nominal={}), "SOIF_LEAK_N"),
+    ]
+    no_nominal = _cal()
+    del no_nominal["cores"][0]["nominal"]
+    bad.append((no_nominal, "nominal"))
+    bad.append((_cal(nominal={"SOIF_LEAK_N": [1, 256]}), "SOIF_LEAK_N"))
+    twice = _cal()
+    twice["cores"].append(dict(twice["cores"][0]))
+    bad.append((twice, "each core once"))
+    bad.append((_cal(chip=1, core=3), "calibration cores"))  # no core this deployment uses
+    for cal, match in bad:
+        with pytest.raises(ConfigError, match=match):
+            deploy(model, calibration=cal)
+    # the command: one HilError, nothing written
+    model.save(tmp_path / "model.json")
+    (tmp_path / "cal.json").write_text(json.dumps(no_nominal))
+    args = _parser().parse_args(
+        [
+            "deploy",
+            str(tmp_path / "model.json"),
+            "--board",
+            "sim://",
+            "--calibration",
+            str(tmp_path / "cal.json"),
+            "-o",
+            str(tmp_path / "c.json"),
+            "--no-apply",
+        ]
+    )
+    with pytest.raises(HilError, match="nominal"):
+        args.func(args)
+    assert not (tmp_path / "c.json").exists()

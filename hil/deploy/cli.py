@@ -201,15 +201,15 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Deploy; print where the files went, the cores used and the quantization error."""
-    from hil.artifacts import read_json
     from hil.board import open_board
+    from hil.calibrate.result import load as load_calibration
     from hil.deploy.deploy import deploy, save
     from hil.deploy.placement import load_twin
     from hil.train.model import Model
 
     model = Model.load(args.model)
     twin = load_twin(args.twin) if args.twin else None
-    calibration = read_json(args.calibration, "calibration file") if args.calibration else None
+    calibration = load_calibration(args.calibration) if args.calibration else None
     with open_board(args.board) as board:
         info = board.info()
         dep = deploy(

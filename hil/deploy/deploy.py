@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from hil.artifacts import read_json, write_json
+from hil.calibrate.result import check as check_calibration
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.config import ChipConfig
-from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NUM_BASE_WEIGHTS
-from hil.chip.params import SIM_TO_DEVICE
+from hil.chip.geometry import COARSE_MAX, FINE_MAX, NUM_BASE_WEIGHTS
 from hil.deploy.mapping import Placement, QuantizedNetwork, naive_placement, to_config
 from hil.deploy.placement import (
     Twin,
@@ -47,7 +47,6 @@ from hil.quantize.weights import BASE_WEIGHT_BIASES, levels_per_core, quantize, 
 from hil.train.model import Model
 
 MAP_SCHEMA = "hil.deploymap/1"
-CALIBRATION_SCHEMA = "hil.calibration/1"
 
 
 @dataclass
@@ -167,62 +166,76 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
 def apply_calibration(
     net: QuantizedNetwork, cores: np.ndarray, calibration: object
 ) -> tuple[list[dict[str, tuple[int, int]]], list[str]]:
-    """Step 4 of the module docstring: per logical core its codes after the calibration."""
-    cal = _check_calibration(calibration)
-    by_core = {(c["chip"], c["core"]): c for c in cal["cores"]}
+    """Step 4 of the module docstring: per logical core its codes after the calibration, and one
+    line per changed code. The record is checked by hil.calibrate.result.check (the one reader
+    of `hil.calibration/1`); a calibrated bias of a core this deployment uses must have its
+    nominal code in the record (the ratio needs both), else ConfigError naming the core and
+    bias: a record deploy cannot apply is refused, never skipped."""
+    try:
+        check_calibration(calibration)
+    except ConfigError as e:  # say which input it is: deploy reads a model, a twin and this
+        raise ConfigError(f"calibration {e.path}", e.value, e.allowed) from None
+    assert isinstance(calibration, dict)
+    by_core = {(c["chip"], c["core"]): c for c in calibration["cores"]}
+    used = [(int(c), int(k)) for c, k in cores]
+    if not any(u in by_core for u in used):
+        raise ConfigError(
+            "calibration cores",
+            sorted(by_core),
+            f"a record for at least one core this deployment uses: {used}",
+        )
     out, notes = [], []
+    notes += [
+        f"chip {c} core {k}: not calibrated (not in the record)"
+        for c, k in used
+        if (c, k) not in by_core
+    ]
     for k, params in enumerate(net.parameters):
         chip, core = int(cores[k][0]), int(cores[k][1])
         entry = by_core.get((chip, core))
         new = dict(params)
         if entry is not None:
+            nominal = _nominal_codes(entry, calibration["cores"].index(entry))
             for name, code in params.items():
-                if name in entry["parameters"] and name in entry.get("nominal", {}):
-                    ratio = float(bias_current(name, *entry["parameters"][name])) / float(
-                        bias_current(name, *entry["nominal"][name])
-                    )
-                    want = float(bias_current(name, *code)) * ratio
-                    nc, nf = (int(v) for v in bias_code(name, want))
-                    new[name] = (nc, nf)
-                    if (nc, nf) != tuple(code):
-                        notes.append(f"chip {chip} core {core}: {name} {list(code)} -> {[nc, nf]}")
+                if name not in entry["parameters"]:
+                    continue
+                ratio = float(bias_current(name, *entry["parameters"][name])) / float(
+                    bias_current(name, *nominal[name])
+                )
+                want = float(bias_current(name, *code)) * ratio
+                nc, nf = (int(v) for v in bias_code(name, want))
+                new[name] = (nc, nf)
+                if (nc, nf) != tuple(code):
+                    notes.append(f"chip {chip} core {core}: {name} {list(code)} -> {[nc, nf]}")
         out.append(new)
     return out, notes
 
 
-def _check_calibration(data: object) -> dict:
-    if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError("calibration schema", got, repr(CALIBRATION_SCHEMA))
-    cores = data.get("cores")
-    if not isinstance(cores, list):
-        raise ConfigError("calibration cores", type(cores).__name__, "a list of per-core results")
-    for i, c in enumerate(cores):
-        ok = (
-            isinstance(c, dict)
-            and c.get("chip") in range(MAX_CHIPS)
-            and c.get("core") in range(CORES_PER_CHIP)
-            and isinstance(c.get("parameters"), dict)
-            and isinstance(c.get("nominal", {}), dict)
+def _nominal_codes(entry: dict, i: int) -> dict[str, tuple[int, int]]:
+    """The `nominal` codes of calibration core record `entry` (cores[i]), one per calibrated bias,
+    checked as the calibrated codes are."""
+    nominal = entry.get("nominal")
+    where = f"calibration cores[{i}].nominal"
+    if not isinstance(nominal, dict):
+        raise ConfigError(
+            where,
+            nominal,
+            "an object {bias: [coarse, fine]}: the codes the calibration started from",
         )
-        if not ok:
+    missing = sorted(set(entry["parameters"]) - set(nominal))
+    if missing:
+        raise ConfigError(
+            where, f"no nominal code for {', '.join(missing)}", "one per calibrated bias"
+        )
+    for name in entry["parameters"]:
+        code = nominal[name]
+        ok = isinstance(code, list) and len(code) == 2
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in code)
+        if not ok or not (0 <= code[0] <= COARSE_MAX and 0 <= code[1] <= FINE_MAX):
             raise ConfigError(
-                f"calibration cores[{i}]",
-                c,
-                "{chip, core, parameters: {bias: [coarse, fine]}, nominal: {...}}",
+                f"{where}.{name}", code, f"[coarse 0..{COARSE_MAX}, fine 0..{FINE_MAX}]"
             )
-        for part in ("parameters", "nominal"):
-            for name, code in c.get(part, {}).items():
-                if name not in SIM_TO_DEVICE.values() or not (
-                    isinstance(code, list) and len(code) == 2
-                ):
-                    raise ConfigError(
-                        f"calibration cores[{i}].{part}.{name}",
-                        code,
-                        "[coarse, fine] of a device bias",
-                    )
-                bias_current(name, code[0], code[1])  # ConfigError for codes out of range
-    return data
+    return {n: (nominal[n][0], nominal[n][1]) for n in entry["parameters"]}
 
 
 def deploy(
