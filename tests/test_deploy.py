@@ -409,3 +409,82 @@ def test_calibration_records_deploy_cannot_apply_are_refused(tmp_path: Path) -> 
     with pytest.raises(HilError, match="nominal"):
         args.func(args)
     assert not (tmp_path / "c.json").exists()
+
+
+def test_finetuned_model_redeploys_to_the_tuned_config(tmp_path: Path, capsys) -> None:
+    """Review F25/F9: `hil deploy TUNED --twin T` gives exactly the config `hil finetune` ran last
+    (the twin's base-weight correction and mask compensation are not applied a second time), and
+    the errors the command reports are on held-out input."""
+    small_model(n=40, seed=4).save(tmp_path / "model.json")
+    Silicon.from_seed(21).write_truth(tmp_path / "truth.csv")
+    twin = ["--twin", str(tmp_path / "truth.csv")]
+    board = ["--board", "emu://?seed=21"]
+    argv = ["finetune", str(tmp_path / "model.json"), *board, *twin, "--json"]
+    argv += ["--out", str(tmp_path / "tuned.json"), "--iterations", "1", "--duration", "0.3"]
+    args = _parser().parse_args(argv)
+    assert args.func(args) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["board_runs"] == 4  # 2 tuning runs + before/after on held-out input
+    tuned = Model.load(tmp_path / "tuned.json")
+    ft = tuned.training["finetune"]
+    assert s["rate_error_after"] == ft["held_out_rate_error"]["after"]
+    assert ft["held_out_rate_error"]["seed"] == 1
+    tuned_cfg = ChipConfig.load(tmp_path / "tuned.config.json")
+    argv = ["deploy", str(tmp_path / "tuned.json"), *board, *twin, "--no-apply", "--json"]
+    args = _parser().parse_args([*argv, "-o", str(tmp_path / "again.json")])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["config_sha256"] == tuned_cfg.content_hash()
+
+
+def test_twin_files_that_are_not_text_or_csv_are_one_config_error(tmp_path: Path) -> None:
+    """Review F7: random bytes, a bare CR inside a field, missing columns: ConfigError naming what
+    is wrong (no csv.Error traceback, no silent replacement of bytes that are not UTF-8)."""
+    rng = np.random.default_rng(0)
+    cases = {
+        "random.csv": (rng.integers(0, 256, 1000, dtype=np.uint8).tobytes(), "UTF-8"),
+        "latin1.csv": ("chip,core,neuron\n0,0,\xe9\n".encode("latin-1"), "UTF-8"),
+        "cr.csv": (b"chip,core\n0\rx,0\n", "CSV"),
+        "cols.csv": (b"chip,core,neuron,Itau_mem\n0,0,0,1e-12\n", "missing columns dead, hot"),
+    }
+    for name, (data, match) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ConfigError, match=match):
+            load_twin(str(tmp_path / name))
+
+
+def test_a_twin_of_another_board_is_refused_unless_forced(tmp_path: Path) -> None:
+    """Review F15: the twin's chip count, and the silicon (else board) id a hil.twin/1 JSON names,
+    must be the board's; --force-twin uses it anyway and the map's report says so."""
+    from hil.board import BoardInfo
+    from hil.deploy.placement import check_twin_board
+
+    sil = Silicon.from_seed(3)
+    sil.write_truth(tmp_path / "truth.csv")
+    doc = {"schema": "hil.twin/1", "n_chips": 1, "provenance": {"silicon_id": "emu-seed-3"}}
+    doc["columns"] = json.loads(_json_twin(sil, tmp_path / "t.json").read_text())["columns"]
+    (tmp_path / "twin.json").write_text(json.dumps(doc))
+    csv_twin, json_twin = (load_twin(str(tmp_path / n)) for n in ("truth.csv", "twin.json"))
+
+    def info(silicon_id: str, n_chips: int = 1) -> BoardInfo:
+        return BoardInfo(silicon_id, "emulator", "x", n_chips, details={"silicon_id": silicon_id})
+
+    assert check_twin_board(json_twin, info("emu-seed-3"))["checked"] == "silicon_id"
+    with pytest.raises(ConfigError, match="emu-seed-21"):
+        check_twin_board(json_twin, info("emu-seed-21"))
+    forced = check_twin_board(json_twin, info("emu-seed-21"), force=True)
+    assert forced["mismatch_forced"]
+    assert "names no board" in check_twin_board(csv_twin, info("emu-seed-21"))["checked"]
+    with pytest.raises(ConfigError, match="1 chip"):
+        check_twin_board(csv_twin, info("emu-seed-3", n_chips=4))
+    # the command: sim:// has 4 chips, the twin 1
+    small_model().save(tmp_path / "model.json")
+    argv = ["deploy", str(tmp_path / "model.json"), "--board", "sim://", "--no-apply"]
+    argv += ["--twin", str(tmp_path / "truth.csv"), "-o", str(tmp_path / "c.json")]
+    with pytest.raises(HilError, match="chip"):
+        args = _parser().parse_args(argv)
+        args.func(args)
+    assert not (tmp_path / "c.json").exists()
+    args = _parser().parse_args([*argv, "--force-twin"])
+    assert args.func(args) == 0
+    doc = json.loads((tmp_path / "c.map.json").read_text())
+    assert doc["report"]["twin_check"]["mismatch_forced"]

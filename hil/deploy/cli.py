@@ -17,7 +17,7 @@ from hil.errors import HilError, quote
 
 HELP = "quantize, map and place a trained model (hil.model/1) on a board; write config + map"
 EPILOG = """examples:
-  hil deploy model.json --board emu://?seed=3 -o config.json
+  hil deploy model.json --board 'emu://?seed=3' -o config.json
   hil deploy model.json --board emu:// --twin truth.csv -o config.json --json
   hil deploy model.json --board sim:// --calibration calibration.json -o config.json --no-apply
 
@@ -25,7 +25,10 @@ Writes CONFIG (a hil.chipconfig/1 ChipConfig) and CONFIG's stem + .map.json (hil
 channel -> board channel, network neuron -> board neuron, board neuron -> task output, and what
 quantization, rounding, placement and calibration did). --twin reads the hil.twin/1 JSON that
 `hil fit` writes, or a per-neuron table in the shape of `hil emulate --dump-truth`
-(docs/deploy.md). Exit 0 on success, 2 for bad input or a network that does not fit (the message
+(docs/deploy.md); a twin of another board (chip count, or the board/silicon id a hil.twin/1 JSON
+names) is refused unless --force-twin, and the map's report says what was checked. --calibration
+takes what `hil calibrate` writes; a record that names none of the cores used, or lacks the
+nominal code of a bias it calibrates, is refused. Exit 0 on success, 2 for bad input or a network that does not fit (the message
 names the constraint)."""
 
 
@@ -43,6 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--calibration", metavar="C.json", help="hil.calibration/1 record to apply")
     p.add_argument(
         "--twin", metavar="TWIN", help="per-neuron twin: hil.twin/1 JSON or a truth-CSV table"
+    )
+    p.add_argument(
+        "--force-twin",
+        action="store_true",
+        help="use a twin whose chip count or board/silicon id differs from the board's",
     )
     p.add_argument(
         "--naive",
@@ -66,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 FT_HELP = "chip-in-the-loop fine-tuning: forward on the board, gradient from the twin"
 FT_EPILOG = """examples:
-  hil finetune model.json --board emu://?seed=3 --twin truth.csv --out tuned.json
+  hil finetune model.json --board 'emu://?seed=3' --twin truth.csv --out tuned.json
   hil finetune model.json --board emu:// --twin truth.csv --out tuned.json --iterations 8 --json
 
 Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
@@ -75,7 +83,13 @@ error against the same deployment on an ideal chip (no mismatch, noise, dead or 
 moves the synapses' masks along the twin's gradient of that error (docs/deploy.md). Writes
 TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
 training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
-.config.map.json). Board runs: iterations + 1."""
+.config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the tuned model is
+marked twin-compensated: its base weights and masks are not corrected a second time). The errors
+printed are on held-out input (another Poisson seed, seed + 1) before and after tuning; the
+tuning input's history (in-sample, its best chose the result) is printed beside them.
+Board runs: iterations + 3 (the tuning runs and two held-out ones), plus two runs on an ideal
+emulated chip for the target rates. A twin of another board (chip count, or the board/silicon id
+a hil.twin/1 JSON names) is refused unless --force-twin."""
 
 
 def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -102,6 +116,11 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         metavar="TUNED.json",
         help="tuned model to write (its config and map go beside it)",
     )
+    p.add_argument(
+        "--force-twin",
+        action="store_true",
+        help="use a twin whose chip count or board/silicon id differs from the board's",
+    )
     p.add_argument("--iterations", type=at.integer(1, 100), default=5, help="steps (default 5)")
     p.add_argument(
         "--rate",
@@ -111,7 +130,7 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     p.add_argument(
         "--duration",
-        type=at.number(0, 60, "s", lo_open=True),
+        type=at.number(1e-6, 60, "s"),
         default=1.0,
         help="seconds per board run (default 1)",
     )
@@ -125,45 +144,41 @@ def run_finetune(args: argparse.Namespace) -> int:
     """Fine-tune on the board; write the tuned model, config and map; print the errors."""
     from pathlib import Path
 
-    import numpy as np
-
     from hil.board import open_board
-    from hil.chip.biasgen import bias_current
     from hil.chip.netlist import board_currents
     from hil.deploy.deploy import deploy, save
-    from hil.deploy.finetune import board_rates, finetune
-    from hil.deploy.gain import ideal_silicon
-    from hil.deploy.placement import load_twin
+    from hil.deploy.finetune import board_rates, finetune, ideal_silicon, rate_error
+    from hil.deploy.placement import base_weights, check_twin_board, load_twin
     from hil.emulator.engine import SiliconEngine
     from hil.events import poisson_input
-    from hil.quantize.weights import BASE_WEIGHT_BIASES
     from hil.train.model import Model
 
     model = Model.load(args.model)
     twin = load_twin(args.twin)
     stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
+    held = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed + 1)
     with open_board(args.board) as board:
         info = board.info()
+        twin_check = check_twin_board(twin, info, args.force_twin)
         dep = deploy(model, n_chips=info.n_chips, twin=twin)
+        dep.report["twin_check"] = twin_check
+        plain = deploy(model)
         with SiliconEngine(ideal_silicon()) as ideal:
-            target = board_rates(ideal, deploy(model), stim, args.duration)
-        cur = {
-            k: board_currents(dep.config, twin.n_chips)[k] * twin.factors[k] for k in twin.factors
-        }
+            target = board_rates(ideal, plain, stim, args.duration)
+            target_held = board_rates(ideal, plain, held, args.duration)
+        nominal = board_currents(dep.config, twin.n_chips)
+        cur = {k: nominal[k] * twin.factors[k] for k in twin.factors}
         best, history = finetune(dep, board, cur, stim, args.duration, target, args.iterations)
+        # judged on input the tuning never saw (the in-sample history chose `best`)
+        before = rate_error(board_rates(board, dep, held, args.duration), target_held)
+        after = rate_error(board_rates(board, best, held, args.duration), target_held)
+    board_runs = len(history) + 2
     out = Path(args.out)
     cfg_path, map_path = save(best, out.with_name(out.stem + ".config.json"), model_path=args.model)
-    iw = np.array(
-        [
-            [
-                float(bias_current(b, *best.config.chips[int(c)].cores[int(k)].parameters[b]))
-                for b in BASE_WEIGHT_BIASES
-            ]
-            for c, k in best.placement.cores
-        ]
-    )
+    # the deployed form as tuned: base weights (twin-corrected codes) and masks (twin-compensated
+    # and tuned); `hil deploy` of the tuned model with the same twin gives this config again
     model.quantized = {
-        "iw": iw,
+        "iw": base_weights(best.config, best.placement.cores),
         "masks_in": best.network.masks_in,
         "masks_rec": best.network.masks_rec,
     }
@@ -171,11 +186,14 @@ def run_finetune(args: argparse.Namespace) -> int:
         **model.training,
         "finetune": {
             "board": info.board_id,
-            "board_runs": len(history),
+            "board_runs": board_runs,
             "rate_error_history": history,
+            "held_out_rate_error": {"before": before, "after": after, "seed": args.seed + 1},
             "config": cfg_path.name,
+            "config_sha256": best.config.content_hash(),
             "iterations": args.iterations,
             "seed": args.seed,
+            "twin_compensated": True,
         },
     }
     model.save(out)
@@ -184,17 +202,21 @@ def run_finetune(args: argparse.Namespace) -> int:
         "config": str(cfg_path),
         "map": str(map_path),
         "board": info.board_id,
-        "board_runs": len(history),
-        "rate_error_before": history[0],
-        "rate_error_after": min(history),
+        "board_runs": board_runs,
+        "rate_error_before": before,
+        "rate_error_after": after,
+        "in_sample_rate_error_first": history[0],
+        "in_sample_rate_error_best": min(history),
+        "twin_check": twin_check["checked"],
     }
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print(f"wrote {quote(str(out))}, {quote(str(cfg_path))} and {quote(str(map_path))}")
         print(
-            f"rate error {history[0]:.3f} -> {min(history):.3f} in {len(history)} board runs "
-            f"on {quote(info.board_id)}"
+            f"rate error on held-out input {before:.3f} -> {after:.3f} "
+            f"(tuning input, best of {len(history)} runs: {history[0]:.3f} -> {min(history):.3f}); "
+            f"{board_runs} board runs on {quote(info.board_id)}"
         )
     return 0
 
@@ -204,7 +226,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     from hil.board import open_board
     from hil.calibrate.result import load as load_calibration
     from hil.deploy.deploy import deploy, save
-    from hil.deploy.placement import load_twin
+    from hil.deploy.placement import check_twin_board, load_twin
     from hil.train.model import Model
 
     model = Model.load(args.model)
@@ -212,9 +234,12 @@ def run_deploy(args: argparse.Namespace) -> int:
     calibration = load_calibration(args.calibration) if args.calibration else None
     with open_board(args.board) as board:
         info = board.info()
+        twin_check = None if twin is None else check_twin_board(twin, info, args.force_twin)
         dep = deploy(
             model, n_chips=info.n_chips, twin=twin, calibration=calibration, naive=args.naive
         )
+        if twin_check is not None:
+            dep.report["twin_check"] = twin_check
         cfg_path, map_path = save(
             dep, args.output, model_path=args.model, tensors_sha256=_tensors_sha(args.model)
         )

@@ -252,12 +252,19 @@ def deploy(
     on dead and hot neurons (the baseline placement is measured against). `compensate=False`: no
     per-synapse mask compensation of the twin's synaptic gains (hil.deploy.placement)."""
     net, report = network_from_model(model)
+    tuned = twin_compensated(model)
+    if tuned:
+        report["weights"]["twin_compensated"] = (
+            "the model's base weights and masks were tuned on the board with its twin "
+            "(hil finetune): deployed as they are, not corrected again"
+        )
     if twin is not None and naive:
         placement = naive_placement(net)
         report["placement"] = {"method": "naive", **placement_report(net, placement, twin)}
     elif twin is not None:
         placement, report["placement"] = twin_placement(net, twin, n_chips)
-        params, notes = corrected_parameters(net.parameters, placement.cores, twin)
+        keep = BASE_WEIGHT_BIASES if tuned else ()
+        params, notes = corrected_parameters(net.parameters, placement.cores, twin, keep=keep)
         net.parameters = params
         report["placement"]["bias_corrections"] = notes
     else:
@@ -272,13 +279,22 @@ def deploy(
     if calibration is not None:
         net.parameters, report["calibration"] = apply_calibration(net, placement.cores, calibration)
     config = to_config(net, placement)
-    if twin is not None and not naive and compensate:
+    if twin is not None and not naive and compensate and not tuned:
         net, changed = compensate_masks(net, placement, config, twin)
         report["placement"]["masks_compensated"] = changed
         config = to_config(net, placement)
     report["cores_used"] = placement.cores.tolist()
     report["chips_used"] = placement.n_chips
     return Deployment(config=config, network=net, placement=placement, report=report)
+
+
+def twin_compensated(model: Model) -> bool:
+    """Whether `model`'s quantized form already holds a twin deployment's base weights and masks
+    (what `hil finetune` writes: training.finetune.twin_compensated)."""
+    ft = model.training.get("finetune")
+    return (
+        model.quantized is not None and isinstance(ft, dict) and ft.get("twin_compensated") is True
+    )
 
 
 def map_path(config_path: str | Path) -> Path:

@@ -43,6 +43,7 @@ import numpy as np
 
 from hil.chip.params import HighLevel
 from hil.deploy.deploy import Deployment, deploy
+from hil.deploy.finetune import ideal_silicon, rate_error
 from hil.deploy.placement import load_twin
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon
@@ -83,10 +84,6 @@ def rates(silicon: Silicon, dep: Deployment, stimulus: np.ndarray) -> np.ndarray
     return counts[dep.placement.neurons] / DURATION_S
 
 
-def rate_error(r: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((r - ref) ** 2) / np.mean(ref**2)))
-
-
 def with_family(silicon: Silicon, family: str) -> Silicon:
     """`silicon` with every mismatch and weight factor drawn from `family` (lognormal, normal,
     uniform) at the same spreads, and its id marked."""
@@ -97,10 +94,6 @@ def with_family(silicon: Silicon, family: str) -> Silicon:
         d["weight"]["family"] = family
     d["silicon_id"] = f"{d['silicon_id']}-{family}"[:64]
     return Silicon.from_dict(d)
-
-
-def ideal_silicon() -> Silicon:
-    return Silicon.from_dict({"schema": "hil.silicon/1", "silicon_id": "ideal", "seed": 0})
 
 
 def measure(
