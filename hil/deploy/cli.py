@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from hil import argtypes as at
 from hil.errors import HilError, quote
 
+T = TypeVar("T")
 HELP = "quantize, map and place a trained model (hil.model/1) on a board; write config + map"
 EPILOG = """examples:
   hil deploy model.json --board 'emu://?seed=3' -o config.json
@@ -153,8 +156,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     from hil.events import poisson_input
     from hil.train.model import Model
 
-    model = Model.load(args.model)
+    _check_writable(args.out, "--out")  # before any board run, not after them
     twin = load_twin(args.twin)
+    model = _load(Model.load, args.model, "model")
     stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
     held = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed + 1)
     with open_board(args.board) as board:
@@ -229,9 +233,12 @@ def run_deploy(args: argparse.Namespace) -> int:
     from hil.deploy.placement import check_twin_board, load_twin
     from hil.train.model import Model
 
-    model = Model.load(args.model)
+    _check_writable(args.output, "-o/--output")  # before quantizing, not after
     twin = load_twin(args.twin) if args.twin else None
-    calibration = load_calibration(args.calibration) if args.calibration else None
+    calibration = (
+        _load(load_calibration, args.calibration, "calibration") if args.calibration else None
+    )
+    model = _load(Model.load, args.model, "model")
     with open_board(args.board) as board:
         info = board.info()
         twin_check = None if twin is None else check_twin_board(twin, info, args.force_twin)
@@ -275,3 +282,31 @@ def _tensors_sha(model_path: str) -> str:
     if isinstance(doc, dict) and isinstance(doc.get("tensors"), dict):
         return str(doc["tensors"].get("sha256", ""))
     raise HilError(f"model {quote(model_path)}: no tensors entry")
+
+
+def _check_writable(path: str, option: str) -> None:
+    """HilError unless a file can be created in `path`'s folder (a probe file, removed again):
+    hil.argtypes.output_file checks the path itself, not whether its folder takes a new file."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=Path(path).absolute().parent, prefix=".hil-probe-"):
+            pass
+    except OSError as e:
+        raise HilError(
+            f"argument {option}: cannot write {quote(path)} ({e.strerror}); "
+            "allowed: a new or regular file in a writable folder"
+        ) from None
+
+
+def _load(read: Callable[[str], T], path: str, what: str) -> T:
+    """`read(path)`, with a ConfigError about the content naming the file it came from."""
+    from hil.errors import ConfigError
+
+    try:
+        return read(path)
+    except ConfigError as e:
+        if path in str(e):
+            raise
+        raise ConfigError(f"{what} {path}: {e.path}", e.value, e.allowed) from None
