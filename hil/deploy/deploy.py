@@ -23,7 +23,8 @@ Map document (`<config stem>.map.json` beside the config):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -246,11 +247,19 @@ def deploy(
     calibration: object | None = None,
     naive: bool = False,
     compensate: bool = True,
+    select: bool = True,
 ) -> Deployment:
     """The whole of the module docstring for one board with `n_chips` chips (None: as needed).
-    `naive=True` with a twin: naive placement and nominal codes, the twin only reports what lands
-    on dead and hot neurons (the baseline placement is measured against). `compensate=False`: no
-    per-synapse mask compensation of the twin's synaptic gains (hil.deploy.placement)."""
+
+    With a twin, three deployments are candidates: twin placement with bias correction and mask
+    compensation ("twin"), the same without mask compensation ("twin, no mask compensation") and
+    naive placement with nominal codes ("naive"); the twin predicts each one's rate error
+    (hil.deploy.predict) and the lowest wins (ties keep that order). The report's
+    placement.selection has every prediction and the choice. `select=False`: no prediction, the
+    first candidate that `compensate` allows. `naive=True`: naive placement, the twin only reports
+    what lands on dead and hot neurons (the baseline the others are measured against).
+    `compensate=False`: no mask compensation. A fine-tuned model (`twin_compensated`) is deployed
+    as tuned: twin placement, its base weights and masks as they are, no selection."""
     net, report = network_from_model(model)
     tuned = twin_compensated(model)
     if tuned:
@@ -258,18 +267,63 @@ def deploy(
             "the model's base weights and masks were tuned on the board with its twin "
             "(hil finetune): deployed as they are, not corrected again"
         )
-    if twin is not None and naive:
+    if twin is None:
+        return _deploy(net, report, None, "nominal", n_chips, calibration)
+    if naive:
+        return _deploy(net, report, twin, "naive", n_chips, calibration)
+    if tuned:
+        return _deploy(net, report, twin, TUNED, n_chips, calibration)
+    names = [TWIN_MASKS, TWIN_BIASES] if compensate else [TWIN_BIASES]
+    names = names + ["naive"] if select else names[:1]
+    deps = {n: _deploy(net, report, twin, n, n_chips, calibration) for n in names}
+    if len(deps) == 1:
+        return deps[names[0]]
+    from hil.deploy.predict import PROBE_RATE_HZ, PROBE_S, PROBE_SEED, choose
+
+    reference = _deploy(net, {}, None, "nominal", n_chips, None)
+    best, predicted = choose(deps, reference, twin)
+    dep = deps[best]
+    dep.report["placement"]["selection"] = {
+        "chosen": best,
+        "predicted_rate_error": predicted,
+        "how": (
+            f"hil.sim with the twin's currents, Poisson {PROBE_RATE_HZ:g} Hz on every input for "
+            f"{PROBE_S:g} s (seed {PROBE_SEED}), against the nominal deployment on the nominal "
+            "chip (hil.deploy.predict)"
+        ),
+    }
+    return dep
+
+
+TWIN_MASKS = "twin"
+TWIN_BIASES = "twin, no mask compensation"
+TUNED = "twin, as fine-tuned"
+
+
+def _deploy(
+    net0: QuantizedNetwork,
+    report0: dict,
+    twin: Twin | None,
+    how: str,
+    n_chips: int | None,
+    calibration: object | None,
+) -> Deployment:
+    """Steps 3-5 of the module docstring for one placement method `how` (nominal: naive
+    placement without a twin; naive; TWIN_BIASES; TWIN_MASKS; TUNED)."""
+    net = replace(net0, parameters=[dict(p) for p in net0.parameters])
+    report = copy.deepcopy(report0)
+    if twin is None or how == "naive":
         placement = naive_placement(net)
-        report["placement"] = {"method": "naive", **placement_report(net, placement, twin)}
-    elif twin is not None:
+        report["placement"] = {"method": "naive"}
+        if twin is not None:
+            report["placement"].update(placement_report(net, placement, twin))
+    else:
         placement, report["placement"] = twin_placement(net, twin, n_chips)
-        keep = BASE_WEIGHT_BIASES if tuned else ()
+        report["placement"]["method"] = how
+        keep = BASE_WEIGHT_BIASES if how == TUNED else ()
         params, notes = corrected_parameters(net.parameters, placement.cores, twin, keep=keep)
         net.parameters = params
         report["placement"]["bias_corrections"] = notes
-    else:
-        placement = naive_placement(net)
-        report["placement"] = {"method": "naive"}
     if n_chips is not None and placement.n_chips > n_chips:
         raise ConfigError(
             "chips",
@@ -279,7 +333,7 @@ def deploy(
     if calibration is not None:
         net.parameters, report["calibration"] = apply_calibration(net, placement.cores, calibration)
     config = to_config(net, placement)
-    if twin is not None and not naive and compensate and not tuned:
+    if twin is not None and how == TWIN_MASKS:
         net, changed = compensate_masks(net, placement, config, twin)
         report["placement"]["masks_compensated"] = changed
         config = to_config(net, placement)
