@@ -553,3 +553,23 @@ def test_a_twin_of_another_board_is_refused_unless_forced(tmp_path: Path) -> Non
     assert args.func(args) == 0
     doc = json.loads((tmp_path / "c.map.json").read_text())
     assert doc["report"]["twin_check"]["mismatch_forced"]
+
+
+def test_weights_in_the_wrong_unit_and_too_many_cores_are_refused_early() -> None:
+    """Review F22/F27: weights off by a unit slip quantize to ~100 % error: refused, not deployed;
+    a network needing more chips than the board has is refused before it is quantized."""
+    for scale in (1e6, 1e-9):
+        m = small_model()
+        m.w_in, m.w_rec = m.w_in * scale, m.w_rec * scale
+        with pytest.raises(ConfigError, match="relative RMS error"):
+            deploy(m)
+    big = small_model(n=40)
+    big.core_of = np.arange(40) % 5  # 5 logical cores: 2 chips
+    big.currents = [big.currents[0]] * 5
+    from unittest import mock
+
+    with (
+        mock.patch("hil.deploy.deploy.network_from_model", side_effect=AssertionError("quantized")),
+        pytest.raises(ConfigError, match="needs 2 chips"),
+    ):
+        deploy(big, n_chips=1)

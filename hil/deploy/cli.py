@@ -262,6 +262,9 @@ def run_deploy(args: argparse.Namespace) -> int:
         "relative_rms_weight_error": dep.report["weights"]["relative_rms_error"],
         "placement": dep.report["placement"]["method"],
     }
+    selection = dep.report["placement"].get("selection")
+    if selection is not None:
+        summary["predicted_rate_error"] = selection["predicted_rate_error"]
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -269,7 +272,15 @@ def run_deploy(args: argparse.Namespace) -> int:
         print(
             f"cores {summary['cores_used']} on {summary['chips_used']} chip(s) of "
             f"{quote(info.board_id)}; weight error {summary['relative_rms_weight_error']:.2%}; "
-            f"placement {summary['placement']}; "
+            f"placement {summary['placement']}"
+            + (
+                " (the twin predicts rate errors "
+                + ", ".join(f"{k} {v:.3f}" for k, v in summary["predicted_rate_error"].items())
+                + ")"
+                if selection is not None
+                else ""
+            )
+            + "; "
             + ("not applied" if applied is None else f"applied ({applied[:12]})")
         )
     return 0

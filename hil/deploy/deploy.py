@@ -33,7 +33,7 @@ from hil.artifacts import read_json, write_json
 from hil.calibrate.result import check as check_calibration
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.config import ChipConfig
-from hil.chip.geometry import COARSE_MAX, FINE_MAX, NUM_BASE_WEIGHTS
+from hil.chip.geometry import COARSE_MAX, CORES_PER_CHIP, FINE_MAX, NUM_BASE_WEIGHTS
 from hil.deploy.mapping import Placement, QuantizedNetwork, naive_placement, to_config
 from hil.deploy.placement import (
     Twin,
@@ -48,6 +48,7 @@ from hil.quantize.weights import BASE_WEIGHT_BIASES, levels_per_core, quantize, 
 from hil.train.model import Model
 
 MAP_SCHEMA = "hil.deploymap/1"
+MAX_WEIGHT_ERROR = 0.5  # above this the weights are not in amperes the chip realizes (a unit slip)
 
 
 @dataclass
@@ -133,6 +134,14 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
     cols = np.arange(model.n_neurons)[None, :]
     q_in, q_rec = sign_in * lv[cols, masks_in], sign_rec * lv[cols, masks_rec]
     report["weights"]["relative_rms_error"] = relative_rms_error(w_in, w_rec, q_in, q_rec)
+    if report["weights"]["relative_rms_error"] > MAX_WEIGHT_ERROR:
+        w_max = float(max(np.abs(w_in).max(initial=0), np.abs(w_rec).max(initial=0)))
+        raise ConfigError(
+            "model weights",
+            f"{report['weights']['relative_rms_error']:.0%} relative RMS error after quantization "
+            f"(|w| up to {w_max:.3g} A)",
+            f"weights in amperes that the base weights realize within {MAX_WEIGHT_ERROR:.0%}",
+        )
     report["weights"]["synapses_rounded_to_zero"] = int(
         np.count_nonzero((w_in != 0) & (masks_in == 0))
         + np.count_nonzero((w_rec != 0) & (masks_rec == 0))
@@ -260,6 +269,12 @@ def deploy(
     what lands on dead and hot neurons (the baseline the others are measured against).
     `compensate=False`: no mask compensation. A fine-tuned model (`twin_compensated`) is deployed
     as tuned: twin placement, its base weights and masks as they are, no selection."""
+    if n_chips is not None and model.n_cores > n_chips * CORES_PER_CHIP:  # before quantizing
+        raise ConfigError(
+            "chips",
+            f"the network needs {-(-model.n_cores // CORES_PER_CHIP)} chips",
+            f"at most {n_chips} (the board's)",
+        )
     net, report = network_from_model(model)
     tuned = twin_compensated(model)
     if tuned:
