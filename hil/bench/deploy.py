@@ -19,7 +19,8 @@ was designed for. On each imperfect silicon (Silicon.from_seed, its mismatch dra
 rate_error = sqrt(mean((r - r_ref)^2)) / sqrt(mean(r_ref^2)) over the network's neurons; gain =
 naive rate_error / that deployment's. The twin is the silicon's hidden truth CSV (the best twin a
 fit can reach), or with --slot-factors a hil.twin/1 JSON that also has its CAM slots' weight
-factors. Board runs: one per deployment measured.
+factors, or with --twin a fitted one (`hil characterize` + `hil fit` on the same silicon).
+Board runs: one per deployment measured (the characterization's runs are not counted).
 
 `--finetune K` also runs K steps of chip-in-the-loop fine-tuning (hil.deploy.finetune, K + 1
 board runs) from the naive and the twin deployment on the measurement stimulus, and judges before
@@ -47,6 +48,7 @@ from hil.deploy.finetune import ideal_silicon, rate_error
 from hil.deploy.placement import Twin, load_twin
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon
+from hil.errors import ConfigError
 from hil.events import global_index, poisson_input
 from hil.train.model import Model
 
@@ -179,9 +181,14 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def measure_all(
-    silicons: list[Silicon], seed: int = 0, finetune_steps: int = 0, slot_factors: bool = False
+    silicons: list[Silicon],
+    seed: int = 0,
+    finetune_steps: int = 0,
+    slot_factors: bool = False,
+    twin: Twin | None = None,
 ) -> dict:
-    """Every silicon's row (`measure`) and the gains' min / median / max."""
+    """Every silicon's row (`measure`) and the gains' min / median / max; `twin`: this twin (a
+    fitted one) instead of each silicon's truth."""
     model = workload_model(seed)
     stimulus = poisson_input(RATE_HZ, N_IN, DURATION_S, seed=seed)
     ref_dep = deploy(model)
@@ -191,8 +198,8 @@ def measure_all(
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for s in progress.bar(silicons, desc="silicons"):
-            twin = twin_of(s, Path(tmp), slot_factors)
-            rows.append(measure(s, model, stimulus, ref, twin, finetune_steps, held_out))
+            t = twin or twin_of(s, Path(tmp), slot_factors)
+            rows.append(measure(s, model, stimulus, ref, t, finetune_steps, held_out))
     gains = [r["gain"] for r in rows]
     selected = [r["gain_selected"] for r in rows]
     return {
@@ -257,12 +264,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slot-factors", action="store_true", help="twin with per-CAM-slot weight factors"
     )
+    parser.add_argument(
+        "--twin",
+        metavar="TWIN",
+        help="a fitted twin (hil fit's hil.twin/1 JSON) of the one silicon measured, instead of "
+        "its hidden truth",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
     """`hil bench deploy`'s result (module docstring)."""
     sil = silicons_from(args.silicons, args.families, args.bad)
-    return measure_all(sil, args.seed, args.finetune, args.slot_factors)
+    twin = None
+    if args.twin is not None:
+        if len(sil) != 1:
+            raise ConfigError("--twin", f"{len(sil)} silicons", "one silicon with a given twin")
+        twin = load_twin(args.twin)
+    out = measure_all(sil, args.seed, args.finetune, args.slot_factors, twin)
+    out["twin"] = args.twin or "each silicon's hidden truth"
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
