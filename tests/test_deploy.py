@@ -574,3 +574,22 @@ def test_weights_in_the_wrong_unit_and_too_many_cores_are_refused_early() -> Non
         pytest.raises(ConfigError, match="needs 2 chips"),
     ):
         deploy(big, n_chips=1)
+
+
+def test_the_twin_selects_the_deployment_it_predicts_best(tmp_path: Path) -> None:
+    """Review F23: on emu-seed-21 mask compensation makes the rate error worse (0.106 naive ->
+    0.163, docs/deploy.md); the twin's prediction sees it, deploy picks the compensation-free
+    twin deployment, and the report carries every prediction (no silent switch)."""
+    sil = Silicon.from_seed(21)
+    sil.write_truth(tmp_path / "t.csv")
+    twin = load_twin(str(tmp_path / "t.csv"))
+    model = workload_model(0)
+    dep = deploy(model, twin=twin)
+    sel = dep.report["placement"]["selection"]
+    pred = sel["predicted_rate_error"]
+    assert set(pred) == {"twin", "twin, no mask compensation", "naive"}
+    assert sel["chosen"] == min(pred, key=pred.get) == "twin, no mask compensation"
+    assert dep.report["placement"]["method"] == sel["chosen"]
+    plain = deploy(model, twin=twin, compensate=False, select=False)
+    assert dep.config.content_hash() == plain.config.content_hash()
+    assert "selection" not in deploy(model, twin=twin, select=False).report["placement"]
