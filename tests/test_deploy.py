@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.bench.deploy import rates, with_family, workload_model
+from hil.bench.deploy import ideal_silicon, rates, with_family, workload_model
 from hil.chip.biasgen import bias_current
 from hil.chip.config import ChipConfig
 from hil.chip.netlist import BIAS_CURRENTS
 from hil.chip.params import SIM_TO_DEVICE, HighLevel
 from hil.deploy import cli as deploy_cli
 from hil.deploy.deploy import deploy, load_map, map_path
-from hil.deploy.finetune import ideal_silicon, rate_error
+from hil.deploy.finetune import rate_error
 from hil.deploy.mapping import from_config
 from hil.deploy.placement import load_twin
 from hil.emulator.silicon import Silicon

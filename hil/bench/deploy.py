@@ -7,7 +7,7 @@ emulated chips (docs/deploy.md).
 Workload (`workload_model`): a 200-neuron recurrent network on one logical core, 32 Poisson input
 channels at 20 Hz, each neuron listening to 12 inputs (excitatory) and 16 other neurons (80 %
 excitatory), nominal currents; 1 s runs. The reference is the same deployment on an emulated chip
-without any imperfection (hil.deploy.finetune.ideal_silicon): what the network does on the chip it
+without any imperfection (`ideal_silicon`): what the network does on the chip it
 was designed for. On each imperfect silicon (Silicon.from_seed, its mismatch drawn from each of
 --families) the network is deployed:
 - naive: logical core on core 0, neurons in order, nominal codes;
@@ -44,7 +44,7 @@ from hil import argtypes as at
 from hil import progress
 from hil.chip.params import HighLevel
 from hil.deploy.deploy import TWIN_BIASES, TWIN_MASKS, Deployment, deploy
-from hil.deploy.finetune import ideal_silicon, rate_error
+from hil.deploy.finetune import rate_error
 from hil.deploy.placement import Twin, load_twin
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon
@@ -75,6 +75,11 @@ def workload_model(seed: int = 0) -> Model:
         outputs=[list(range(10))],
         dt=1e-3,
     )
+
+
+def ideal_silicon() -> Silicon:
+    """An emulated chip without mismatch, noise, dead or hot neurons."""
+    return Silicon.from_dict({"schema": "hil.silicon/1", "silicon_id": "ideal", "seed": 0})
 
 
 def rates(silicon: Silicon, dep: Deployment, stimulus: np.ndarray) -> np.ndarray:

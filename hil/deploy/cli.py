@@ -82,8 +82,8 @@ FT_EPILOG = """examples:
 
 Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
 (Poisson input on every input channel at --rate for --duration), takes each network neuron's rate
-error against the same deployment on an ideal chip (no mismatch, noise, dead or hot neurons), and
-moves the synapses' masks along the twin's gradient of that error (docs/deploy.md). Writes
+error against the same deployment on the nominal simulator (sim://: no mismatch, noise, dead or
+hot neurons), and moves the synapses' masks along the twin's gradient of that error (docs/deploy.md). Writes
 TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
 training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
 .config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the tuned model is
@@ -150,9 +150,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     from hil.board import open_board
     from hil.chip.netlist import board_currents
     from hil.deploy.deploy import deploy, save
-    from hil.deploy.finetune import board_rates, finetune, ideal_silicon, rate_error
+    from hil.deploy.finetune import board_rates, finetune, rate_error
     from hil.deploy.placement import base_weights, check_twin_board, load_twin
-    from hil.emulator.engine import SiliconEngine
     from hil.events import poisson_input
     from hil.train.model import Model
 
@@ -167,7 +166,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         dep = deploy(model, n_chips=info.n_chips, twin=twin)
         dep.report["twin_check"] = twin_check
         plain = deploy(model)
-        with SiliconEngine(ideal_silicon()) as ideal:
+        with open_board("sim://") as ideal:  # the nominal chip the network was designed for
             target = board_rates(ideal, plain, stim, args.duration)
             target_held = board_rates(ideal, plain, held, args.duration)
         nominal = board_currents(dep.config, twin.n_chips)

@@ -14,8 +14,9 @@ from the best with half the step size (a backtracking line search run on the chi
 Cost: iterations + 1 board runs (the last one measures the final deployment). The errors it
 returns are in-sample (the run that chose the best); judge the result on held-out input.
 
-The target rates come from the same deployment on an ideal emulated chip (`ideal_silicon`: no
-mismatch, noise, dead or hot neurons): the chip the network was designed for.
+The target rates are the caller's: `hil finetune` takes them from the same deployment on the
+nominal simulator (sim://, no mismatch, noise, dead or hot neurons): the chip the network was
+designed for.
 """
 
 from __future__ import annotations
@@ -31,15 +32,9 @@ from hil.chip.netlist import TYPE_INDEX
 from hil.deploy.deploy import Deployment
 from hil.deploy.mapping import to_config
 from hil.deploy.placement import base_weights
-from hil.emulator.silicon import Silicon
 from hil.errors import ConfigError
 from hil.events import events_to_raster, global_index
 from hil.quantize.weights import assign_nonzero, levels_per_core
-
-
-def ideal_silicon() -> Silicon:
-    """An emulated chip without mismatch, noise, dead or hot neurons."""
-    return Silicon.from_dict({"schema": "hil.silicon/1", "silicon_id": "ideal", "seed": 0})
 
 
 def rate_error(r: np.ndarray, ref: np.ndarray) -> float:
