@@ -29,10 +29,13 @@ channel -> board channel, network neuron -> board neuron, board neuron -> task o
 quantization, rounding, placement and calibration did). --twin reads the hil.twin/1 JSON that
 `hil fit` writes, or a per-neuron table in the shape of `hil emulate --dump-truth`
 (docs/deploy.md); a twin of another board (chip count, or the board/silicon id a hil.twin/1 JSON
-names) is refused unless --force-twin, and the map's report says what was checked. --calibration
-takes what `hil calibrate` writes; a record that names none of the cores used, or lacks the
-nominal code of a bias it calibrates, is refused. Exit 0 on success, 2 for bad input or a network that does not fit (the message
-names the constraint)."""
+names) is refused unless --force-twin, and the map's report says what was checked. With a twin,
+the twin predicts (hil.sim with its currents) the rate error of twin placement with and without
+mask compensation and of naive placement, and the best prediction is deployed: printed, and in
+the map's report (placement.selection). --calibration takes what `hil calibrate` writes; a
+record that names none of the cores used, or lacks the nominal code of a bias it calibrates, is
+refused. Exit 0 on success, 2 for bad input or a network that does not fit (the message names
+the constraint)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
