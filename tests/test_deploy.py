@@ -593,3 +593,24 @@ def test_the_twin_selects_the_deployment_it_predicts_best(tmp_path: Path) -> Non
     plain = deploy(model, twin=twin, compensate=False, select=False)
     assert dep.config.content_hash() == plain.config.content_hash()
     assert "selection" not in deploy(model, twin=twin, select=False).report["placement"]
+
+
+def test_a_model_tuned_from_the_naive_deployment_redeploys_naive(tmp_path: Path) -> None:
+    """When the twin selected naive placement, fine-tuning started from it; the tuned model then
+    redeploys to naive placement with nominal codes, not to a twin placement."""
+    from hil.deploy.placement import base_weights
+
+    sil = Silicon.from_seed(3)
+    sil.write_truth(tmp_path / "t.csv")
+    twin = load_twin(str(tmp_path / "t.csv"))
+    model = small_model(n=40, seed=2)
+    naive = deploy(model, twin=twin, naive=True)
+    model.quantized = {
+        "iw": base_weights(naive.config, naive.placement.cores),
+        "masks_in": naive.network.masks_in,
+        "masks_rec": naive.network.masks_rec,
+    }
+    model.training = {"finetune": {"twin_compensated": True, "deployed_as": "naive"}}
+    assert deploy(model, twin=twin).config.content_hash() == naive.config.content_hash()
+    model.training["finetune"]["deployed_as"] = "twin"
+    assert deploy(model, twin=twin).config.content_hash() != naive.config.content_hash()

@@ -86,15 +86,16 @@ FT_EPILOG = """examples:
 Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
 (Poisson input on every input channel at --rate for --duration), takes each network neuron's rate
 error against the same deployment on the nominal simulator (sim://: no mismatch, noise, dead or
-hot neurons), and moves the synapses' masks along the twin's gradient of that error (docs/deploy.md). Writes
+hot neurons), and moves the synapses' masks along the twin's gradient of that error
+(docs/deploy.md). Writes
 TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
 training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
 .config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the tuned model is
 marked twin-compensated: its base weights and masks are not corrected a second time). The errors
 printed are on held-out input (another Poisson seed, seed + 1) before and after tuning; the
 tuning input's history (in-sample, its best chose the result) is printed beside them.
-Board runs: iterations + 3 (the tuning runs and two held-out ones), plus two runs on an ideal
-emulated chip for the target rates. A twin of another board (chip count, or the board/silicon id
+Board runs: iterations + 3 (the tuning runs and two held-out ones), plus two runs on the nominal
+simulator for the target rates. A twin of another board (chip count, or the board/silicon id
 a hil.twin/1 JSON names) is refused unless --force-twin."""
 
 
@@ -200,6 +201,7 @@ def run_finetune(args: argparse.Namespace) -> int:
             "iterations": args.iterations,
             "seed": args.seed,
             "twin_compensated": True,
+            "deployed_as": dep.report["placement"]["method"],
         },
     }
     model.save(out)

@@ -287,8 +287,9 @@ def deploy(
         return _deploy(net, report, None, "nominal", n_chips, calibration)
     if naive:
         return _deploy(net, report, twin, "naive", n_chips, calibration)
-    if tuned:
-        return _deploy(net, report, twin, TUNED, n_chips, calibration)
+    if tuned:  # as it was deployed when tuned: naive stays naive, a twin placement is redone
+        how = "naive" if tuned_from(model) == "naive" else TUNED
+        return _deploy(net, report, twin, how, n_chips, calibration)
     names = [TWIN_MASKS, TWIN_BIASES] if compensate else [TWIN_BIASES]
     names = names + ["naive"] if select else names[:1]
     deps = {n: _deploy(net, report, twin, n, n_chips, calibration) for n in names}
@@ -365,6 +366,14 @@ def twin_compensated(model: Model) -> bool:
     return (
         model.quantized is not None and isinstance(ft, dict) and ft.get("twin_compensated") is True
     )
+
+
+def tuned_from(model: Model) -> str:
+    """The placement method a fine-tuned model was deployed with (training.finetune.deployed_as:
+    "naive" or a twin method; older files: the twin's)."""
+    ft = model.training.get("finetune")
+    got = ft.get("deployed_as") if isinstance(ft, dict) else None
+    return got if got in ("naive", TWIN_MASKS, TWIN_BIASES, TUNED) else TWIN_MASKS
 
 
 def map_path(config_path: str | Path) -> Path:
