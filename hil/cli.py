@@ -341,6 +341,11 @@ BENCHMARKS = [
     ("link", "hil.bench.link", "event throughput and command round trip over the wire protocol"),
     ("emulator", "hil.bench.emulator", "real-time factor of the emulated full chip"),
     (
+        "deploy",
+        "hil.bench.deploy",
+        "mismatch-aware deployment: rate error against naive placement on emulated chips",
+    ),
+    (
         "quantize",
         "hil.bench.quantize",
         "weight quantization error and speed against Rockpool's quantizer",

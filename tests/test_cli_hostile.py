@@ -80,6 +80,7 @@ def _integer(lo: int, hi: int):
 
 SEED = _integer(0, 2**32 - 1)
 
+FINETUNE = ("finetune", "m.json", "--board", "sim://", "--twin", "t.csv", "--out", "o.json")
 SLOTS = [
     Slot(("demo", "--duration={}"), "--duration", _number(0, 3600, lo_open=True)),
     Slot(("demo", "--rate={}"), "--rate", _number(0, 10_000)),
@@ -103,6 +104,12 @@ SLOTS = [
     Slot(("bench", "emulator", "--repeats={}"), "--repeats", _integer(1, 1000)),
     Slot(("bench", "sim", "--threads={}"), "--threads", _integer(0, 1024)),
     Slot(("bench", "sim", "--peer-instances={}"), "--peer-instances", _integer(1, 100)),
+    Slot(("bench", "quantize", "--repeats={}"), "--repeats", _integer(1, 100)),
+    Slot(("bench", "quantize", "--seed={}"), "--seed", SEED),
+    Slot((*FINETUNE, "--iterations={}"), "--iterations", _integer(1, 100)),
+    Slot((*FINETUNE, "--rate={}"), "--rate", _number(0, 1000, lo_open=True)),
+    Slot((*FINETUNE, "--duration={}"), "--duration", _number(1e-6, 60)),
+    Slot((*FINETUNE, "--seed={}"), "--seed", SEED),
     Slot(
         ("calibrate", "--board=sim://", "--target=t.json", "--out=c.json", "--tolerance={}"),
         "--tolerance",
@@ -125,6 +132,8 @@ WRITERS = [
     (("config", "import-samna", "{samna}", "-o", "{}"), "-o/--output"),
     (("config", "export-samna", "{net}", "-o", "{}"), "-o/--output"),
     (("emulate", "--seed", "1", "--dump-truth", "{}"), "--dump-truth"),
+    (("deploy", "m.json", "--board", "sim://", "-o", "{}"), "-o/--output"),
+    (("finetune", "m.json", "--board", "sim://", "--twin", "t.csv", "--out", "{}"), "--out"),
     (("calibrate", "--board", "emu://", "--target", "{net}", "--out", "{}"), "--out"),
     (("config", "calibrate", "{net}", "{net}", "-o", "{}"), "-o/--output"),
 ]
@@ -136,6 +145,10 @@ READERS = [
     ("config", "export-samna", "{}", "-o", "out.json"),
     ("config", "import-samna", "{}", "-o", "out.json"),
     ("emulate", "--silicon", "{}", "--dump-truth", "out.csv"),
+    ("deploy", "{}", "--board", "sim://", "-o", "out.json"),
+    ("deploy", "m.json", "--board", "sim://", "--calibration", "{}", "-o", "out.json"),
+    ("deploy", "m.json", "--board", "sim://", "--twin", "{}", "-o", "out.json"),
+    ("finetune", "m.json", "--board", "sim://", "--twin", "{}", "--out", "out.json"),
     ("calibrate", "--board", "emu://", "--target", "{}", "--out", "out.json"),
     ("config", "calibrate", "{}", "net.json", "-o", "out.json"),
     ("config", "calibrate", "net.json", "{}", "-o", "out.json"),

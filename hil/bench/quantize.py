@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> dict:
         hil_time += t
     why = "skipped (--no-peer)" if args.no_peer else _rockpool_available()
     out["rockpool"] = why or "rockpool 3.1.0 autoencoder_quantization, run in this process"
+    out["speedup_vs_rockpool_compares"] = (
+        "Rockpool cold (one call per set, its jit compile included) over hil warm (median of "
+        "--repeats); moves with the machine's load"
+    )
     if why is None:
         rp_time = 0.0
         for name, (w_in, w_rec) in sets.items():

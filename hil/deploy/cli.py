@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from hil import argtypes as at
 from hil.errors import HilError, quote
 
+T = TypeVar("T")
 HELP = "quantize, map and place a trained model (hil.model/1) on a board; write config + map"
 EPILOG = """examples:
-  hil deploy model.json --board emu://?seed=3 -o config.json
+  hil deploy model.json --board 'emu://?seed=3' -o config.json
   hil deploy model.json --board emu:// --twin truth.csv -o config.json --json
   hil deploy model.json --board sim:// --calibration calibration.json -o config.json --no-apply
 
@@ -25,8 +28,14 @@ Writes CONFIG (a hil.chipconfig/1 ChipConfig) and CONFIG's stem + .map.json (hil
 channel -> board channel, network neuron -> board neuron, board neuron -> task output, and what
 quantization, rounding, placement and calibration did). --twin reads the hil.twin/1 JSON that
 `hil fit` writes, or a per-neuron table in the shape of `hil emulate --dump-truth`
-(docs/deploy.md). Exit 0 on success, 2 for bad input or a network that does not fit (the message
-names the constraint)."""
+(docs/deploy.md); a twin of another board (chip count, or the board/silicon id a hil.twin/1 JSON
+names) is refused unless --force-twin, and the map's report says what was checked. With a twin,
+the twin predicts (hil.sim with its currents) the rate error of twin placement with and without
+mask compensation and of naive placement, and the best prediction is deployed: printed, and in
+the map's report (placement.selection). --calibration takes what `hil calibrate` writes; a
+record that names none of the cores used, or lacks the nominal code of a bias it calibrates, is
+refused. Exit 0 on success, 2 for bad input or a network that does not fit (the message names
+the constraint)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,6 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--calibration", metavar="C.json", help="hil.calibration/1 record to apply")
     p.add_argument(
         "--twin", metavar="TWIN", help="per-neuron twin: hil.twin/1 JSON or a truth-CSV table"
+    )
+    p.add_argument(
+        "--force-twin",
+        action="store_true",
+        help="use a twin whose chip count or board/silicon id differs from the board's",
     )
     p.add_argument(
         "--naive",
@@ -66,16 +80,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 FT_HELP = "chip-in-the-loop fine-tuning: forward on the board, gradient from the twin"
 FT_EPILOG = """examples:
-  hil finetune model.json --board emu://?seed=3 --twin truth.csv --out tuned.json
+  hil finetune model.json --board 'emu://?seed=3' --twin truth.csv --out tuned.json
   hil finetune model.json --board emu:// --twin truth.csv --out tuned.json --iterations 8 --json
 
 Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
 (Poisson input on every input channel at --rate for --duration), takes each network neuron's rate
-error against the same deployment on an ideal chip (no mismatch, noise, dead or hot neurons), and
-moves the synapses' masks along the twin's gradient of that error (docs/deploy.md). Writes
+error against the same deployment on the nominal simulator (sim://: no mismatch, noise, dead or
+hot neurons), and moves the synapses' masks along the twin's gradient of that error
+(docs/deploy.md). Writes
 TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
 training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
-.config.map.json). Board runs: iterations + 1."""
+.config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the tuned model is
+marked twin-compensated: its base weights and masks are not corrected a second time). The errors
+printed are on held-out input (another Poisson seed, seed + 1) before and after tuning; the
+tuning input's history (in-sample, its best chose the result) is printed beside them.
+Board runs: iterations + 3 (the tuning runs and two held-out ones), plus two runs on the nominal
+simulator for the target rates. A twin of another board (chip count, or the board/silicon id
+a hil.twin/1 JSON names) is refused unless --force-twin."""
 
 
 def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -102,6 +123,11 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         metavar="TUNED.json",
         help="tuned model to write (its config and map go beside it)",
     )
+    p.add_argument(
+        "--force-twin",
+        action="store_true",
+        help="use a twin whose chip count or board/silicon id differs from the board's",
+    )
     p.add_argument("--iterations", type=at.integer(1, 100), default=5, help="steps (default 5)")
     p.add_argument(
         "--rate",
@@ -111,7 +137,7 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     p.add_argument(
         "--duration",
-        type=at.number(0, 60, "s", lo_open=True),
+        type=at.number(1e-6, 60, "s"),
         default=1.0,
         help="seconds per board run (default 1)",
     )
@@ -125,45 +151,41 @@ def run_finetune(args: argparse.Namespace) -> int:
     """Fine-tune on the board; write the tuned model, config and map; print the errors."""
     from pathlib import Path
 
-    import numpy as np
-
     from hil.board import open_board
-    from hil.chip.biasgen import bias_current
     from hil.chip.netlist import board_currents
     from hil.deploy.deploy import deploy, save
-    from hil.deploy.finetune import board_rates, finetune
-    from hil.deploy.gain import ideal_silicon
-    from hil.deploy.placement import load_twin
-    from hil.emulator.engine import SiliconEngine
+    from hil.deploy.finetune import board_rates, finetune, rate_error
+    from hil.deploy.placement import base_weights, check_twin_board, load_twin
     from hil.events import poisson_input
-    from hil.quantize.weights import BASE_WEIGHT_BIASES
     from hil.train.model import Model
 
-    model = Model.load(args.model)
+    _check_writable(args.out, "--out")  # before any board run, not after them
     twin = load_twin(args.twin)
+    model = _load(Model.load, args.model, "model")
     stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
+    held = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed + 1)
     with open_board(args.board) as board:
         info = board.info()
+        twin_check = check_twin_board(twin, info, args.force_twin)
         dep = deploy(model, n_chips=info.n_chips, twin=twin)
-        with SiliconEngine(ideal_silicon()) as ideal:
-            target = board_rates(ideal, deploy(model), stim, args.duration)
-        cur = {
-            k: board_currents(dep.config, twin.n_chips)[k] * twin.factors[k] for k in twin.factors
-        }
+        dep.report["twin_check"] = twin_check
+        plain = deploy(model)
+        with open_board("sim://") as ideal:  # the nominal chip the network was designed for
+            target = board_rates(ideal, plain, stim, args.duration)
+            target_held = board_rates(ideal, plain, held, args.duration)
+        nominal = board_currents(dep.config, twin.n_chips)
+        cur = {k: nominal[k] * twin.factors[k] for k in twin.factors}
         best, history = finetune(dep, board, cur, stim, args.duration, target, args.iterations)
+        # judged on input the tuning never saw (the in-sample history chose `best`)
+        before = rate_error(board_rates(board, dep, held, args.duration), target_held)
+        after = rate_error(board_rates(board, best, held, args.duration), target_held)
+    board_runs = len(history) + 2
     out = Path(args.out)
     cfg_path, map_path = save(best, out.with_name(out.stem + ".config.json"), model_path=args.model)
-    iw = np.array(
-        [
-            [
-                float(bias_current(b, *best.config.chips[int(c)].cores[int(k)].parameters[b]))
-                for b in BASE_WEIGHT_BIASES
-            ]
-            for c, k in best.placement.cores
-        ]
-    )
+    # the deployed form as tuned: base weights (twin-corrected codes) and masks (twin-compensated
+    # and tuned); `hil deploy` of the tuned model with the same twin gives this config again
     model.quantized = {
-        "iw": iw,
+        "iw": base_weights(best.config, best.placement.cores),
         "masks_in": best.network.masks_in,
         "masks_rec": best.network.masks_rec,
     }
@@ -171,11 +193,15 @@ def run_finetune(args: argparse.Namespace) -> int:
         **model.training,
         "finetune": {
             "board": info.board_id,
-            "board_runs": len(history),
+            "board_runs": board_runs,
             "rate_error_history": history,
+            "held_out_rate_error": {"before": before, "after": after, "seed": args.seed + 1},
             "config": cfg_path.name,
+            "config_sha256": best.config.content_hash(),
             "iterations": args.iterations,
             "seed": args.seed,
+            "twin_compensated": True,
+            "deployed_as": dep.report["placement"]["method"],
         },
     }
     model.save(out)
@@ -184,37 +210,47 @@ def run_finetune(args: argparse.Namespace) -> int:
         "config": str(cfg_path),
         "map": str(map_path),
         "board": info.board_id,
-        "board_runs": len(history),
-        "rate_error_before": history[0],
-        "rate_error_after": min(history),
+        "board_runs": board_runs,
+        "rate_error_before": before,
+        "rate_error_after": after,
+        "in_sample_rate_error_first": history[0],
+        "in_sample_rate_error_best": min(history),
+        "twin_check": twin_check["checked"],
     }
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print(f"wrote {quote(str(out))}, {quote(str(cfg_path))} and {quote(str(map_path))}")
         print(
-            f"rate error {history[0]:.3f} -> {min(history):.3f} in {len(history)} board runs "
-            f"on {quote(info.board_id)}"
+            f"rate error on held-out input {before:.3f} -> {after:.3f} "
+            f"(tuning input, best of {len(history)} runs: {history[0]:.3f} -> {min(history):.3f}); "
+            f"{board_runs} board runs on {quote(info.board_id)}"
         )
     return 0
 
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Deploy; print where the files went, the cores used and the quantization error."""
-    from hil.artifacts import read_json
     from hil.board import open_board
+    from hil.calibrate.result import load as load_calibration
     from hil.deploy.deploy import deploy, save
-    from hil.deploy.placement import load_twin
+    from hil.deploy.placement import check_twin_board, load_twin
     from hil.train.model import Model
 
-    model = Model.load(args.model)
+    _check_writable(args.output, "-o/--output")  # before quantizing, not after
     twin = load_twin(args.twin) if args.twin else None
-    calibration = read_json(args.calibration, "calibration file") if args.calibration else None
+    calibration = (
+        _load(load_calibration, args.calibration, "calibration") if args.calibration else None
+    )
+    model = _load(Model.load, args.model, "model")
     with open_board(args.board) as board:
         info = board.info()
+        twin_check = None if twin is None else check_twin_board(twin, info, args.force_twin)
         dep = deploy(
             model, n_chips=info.n_chips, twin=twin, calibration=calibration, naive=args.naive
         )
+        if twin_check is not None:
+            dep.report["twin_check"] = twin_check
         cfg_path, map_path = save(
             dep, args.output, model_path=args.model, tensors_sha256=_tensors_sha(args.model)
         )
@@ -230,6 +266,9 @@ def run_deploy(args: argparse.Namespace) -> int:
         "relative_rms_weight_error": dep.report["weights"]["relative_rms_error"],
         "placement": dep.report["placement"]["method"],
     }
+    selection = dep.report["placement"].get("selection")
+    if selection is not None:
+        summary["predicted_rate_error"] = selection["predicted_rate_error"]
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -237,7 +276,15 @@ def run_deploy(args: argparse.Namespace) -> int:
         print(
             f"cores {summary['cores_used']} on {summary['chips_used']} chip(s) of "
             f"{quote(info.board_id)}; weight error {summary['relative_rms_weight_error']:.2%}; "
-            f"placement {summary['placement']}; "
+            f"placement {summary['placement']}"
+            + (
+                " (the twin predicts rate errors "
+                + ", ".join(f"{k} {v:.3f}" for k, v in summary["predicted_rate_error"].items())
+                + ")"
+                if selection is not None
+                else ""
+            )
+            + "; "
             + ("not applied" if applied is None else f"applied ({applied[:12]})")
         )
     return 0
@@ -250,3 +297,31 @@ def _tensors_sha(model_path: str) -> str:
     if isinstance(doc, dict) and isinstance(doc.get("tensors"), dict):
         return str(doc["tensors"].get("sha256", ""))
     raise HilError(f"model {quote(model_path)}: no tensors entry")
+
+
+def _check_writable(path: str, option: str) -> None:
+    """HilError unless a file can be created in `path`'s folder (a probe file, removed again):
+    hil.argtypes.output_file checks the path itself, not whether its folder takes a new file."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=Path(path).absolute().parent, prefix=".hil-probe-"):
+            pass
+    except OSError as e:
+        raise HilError(
+            f"argument {option}: cannot write {quote(path)} ({e.strerror}); "
+            "allowed: a new or regular file in a writable folder"
+        ) from None
+
+
+def _load(read: Callable[[str], T], path: str, what: str) -> T:
+    """`read(path)`, with a ConfigError about the content naming the file it came from."""
+    from hil.errors import ConfigError
+
+    try:
+        return read(path)
+    except ConfigError as e:
+        if path in str(e):
+            raise
+        raise ConfigError(f"{what} {path}: {e.path}", e.value, e.allowed) from None

@@ -23,16 +23,17 @@ Map document (`<config stem>.map.json` beside the config):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from hil.artifacts import read_json, write_json
+from hil.calibrate.result import check as check_calibration
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.config import ChipConfig
-from hil.chip.geometry import CORES_PER_CHIP, MAX_CHIPS, NUM_BASE_WEIGHTS
-from hil.chip.params import SIM_TO_DEVICE
+from hil.chip.geometry import COARSE_MAX, CORES_PER_CHIP, FINE_MAX, NUM_BASE_WEIGHTS
 from hil.deploy.mapping import Placement, QuantizedNetwork, naive_placement, to_config
 from hil.deploy.placement import (
     Twin,
@@ -47,7 +48,7 @@ from hil.quantize.weights import BASE_WEIGHT_BIASES, levels_per_core, quantize, 
 from hil.train.model import Model
 
 MAP_SCHEMA = "hil.deploymap/1"
-CALIBRATION_SCHEMA = "hil.calibration/1"
+MAX_WEIGHT_ERROR = 0.5  # above this the weights are not in amperes the chip realizes (a unit slip)
 
 
 @dataclass
@@ -133,6 +134,15 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
     cols = np.arange(model.n_neurons)[None, :]
     q_in, q_rec = sign_in * lv[cols, masks_in], sign_rec * lv[cols, masks_rec]
     report["weights"]["relative_rms_error"] = relative_rms_error(w_in, w_rec, q_in, q_rec)
+    # a fine-tuned model's masks moved away from its float weights on purpose: not a unit slip
+    if report["weights"]["relative_rms_error"] > MAX_WEIGHT_ERROR and not twin_compensated(model):
+        w_max = float(max(np.abs(w_in).max(initial=0), np.abs(w_rec).max(initial=0)))
+        raise ConfigError(
+            "model weights",
+            f"{report['weights']['relative_rms_error']:.0%} relative RMS error after quantization "
+            f"(|w| up to {w_max:.3g} A)",
+            f"weights in amperes that the base weights realize within {MAX_WEIGHT_ERROR:.0%}",
+        )
     report["weights"]["synapses_rounded_to_zero"] = int(
         np.count_nonzero((w_in != 0) & (masks_in == 0))
         + np.count_nonzero((w_rec != 0) & (masks_rec == 0))
@@ -167,62 +177,76 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
 def apply_calibration(
     net: QuantizedNetwork, cores: np.ndarray, calibration: object
 ) -> tuple[list[dict[str, tuple[int, int]]], list[str]]:
-    """Step 4 of the module docstring: per logical core its codes after the calibration."""
-    cal = _check_calibration(calibration)
-    by_core = {(c["chip"], c["core"]): c for c in cal["cores"]}
+    """Step 4 of the module docstring: per logical core its codes after the calibration, and one
+    line per changed code. The record is checked by hil.calibrate.result.check (the one reader
+    of `hil.calibration/1`); a calibrated bias of a core this deployment uses must have its
+    nominal code in the record (the ratio needs both), else ConfigError naming the core and
+    bias: a record deploy cannot apply is refused, never skipped."""
+    try:
+        check_calibration(calibration)
+    except ConfigError as e:  # say which input it is: deploy reads a model, a twin and this
+        raise ConfigError(f"calibration {e.path}", e.value, e.allowed) from None
+    assert isinstance(calibration, dict)
+    by_core = {(c["chip"], c["core"]): c for c in calibration["cores"]}
+    used = [(int(c), int(k)) for c, k in cores]
+    if not any(u in by_core for u in used):
+        raise ConfigError(
+            "calibration cores",
+            sorted(by_core),
+            f"a record for at least one core this deployment uses: {used}",
+        )
     out, notes = [], []
+    notes += [
+        f"chip {c} core {k}: not calibrated (not in the record)"
+        for c, k in used
+        if (c, k) not in by_core
+    ]
     for k, params in enumerate(net.parameters):
         chip, core = int(cores[k][0]), int(cores[k][1])
         entry = by_core.get((chip, core))
         new = dict(params)
         if entry is not None:
+            nominal = _nominal_codes(entry, calibration["cores"].index(entry))
             for name, code in params.items():
-                if name in entry["parameters"] and name in entry.get("nominal", {}):
-                    ratio = float(bias_current(name, *entry["parameters"][name])) / float(
-                        bias_current(name, *entry["nominal"][name])
-                    )
-                    want = float(bias_current(name, *code)) * ratio
-                    nc, nf = (int(v) for v in bias_code(name, want))
-                    new[name] = (nc, nf)
-                    if (nc, nf) != tuple(code):
-                        notes.append(f"chip {chip} core {core}: {name} {list(code)} -> {[nc, nf]}")
+                if name not in entry["parameters"]:
+                    continue
+                ratio = float(bias_current(name, *entry["parameters"][name])) / float(
+                    bias_current(name, *nominal[name])
+                )
+                want = float(bias_current(name, *code)) * ratio
+                nc, nf = (int(v) for v in bias_code(name, want))
+                new[name] = (nc, nf)
+                if (nc, nf) != tuple(code):
+                    notes.append(f"chip {chip} core {core}: {name} {list(code)} -> {[nc, nf]}")
         out.append(new)
     return out, notes
 
 
-def _check_calibration(data: object) -> dict:
-    if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError("calibration schema", got, repr(CALIBRATION_SCHEMA))
-    cores = data.get("cores")
-    if not isinstance(cores, list):
-        raise ConfigError("calibration cores", type(cores).__name__, "a list of per-core results")
-    for i, c in enumerate(cores):
-        ok = (
-            isinstance(c, dict)
-            and c.get("chip") in range(MAX_CHIPS)
-            and c.get("core") in range(CORES_PER_CHIP)
-            and isinstance(c.get("parameters"), dict)
-            and isinstance(c.get("nominal", {}), dict)
+def _nominal_codes(entry: dict, i: int) -> dict[str, tuple[int, int]]:
+    """The `nominal` codes of calibration core record `entry` (cores[i]), one per calibrated bias,
+    checked as the calibrated codes are."""
+    nominal = entry.get("nominal")
+    where = f"calibration cores[{i}].nominal"
+    if not isinstance(nominal, dict):
+        raise ConfigError(
+            where,
+            nominal,
+            "an object {bias: [coarse, fine]}: the codes the calibration started from",
         )
-        if not ok:
+    missing = sorted(set(entry["parameters"]) - set(nominal))
+    if missing:
+        raise ConfigError(
+            where, f"no nominal code for {', '.join(missing)}", "one per calibrated bias"
+        )
+    for name in entry["parameters"]:
+        code = nominal[name]
+        ok = isinstance(code, list) and len(code) == 2
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in code)
+        if not ok or not (0 <= code[0] <= COARSE_MAX and 0 <= code[1] <= FINE_MAX):
             raise ConfigError(
-                f"calibration cores[{i}]",
-                c,
-                "{chip, core, parameters: {bias: [coarse, fine]}, nominal: {...}}",
+                f"{where}.{name}", code, f"[coarse 0..{COARSE_MAX}, fine 0..{FINE_MAX}]"
             )
-        for part in ("parameters", "nominal"):
-            for name, code in c.get(part, {}).items():
-                if name not in SIM_TO_DEVICE.values() or not (
-                    isinstance(code, list) and len(code) == 2
-                ):
-                    raise ConfigError(
-                        f"calibration cores[{i}].{part}.{name}",
-                        code,
-                        "[coarse, fine] of a device bias",
-                    )
-                bias_current(name, code[0], code[1])  # ConfigError for codes out of range
-    return data
+    return {n: (nominal[n][0], nominal[n][1]) for n in entry["parameters"]}
 
 
 def deploy(
@@ -233,23 +257,90 @@ def deploy(
     calibration: object | None = None,
     naive: bool = False,
     compensate: bool = True,
+    select: bool = True,
 ) -> Deployment:
     """The whole of the module docstring for one board with `n_chips` chips (None: as needed).
-    `naive=True` with a twin: naive placement and nominal codes, the twin only reports what lands
-    on dead and hot neurons (the baseline placement is measured against). `compensate=False`: no
-    per-synapse mask compensation of the twin's synaptic gains (hil.deploy.placement)."""
+
+    With a twin, three deployments are candidates: twin placement with bias correction and mask
+    compensation ("twin"), the same without mask compensation ("twin, no mask compensation") and
+    naive placement with nominal codes ("naive"); the twin predicts each one's rate error
+    (hil.deploy.predict) and the lowest wins (ties keep that order). The report's
+    placement.selection has every prediction and the choice. `select=False`: no prediction, the
+    first candidate that `compensate` allows. `naive=True`: naive placement, the twin only reports
+    what lands on dead and hot neurons (the baseline the others are measured against).
+    `compensate=False`: no mask compensation. A fine-tuned model (`twin_compensated`) is deployed
+    as tuned: twin placement, its base weights and masks as they are, no selection."""
+    if n_chips is not None and model.n_cores > n_chips * CORES_PER_CHIP:  # before quantizing
+        raise ConfigError(
+            "chips",
+            f"the network needs {-(-model.n_cores // CORES_PER_CHIP)} chips",
+            f"at most {n_chips} (the board's)",
+        )
     net, report = network_from_model(model)
-    if twin is not None and naive:
-        placement = naive_placement(net)
-        report["placement"] = {"method": "naive", **placement_report(net, placement, twin)}
-    elif twin is not None:
-        placement, report["placement"] = twin_placement(net, twin, n_chips)
-        params, notes = corrected_parameters(net.parameters, placement.cores, twin)
-        net.parameters = params
-        report["placement"]["bias_corrections"] = notes
-    else:
+    tuned = twin_compensated(model)
+    if tuned:
+        report["weights"]["twin_compensated"] = (
+            "the model's base weights and masks were tuned on the board with its twin "
+            "(hil finetune): deployed as they are, not corrected again"
+        )
+    if twin is None:
+        return _deploy(net, report, None, "nominal", n_chips, calibration)
+    if naive:
+        return _deploy(net, report, twin, "naive", n_chips, calibration)
+    if tuned:  # as it was deployed when tuned: naive stays naive, a twin placement is redone
+        how = "naive" if tuned_from(model) == "naive" else TUNED
+        return _deploy(net, report, twin, how, n_chips, calibration)
+    names = [TWIN_MASKS, TWIN_BIASES] if compensate else [TWIN_BIASES]
+    names = names + ["naive"] if select else names[:1]
+    deps = {n: _deploy(net, report, twin, n, n_chips, calibration) for n in names}
+    if len(deps) == 1:
+        return deps[names[0]]
+    from hil.deploy.predict import PROBE_RATE_HZ, PROBE_S, PROBE_SEED, choose
+
+    reference = _deploy(net, {}, None, "nominal", n_chips, None)
+    best, predicted = choose(deps, reference, twin)
+    dep = deps[best]
+    dep.report["placement"]["selection"] = {
+        "chosen": best,
+        "predicted_rate_error": predicted,
+        "how": (
+            f"hil.sim with the twin's currents, Poisson {PROBE_RATE_HZ:g} Hz on every input for "
+            f"{PROBE_S:g} s (seed {PROBE_SEED}), against the nominal deployment on the nominal "
+            "chip (hil.deploy.predict)"
+        ),
+    }
+    return dep
+
+
+TWIN_MASKS = "twin"
+TWIN_BIASES = "twin, no mask compensation"
+TUNED = "twin, as fine-tuned"
+
+
+def _deploy(
+    net0: QuantizedNetwork,
+    report0: dict,
+    twin: Twin | None,
+    how: str,
+    n_chips: int | None,
+    calibration: object | None,
+) -> Deployment:
+    """Steps 3-5 of the module docstring for one placement method `how` (nominal: naive
+    placement without a twin; naive; TWIN_BIASES; TWIN_MASKS; TUNED)."""
+    net = replace(net0, parameters=[dict(p) for p in net0.parameters])
+    report = copy.deepcopy(report0)
+    if twin is None or how == "naive":
         placement = naive_placement(net)
         report["placement"] = {"method": "naive"}
+        if twin is not None:
+            report["placement"].update(placement_report(net, placement, twin))
+    else:
+        placement, report["placement"] = twin_placement(net, twin, n_chips)
+        report["placement"]["method"] = how
+        keep = BASE_WEIGHT_BIASES if how == TUNED else ()
+        params, notes = corrected_parameters(net.parameters, placement.cores, twin, keep=keep)
+        net.parameters = params
+        report["placement"]["bias_corrections"] = notes
     if n_chips is not None and placement.n_chips > n_chips:
         raise ConfigError(
             "chips",
@@ -259,13 +350,30 @@ def deploy(
     if calibration is not None:
         net.parameters, report["calibration"] = apply_calibration(net, placement.cores, calibration)
     config = to_config(net, placement)
-    if twin is not None and not naive and compensate:
+    if twin is not None and how == TWIN_MASKS:
         net, changed = compensate_masks(net, placement, config, twin)
         report["placement"]["masks_compensated"] = changed
         config = to_config(net, placement)
     report["cores_used"] = placement.cores.tolist()
     report["chips_used"] = placement.n_chips
     return Deployment(config=config, network=net, placement=placement, report=report)
+
+
+def twin_compensated(model: Model) -> bool:
+    """Whether `model`'s quantized form already holds a twin deployment's base weights and masks
+    (what `hil finetune` writes: training.finetune.twin_compensated)."""
+    ft = model.training.get("finetune")
+    return (
+        model.quantized is not None and isinstance(ft, dict) and ft.get("twin_compensated") is True
+    )
+
+
+def tuned_from(model: Model) -> str:
+    """The placement method a fine-tuned model was deployed with (training.finetune.deployed_as:
+    "naive" or a twin method; older files: the twin's)."""
+    ft = model.training.get("finetune")
+    got = ft.get("deployed_as") if isinstance(ft, dict) else None
+    return got if got in ("naive", TWIN_MASKS, TWIN_BIASES, TUNED) else TWIN_MASKS
 
 
 def map_path(config_path: str | Path) -> Path:

@@ -11,7 +11,12 @@ base weights (the base weights and biases stay; masks change, signs never). The 
 deployment seen on the board is kept; a step that does not improve it on the board is retried
 from the best with half the step size (a backtracking line search run on the chip).
 
-Cost: iterations + 1 board runs (the last one measures the final deployment).
+Cost: iterations + 1 board runs (the last one measures the final deployment). The errors it
+returns are in-sample (the run that chose the best); judge the result on held-out input.
+
+The target rates are the caller's: `hil finetune` takes them from the same deployment on the
+nominal simulator (sim://, no mismatch, noise, dead or hot neurons): the chip the network was
+designed for.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from hil.deploy.placement import base_weights
 from hil.errors import ConfigError
 from hil.events import events_to_raster, global_index
 from hil.quantize.weights import assign_nonzero, levels_per_core
+
+
+def rate_error(r: np.ndarray, ref: np.ndarray) -> float:
+    """sqrt(mean((r - ref)^2)) / sqrt(mean(ref^2)) over the network's neurons (rates [Hz])."""
+    return float(np.sqrt(np.mean((r - ref) ** 2) / np.mean(ref**2)))
 
 
 def board_rates(

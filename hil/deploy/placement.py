@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hil.artifacts import parse_json, read_bytes
+from hil.board import BoardInfo
 from hil.chip.biasgen import bias_code, bias_current
 from hil.chip.config import ChipConfig
 from hil.chip.geometry import (
@@ -80,6 +81,9 @@ KEY_CURRENTS = (
 )
 MAX_TWIN_BYTES = 128 << 20
 TWIN_SCHEMA = "hil.twin/1"
+TWIN_FORMS = (
+    "UTF-8 text: a hil.twin/1 JSON (hil fit) or a truth-CSV table (hil emulate --dump-truth)"
+)
 
 
 class _Device:
@@ -102,6 +106,7 @@ class Twin:
     dead: np.ndarray
     hot: np.ndarray
     weight_factor: np.ndarray | None = None  # (n_chips, 4, 256, 64) per CAM slot, or unknown
+    provenance: dict = field(default_factory=dict)  # board_id / silicon_id when the twin names them
 
     @property
     def good(self) -> np.ndarray:
@@ -136,9 +141,14 @@ def load_twin(path: str) -> Twin:
     per-CAM-slot weight factors when it has them) or a table in the truth-CSV shape (module
     docstring); ConfigError naming the column or row that is wrong."""
     raw = read_bytes(path, "twin", limit=MAX_TWIN_BYTES)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"twin {path}", "bytes that are not UTF-8", TWIN_FORMS) from None
     weight_factor = None
-    if raw.lstrip()[:1] == b"{":
-        doc = parse_json(raw.decode("utf-8", "replace"), f"twin {path}")
+    provenance: dict = {}
+    if text.lstrip()[:1] == "{":
+        doc = parse_json(text, f"twin {path}")
         if not isinstance(doc, dict) or doc.get("schema") != TWIN_SCHEMA:
             got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
             raise ConfigError(f"{path} schema", got, repr(TWIN_SCHEMA))
@@ -148,8 +158,16 @@ def load_twin(path: str) -> Twin:
         table = _table(path, cols)
         if doc.get("weight_factor") is not None:
             weight_factor = _weight_factor(path, doc["weight_factor"], table["chip"].size)
+        prov = doc.get("provenance")
+        if isinstance(prov, dict):
+            provenance = {
+                k: str(prov[k])[:200] for k in ("board_id", "silicon_id") if prov.get(k) is not None
+            }
     else:
-        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8", "replace"))))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as e:
+            raise ConfigError(f"twin {path}", f"not a CSV table ({e})", TWIN_FORMS) from None
         if not rows:
             raise ConfigError(f"{path}", "no rows", "a truth-CSV table (hil emulate --dump-truth)")
         table = _table(path, {c: [r.get(c) for r in rows] for c in rows[0]})
@@ -167,14 +185,46 @@ def load_twin(path: str) -> Twin:
         dead=table["dead"] > 0,
         hot=table["hot"] > 0,
         weight_factor=weight_factor,
+        provenance=provenance,
     )
+
+
+def check_twin_board(twin: Twin, info: BoardInfo, force: bool = False) -> dict:
+    """Whether `twin` describes the board `info` answers for: its chip count, and its silicon id
+    (else board id) when the twin names one (a `hil.twin/1` JSON's provenance; a truth-CSV table
+    names none and is reported as unchecked). ConfigError on a mismatch unless `force`; returns
+    what was checked, for the deployment report."""
+    board_ids = {"board_id": info.board_id, "silicon_id": info.details.get("silicon_id")}
+    key = "silicon_id" if twin.provenance.get("silicon_id") and board_ids["silicon_id"] else None
+    key = key or ("board_id" if twin.provenance.get("board_id") else None)
+    problems = []
+    if twin.n_chips != info.n_chips:
+        problems.append(f"{twin.n_chips} chip(s) in the twin, {info.n_chips} on the board")
+    if key is not None and str(twin.provenance[key]) != str(board_ids[key]):
+        problems.append(f"twin {key} {twin.provenance[key]!r}, board's {board_ids[key]!r}")
+    if problems and not force:
+        raise ConfigError(
+            "twin",
+            "; ".join(problems),
+            "a twin of this board (or --force-twin to use another board's twin)",
+        )
+    return {
+        "checked": key or "chip count only (the twin names no board)",
+        "twin": dict(twin.provenance),
+        "board": {k: v for k, v in board_ids.items() if v is not None},
+        "mismatch_forced": problems,
+    }
 
 
 def _table(path: str, cols: dict) -> dict[str, np.ndarray]:
     need = ("chip", "core", "neuron", "dead", "hot", *BIAS_CURRENTS)
     missing = [c for c in need if c not in cols]
     if missing:
-        raise ConfigError(f"{path} columns", missing[:5], "columns " + ", ".join(need))
+        raise ConfigError(
+            f"{path}",
+            f"missing columns {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+            "columns " + ", ".join(need),
+        )
     try:
         table = {c: np.array([float(v) for v in cols[c]]) for c in need}
     except (TypeError, ValueError) as e:
@@ -286,17 +336,21 @@ def same_coarse_code(name: str, coarse: int, amps: float) -> tuple[int, int]:
 
 
 def corrected_parameters(
-    parameters: list[dict[str, tuple[int, int]]], cores: np.ndarray, twin: Twin
+    parameters: list[dict[str, tuple[int, int]]],
+    cores: np.ndarray,
+    twin: Twin,
+    keep: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, tuple[int, int]]], list[str]]:
     """Per logical core, its codes with each current divided by its physical core's median factor
-    and re-rounded (module docstring); and one line per changed code."""
+    and re-rounded (module docstring); and one line per changed code. Device biases in `keep`
+    stay as they are (a fine-tuned model's base weights are corrected already)."""
     out, notes = [], []
     for k, params in enumerate(parameters):
         chip, core = int(cores[k][0]), int(cores[k][1])
         new = {}
         for dev_name, (c, f) in params.items():
             sim = DEVICE_TO_SIM.get(dev_name)
-            if sim is None or sim not in twin.factors:
+            if sim is None or sim not in twin.factors or dev_name in keep:
                 new[dev_name] = (c, f)
                 continue
             want = float(bias_current(dev_name, c, f)) / twin.core_factor(chip, core, sim)
@@ -312,6 +366,7 @@ __all__ = [
     "KEY_CURRENTS",
     "Twin",
     "base_weights",
+    "check_twin_board",
     "compensate_masks",
     "corrected_parameters",
     "load_twin",
