@@ -319,7 +319,10 @@ def run_stages(
     if len(set(names)) != len(names):
         raise ConfigError("stages", names, "unique stage names")
     for s in stages:
-        unknown = [i for i in s.inputs + s.uses if i not in names[: names.index(s.name)]]
+        # `uses` may name a stage this run leaves out (`hil nightly --skip fit`): it reads as None
+        later = names[names.index(s.name) :]
+        unknown = [i for i in s.inputs if i not in names[: names.index(s.name)]]
+        unknown += [u for u in s.uses if u in later]
         if unknown:
             raise ConfigError(f"stage {s.name}: inputs", unknown, "names of earlier stages")
     _canonical(dict(params))  # JSON-able, or a ConfigError now rather than in the middle

@@ -13,6 +13,9 @@ import sys
 
 from hil.errors import ConfigError, HilError, quote
 
+# The stages `hil nightly --skip` may leave out (NightJob checks the same list).
+SKIPPABLE = ("conformance", "characterize", "fit", "calibrate", "validate")
+
 STORE_HELP = (
     "results store URL: sqlite:///PATH (default sqlite:///reports/hil.db) or postgresql://..."
 )
@@ -91,8 +94,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--skip",
         action="append",
         default=[],
-        choices=("conformance", "validate"),
-        help="leave a stage out (repeatable)",
+        choices=SKIPPABLE,
+        help=f"leave a stage out (repeatable): {', '.join(SKIPPABLE)}",
     )
     n.add_argument(
         "--workers",
