@@ -341,6 +341,11 @@ BENCHMARKS = [
     ("link", "hil.bench.link", "event throughput and command round trip over the wire protocol"),
     ("emulator", "hil.bench.emulator", "real-time factor of the emulated full chip"),
     (
+        "scaling",
+        "hil.bench.scaling",
+        "hil.sim's cost against the bare-matmul floor of the same work",
+    ),
+    (
         "store",
         "hil.bench.store",
         "results store: trend query over a synthetic year, SQLite and PostgreSQL",
