@@ -208,7 +208,7 @@ def _block(  # noqa: PLR0913, PLR0915
     M = K * N
     Nin = x.shape[2]
     J = t_end.shape[0]
-    ptr, cols, vals = csr
+    ptr, cols, vals = csr[0], csr[1], csr[2]
     use_csr = ptr.shape[0] > 0
     P = n_inst * B
     p0 = blk * P // blocks

@@ -93,7 +93,8 @@ def _pair(  # noqa: PLR0913, PLR0915
     wi: np.ndarray,  # (Nin, K*N) input weight currents [A]
     wr: np.ndarray,  # (N, K*N) recurrent weight currents [A]
     has_rec: bool,
-    csr: tuple,  # (indptr (N + 1,), cols, vals): wr's non-zeros by row, or empty arrays
+    csr: tuple,  # (indptr (N + 1,), cols, vals) of wr's non-zeros by row, then the same of wi;
+    # empty arrays: dense rows
     noise: np.ndarray,  # (T, N) membrane noise current [A], or (1, N) zeros
     has_noise: bool,
     syn_jump: np.ndarray,  # (K, N)
@@ -124,8 +125,9 @@ def _pair(  # noqa: PLR0913, PLR0915
     checkpoint the adjoint recomputes from) when ck_state has rows."""
     record = rec_ut.shape[0] > 0
     checkpoint = ck_state.shape[0] > 0
-    ptr, cols, vals = csr
+    ptr, cols, vals, iptr, icols, ivals = csr
     use_csr = ptr.shape[0] > 0
+    use_in = iptr.shape[0] > 0
     T, N = out.shape
     K = si.shape[0]
     KN = K * N
@@ -156,12 +158,19 @@ def _pair(  # noqa: PLR0913, PLR0915
         # drive: input rows of the channels with events, plus rows of last bin's spikers
         for q in range(KN):
             drv[q] = _0
-        for c in range(Nin):
-            xc = xi[t, c]
-            if xc != _0:
-                row = wi[c]
-                for q in range(KN):
-                    drv[q] += xc * row[q]
+        if use_in:  # only the synapses of the channels with events, in the dense order
+            for c in range(Nin):
+                xc = xi[t, c]
+                if xc != _0:
+                    for e in range(iptr[c], iptr[c + 1]):
+                        drv[icols[e]] += xc * ivals[e]
+        else:
+            for c in range(Nin):
+                xc = xi[t, c]
+                if xc != _0:
+                    row = wi[c]
+                    for q in range(KN):
+                        drv[q] += xc * row[q]
         if has_rec:
             for q in range(KN):
                 rec[q] = _0
@@ -231,7 +240,7 @@ def _run(  # noqa: PLR0913
     w_in: np.ndarray,  # (Iwi, Nin, K*N) input weight currents [A]
     w_rec: np.ndarray,  # (Iw, N, K*N) recurrent weight currents [A]
     has_rec: bool,
-    csr: tuple,  # (indptr, cols, vals) of w_rec[0] (shared weights), or empty: see _pair
+    csr: tuple,  # compressed rows of w_rec[0] and w_in[0] (shared weights), or empty: see _pair
     noise: np.ndarray,  # (I, B, T, N) membrane noise current [A], or (I, B, 1, N) zeros
     has_noise: bool,
     syn_jump: np.ndarray,  # (I, K, N)
@@ -346,10 +355,12 @@ def run_fused(
     z = np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3))
     w_r = np.zeros((1, N, K * N), dtype=np.float32) if w_rec is None else _np(w_rec)
     sparse_ok = w_rec is not None and w_r.shape[0] == 1
-    if sparse and not sparse_ok:
-        raise ConfigError("sparse", True, "False or None: per-instance or no recurrent weights")
+    if sparse and w_r.shape[0] > 1:
+        raise ConfigError("sparse", True, "False or None with per-instance recurrent weights")
     on = sparse_ok and (use_sparse(w_r[0]) if sparse is None else bool(sparse))
-    csr = fanout(w_r[0]) if on else no_csr()
+    w_i = _np(w_in)
+    on_in = w_i.shape[0] == 1 and (use_sparse(w_i[0]) if sparse is None else bool(sparse))
+    csr = (fanout(w_r[0]) if on else no_csr()) + (fanout(w_i[0]) if on_in else no_csr())
     arrays: dict[str, Any] = {
         "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
         "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,
@@ -357,7 +368,7 @@ def run_fused(
     with torch_threads() as threads:
         numba.set_num_threads(threads)
         _run(
-            _np(inputs), _np(w_in), w_r, w_rec is not None, csr,
+            _np(inputs), w_i, w_r, w_rec is not None, csr,
             z, noise is not None, arrays["syn_jump"], arrays["syn_decay"], arrays["syn_mean"],
             arrays["nrn"], arrays["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
             t_end, k.has_ahp, times, u, timer, isyn, iahp, spikes, out, first, rec_ut, rec_bsa,

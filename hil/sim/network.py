@@ -126,10 +126,10 @@ def simulate(
     float32 operations, sparse input and recurrent rows, parallel over instances x batch); it needs
     no gradient. None (default): fused whenever no gradient is needed and `compiled` is False;
     False: always the torch path; True: fused, ConfigError if a gradient is needed.
-    `sparse` (fused kernels): add only the non-zero synapses of each spike instead of dense weight
-    rows (hil.sim.sparse; identical spikes and gradients); None (default): when at most 1/8 of the
-    recurrent weights are non-zero, as on the chip (64 CAM entries per neuron); the torch path
-    ignores it.
+    `sparse` (fused kernels): add only the non-zero synapses of each input event and spike instead
+    of dense weight rows (hil.sim.sparse; identical spikes and gradients); None (default): for the
+    input and the recurrent weights each, when at most 1/8 of them are non-zero, as on the chip (64
+    CAM entries per neuron); the torch path ignores it.
     """
     n_inst, N = params.instances, params.neurons
     if weights.neurons != N:
