@@ -351,6 +351,11 @@ BENCHMARKS = [
         "weight quantization error and speed against Rockpool's quantizer",
     ),
     (
+        "scaling",
+        "hil.bench.scaling",
+        "hil.sim's cost against the bare-matmul floor of the same work",
+    ),
+    (
         "store",
         "hil.bench.store",
         "results store: trend query over a synthetic year, SQLite and PostgreSQL",

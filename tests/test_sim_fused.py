@@ -145,3 +145,19 @@ def test_float64_runs_take_the_torch_path_and_threads_are_left_alone() -> None:
         with pytest.raises(ConfigError):
             simulate(p64, w64, x, fused=True)
     assert torch.get_num_threads() == n
+
+
+def test_the_backward_keeps_at_most_16_bytes_per_bin_batch_and_neuron() -> None:
+    from hil.sim.adjoint import CHECKPOINT_BINS, saved_bytes
+
+    g = torch.Generator().manual_seed(4)
+    n, batch, bins = 64, 4, 10 * CHECKPOINT_BINS + 3  # a partial last segment
+    w_in = (torch.eye(n) * 4).requires_grad_(True)
+    w_rec = (torch.randn(n, n, generator=g) * 2 / n**0.5).requires_grad_(True)
+    x = torch.poisson(torch.full((batch, bins, n), 0.05), generator=g)
+    out = simulate(NeuronParams.nominal(n), Weights.from_signed(w_in, w_rec), x, rec_grad=1.0)
+    assert out.spikes.grad_fn is not None and out.spikes.sum() > 0
+    per = saved_bytes(out.spikes) / (bins * batch * n)
+    assert per <= 16.0, per
+    out.spikes.mean().backward()  # and the checkpointed backward runs through every segment
+    assert torch.isfinite(w_rec.grad).all() and w_rec.grad.abs().max() > 0

@@ -16,14 +16,17 @@ Shapes: I instances, B batch, T bins, J sub-steps per bin, N neurons, K types, M
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 import torch
 from numba import njit, prange
 
+from hil.errors import ConfigError
 from hil.sim.dynamics import Constants
 from hil.sim.fastmath32 import exp32, log32
-from hil.sim.fused import run_fused, torch_threads
+from hil.sim.fused import _pair, run_fused, torch_threads
 from hil.sim.records import State
 
 F = np.float32
@@ -169,11 +172,17 @@ def _block(  # noqa: PLR0913, PLR0915
     out: np.ndarray,  # (I, B, T, N) counts
     spikes0: np.ndarray,  # (I, B, N) counts before the first bin
     x: np.ndarray,  # (B, T, Nin) input counts
-    rec_ut: np.ndarray,  # (I, B, T, J, 2, N)
-    rec_bsa: np.ndarray,  # (I, B, T, 3, N)
+    w_in: np.ndarray,  # (Nin, M) input weight currents [A]
+    w_rec: np.ndarray,  # (N, M) recurrent weight currents [A]
     w_rec_t: np.ndarray,  # (M, N) W_rec transposed
     has_rec: bool,
+    csr: tuple,  # (indptr, cols, vals) of w_rec (hil.sim.sparse.fanout), or empty: dense rows
     rec_grad: np.float32,
+    noise: np.ndarray,  # (I, B, T, N) or (I, B, 1, N) zeros
+    has_noise: bool,
+    ck_state: np.ndarray,  # (I, B, S, 3 + K, N) state at every `every`-th bin start
+    every: int,
+    t_end: np.ndarray,
     syn_jump: np.ndarray,  # (I, K, N)
     syn_decay: np.ndarray,
     syn_mean: np.ndarray,
@@ -189,11 +198,18 @@ def _block(  # noqa: PLR0913, PLR0915
     g_rec: np.ndarray,  # (blocks, N, M) output: dL/dW_rec per block of pairs
     blk: int,
 ) -> None:
-    """One block of pairs (see _backward); a function of its own so that its loops vectorize."""
+    """One block of pairs (see _backward); a function of its own so that its loops vectorize.
+
+    Segment by segment from the last: each pair's forward is recomputed from its checkpoint over
+    the segment's `every` bins (hil.sim.fused._pair, recording u, timer, base, sink and a), then
+    the segment's bins are walked in reverse."""
     n_inst, B, T, N = out.shape
     K = syn_jump.shape[1]
     M = K * N
     Nin = x.shape[2]
+    J = t_end.shape[0]
+    ptr, cols, vals = csr[0], csr[1], csr[2]
+    use_csr = ptr.shape[0] > 0
     P = n_inst * B
     p0 = blk * P // blocks
     p1 = (blk + 1) * P // blocks
@@ -204,6 +220,16 @@ def _block(  # noqa: PLR0913, PLR0915
     gnext = np.zeros((nb, N), dtype=np.float32)
     gd = np.zeros((nb, M), dtype=np.float32)
     gmean = np.zeros((K + 1, N), dtype=np.float32)
+    seg_ut = np.empty((nb, every, J, 2, N), dtype=np.float32)
+    seg_bsa = np.empty((nb, every, 3, N), dtype=np.float32)
+    seg_out = np.empty((every, N), dtype=np.float32)
+    no_first = np.empty((0, N), dtype=np.float32)
+    no_ck = np.empty((0, 3 + K, N), dtype=np.float32)
+    ui = np.empty(N, dtype=np.float32)
+    ti = np.empty(N, dtype=np.float32)
+    hi = np.empty(N, dtype=np.float32)
+    si = np.empty((K, N), dtype=np.float32)
+    sp = np.empty(N, dtype=np.float32)
     gi, gr = g_in[blk], g_rec[blk]
     for q in range(Nin):
         for m in range(M):
@@ -211,44 +237,75 @@ def _block(  # noqa: PLR0913, PLR0915
     for q in range(N):
         for m in range(M):
             gr[q, m] = _0
-    for t in range(T - 1, -1, -1):
-        for pp in range(nb):
+    for seg in range(ck_state.shape[2] - 1, -1, -1):
+        t0 = seg * every
+        t1 = min(T, t0 + every)
+        for pp in range(nb):  # recompute the segment's forward from the checkpoint
             i = (p0 + pp) // B
             b = (p0 + pp) % B
-            _bin_backward(
-                t, gout[i, b], rec_ut[i, b], rec_bsa[i, b], syn_jump[i], syn_decay[i],
-                syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, fbg, gu[pp], gisyn[pp],
-                giahp[pp], gnext[pp], gmean, gd[pp],
-            )  # fmt: skip
-            gdp = gd[pp]
-            xt = x[b, t]
-            for c in range(Nin):  # dL/dW_in += x_t^T gd over the input events
-                v = xt[c]
-                if v != _0:
-                    row = gi[c]
-                    for m in range(M):
-                        row[m] += v * gdp[m]
-            if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes
-                prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
+            ck = ck_state[i, b, seg]
+            for n in range(N):
+                ui[n] = ck[0, n]
+                ti[n] = ck[1, n]
+                hi[n] = ck[2, n]
+                sp[n] = out[i, b, t0 - 1, n] if t0 > 0 else spikes0[i, b, n]
+            for k in range(K):
                 for n in range(N):
-                    v = prev[n]
+                    si[k, n] = ck[3 + k, n]
+            nz = noise[i, b, t0:t1] if has_noise else noise[i, b]
+            _pair(
+                x[b, t0:t1], w_in, w_rec, has_rec, csr, nz, has_noise, syn_jump[i], syn_decay[i],
+                syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp, False, ui, ti, si, hi,
+                sp, seg_out[: t1 - t0], no_first, seg_ut[pp, : t1 - t0], seg_bsa[pp, : t1 - t0],
+                no_ck, every,
+            )  # fmt: skip
+        for t in range(t1 - 1, t0 - 1, -1):
+            for pp in range(nb):
+                i = (p0 + pp) // B
+                b = (p0 + pp) % B
+                _bin_backward(
+                    t - t0, gout[i, b, t0:t1], seg_ut[pp], seg_bsa[pp], syn_jump[i],
+                    syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, fbg, gu[pp],
+                    gisyn[pp], giahp[pp], gnext[pp], gmean, gd[pp],
+                )  # fmt: skip
+                gdp = gd[pp]
+                xt = x[b, t]
+                for c in range(Nin):  # dL/dW_in += x_t^T gd over the input events
+                    v = xt[c]
                     if v != _0:
-                        row = gr[n]
+                        row = gi[c]
                         for m in range(M):
                             row[m] += v * gdp[m]
-        for pp in range(nb):
-            gn = gnext[pp]
-            for n in range(N):
-                gn[n] = _0
-        if has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
-            for m in range(M):
-                w = w_rec_t[m]
+                if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes
+                    prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
+                    for n in range(N):
+                        v = prev[n]
+                        if v != _0:
+                            row = gr[n]
+                            for m in range(M):
+                                row[m] += v * gdp[m]
+            for pp in range(nb):
+                gn = gnext[pp]
+                for n in range(N):
+                    gn[n] = _0
+            if has_rec and rec_grad != _0 and use_csr:  # the same sums over the non-zeros
                 for pp in range(nb):
-                    g = gd[pp, m] * rec_grad
-                    if g != _0:
-                        gn = gnext[pp]
-                        for n in range(N):
-                            gn[n] += w[n] * g
+                    gn = gnext[pp]
+                    gdp = gd[pp]
+                    for n in range(N):
+                        acc = _0
+                        for e in range(ptr[n], ptr[n + 1]):
+                            acc += vals[e] * (gdp[cols[e]] * rec_grad)
+                        gn[n] = acc
+            elif has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
+                for m in range(M):
+                    w = w_rec_t[m]
+                    for pp in range(nb):
+                        g = gd[pp, m] * rec_grad
+                        if g != _0:
+                            gn = gnext[pp]
+                            for n in range(N):
+                                gn[n] += w[n] * g
 
 
 @njit(parallel=True, cache=True, error_model="numpy", nogil=True)
@@ -257,11 +314,17 @@ def _backward(  # noqa: PLR0913
     out: np.ndarray,  # (I, B, T, N) counts
     spikes0: np.ndarray,  # (I, B, N) counts before the first bin
     x: np.ndarray,  # (B, T, Nin) input counts
-    rec_ut: np.ndarray,  # (I, B, T, J, 2, N)
-    rec_bsa: np.ndarray,  # (I, B, T, 3, N)
+    w_in: np.ndarray,  # (Nin, M)
+    w_rec: np.ndarray,  # (N, M)
     w_rec_t: np.ndarray,  # (M, N) W_rec transposed
     has_rec: bool,
+    csr: tuple,
     rec_grad: np.float32,
+    noise: np.ndarray,
+    has_noise: bool,
+    ck_state: np.ndarray,
+    every: int,
+    t_end: np.ndarray,
     syn_jump: np.ndarray,  # (I, K, N)
     syn_decay: np.ndarray,
     syn_mean: np.ndarray,
@@ -279,53 +342,60 @@ def _backward(  # noqa: PLR0913
     """Pairs in `blocks` blocks, in parallel; the pairs of a block walk the bins in lockstep so
     that W_rec is read once per bin for all of them (rec_grad > 0)."""
     for blk in prange(blocks):
-        _block(gout, out, spikes0, x, rec_ut, rec_bsa, w_rec_t, has_rec, rec_grad, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
+        _block(gout, out, spikes0, x, w_in, w_rec, w_rec_t, has_rec, csr, rec_grad, noise, has_noise, ck_state, every, t_end, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
+
+
+# bins between the checkpoints the forward keeps; the backward recomputes each segment from one
+CHECKPOINT_BINS = 16
 
 
 class _Adjoint(torch.autograd.Function):
     """counts = simulate(...) as a function of W_in (Nin, M) and W_rec (N, M)."""
 
     @staticmethod
-    def forward(ctx, w_in, w_rec, k, state, x, noise, rec_grad, feedback_grad, box):  # noqa: ANN001, ANN205, PLR0913
+    def forward(ctx, w_in, w_rec, k, state, x, noise, rec_grad, feedback_grad, sparse, box):  # noqa: ANN001, ANN205, PLR0913
         has_rec = w_rec is not None
         state, counts, _, arr = run_fused(
             k, state, x, w_in.detach()[None], w_rec.detach()[None] if has_rec else None, noise,
-            times=False, record=True,
+            times=False, checkpoint=CHECKPOINT_BINS, sparse=sparse,
         )  # fmt: skip
         ctx.k, ctx.arr, ctx.rec_grad, ctx.has_rec = k, arr, rec_grad, has_rec
         ctx.feedback_grad = feedback_grad
         ctx.x = x
-        ctx.save_for_backward(counts, w_rec.detach() if has_rec else None)
+        ctx.save_for_backward(counts, w_in.detach(), w_rec.detach() if has_rec else None)
         box.append(state)
         return counts
 
     @staticmethod
     def backward(ctx, gout):  # noqa: ANN001, ANN205
-        counts, w_rec = ctx.saved_tensors
+        counts, w_in, w_rec = ctx.saved_tensors
         k, arr = ctx.k, ctx.arr
         n_inst, B, T, N = counts.shape
         M = len(k.types) * N
-        w_t = (
-            np.ascontiguousarray(w_rec.t().numpy())
-            if ctx.has_rec
-            else np.zeros((M, N), dtype=np.float32)
-        )
+        if ctx.has_rec:
+            w_r = np.ascontiguousarray(w_rec.numpy())
+            w_t = np.ascontiguousarray(w_rec.t().numpy())
+        else:
+            w_r = np.zeros((N, M), dtype=np.float32)
+            w_t = np.zeros((M, N), dtype=np.float32)
         with torch_threads() as threads:
             numba.set_num_threads(threads)
             blocks = min(threads, n_inst * B)
             x = ctx.x[0].numpy()  # (B, T, Nin), shared by the instances
             g_in = np.empty((blocks, x.shape[2], M), dtype=np.float32)
             g_rec = np.empty((blocks, N, M), dtype=np.float32)
+            noise = arr["noise"]
             _backward(
                 np.ascontiguousarray(gout.to(torch.float32).numpy()), counts.numpy(), arr["spikes0"],
-                np.ascontiguousarray(x), arr["rec_ut"], arr["rec_bsa"], w_t, ctx.has_rec,
-                np.float32(ctx.rec_grad), arr["syn_jump"], arr["syn_decay"], arr["syn_mean"],
-                arr["nrn"], arr["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
-                k.has_ahp, np.float32(ctx.feedback_grad), blocks, g_in, g_rec,
+                np.ascontiguousarray(x), np.ascontiguousarray(w_in.numpy()), w_r, w_t,
+                ctx.has_rec, arr["csr"], np.float32(ctx.rec_grad), noise, bool(arr["has_noise"]), arr["ck_state"], arr["every"], arr["t_end"], arr["syn_jump"],
+                arr["syn_decay"], arr["syn_mean"], arr["nrn"], arr["rows"], np.float32(k.Io),
+                np.float32(k.gamma), np.float32(k.h), k.has_ahp, np.float32(ctx.feedback_grad),
+                blocks, g_in, g_rec,
             )  # fmt: skip
         g_in = torch.from_numpy(g_in.sum(0)) if ctx.needs_input_grad[0] else None
         g_rec = torch.from_numpy(g_rec.sum(0)) if ctx.has_rec and ctx.needs_input_grad[1] else None
-        return g_in, g_rec, None, None, None, None, None, None, None
+        return g_in, g_rec, None, None, None, None, None, None, None, None
 
 
 def adjoint_applies(k: Constants, weights_shared: bool, times: bool) -> bool:
@@ -342,22 +412,29 @@ def run_adjoint(
     noise: torch.Tensor | None,
     rec_grad: float,
     feedback_grad: float = 0.0,
+    sparse: bool | None = None,
 ) -> tuple[State, torch.Tensor]:
     """Differentiable (in w_in (Nin, M) and w_rec (N, M)) fused run of x (1, B, T, Nin):
     (final state without gradient, counts (I, B, T, N))."""
     box: list[State] = []
     counts = _Adjoint.apply(
-        w_in, w_rec, k, state.detach(), x, noise, float(rec_grad), float(feedback_grad), box
+        w_in, w_rec, k, state.detach(), x, noise, float(rec_grad), float(feedback_grad), sparse, box
     )
     return box[0], counts
 
 
 def saved_bytes(counts: torch.Tensor) -> int:
-    """Bytes the forward that produced `counts` (run_adjoint's output) keeps for its backward:
-    the kernel's records and the tensors saved in the autograd context."""
-    node = counts.grad_fn
+    """Bytes the forward that produced `counts` (run_adjoint's output) keeps for its backward (the
+    kernel's checkpoints and arrays, the tensors saved in the autograd context, the counts among
+    them), plus the segment buffers the backward allocates while it runs."""
+    node: Any = counts.grad_fn  # the _Adjoint context
     if node is None or not hasattr(node, "arr"):
-        raise ValueError("counts do not come from run_adjoint with a pending backward")
-    arrays = [a for a in node.arr.values() if isinstance(a, np.ndarray)]
+        raise ConfigError("counts", "a tensor", "the output of run_adjoint, before its backward")
+    values = [v for x in node.arr.values() for v in (x if isinstance(x, tuple) else (x,))]
+    arrays = [a for a in values if isinstance(a, np.ndarray)]
     tensors = [t for t in node.saved_tensors if t is not None]
-    return sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in tensors)
+    n_inst, B, _, N = counts.shape
+    J = node.k.substeps
+    segments = n_inst * B * CHECKPOINT_BINS * (2 * J + 3) * N * 4
+    kept = sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in tensors)
+    return kept + segments

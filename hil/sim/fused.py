@@ -15,15 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numba
 import numpy as np
 import torch
 from numba import njit, prange
 
+from hil.errors import ConfigError
 from hil.sim.dynamics import Constants
 from hil.sim.fastmath32 import exp32, log32
 from hil.sim.records import AMPA, GABA, NMDA, SHUNT, State
+from hil.sim.sparse import fanout, no_csr, use_sparse
 
 F = np.float32
 _0, _1, _HALF, _1P5, _MIN_DU = F(0), F(1), F(0.5), F(1.5), F(1e-6)
@@ -90,6 +93,8 @@ def _pair(  # noqa: PLR0913, PLR0915
     wi: np.ndarray,  # (Nin, K*N) input weight currents [A]
     wr: np.ndarray,  # (N, K*N) recurrent weight currents [A]
     has_rec: bool,
+    csr: tuple,  # (indptr (N + 1,), cols, vals) of wr's non-zeros by row, then the same of wi;
+    # empty arrays: dense rows
     noise: np.ndarray,  # (T, N) membrane noise current [A], or (1, N) zeros
     has_noise: bool,
     syn_jump: np.ndarray,  # (K, N)
@@ -112,10 +117,17 @@ def _pair(  # noqa: PLR0913, PLR0915
     first: np.ndarray,  # (T, N) first spike times [s], or (0, N)
     rec_ut: np.ndarray,  # (T, J, 2, N): u and timer before each sub-step, or (0, J, 2, N)
     rec_bsa: np.ndarray,  # (T, 3, N): base, sink and a of each bin, or (0, 3, N)
+    ck_state: np.ndarray,  # (S, 3 + K, N): u, timer, iahp, isyn at every `every`-th bin start
+    every: int,
 ) -> None:
     """The whole time loop of one (instance, batch) pair; records what the adjoint
-    (hil.sim.adjoint) needs when rec_ut has T rows."""
+    (hil.sim.adjoint) needs when rec_ut has T rows, and the state every `every` bins (a
+    checkpoint the adjoint recomputes from) when ck_state has rows."""
     record = rec_ut.shape[0] > 0
+    checkpoint = ck_state.shape[0] > 0
+    ptr, cols, vals, iptr, icols, ivals = csr
+    use_csr = ptr.shape[0] > 0
+    use_in = iptr.shape[0] > 0
     T, N = out.shape
     K = si.shape[0]
     KN = K * N
@@ -134,24 +146,47 @@ def _pair(  # noqa: PLR0913, PLR0915
     u_th, t_ref = nrn[8], nrn[9]
     ahp_jump, ahp_decay, ahp_mean = nrn[10], nrn[11], nrn[12]
     for t in range(T):
+        if checkpoint and t % every == 0:
+            ck = ck_state[t // every]
+            for n in range(N):
+                ck[0, n] = ui[n]
+                ck[1, n] = ti[n]
+                ck[2, n] = hi[n]
+            for k in range(K):
+                for n in range(N):
+                    ck[3 + k, n] = si[k, n]
         # drive: input rows of the channels with events, plus rows of last bin's spikers
         for q in range(KN):
             drv[q] = _0
-        for c in range(Nin):
-            xc = xi[t, c]
-            if xc != _0:
-                row = wi[c]
-                for q in range(KN):
-                    drv[q] += xc * row[q]
+        if use_in:  # only the synapses of the channels with events, in the dense order
+            for c in range(Nin):
+                xc = xi[t, c]
+                if xc != _0:
+                    for e in range(iptr[c], iptr[c + 1]):
+                        drv[icols[e]] += xc * ivals[e]
+        else:
+            for c in range(Nin):
+                xc = xi[t, c]
+                if xc != _0:
+                    row = wi[c]
+                    for q in range(KN):
+                        drv[q] += xc * row[q]
         if has_rec:
             for q in range(KN):
                 rec[q] = _0
-            for p in range(N):
-                sc = sp[p]
-                if sc != _0:
-                    row = wr[p]
-                    for q in range(KN):
-                        rec[q] += sc * row[q]
+            if use_csr:  # only the synapses of the spikers, in the dense order (by row)
+                for p in range(N):
+                    sc = sp[p]
+                    if sc != _0:
+                        for e in range(ptr[p], ptr[p + 1]):
+                            rec[cols[e]] += sc * vals[e]
+            else:
+                for p in range(N):
+                    sc = sp[p]
+                    if sc != _0:
+                        row = wr[p]
+                        for q in range(KN):
+                            rec[q] += sc * row[q]
             for q in range(KN):
                 drv[q] = drv[q] + rec[q]
         for k in range(K):
@@ -205,6 +240,7 @@ def _run(  # noqa: PLR0913
     w_in: np.ndarray,  # (Iwi, Nin, K*N) input weight currents [A]
     w_rec: np.ndarray,  # (Iw, N, K*N) recurrent weight currents [A]
     has_rec: bool,
+    csr: tuple,  # compressed rows of w_rec[0] and w_in[0] (shared weights), or empty: see _pair
     noise: np.ndarray,  # (I, B, T, N) membrane noise current [A], or (I, B, 1, N) zeros
     has_noise: bool,
     syn_jump: np.ndarray,  # (I, K, N)
@@ -227,6 +263,8 @@ def _run(  # noqa: PLR0913
     first: np.ndarray,  # (I, B, T, N) first spike time in the bin [s], or (I, B, 0, N)
     rec_ut: np.ndarray,  # (I, B, T, J, 2, N) or (I, B, 0, J, 2, N): see _pair
     rec_bsa: np.ndarray,  # (I, B, T, 3, N) or (I, B, 0, 3, N)
+    ck_state: np.ndarray,  # (I, B, S, 3 + K, N) or (I, B, 0, 3 + K, N): see _pair
+    every: int,
 ) -> None:
     """Every (instance, batch) pair in parallel."""
     n_inst, B = u.shape[0], u.shape[1]
@@ -235,10 +273,10 @@ def _run(  # noqa: PLR0913
         b = ib % B
         _pair(
             x[i if x.shape[0] > 1 else 0, b], w_in[i if w_in.shape[0] > 1 else 0],
-            w_rec[i if w_rec.shape[0] > 1 else 0], has_rec, noise[i, b], has_noise,
+            w_rec[i if w_rec.shape[0] > 1 else 0], has_rec, csr, noise[i, b], has_noise,
             syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp,
             times, u[i, b], timer[i, b], isyn[i, b], iahp[i, b], spikes[i, b], out[i, b],
-            first[i, b], rec_ut[i, b], rec_bsa[i, b],
+            first[i, b], rec_ut[i, b], rec_bsa[i, b], ck_state[i, b], every,
         )  # fmt: skip
 
 
@@ -274,13 +312,19 @@ def run_fused(
     noise: torch.Tensor | None,
     times: bool,
     record: bool = False,
+    checkpoint: int = 0,
+    sparse: bool | None = None,
 ) -> tuple[State, torch.Tensor, torch.Tensor | None, dict | None]:
     """Run every bin of `inputs` ((Ix, B, T, Nin) counts) from `state` without autograd.
 
     w_in (Iwi, Nin, K*N), w_rec (Iw, N, K*N) or None: weight currents [A] over the simulated types;
     noise (T, I, B, N) [A] or None. Returns (final state, counts (I, B, T, N), first spike times
     (I, B, T, N) [s from the bin start], +inf where none, or None unless `times`, and with
-    `record` what hil.sim.adjoint needs: the kernel's arrays by name; else None).
+    `record` or `checkpoint` what hil.sim.adjoint needs: the kernel's arrays by name; else None).
+    `checkpoint` > 0 keeps the state (u, timer, iahp, isyn) at every `checkpoint`-th bin start
+    instead of the per-bin records of `record`. `sparse`: add only the non-zero synapses of each
+    spike (hil.sim.sparse; weights shared by the instances), None: when the weights are sparse
+    enough (hil.sim.sparse.use_sparse), False: dense rows.
     """
     n_inst, B, N = state.u.shape
     K, T = len(k.types), inputs.shape[2]
@@ -302,25 +346,45 @@ def run_fused(
     spikes = _np(state.spikes).copy()
     out = np.empty((n_inst, B, T, N), dtype=np.float32)
     first = np.full((n_inst, B, T if times else 0, N), np.inf, dtype=np.float32)
-    none = np.zeros((1, N, K * N), dtype=np.float32)
     J, Tr = k.substeps, T if record else 0
     rec_ut = np.empty((n_inst, B, Tr, J, 2, N), dtype=np.float32)
     rec_bsa = np.empty((n_inst, B, Tr, 3, N), dtype=np.float32)
+    every = max(1, checkpoint)
+    S = -(-T // every) if checkpoint > 0 else 0
+    ck_state = np.empty((n_inst, B, S, 3 + K, N), dtype=np.float32)
     z = np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3))
-    arrays = {
+    w_r = np.zeros((1, N, K * N), dtype=np.float32) if w_rec is None else _np(w_rec)
+    sparse_ok = w_rec is not None and w_r.shape[0] == 1
+    if sparse and w_r.shape[0] > 1:
+        raise ConfigError("sparse", True, "False or None with per-instance recurrent weights")
+    on = sparse_ok and (use_sparse(w_r[0]) if sparse is None else bool(sparse))
+    w_i = _np(w_in)
+    on_in = w_i.shape[0] == 1 and (use_sparse(w_i[0]) if sparse is None else bool(sparse))
+    csr = (fanout(w_r[0]) if on else no_csr()) + (fanout(w_i[0]) if on_in else no_csr())
+    arrays: dict[str, Any] = {
         "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
         "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,
     }  # fmt: skip
     with torch_threads() as threads:
         numba.set_num_threads(threads)
         _run(
-            _np(inputs), _np(w_in), none if w_rec is None else _np(w_rec), w_rec is not None,
+            _np(inputs), w_i, w_r, w_rec is not None, csr,
             z, noise is not None, arrays["syn_jump"], arrays["syn_decay"], arrays["syn_mean"],
             arrays["nrn"], arrays["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
             t_end, k.has_ahp, times, u, timer, isyn, iahp, spikes, out, first, rec_ut, rec_bsa,
+            ck_state, every,
         )  # fmt: skip
     if record:
-        arrays.update(rec_ut=rec_ut, rec_bsa=rec_bsa, spikes0=_np(state.spikes))
+        arrays.update(rec_ut=rec_ut, rec_bsa=rec_bsa)
+    if record or checkpoint > 0:
+        arrays.update(
+            spikes0=_np(state.spikes),
+            noise=z,
+            has_noise=noise is not None,
+            ck_state=ck_state,
+            every=every,
+            csr=csr,
+        )
     new = State(
         u=torch.from_numpy(u),
         timer=torch.from_numpy(timer),
@@ -329,4 +393,4 @@ def run_fused(
         spikes=torch.from_numpy(spikes),
     )
     tf = torch.from_numpy(first) if times else None
-    return new, torch.from_numpy(out), tf, arrays if record else None
+    return new, torch.from_numpy(out), tf, arrays if record or checkpoint > 0 else None

@@ -103,6 +103,7 @@ def simulate(
     rec_grad: float = 0.0,
     fused: bool | None = None,
     feedback_grad: float = 0.0,
+    sparse: bool | None = None,
 ) -> Result:
     """Simulate `inputs` (counts, (batch, T, inputs) or (instances, batch, T, inputs)) through the
     network given by `params` (instances, neurons) and `weights` (amperes) with bin width dt [s].
@@ -125,6 +126,10 @@ def simulate(
     float32 operations, sparse input and recurrent rows, parallel over instances x batch); it needs
     no gradient. None (default): fused whenever no gradient is needed and `compiled` is False;
     False: always the torch path; True: fused, ConfigError if a gradient is needed.
+    `sparse` (fused kernels): add only the non-zero synapses of each input event and spike instead
+    of dense weight rows (hil.sim.sparse; identical spikes and gradients); None (default): for the
+    input and the recurrent weights each, when at most 1/8 of them are non-zero, as on the chip (64
+    CAM entries per neuron); the torch path ignores it.
     """
     n_inst, N = params.instances, params.neurons
     if weights.neurons != N:
@@ -168,7 +173,7 @@ def simulate(
         z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
         w_rec = None if W is None else W[0]
         state, spikes = run_adjoint(
-            k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad, feedback_grad
+            k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad, feedback_grad, sparse
         )
         return Result(spikes, state, None)
     if fused and (grad or not kernel_ok):
@@ -177,7 +182,9 @@ def simulate(
         )
     if (not compiled and not grad and kernel_ok) if fused is None else fused:
         z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
-        state, spikes, tf, _ = run_fused(k, state, x, _cat(weights.w_in, types), W, z, times)
+        state, spikes, tf, _ = run_fused(
+            k, state, x, _cat(weights.w_in, types), W, z, times, sparse=sparse
+        )
         return Result(spikes, state, tf)
     drive = input_drive(inputs, weights.w_in, types) if K else None
     out: list[torch.Tensor] = []
