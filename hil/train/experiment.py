@@ -101,6 +101,49 @@ def plot(result_dir: Path, figure: Path) -> None:
     fig.savefig(figure, dpi=110)
 
 
+def table(result_dir: Path) -> str:
+    """Markdown tables of every `<task>-results.json` in `result_dir` (docs/training.md)."""
+    lines = []
+    for f in sorted(result_dir.glob("*-results.json")):
+        res = read_json(f, "results")
+        assert isinstance(res, dict)
+        lines += [
+            f"**{res['task']}** (epochs: {res.get('epochs') or 'default'})",
+            "",
+            "| mode | train [s] | float sim | 12 unseen chips: mean (min) | gap | vs none: "
+            "mean diff [95 % CI] |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode, m in res["modes"].items():
+            acc = np.array(m["chip_accuracies"])
+            ci = m.get("vs_none")
+            vs = (
+                f"{100 * ci['mean_diff']:+.1f} [{100 * ci['ci_low']:+.1f}, "
+                f"{100 * ci['ci_high']:+.1f}]"
+                if ci
+                else "-"
+            )
+            lines.append(
+                f"| {mode} | {m['train']['elapsed_s']:.0f} | {100 * m['float_sim_accuracy']:.1f} "
+                f"| {100 * acc.mean():.1f} ({100 * acc.min():.1f}) "
+                f"| {100 * (m['float_sim_accuracy'] - acc.mean()):.1f} | {vs} |"
+            )
+        lv = sorted(next(iter(res["modes"].values()))["levels"], key=float)
+        lines += [
+            "",
+            "| mode | " + " | ".join(f"{100 * float(k):.0f} %" for k in lv) + " |",
+            "|---|" + "---|" * len(lv),
+        ]
+        for mode, m in res["modes"].items():
+            cells = [
+                f"{100 * np.mean(m['levels'][k]):.1f} +- {100 * np.std(m['levels'][k]):.1f}"
+                for k in lv
+            ]
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -109,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, default=Path("results/train"), help="output folder")
     p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
     p.add_argument("--plot", type=Path, help="draw the results found in this folder")
+    p.add_argument("--table", type=Path, help="print markdown tables of the results found here")
     p.add_argument(
         "--figure",
         type=Path,
@@ -116,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         help="figure to write with --plot",
     )
     a = p.parse_args(argv)
-    if a.plot is not None:
+    if a.table is not None:
+        print(table(a.table))
+    elif a.plot is not None:
         plot(a.plot, a.figure)
     elif a.task:
         run(a.task, a.dir, a.epochs)
