@@ -219,3 +219,22 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
         assert len(err) == 1 and ("hil.mismatch" in err[0] or "hil.deploy" in err[0])
     assert main(["train", "--task", "digits", "--robust", "maybe", "--out", str(out)]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_digits_float_accuracy_reaches_90_percent(tmp_path) -> None:
+    model, _ = train(TrainConfig(task="digits"), tmp_path / "digits.json")
+    assert float_accuracy(model, get_task("digits").test) >= 0.90
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["digits", "frozen-noise-16"])
+def test_robust_training_holds_on_unseen_chips(tmp_path, task: str) -> None:
+    """Acceptance (issue 10): over 12 unseen emulated chips, noise training's mean accuracy is
+    within 3 points of its float simulation and above standard training's (paired 95 % CI > 0)."""
+    data, chips = get_task(task), unseen_chips(12)
+    std, _ = train(TrainConfig(task=task), tmp_path / "std.json")
+    rob, _ = train(TrainConfig(task=task, robust="noise"), tmp_path / "rob.json")
+    a_std, a_rob = chip_accuracies(std, data.test, chips), chip_accuracies(rob, data.test, chips)
+    assert float_accuracy(rob, data.test) - a_rob.mean() <= 0.03
+    assert paired_ci(a_rob, a_std)["ci_low"] > 0

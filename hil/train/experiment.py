@@ -26,7 +26,14 @@ LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 MODES = ("none", "noise", "adversarial")
 
 
-def run(task: str, out_dir: Path, epochs: int | None, chips: int = 12, per_level: int = 10) -> dict:
+def run(
+    task: str,
+    out_dir: Path,
+    epochs: int | None,
+    chips: int = 12,
+    per_level: int = 10,
+    modes: tuple[str, ...] = MODES,
+) -> dict:
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
     from hil.train.trainer import TrainConfig, train
@@ -36,7 +43,7 @@ def run(task: str, out_dir: Path, epochs: int | None, chips: int = 12, per_level
     path = out_dir / f"{task}-results.json"
     specs = unseen_chips(chips, seed=7)
     data = get_task(task, 0)
-    for mode in MODES:
+    for mode in modes:
         t0 = time.perf_counter()
         model, summary = train(
             TrainConfig(task=task, robust=mode, epochs=epochs),
@@ -63,7 +70,7 @@ def run(task: str, out_dir: Path, epochs: int | None, chips: int = 12, per_level
             flush=True,
         )
     base = np.array(results["modes"]["none"]["chip_accuracies"])
-    for mode in ("noise", "adversarial"):
+    for mode in [m for m in modes if m != "none"]:
         m = results["modes"][mode]
         m["vs_none"] = paired_ci(np.array(m["chip_accuracies"]), base)
         m["gap_to_float"] = m["float_sim_accuracy"] - m["chip_mean"]
@@ -72,13 +79,17 @@ def run(task: str, out_dir: Path, epochs: int | None, chips: int = 12, per_level
     return results
 
 
-def plot(result_dir: Path, figure: Path) -> None:
+def _results(dirs: list[Path]) -> list[Path]:
+    return [f for d in dirs for f in sorted(d.glob("*-results.json"))]
+
+
+def plot(result_dirs: list[Path], figure: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files = sorted(result_dir.glob("*-results.json"))
+    files = _results(result_dirs)
     fig, axes = plt.subplots(1, max(len(files), 1), figsize=(5 * max(len(files), 1), 3.6))
     axes = np.atleast_1d(axes)
     for ax, f in zip(axes, files, strict=False):
@@ -92,13 +103,97 @@ def plot(result_dir: Path, figure: Path) -> None:
                 [100 * float(k) for k in lv], mean, yerr=sd, marker="o", capsize=3, label=mode
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
-        ax.set_title(res["task"])
+        ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs)")
         ax.set_xlabel("mismatch of every current and weight [% s.d.]")
         ax.set_ylabel("test accuracy (mean +- s.d. over chips)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure, dpi=110)
+
+
+def sensitivity(model_path: Path, sigma: float = 0.1, draws: int = 6) -> dict[str, float]:
+    """Test accuracy with mismatch `sigma` (normal, per neuron) on one bias current at a time, and
+    on the input weights alone: which parameter a model is sensitive to (mean over `draws`)."""
+    import torch
+
+    from hil.chip.mismatch import draw_factors
+    from hil.chip.netlist import PARAMETERS
+    from hil.sim import Weights
+    from hil.tasks import accuracy, get_task
+    from hil.train.evaluate import model_params, model_weights, output_counts
+    from hil.train.model import Model
+
+    model = Model.load(model_path)
+    cfg = model.training.get("config") or {}
+    data = get_task(cfg["task"], cfg.get("seed", 0), **(cfg.get("task_options") or {})).test
+    w_in, w_rec = model_weights(model)
+    base = model_params(model)
+    names = [p.name for p in PARAMETERS if p.unit == "A"]
+    out = {}
+    for target in ["weights", *names]:
+        accs = []
+        for d in range(draws):
+            rng = np.random.default_rng([500, d])
+            p = base
+            f_in = np.ones_like(w_in)
+            if target == "weights":
+                f_in = draw_factors(rng, "normal", sigma, w_in.shape)
+            else:
+                v = getattr(base, target)
+                f = torch.as_tensor(draw_factors(rng, "normal", sigma, tuple(v.shape)))
+                p = base.replace(**{target: v * f.to(v.dtype)})
+            w = Weights.from_signed(
+                torch.as_tensor(w_in * f_in, dtype=torch.float32),
+                torch.as_tensor(w_rec, dtype=torch.float32),
+                scale=1.0,
+            )
+            accs.append(float(accuracy(output_counts(model, p, w, data)[0], data.y)))
+        out[target] = float(np.mean(accs))
+    return out
+
+
+def table(result_dirs: list[Path]) -> str:
+    """Markdown tables of every `<task>-results.json` in `result_dirs` (docs/training.md)."""
+    lines = []
+    for f in _results(result_dirs):
+        res = read_json(f, "results")
+        assert isinstance(res, dict)
+        lines += [
+            f"**{res['task']}** (epochs: {res.get('epochs') or 'default'})",
+            "",
+            "| mode | train [s] | float sim | 12 unseen chips: mean (min) | gap | vs none: "
+            "mean diff [95 % CI] |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode, m in res["modes"].items():
+            acc = np.array(m["chip_accuracies"])
+            ci = m.get("vs_none")
+            vs = (
+                f"{100 * ci['mean_diff']:+.1f} [{100 * ci['ci_low']:+.1f}, "
+                f"{100 * ci['ci_high']:+.1f}]"
+                if ci
+                else "-"
+            )
+            lines.append(
+                f"| {mode} | {m['train']['elapsed_s']:.0f} | {100 * m['float_sim_accuracy']:.1f} "
+                f"| {100 * acc.mean():.1f} ({100 * acc.min():.1f}) "
+                f"| {100 * (m['float_sim_accuracy'] - acc.mean()):.1f} | {vs} |"
+            )
+        lv = sorted(next(iter(res["modes"].values()))["levels"], key=float)
+        lines += [
+            "",
+            "| mode | " + " | ".join(f"{100 * float(k):.0f} %" for k in lv) + " |",
+            "|---|" + "---|" * len(lv),
+        ]
+        for mode, m in res["modes"].items():
+            cells = [
+                f"{100 * np.mean(m['levels'][k]):.1f} +- {100 * np.std(m['levels'][k]):.1f}"
+                for k in lv
+            ]
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", help="task to run (hil.tasks.TASKS)")
     p.add_argument("--dir", type=Path, default=Path("results/train"), help="output folder")
     p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
-    p.add_argument("--plot", type=Path, help="draw the results found in this folder")
+    p.add_argument("--sensitivity", type=Path, help="print a model's per-parameter sensitivity")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated robustness modes")
+    p.add_argument("--plot", type=Path, nargs="+", help="draw the results found in these folders")
+    p.add_argument("--table", type=Path, nargs="+", help="print tables of the results found here")
     p.add_argument(
         "--figure",
         type=Path,
@@ -116,10 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         help="figure to write with --plot",
     )
     a = p.parse_args(argv)
-    if a.plot is not None:
+    if a.sensitivity is not None:
+        print(json.dumps(sensitivity(a.sensitivity), indent=1))
+    elif a.table is not None:
+        print(table(a.table))
+    elif a.plot is not None:
         plot(a.plot, a.figure)
     elif a.task:
-        run(a.task, a.dir, a.epochs)
+        run(a.task, a.dir, a.epochs, modes=tuple(a.modes.split(",")))
     return 0
 
 

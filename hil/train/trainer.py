@@ -276,18 +276,19 @@ def train(
     net = build_net(cfg, task)
     opt = torch.optim.Adam(net.parameters(), lr=float(cfg["lr"]))
     ckpt = checkpoint_path(out)
-    start, elapsed, best_val, best_state, history = 0, 0.0, -1.0, None, []
+    start, elapsed, cpu, best_val, best_state, history = 0, 0.0, 0.0, -1.0, None, []
     if resume and ckpt.exists():
         state = _load_checkpoint(ckpt, cfg)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         start, elapsed = int(state["epoch"]) + 1, float(state["elapsed_s"])
+        cpu = float(state.get("cpu_s", 0.0))
         best_val, best_state = float(state["best_val"]), state["best"]
         history = [list(map(float, h)) for h in state["history"]]
     epochs = int(cfg["epochs"])
     stop = epochs if max_epochs_now is None else min(epochs, start + max_epochs_now)
     for epoch in progress.bar(range(start, stop), desc=f"train {config.task} ({config.robust})"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for group in opt.param_groups:  # cosine decay to 5 %, a function of the epoch alone
             group["lr"] = float(cfg["lr"]) * float(
                 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
@@ -320,6 +321,7 @@ def train(
             best_val = val
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         elapsed += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         history.append([epoch, float(np.mean(losses)), val])
         _save_checkpoint(
             ckpt,
@@ -328,6 +330,7 @@ def train(
                 "config": cfg,
                 "epoch": epoch,
                 "elapsed_s": elapsed,
+                "cpu_s": cpu,
                 "net": net.state_dict(),
                 "opt": opt.state_dict(),
                 "best_val": best_val,
@@ -345,6 +348,7 @@ def train(
         "epochs_done": int(history[-1][0]) + 1 if history else 0,
         "complete": done,
         "elapsed_s": elapsed,
+        "cpu_s": cpu,
         "best_val_accuracy": best_val,
         "test_accuracy": test,
         "history": history,
@@ -358,5 +362,6 @@ def train(
         "test_accuracy": test,
         "epochs_done": training["epochs_done"],
         "elapsed_s": elapsed,
+        "cpu_s": cpu,
         "complete": done,
     }
