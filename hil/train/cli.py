@@ -19,7 +19,7 @@ TRAIN_EPILOG = """examples:
 
 Tasks: frozen-noise (the paper's 2 patterns), frozen-noise-16 (jittered, thinned repeats),
 digits (scikit-learn's digits, rate-coded). Robustness: none, noise (mismatched instances from the
-prior, docs/training.md), adversarial (Buchel et al.: 10 steps, zeta 0.025, beta 0.25). Writes
+prior, docs/training.md, or from the fitted model --mismatch M.json that `hil fit --model` writes), adversarial (Buchel et al.: 10 steps, zeta 0.025, beta 0.25). Writes
 OUT (hil.model/1 JSON), OUT's .npz and a checkpoint OUT's .ckpt.pt after every epoch.
 A progress bar shows on stderr when it is a terminal; --json prints only the summary."""
 
@@ -105,11 +105,16 @@ def run_train(args: argparse.Namespace) -> int:
     from hil import progress
     from hil.train.trainer import TrainConfig, train
 
+    from hil.train.robust import Prior, fitted_prior
+
+    prior = None
     if args.mismatch is not None:
-        raise HilError(
-            "argument --mismatch: fitted hil.mismatch/1 models need hil.mismatch, which this "
-            "build lacks; leave it out to train against the documented prior (docs/training.md)"
-        )
+        if args.robust == "none":
+            raise HilError(
+                "argument --mismatch: a mismatch model is used by --robust noise or adversarial, "
+                "not by --robust none"
+            )
+        prior = fitted_prior(args.mismatch)  # a ConfigError names what is wrong with the file
     cfg = TrainConfig(
         task=args.task,
         robust=args.robust,
@@ -117,6 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         instances=args.instances,
         quantize=args.quantize,
+        prior=prior or Prior(),
     )
     previous = progress.set_enabled(False) if args.json else progress.set_enabled(None)
     try:
