@@ -80,3 +80,54 @@ def test_hil_train_mismatch_records_the_fitted_model(tmp_path: Path, capsys) -> 
     code = main(["train", "--task", "frozen-noise", "--robust", "noise", "--mismatch",
                  str(tmp_path / "x.json"), "--out", str(out)])  # fmt: skip
     assert code == 2 and "hil.mismatch/1" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def fn_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A frozen-noise model, quantization-aware, trained for 2 epochs (the seams need a real
+    hil.model/1, not a good one)."""
+    from hil.train.trainer import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("fn") / "fn.json"
+    train(TrainConfig(task="frozen-noise", epochs=2, quantize=True), out)
+    return out
+
+
+def test_board_counts_through_the_map_equal_the_simulator(fn_model: Path) -> None:
+    # sim:// is the nominal simulator behind the Board interface: the deployed network, fed
+    # through the map's input channels and read through its output map, must give the counts the
+    # simulator gives the model's own (quantized) weights directly (hil.train.evaluate: no
+    # deployment, no board, no map).
+    import torch
+
+    from hil.board import open_board
+    from hil.deploy.deploy import deploy
+    from hil.deploy.evaluate import board_counts
+    from hil.sim import Weights
+    from hil.tasks import get_task
+    from hil.train.evaluate import model_params, model_weights, output_counts
+    from hil.train.model import Model
+
+    model = Model.load(fn_model)
+    task = get_task("frozen-noise", 0)
+    w_in, w_rec = (torch.as_tensor(a, dtype=torch.float32) for a in model_weights(model))
+    w = Weights.from_signed(w_in, w_rec, scale=1.0)
+    want = output_counts(model, model_params(model), w, task.test)[0]
+    with open_board("sim://") as board:
+        got = board_counts(board, deploy(model, n_chips=1), task.test, task.dt)
+    assert want.sum() > 0 and np.array_equal(got, want)
+
+
+def test_hil_evaluate_board(fn_model: Path, capsys: pytest.CaptureFixture) -> None:
+    from hil.cli import main
+
+    url = "emu://?silicon=fixtures/silicon/typical.json"
+    assert main(["evaluate", str(fn_model), "--board", "sim://", "--board", url, "--chips", "0",
+                 "--json"]) == 0  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert [b["url"] for b in doc["boards"]] == ["sim://", url]
+    assert doc["boards"][0]["accuracy"] == doc["float_sim_accuracy"]
+    assert all(0.0 <= b["accuracy"] <= 1.0 and b["samples"] == 2 for b in doc["boards"])
+    assert main(["evaluate", str(fn_model), "--twin", "t.json", "--chips", "0"]) == 2
+    assert "--board" in capsys.readouterr().err
+    assert main(["evaluate", str(fn_model), "--board", "nope://x", "--chips", "0"]) == 2
