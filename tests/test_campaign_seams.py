@@ -131,3 +131,22 @@ def test_hil_evaluate_board(fn_model: Path, capsys: pytest.CaptureFixture) -> No
     assert main(["evaluate", str(fn_model), "--twin", "t.json", "--chips", "0"]) == 2
     assert "--board" in capsys.readouterr().err
     assert main(["evaluate", str(fn_model), "--board", "nope://x", "--chips", "0"]) == 2
+
+
+def test_heavy_tailed_fits_stay_finite(tmp_path: Path) -> None:
+    # a Student-t fit with 1.2 degrees of freedom (bad.json's fits reach 1.7) draws log-factors of
+    # hundreds now and then: float32 inf without the clip to FACTOR_RANGE
+    from hil.train.robust import FACTOR_RANGE
+
+    pop = Population("student_t", 1.0, 0.0, 0.6, 1.2, 0.5, {}, 0.0, 1.0, {}, 100)
+    path = tmp_path / "m.json"
+    MismatchModel({"Itau_mem": pop}, None, {}).save(path)
+    base = NeuronParams.nominal(256)
+    f = noisy_params(base, 64, fitted_prior(path), seed=0).Itau_mem / base.Itau_mem
+    assert torch_isfinite(f) and FACTOR_RANGE[0] <= float(f.min()) and float(f.max()) <= 1e3
+
+
+def torch_isfinite(t) -> bool:
+    import torch
+
+    return bool(torch.isfinite(t).all())

@@ -30,7 +30,10 @@ per-neuron draw of the fitted family, the fitted median): for the current elemen
 (Iref, Itau_mem, Igain_mem, Ispkthr, Igain_<syn>) and for the weights when it has a weight
 population. Network neuron i takes the model's neuron i (so its per-core offsets group the
 network's neurons by 256). The current elements the fit does not identify, and the weights when the
-model has no weight population, keep the prior's spread.
+model has no weight population, keep the prior's spread. Fitted factors are clipped to
+FACTOR_RANGE: a Student-t fit with few degrees of freedom (a bad silicon's dead and stuck neurons in
+the fit) draws log-factors of hundreds now and then, which overflow float32 and turn the training's
+currents into inf; a current 1000x off nominal is a dead or stuck neuron already.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from hil.mismatch.model import MismatchModel
 from hil.sim import NeuronParams, sample_mismatch
 
 CURRENT_FIELDS = tuple(p.name for p in PARAMETERS if p.unit == "A")
+FACTOR_RANGE = (1e-3, 1e3)  # fitted mismatch factors are clipped to this (module docstring)
 CURRENT_ELEMENTS = tuple(e for p in PARAMETERS if p.unit == "A" for e in p.elements())
 
 
@@ -145,7 +149,7 @@ def noisy_params(params: NeuronParams, instances: int, prior: Prior, seed: int) 
     for name in model.parameters:
         field, syn = element(name)
         v = changes.get(field, getattr(out, field))
-        f = torch.as_tensor(factors[name], dtype=v.dtype)  # (instances, n)
+        f = torch.as_tensor(np.clip(factors[name], *FACTOR_RANGE), dtype=v.dtype)  # (inst, n)
         if syn is not None:  # one synapse type: factor 1 on the other rows
             f = torch.ones_like(v).index_copy(1, torch.tensor([syn]), f.unsqueeze(1))
         changes[field] = v * f
@@ -164,6 +168,7 @@ def prior_weight_factors(
     for k, shape in enumerate(shapes):
         size = int(np.prod(shape))
         w = model.sample(1, seed + k, -(-size // 64))["weight"].ravel()[:size]
+        w = np.clip(w, *FACTOR_RANGE)
         out.append(torch.as_tensor(w.reshape(shape), dtype=torch.float32))
     return out
 
