@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hil.campaign import stages as st
 from hil.campaign.runner import RunResult, Stage, run_stages
-from hil.errors import ConfigError
+from hil.errors import BoardURLError, ConfigError, HilError
 
 CAMPAIGN: tuple[Stage, ...] = (
     Stage("probe", st.probe, always=True, title="who answers"),
@@ -29,7 +29,13 @@ CAMPAIGN: tuple[Stage, ...] = (
         uses=("quantize", "calibrate", "fit"),
         requires="hil.deploy",
     ),  # fmt: skip
-    Stage("evaluate", st.evaluate, inputs=("deploy",), uses=("calibrate",), requires="hil.deploy"),
+    Stage(
+        "evaluate",
+        st.evaluate,
+        inputs=("deploy",),
+        uses=("calibrate", "fit"),
+        requires="hil.deploy",
+    ),  # fmt: skip
     Stage(
         "compare",
         st.compare_stage,
@@ -38,6 +44,29 @@ CAMPAIGN: tuple[Stage, ...] = (
         title="sim and twin vs chip",
     ),  # fmt: skip
 )
+
+
+IN_PROCESS = ("emu", "sim")  # boards that run inside this process: failing to open is bad input
+
+
+def check_board_url(board: str) -> None:
+    """BoardURLError (exit 2, no run directory) for a URL that cannot be opened as written: an
+    unknown scheme, or an in-process board (emu://, sim://) whose options or silicon/twin file are
+    refused. A remote board that does not answer is not bad input: the probe stage fails (exit 1,
+    with a report)."""
+    from hil.board import known_schemes, open_board, scheme_of
+
+    scheme = scheme_of(board)
+    if scheme not in IN_PROCESS:
+        if scheme not in known_schemes():
+            open_board(board)  # BoardURLError naming the known schemes
+        return
+    try:
+        open_board(board).close()
+    except BoardURLError:
+        raise
+    except HilError as e:
+        raise BoardURLError(f"board {board!r} cannot be opened as written: {e}") from None
 
 
 def run_campaign(
@@ -51,6 +80,7 @@ def run_campaign(
         raise ConfigError("profile", profile, f"one of {', '.join(st.PROFILES)}")
     if not isinstance(board, str) or not board.strip():
         raise ConfigError("board", board, "a board URL such as emu:// or socket://HOST:PORT")
+    check_board_url(board)
     command = f"hil campaign --board {shlex.quote(board)} --out {shlex.quote(str(out))}"
     run = Run.create(
         out,

@@ -50,12 +50,17 @@ class StageFailed(HilError):
 
 @dataclass(frozen=True)
 class Profile:
-    """How much each stage does. quick: <= 2 min on 2 cores for the stages this build has."""
+    """How much each stage does (docs/campaign.md, Profiles)."""
 
     name: str
     trials: int  # trials per side of the sim-vs-chip comparison
     trial_s: float  # seconds per trial
     input_rate_hz: float = 50.0
+    neurons_per_core: int = 256  # characterize: neurons 0..n-1 of every core
+    boot: int = 200  # fit: bootstrap resamples of the mismatch model's intervals
+    calibrate_cores: tuple[tuple[int, int], ...] | None = None  # (chip, core); None: every core
+    task: str = "digits"  # train
+    epochs: int | None = None  # train: None = the task's default
 
     def to_dict(self) -> dict:
         return {
@@ -63,10 +68,29 @@ class Profile:
             "trials": self.trials,
             "trial_s": self.trial_s,
             "input_rate_hz": self.input_rate_hz,
+            "neurons_per_core": self.neurons_per_core,
+            "boot": self.boot,
+            "calibrate_cores": None
+            if self.calibrate_cores is None
+            else [list(c) for c in self.calibrate_cores],
+            "task": self.task,
+            "epochs": self.epochs,
         }
 
 
-PROFILES = {"quick": Profile("quick", 6, 1.0), "default": Profile("default", 12, 2.0)}
+# quick: characterize the 32 neurons per core the compare stage's network uses (0..31 of core 0),
+# calibrate core 0 (where it sits), fewer bootstrap resamples, 3 epochs of digits; default: the
+# whole chip, every core, the task's default training (docs/campaign.md, Profiles).
+PROFILES = {
+    "quick": Profile(
+        "quick", 6, 1.0, neurons_per_core=32, boot=20, calibrate_cores=((0, 0),), epochs=3
+    ),
+    "default": Profile("default", 12, 2.0),
+}
+
+
+def _profile(ctx: Context) -> Profile:
+    return PROFILES[str(ctx.params["profile"])]
 
 
 def _url(ctx: Context) -> str:
@@ -236,7 +260,7 @@ def compare_stage(ctx: Context) -> dict:
     from hil.events import poisson_input
     from hil.measure import record
 
-    prof = PROFILES[str(ctx.params["profile"])]
+    prof = _profile(ctx)
     cfg = example_config(seed=0)
     ctx.dir.mkdir(parents=True, exist_ok=True)
     cal = ctx.result("calibrate")
@@ -331,8 +355,10 @@ def _median_rate_error(ref: list, cand: list) -> float:
 def characterize(ctx: Context) -> dict:
     """`hil characterize --board URL --out stages/characterize/data` (issue 9 s1, s4)."""
     out = ctx.path("data")
-    hil_command(["characterize", "--board", _url(ctx), "--out", str(out)], "characterize")
-    return {"dir": ctx.rel(out)}
+    n = _profile(ctx).neurons_per_core
+    hil_command(["characterize", "--board", _url(ctx), "--out", str(out), "--neurons-per-core",
+                 str(n)], "characterize")  # fmt: skip
+    return {"dir": ctx.rel(out), "message": f"neurons 0..{n - 1} of every core"}
 
 
 def fit(ctx: Context) -> dict:
@@ -341,7 +367,8 @@ def fit(ctx: Context) -> dict:
     assert char is not None
     twin, model = ctx.path("twin.json"), ctx.path("mismatch.json")
     hil_command(["fit", str(ctx.run.path / char["dir"]), "--out", str(twin), "--csv",
-                 str(ctx.path("twin.csv")), "--model", str(model)], "fit")  # fmt: skip
+                 str(ctx.path("twin.csv")), "--model", str(model), "--boot",
+                 str(_profile(ctx).boot)], "fit")  # fmt: skip
     return {
         "twin": ctx.rel(twin),
         "twin_csv": ctx.rel(ctx.path("twin.csv")),
@@ -355,7 +382,10 @@ def calibrate(ctx: Context) -> dict:
     import pandas as pd
 
     target = ctx.path("targets.json")
-    write_json(target, {"schema": "hil.calibration-target/1", "targets": TARGETS})
+    spec: dict[str, Any] = {"schema": "hil.calibration-target/1", "targets": TARGETS}
+    if _profile(ctx).calibrate_cores is not None:
+        spec["cores"] = [list(c) for c in _profile(ctx).calibrate_cores or ()]
+    write_json(target, spec)
     out = ctx.path("calibration.json")
     # exit 1: some core missed a target; the record is written and the check below says which
     hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out)],
@@ -381,30 +411,63 @@ def calibrate(ctx: Context) -> dict:
 
 
 def train(ctx: Context) -> dict:
-    """`hil train --task frozen-noise --robust noise [--mismatch M.json] --out model.json` (issue
-    10 s5), against the fitted mismatch model when there is one."""
+    """`hil train --task TASK --robust noise [--mismatch M.json] [--epochs E] --out model.json`
+    (issue 10 s5), against the fitted mismatch model when the fit stage made one."""
+    prof = _profile(ctx)
     out = ctx.path("model.json")
-    args = ["train", "--task", "frozen-noise", "--robust", "noise", "--out", str(out)]
+    args = ["train", "--task", prof.task, "--robust", "noise", "--out", str(out), "--json"]
+    if prof.epochs is not None:
+        args += ["--epochs", str(prof.epochs)]
     fitted = ctx.result("fit")
     if fitted is not None:
         args += ["--mismatch", str(ctx.run.path / fitted["model"])]
-    hil_command(args, "train")
-    return {"model": ctx.rel(out)}
+    summary = json.loads(hil_command(args, "train"))
+    against = "the fitted mismatch model" if fitted is not None else "the documented prior"
+    return {
+        "model": ctx.rel(out),
+        "test_accuracy": summary.get("test_accuracy"),
+        "message": f"{prof.task}, noise against {against}: float test accuracy "
+        f"{summary.get('test_accuracy', float('nan')):.3f}, {summary.get('epochs_done')} epochs",
+    }
 
 
 def quantize(ctx: Context) -> dict:
-    """`hil quantize model.json -o quantized.json` (the contract proposed to hil.quantize)."""
-    model = ctx.result("train")
-    assert model is not None
+    """The trained model's weights -> per-core base weights and 4-bit masks
+    (hil.quantize.weights.quantize_model; there is no `hil quantize` command, its API is the
+    contract): writes quantized.json (hil.model/1 with its quantized form), which the deploy stage
+    deploys; the relative RMS weight error is recorded (no verdict: the issue's targets are for its
+    fixed weight sets, `hil bench quantize`). A model trained quantization-aware keeps its own."""
+    import numpy as np
+
+    from hil.quantize.weights import levels_per_core, quantize_model, relative_rms_error
+    from hil.train.model import Model
+
+    trained = ctx.result("train")
+    assert trained is not None
+    model = Model.load(ctx.run.path / trained["model"])
+    done = model if model.quantized else quantize_model(model)
+    q = done.quantized or {}
+    lv = levels_per_core(np.asarray(q["iw"], dtype=np.float64))[done.core_of]
+    cols = np.arange(done.n_neurons)[None, :]
+    q_in = np.sign(done.w_in) * lv[cols, np.asarray(q["masks_in"])]
+    q_rec = np.sign(done.w_rec) * lv[cols, np.asarray(q["masks_rec"])]
+    err = relative_rms_error(done.w_in, done.w_rec, q_in, q_rec)
     out = ctx.path("quantized.json")
-    hil_command(["quantize", str(ctx.run.path / model["model"]), "-o", str(out)], "quantize")
-    return {"model": ctx.rel(out)}
+    done.save(out)
+    how = "its own (quantization-aware)" if model.quantized else "hil.quantize"
+    return {
+        "model": ctx.rel(out),
+        "relative_rms_weight_error": err,
+        "message": f"{how}: relative RMS weight error {100 * err:.2f} % over "
+        f"{done.n_cores} core(s)",
+    }
 
 
 def deploy(ctx: Context) -> dict:
-    """`hil deploy MODEL --board URL [--calibration C.json] [--twin twin.csv] -o config.json`
-    (hil.deploy quantizes, maps and places; the twin is the per-neuron table in the truth-CSV
-    shape). MODEL: the quantize stage's model when it ran, else the trained one."""
+    """`hil deploy MODEL --board URL [--calibration C.json] [--twin twin.json] -o config.json`
+    (hil.deploy maps and places; the twin is the fit's hil.twin/1, which hil.deploy.placement's
+    load_twin reads with its per-slot weight factors). MODEL: the quantize stage's model when it
+    ran, else the trained one (hil deploy then quantizes it itself)."""
     model = ctx.result("quantize") or ctx.result("train")
     assert model is not None
     out = ctx.path("config.json")
@@ -413,29 +476,51 @@ def deploy(ctx: Context) -> dict:
     if cal is not None:
         args += ["--calibration", str(ctx.run.path / cal["calibration"])]
     if fitted is not None:
-        args += ["--twin", str(ctx.run.path / fitted["twin_csv"])]
-    hil_command(args, "deploy")
-    return {"config": ctx.rel(out), "model": model["model"]}
+        args += ["--twin", str(ctx.run.path / fitted["twin"])]
+    summary = json.loads(hil_command(args + ["--json"], "deploy"))
+    return {
+        "config": ctx.rel(out),
+        "model": model["model"],
+        "message": f"cores {summary.get('cores_used')}, placement {summary.get('placement')}, "
+        f"relative RMS weight error {100 * summary.get('relative_rms_weight_error', 0):.2f} %",
+    }
 
 
 def evaluate(ctx: Context) -> dict:
-    """`hil evaluate model.json --board URL [--calibration C.json] --json` (issue 10 s5): the
-    board's accuracy against the float simulator's, within MAX_ACCURACY_DROP."""
+    """`hil evaluate MODEL --board URL [--calibration C.json] [--twin twin.json] --chips 0 --json`
+    (issue 10 s5): the model deployed as the deploy stage did it, its test split on the board, the
+    accuracy against the float simulator's, within MAX_ACCURACY_DROP."""
     dep = ctx.result("deploy")
     assert dep is not None
-    args = ["evaluate", str(ctx.run.path / dep["model"]), "--board", _url(ctx), "--json"]
-    cal = ctx.result("calibrate")
+    args = ["evaluate", str(ctx.run.path / dep["model"]), "--board", _url(ctx), "--chips", "0",
+            "--json"]  # fmt: skip
+    cal, fitted = ctx.result("calibrate"), ctx.result("fit")
     if cal is not None:
         args += ["--calibration", str(ctx.run.path / cal["calibration"])]
+    if fitted is not None:
+        args += ["--twin", str(ctx.run.path / fitted["twin"])]
     doc = json.loads(hil_command(args, "evaluate"))
     ctx.dir.mkdir(parents=True, exist_ok=True)
     write_json(ctx.path("evaluate.json"), doc)
     ref = float(doc["float_sim_accuracy"])
     acc = float(doc["boards"][0]["accuracy"])
+    n = int(doc["boards"][0].get("samples", 0))
+    ctx.run.add_check("the trained model learned the task", value=round(ref, 3), op=">=",
+                      limit=MIN_FLOAT_ACCURACY, unit="float simulator accuracy",
+                      detail=f"{n} test samples; the board's accuracy is judged against it "
+                      "only when it means something")  # fmt: skip
     ctx.run.add_check("accuracy on the board", value=round(100 * (ref - acc), 2), op="<=",
                       limit=100 * MAX_ACCURACY_DROP, unit="points below the float simulator",
-                      detail=f"board {acc:.3f}, float simulator {ref:.3f}")  # fmt: skip
-    return {"float_sim_accuracy": ref, "accuracy": acc}
+                      detail=f"board {acc:.3f}, float simulator {ref:.3f}, {n} test samples")  # fmt: skip
+    return {
+        "float_sim_accuracy": ref,
+        "accuracy": acc,
+        "message": f"board {acc:.3f} vs float simulator {ref:.3f} ({n} test samples)",
+    }
 
 
 MAX_ACCURACY_DROP = 0.05  # a deployed network may lose at most 5 points of accuracy on the board
+# The board-vs-float verdict means nothing for a model at chance (a 0.5 vs 0.5 "pass"): the float
+# accuracy must reach this first. digits: chance 0.1; the quick profile's 3 epochs reach 0.86, the
+# full training >= 0.90 (issue 10's acceptance).
+MIN_FLOAT_ACCURACY = 0.8

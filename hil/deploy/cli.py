@@ -2,8 +2,11 @@
 and place a trained model on a board, write the config and its map, apply it.
 `hil finetune MODEL --board URL --twin T.csv --out TUNED.json`: chip-in-the-loop fine-tuning of
 that deployment (hil.deploy.finetune).
+`hil evaluate MODEL [--board URL ...] [--calibration C.json] [--twin T] --json`: accuracy in float
+simulation, on emulated chips in simulation (hil.train.evaluate) and on boards
+(hil.deploy.evaluate).
 
-hil/cli.py adds both with `add_parser(subparsers)`; a HilError raised here becomes one line on stderr
+hil/cli.py adds all three with `add_parser(subparsers)`; a HilError raised here becomes one line on stderr
 and exit code 2 there. Heavy imports happen inside the command.
 """
 
@@ -75,7 +78,110 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--json", action="store_true", help="print a JSON summary only")
     p.set_defaults(func=run_deploy)
     add_finetune_parser(subparsers)
+    add_evaluate_parser(subparsers)
     return p
+
+
+EVAL_HELP = "accuracy of a trained model in float simulation, on emulated chips and on boards"
+EVAL_EPILOG = """examples:
+  hil evaluate digits-noise.json --json
+  hil evaluate digits-noise.json --chips 20 --level 0.2 --json
+  hil evaluate fn.json --board emu:// --board "emu://?seed=3" --chips 0 --json
+  hil evaluate fn.json --board emu:// --calibration calibration.json --twin twin.json --json
+
+Prints {"float_sim_accuracy": ..., "boards": [{"url": ..., "accuracy": ...}, ...],
+"chips": {...}} on the task's test split. "boards": MODEL deployed on each board as `hil deploy`
+does it (with --calibration and --twin when given), each test sample one board run, the classes
+read through the deployment map (docs/deploy.md). "chips": emulated chips in simulation (families
+and spreads unlike the training prior, docs/training.md). Exit 0, 2 for bad input."""
+
+
+def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `evaluate` subcommand to `subparsers`."""
+    e = subparsers.add_parser(
+        "evaluate",
+        help=EVAL_HELP,
+        description=EVAL_HELP,
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("model", metavar="MODEL.json", help="a model written by hil train")
+    e.add_argument(
+        "--board", action="append", default=[], metavar="URL", help="a board to run it on (repeat)"
+    )
+    e.add_argument(
+        "--calibration", metavar="C.json", help="the boards' calibration (hil.calibration/1)"
+    )
+    e.add_argument(
+        "--twin", metavar="TWIN", help="twin for placement, as `hil deploy --twin` (one board)"
+    )
+    e.add_argument(
+        "--chips",
+        type=at.integer(0, 1000),
+        default=12,
+        help="emulated chips in simulation (default 12; 0: none)",
+    )
+    e.add_argument(
+        "--level",
+        type=at.number(0, 0.9, "(relative spread)"),
+        help="one mismatch level for every chip instead of the 5..20 %% mix",
+    )
+    e.add_argument(
+        "--chip-seed", type=at.seed, default=7, help="seed of the emulated chips (default 7)"
+    )
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.set_defaults(func=run_evaluate)
+    return e
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Float simulation, emulated chips and boards on the model's task's test split."""
+    from hil.artifacts import read_json
+    from hil.board import open_board
+    from hil.deploy.deploy import deploy
+    from hil.deploy.evaluate import board_accuracy
+    from hil.deploy.placement import load_twin
+    from hil.tasks import get_task
+    from hil.train.evaluate import chip_accuracies, float_accuracy, unseen_chips
+    from hil.train.model import Model
+
+    if (args.calibration is not None or args.twin is not None) and not args.board:
+        raise HilError("argument --calibration/--twin: they apply to boards; give --board URL")
+    if args.twin is not None and len(args.board) > 1:
+        raise HilError("argument --twin: a twin is one board's; give one --board with it")
+    model = Model.load(args.model)
+    config = model.training.get("config") or {}
+    name, seed = config.get("task"), config.get("seed", 0)
+    if not isinstance(name, str) or not isinstance(seed, int):
+        raise HilError(f"{args.model}: training.config names no task and seed (not hil train's)")
+    task = get_task(name, seed, **(config.get("task_options") or {}))
+    twin = load_twin(args.twin) if args.twin else None
+    calibration = read_json(args.calibration, "calibration file") if args.calibration else None
+    result: dict = {"float_sim_accuracy": float_accuracy(model, task.test), "boards": []}
+    for url in args.board:
+        with open_board(url) as board:
+            info = board.info()
+            dep = deploy(model, n_chips=info.n_chips, twin=twin, calibration=calibration)
+            acc = board_accuracy(board, dep, task.test, task.dt)
+        result["boards"].append({"url": url, "board": info.board_id, "accuracy": acc,
+                                 "samples": len(task.test)})  # fmt: skip
+    if args.chips:
+        chips = unseen_chips(args.chips, args.chip_seed, args.level)
+        acc_chips = chip_accuracies(model, task.test, chips)
+        result["chips"] = {
+            "mean_accuracy": float(acc_chips.mean()),
+            "accuracies": [float(a) for a in acc_chips],
+            "specs": [c.to_dict() for c in chips],
+        }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"float sim accuracy {result['float_sim_accuracy']:.3f}")
+        for b in result["boards"]:
+            print(f"{quote(b['url'])}: accuracy {b['accuracy']:.3f} ({b['samples']} samples)")
+        if args.chips:
+            print(f"{args.chips} emulated chips: mean {result['chips']['mean_accuracy']:.3f}")
+    return 0
 
 
 FT_HELP = "chip-in-the-loop fine-tuning: forward on the board, gradient from the twin"

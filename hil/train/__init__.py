@@ -6,7 +6,7 @@ hil.train.robust    the mismatch prior, noisy instances, Buchel et al.'s adversa
 hil.train.trainer   BPTT with checkpoints and resume: train(TrainConfig, out)
 hil.train.evaluate  accuracy over emulated chips in simulation, paired confidence intervals
 hil.train.nir       NIR interchange: import LIF/CubaLIF graphs, export trained networks
-hil.train.cli       `hil train`, `hil evaluate`
+hil.train.cli       `hil train` (`hil evaluate` is hil.deploy's)
 """
 
 MODES = ("none", "noise", "adversarial")  # robustness modes (hil.train.robust)

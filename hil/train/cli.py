@@ -1,5 +1,5 @@
-"""`hil train` and `hil evaluate` (issue 10 section 5). hil/cli.py adds both with
-`add_parser(subparsers)`; a HilError raised here becomes one line on stderr and exit code 2 there.
+"""`hil train` (issue 10 section 5). hil/cli.py adds it with `add_parser(subparsers)` (`hil
+evaluate`, which runs models on boards too, is hil.deploy's: hil/deploy/cli.py); a HilError raised here becomes one line on stderr and exit code 2 there.
 torch, scipy and scikit-learn are imported inside the commands, so `hil --help` stays fast.
 """
 
@@ -19,22 +19,13 @@ TRAIN_EPILOG = """examples:
 
 Tasks: frozen-noise (the paper's 2 patterns), frozen-noise-16 (jittered, thinned repeats),
 digits (scikit-learn's digits, rate-coded). Robustness: none, noise (mismatched instances from the
-prior, docs/training.md), adversarial (Buchel et al.: 10 steps, zeta 0.025, beta 0.25). Writes
+prior, docs/training.md, or from the fitted model --mismatch M.json that `hil fit --model` writes), adversarial (Buchel et al.: 10 steps, zeta 0.025, beta 0.25). Writes
 OUT (hil.model/1 JSON), OUT's .npz and a checkpoint OUT's .ckpt.pt after every epoch.
 A progress bar shows on stderr when it is a terminal; --json prints only the summary."""
 
-EVAL_HELP = "accuracy of a trained model in float simulation, on emulated chips and on boards"
-EVAL_EPILOG = """examples:
-  hil evaluate digits-noise.json --json
-  hil evaluate digits-noise.json --chips 20 --level 0.2 --json
-
-Prints {"float_sim_accuracy": ..., "boards": [{"url": ..., "accuracy": ...}, ...],
-"chips": {...}} on the task's test split; "chips" are emulated chips in simulation (families and
-spreads unlike the training prior, docs/training.md)."""
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add `train` and `evaluate` to `subparsers` (the `hil` command's); returns `train`'s."""
+    """Add `train` to `subparsers` (the `hil` command's)."""
     from hil.tasks.registry import TASKS
     from hil.train import MODES
 
@@ -70,46 +61,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_train)
 
-    e = subparsers.add_parser(
-        "evaluate",
-        help=EVAL_HELP,
-        description=EVAL_HELP,
-        epilog=EVAL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    e.add_argument("model", metavar="MODEL.json", help="a model written by hil train")
-    e.add_argument(
-        "--board", action="append", default=[], metavar="URL", help="a board to run it on (repeat)"
-    )
-    e.add_argument("--calibration", metavar="C.json", help="the boards' calibration")
-    e.add_argument(
-        "--chips",
-        type=argtypes.integer(0, 1000),
-        default=12,
-        help="emulated chips in simulation (default 12; 0: none)",
-    )
-    e.add_argument(
-        "--level",
-        type=argtypes.number(0, 0.9, "(relative spread)"),
-        help="one mismatch level for every chip instead of the 5..20 %% mix",
-    )
-    e.add_argument(
-        "--chip-seed", type=argtypes.seed, default=7, help="seed of the emulated chips (default 7)"
-    )
-    e.add_argument("--json", action="store_true", help="print the result as JSON")
-    e.set_defaults(func=run_evaluate)
     return p
 
 
 def run_train(args: argparse.Namespace) -> int:
     from hil import progress
+    from hil.train.robust import Prior, fitted_prior
     from hil.train.trainer import TrainConfig, train
 
+    prior = None
     if args.mismatch is not None:
-        raise HilError(
-            "argument --mismatch: fitted hil.mismatch/1 models need hil.mismatch, which this "
-            "build lacks; leave it out to train against the documented prior (docs/training.md)"
-        )
+        if args.robust == "none":
+            raise HilError(
+                "argument --mismatch: a mismatch model is used by --robust noise or adversarial, "
+                "not by --robust none"
+            )
+        prior = fitted_prior(args.mismatch)  # a ConfigError names what is wrong with the file
     cfg = TrainConfig(
         task=args.task,
         robust=args.robust,
@@ -117,6 +84,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         instances=args.instances,
         quantize=args.quantize,
+        prior=prior or Prior(),
     )
     previous = progress.set_enabled(False) if args.json else progress.set_enabled(None)
     try:
@@ -131,40 +99,4 @@ def run_train(args: argparse.Namespace) -> int:
             f"wrote {args.out}: val {summary['val_accuracy']:.3f}, "
             f"test {summary['test_accuracy']:.3f} ({summary['elapsed_s']:.0f} s)"
         )
-    return 0
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from hil.tasks import get_task
-    from hil.train.evaluate import chip_accuracies, float_accuracy, unseen_chips
-    from hil.train.model import Model
-
-    if args.board or args.calibration is not None:
-        raise HilError(
-            "argument --board/--calibration: running a model on a board needs hil.deploy "
-            "(issue 10 section 4), which this build lacks; --chips evaluates emulated chips in "
-            "simulation"
-        )
-    model = Model.load(args.model)
-    name = (model.training.get("config") or {}).get("task")
-    seed = (model.training.get("config") or {}).get("seed", 0)
-    options = (model.training.get("config") or {}).get("task_options") or {}
-    if not isinstance(name, str) or not isinstance(seed, int):
-        raise HilError(f"{args.model}: training.config names no task and seed (not hil train's)")
-    task = get_task(name, seed, **options)
-    result: dict = {"float_sim_accuracy": float_accuracy(model, task.test), "boards": []}
-    if args.chips:
-        chips = unseen_chips(args.chips, args.chip_seed, args.level)
-        acc = chip_accuracies(model, task.test, chips)
-        result["chips"] = {
-            "mean_accuracy": float(acc.mean()),
-            "accuracies": [float(a) for a in acc],
-            "specs": [c.to_dict() for c in chips],
-        }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"float sim accuracy {result['float_sim_accuracy']:.3f}")
-        if args.chips:
-            print(f"{args.chips} emulated chips: mean {result['chips']['mean_accuracy']:.3f}")
     return 0

@@ -23,22 +23,39 @@ cost about 1.25 passes on a 64-sample batch.
 The currents are not attacked (the attack would need the simulator's slow per-bin gradient path,
 ~15x the cost, times 10 steps); instead they get the prior's noisy instances, as in Büchel et al.'s
 "Forward Noise + Beta" combination (their best column in Table 1).
+
+Fitted model (`hil train --mismatch M.json`, `fitted_prior`): instead of the assumed 10 %, the
+instances are drawn from a fitted hil.mismatch/1 model (`MismatchModel.sample`: per-core offset,
+per-neuron draw of the fitted family, the fitted median): for the current elements it fitted
+(Iref, Itau_mem, Igain_mem, Ispkthr, Igain_<syn>) and for the weights when it has a weight
+population. Network neuron i takes the model's neuron i (so its per-core offsets group the
+network's neurons by 256). The current elements the fit does not identify, and the weights when the
+model has no weight population, keep the prior's spread. Fitted factors are clipped to
+FACTOR_RANGE: a Student-t fit with few degrees of freedom (a bad silicon's dead and stuck neurons in
+the fit) draws log-factors of hundreds now and then, which overflow float32 and turn the training's
+currents into inf; a current 1000x off nominal is a dead or stuck neuron already.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from hil.chip.mismatch import FAMILIES, draw_factors
-from hil.chip.netlist import PARAMETERS
+from hil.chip.netlist import PARAMETERS, element
 from hil.errors import ConfigError
+from hil.mismatch.model import MismatchModel
 from hil.sim import NeuronParams, sample_mismatch
 
 CURRENT_FIELDS = tuple(p.name for p in PARAMETERS if p.unit == "A")
+FACTOR_RANGE = (1e-3, 1e3)  # fitted mismatch factors are clipped to this (module docstring)
+CURRENT_ELEMENTS = tuple(e for p in PARAMETERS if p.unit == "A" for e in p.elements())
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,8 @@ class Prior:
     sigma_currents: float = 0.1
     sigma_weights: float = 0.1
     source: str = "prior: Rockpool/ARCANA 10 % (docs/training.md)"
+    fitted: str | None = None  # a fitted hil.mismatch/1 model (path): see the module docstring
+    fitted_sha256: str | None = None  # its content, checked when it is read
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -77,12 +96,81 @@ class Adversary:
             raise ConfigError("adversary", (self.zeta, self.beta), "0 < zeta < 1, 0 <= beta <= 100")
 
 
+def fitted_prior(path: str | Path, base: Prior | None = None) -> Prior:
+    """`base` (default: the prior) drawing from the fitted hil.mismatch/1 model at `path`; a file
+    that is not one is a ConfigError."""
+    path = Path(path).resolve()
+    model = _fitted(str(path), _sha256(path))
+    base = base or Prior()
+    prov = model.provenance
+    src = f"fitted: {path.name} ({len(model.parameters)} current elements"
+    src += ", weights" if model.weight is not None else ", weights from the prior"
+    src += f"; board {prov.get('board_id', '?')})" if isinstance(prov, dict) else ")"
+    return Prior(base.family, base.sigma_currents, base.sigma_weights, src, str(path),
+                 _sha256(path))  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise ConfigError("mismatch model", str(path), f"a readable file ({e.strerror})") from None
+
+
+def _fitted(path: str, sha256: str) -> MismatchModel:
+    """The model at `path`, which must still have content `sha256` (a few kB, hashed per step)."""
+    if _sha256(Path(path)) != sha256:
+        raise ConfigError("mismatch model", path, "the file the training started with (changed)")
+    return _load(path, sha256)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, sha256: str) -> MismatchModel:
+    model = MismatchModel.load(path)
+    unknown = sorted(set(model.parameters) - set(CURRENT_ELEMENTS))
+    if unknown:
+        raise ConfigError("mismatch model parameters", unknown, "current elements of the chip")
+    return model
+
+
 def noisy_params(params: NeuronParams, instances: int, prior: Prior, seed: int) -> NeuronParams:
-    """`instances` copies of 1-instance `params` with the prior's current mismatch (differentiable
-    in `params`)."""
-    return sample_mismatch(
-        params, instances, prior.sigma_currents, seed, CURRENT_FIELDS, prior.family
-    )
+    """`instances` copies of 1-instance `params` with the prior's current mismatch, or the fitted
+    model's where `prior.fitted` names one (differentiable in `params`)."""
+    if prior.fitted is None:
+        return sample_mismatch(
+            params, instances, prior.sigma_currents, seed, CURRENT_FIELDS, prior.family
+        )
+    model = _fitted(prior.fitted, str(prior.fitted_sha256))
+    rest = [e for e in CURRENT_ELEMENTS if e not in model.parameters]
+    out = sample_mismatch(params, instances, prior.sigma_currents, seed, rest, prior.family)
+    n = int(params.Itau_mem.shape[-1])
+    factors = model.sample(instances, seed, n)
+    changes: dict[str, torch.Tensor] = {}
+    for name in model.parameters:
+        field, syn = element(name)
+        v = changes.get(field, getattr(out, field))
+        f = torch.as_tensor(np.clip(factors[name], *FACTOR_RANGE), dtype=v.dtype)  # (inst, n)
+        if syn is not None:  # one synapse type: factor 1 on the other rows
+            f = torch.ones_like(v).index_copy(1, torch.tensor([syn]), f.unsqueeze(1))
+        changes[field] = v * f
+    return out.replace(**changes)
+
+
+def prior_weight_factors(
+    shapes: tuple[tuple[int, ...], ...], prior: Prior, seed: int
+) -> list[torch.Tensor]:
+    """One multiplicative factor tensor per shape: from the fitted model's weight population when
+    `prior.fitted` has one, else the prior's."""
+    model = None if prior.fitted is None else _fitted(prior.fitted, str(prior.fitted_sha256))
+    if model is None or model.weight is None:
+        return weight_factors(shapes, prior.sigma_weights, prior.family, seed)
+    out = []
+    for k, shape in enumerate(shapes):
+        size = int(np.prod(shape))
+        w = model.sample(1, seed + k, -(-size // 64))["weight"].ravel()[:size]
+        w = np.clip(w, *FACTOR_RANGE)
+        out.append(torch.as_tensor(w.reshape(shape), dtype=torch.float32))
+    return out
 
 
 def weight_factors(

@@ -32,7 +32,7 @@ from hil.tasks import Split, Task, accuracy, get_task
 from hil.train import MODES
 from hil.train.model import Model
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
-from hil.train.robust import Adversary, Prior, attack, kl, noisy_params, weight_factors
+from hil.train.robust import Adversary, Prior, attack, kl, noisy_params, prior_weight_factors
 
 CKPT_SCHEMA = "hil.train.checkpoint/1"
 
@@ -150,9 +150,7 @@ def step_loss(
     if mode != "none":
         params = noisy_params(params, cfg["instances"], prior, seed)
     if mode == "noise":
-        f_in, f_rec = weight_factors(
-            (tuple(w_in.shape), tuple(w_rec.shape)), prior.sigma_weights, prior.family, seed + 1
-        )
+        f_in, f_rec = prior_weight_factors((tuple(w_in.shape), tuple(w_rec.shape)), prior, seed + 1)
         w_in, w_rec = w_in * f_in, w_rec * f_rec
     scale = cfg["logit_scale"]
 
