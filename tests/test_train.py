@@ -238,3 +238,23 @@ def test_robust_training_holds_on_unseen_chips(tmp_path, task: str) -> None:
     a_std, a_rob = chip_accuracies(std, data.test, chips), chip_accuracies(rob, data.test, chips)
     assert float_accuracy(rob, data.test) - a_rob.mean() <= 0.03
     assert paired_ci(a_rob, a_std)["ci_low"] > 0
+
+
+def test_experiment_tables_and_figure_from_results(tmp_path) -> None:
+    from hil.train.experiment import plot, table
+
+    levels = {"0.0": [0.9], "0.1": [0.8, 0.7]}
+    mode = {
+        "train": {"elapsed_s": 12.0},
+        "float_sim_accuracy": 0.9,
+        "chip_accuracies": [0.8, 0.7],
+        "levels": levels,
+    }
+    noise = mode | {"vs_none": {"mean_diff": 0.05, "ci_low": 0.01, "ci_high": 0.09}}
+    res = {"task": "digits", "epochs": 3, "modes": {"none": mode, "noise": noise}}
+    (tmp_path / "digits-results.json").write_text(json.dumps(res))
+    text = table([tmp_path])
+    assert "| none | 12 | 90.0 | 75.0 (70.0) | 15.0 | - |" in text
+    assert "+5.0 [+1.0, +9.0]" in text and "| noise | 90.0 +- 0.0 | 75.0 +- 5.0 |" in text
+    plot([tmp_path], tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

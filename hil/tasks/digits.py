@@ -15,6 +15,8 @@ afresh every epoch (the same for a given seed and epoch).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hil.tasks.base import Split, Task
@@ -30,13 +32,22 @@ def encode(
     return (rng.random((images.shape[0], T, images.shape[1])) < p[:, None, :]).astype(np.uint8)
 
 
-def digits(seed: int = 0, T: int = 50, max_rate: float = 200.0, dt: float = 1e-3) -> Task:
-    """The rate-coded digits task (module docstring)."""
+@functools.cache
+def _load() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: images (1797, 64) float64 0..16, labels (1797,) int64 (read once)."""
     from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
     data = load_digits()
     images = np.asarray(data.data, dtype=np.float64)
+    images.setflags(write=False)
     labels = np.asarray(data.target, dtype=np.int64)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def digits(seed: int = 0, T: int = 50, max_rate: float = 200.0, dt: float = 1e-3) -> Task:
+    """The rate-coded digits task (module docstring)."""
+    images, labels = _load()
     order = np.random.default_rng(seed).permutation(len(labels))
     n_train, n_val = int(0.6 * len(order)), int(0.2 * len(order))
     parts = order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]

@@ -33,20 +33,21 @@ def run(
     chips: int = 12,
     per_level: int = 10,
     modes: tuple[str, ...] = MODES,
+    per_class: int | None = None,
 ) -> dict:
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
     from hil.train.trainer import TrainConfig, train
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"task": task, "epochs": epochs, "modes": {}}
+    results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "modes": {}}
     path = out_dir / f"{task}-results.json"
     specs = unseen_chips(chips, seed=7)
     data = get_task(task, 0)
     for mode in modes:
         t0 = time.perf_counter()
         model, summary = train(
-            TrainConfig(task=task, robust=mode, epochs=epochs),
+            TrainConfig(task=task, robust=mode, epochs=epochs, per_class=per_class),
             out_dir / f"{task}-{mode}.json",
             resume=True,
         )
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, default=Path("results/train"), help="output folder")
     p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
     p.add_argument("--sensitivity", type=Path, help="print a model's per-parameter sensitivity")
+    p.add_argument("--per-class", type=int, help="output neurons per class (default: the task's)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated robustness modes")
     p.add_argument("--plot", type=Path, nargs="+", help="draw the results found in these folders")
     p.add_argument("--table", type=Path, nargs="+", help="print tables of the results found here")
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     elif a.plot is not None:
         plot(a.plot, a.figure)
     elif a.task:
-        run(a.task, a.dir, a.epochs, modes=tuple(a.modes.split(",")))
+        run(a.task, a.dir, a.epochs, modes=tuple(a.modes.split(",")), per_class=a.per_class)
     return 0
 
 
