@@ -14,22 +14,33 @@ Records (hil.sim.records)
 
 Running (hil.sim.network, hil.sim.dynamics)
     simulate(params, weights, inputs, dt=1e-3, state=None, substep=1e-3, noise=0.0,
-             generator=None, times=False, types=None, compiled=False, rec_grad=0.0, fused=None)
+             generator=None, times=False, types=None, compiled=False, rec_grad=0.0, fused=None,
+             feedback_grad=0.0, sparse=None)
         -> Result(spikes (I,B,T,N), state, times)
         fused=None picks the path: no gradient -> one numba kernel (hil.sim.fused); weight
         gradients only -> that kernel plus a hand-written backward (hil.sim.adjoint); otherwise the
-        per-bin torch path (docs/sim.md "Fused kernels"); False: always the torch path
+        per-bin torch path (docs/sim.md "Fused kernels"); False: always the torch path;
+        feedback_grad: gradient through the membrane's positive feedback (0: held constant in the
+        backward, keeps full BPTT finite; 1: exact); sparse: only the non-zero synapses of each
+        event (None: when at most 1/8 of the weights are non-zero)
         inputs: spike counts (B, T, Nin) shared by all instances, or (I, B, T, Nin); noise: s.d. [A]
         of a Gaussian membrane current per bin, float or tensor broadcastable to (I, 1, N)
     constants(params, dt, types, substep) -> Constants
-    step(state, drive, k, noise=None, times=False, w_rec=None, rec_grad=0.0, sparse=False)
+    step(state, drive, k, noise=None, times=False, w_rec=None, rec_grad=0.0, sparse=False,
+         feedback_grad=0.0)
         the pure per-bin step (what compiled=True fuses with torch.compile):
         -> (state, counts (I,B,N), first spike time in the bin or None)
     membrane_substep(...)        the pure membrane sub-step inside step
     DynapNet(n_inputs, n_neurons, params=None, w_in=None, w_rec=None, dt=1e-3, scale=1e-8,
-             train_currents=(), groups=None, substep=1e-3, seed=0, compiled=False, rec_grad=0.0)
+             train_currents=(), groups=None, substep=1e-3, seed=0, compiled=False, rec_grad=0.0,
+             feedback_grad=0.0)
              torch module, the float-weights way in; .params(), .weights(), .run(inputs, state)
-    spike(x)                     Heaviside with surrogate gradient 1/(1+|x|)^2, x = ln(Imem/Ispkthr)
+    spike(x)                     Heaviside with surrogate gradient 1/(2 (1+|x|)^2) (unit area),
+                                 x = ln(Imem/Ispkthr)
+
+Sparse connectivity (hil.sim.sparse)
+    ell_from_netlist(netlist, weight_factor=None) -> Ell(source, types, weight)   fan-in table
+    fanout(w) -> (indptr, cols, vals); use_sparse(w)    what the fused kernels run
 
 Configs (hil.sim.compile, through hil.chip.netlist.build_netlist)
     compile_config(config, instances=1, physics=Physics(), nominal=HighLevel(), all_neurons=False,
