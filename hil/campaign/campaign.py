@@ -41,6 +41,7 @@ CAMPAIGN: tuple[Stage, ...] = (
         st.compare_stage,
         inputs=("probe",),
         uses=("calibrate", "fit"),
+        version=2,  # 2: the twin judged by issue 9's 5 % prediction target
         title="sim and twin vs chip",
     ),  # fmt: skip
 )
