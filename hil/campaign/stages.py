@@ -400,9 +400,10 @@ def calibrate(ctx: Context) -> dict:
         spec["cores"] = [list(c) for c in _profile(ctx).calibrate_cores or ()]
     write_json(target, spec)
     out = ctx.path("calibration.json")
-    # exit 1: some core missed a target; the record is written and the check below says which
-    hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out)],
-                "calibrate", ok=(0, 1))  # fmt: skip
+    # exit 1: some core missed a target; the record is written and the check below says which.
+    # --no-cache: the campaign measures the board (its own resume decides what is reused)
+    hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out),
+                 "--no-cache"], "calibrate", ok=(0, 1))  # fmt: skip
     from hil.artifacts import read_json
 
     doc = read_json(out, "calibration")
