@@ -96,8 +96,7 @@ def test_the_quick_campaign_end_to_end(tmp_path: Path, silicon: Path, code: int)
     summary = json.loads(p.stdout)
     assert seconds < 120
     status = {s["name"]: s for s in summary["stages"]}
-    for name in ("probe", "conformance", "screen", "compare", "report"):
-        assert status[name]["status"] == "done"
+    assert [s["status"] for s in summary["stages"]] == ["done"] * 12, status  # every stage ran
     assert (out / "report.html").is_file()
     html = (out / "report.html").read_text()
     if code:

@@ -35,6 +35,7 @@ from hil.campaign.runner import Context, NotAvailable
 from hil.errors import HilError, bounded
 
 # Verdict limits of the screen (docs/campaign.md): at most this fraction of the board's neurons.
+MAX_TWIN_RATE_ERROR = 0.05  # issue 9: the twin predicts per-neuron rates within a median 5 %
 MAX_DEAD_FRACTION = 0.01
 MAX_HOT_FRACTION = 0.01
 COMMAND_TIMEOUT_S = 1800.0
@@ -297,9 +298,21 @@ def compare_stage(ctx: Context) -> dict:
            "nominal_rate_error": _median_rate_error(recs["sim"], recs["chip"])}  # fmt: skip
     if "twin" in recs:
         twin = compare(recs["twin"], recs["chip"], stats, paired=True, labels=("twin", "chip"))
-        ctx.run.add_comparison("twin vs chip", twin, "twin", "chip")
+        # shown, not judged: paired trials (same input) detect any systematic error (a 3 % rate
+        # error gives d_z ~ 3, the default profile's 12 trials flag it), while the quick
+        # profile's 6 paired trials cannot reach alpha after Holm at all; the verdict is issue 9's
+        # prediction target instead (below)
+        ctx.run.add_comparison("twin vs chip", twin, "twin", "chip", verdict=False)
         out["twin_differ"] = int(twin.table["differs"].sum())
         out["twin_rate_error"] = _median_rate_error(recs["twin"], recs["chip"])
+        ctx.run.add_check(
+            "twin predicts the chip's rates",
+            value=round(100 * out["twin_rate_error"], 2),
+            op="<=",
+            limit=100 * MAX_TWIN_RATE_ERROR,
+            unit="% median |rate error|",
+            detail="neurons >= 2 Hz on either side (issue 9's prediction target)",
+        )
         ctx.run.add_check(
             "twin closer to the chip than the nominal simulator",
             value=round(100 * out["twin_rate_error"], 2),
@@ -387,9 +400,10 @@ def calibrate(ctx: Context) -> dict:
         spec["cores"] = [list(c) for c in _profile(ctx).calibrate_cores or ()]
     write_json(target, spec)
     out = ctx.path("calibration.json")
-    # exit 1: some core missed a target; the record is written and the check below says which
-    hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out)],
-                "calibrate", ok=(0, 1))  # fmt: skip
+    # exit 1: some core missed a target; the record is written and the check below says which.
+    # --no-cache: the campaign measures the board (its own resume decides what is reused)
+    hil_command(["calibrate", "--board", _url(ctx), "--target", str(target), "--out", str(out),
+                 "--no-cache"], "calibrate", ok=(0, 1))  # fmt: skip
     from hil.artifacts import read_json
 
     doc = read_json(out, "calibration")
