@@ -1,4 +1,4 @@
-# Two commands on a fresh machine:  `make demo` (main job, emulated board)  and  `make test`.
+# Two commands on a fresh machine:  `make demo` (the campaign on the emulated board)  and  `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,8 +14,9 @@ $(BIN)/hil: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+# The main job: the whole pipeline (probe ... report) on the emulated board, quick profile.
 demo: $(BIN)/hil
-	$(BIN)/hil demo
+	$(BIN)/hil campaign --quick --out reports/demo
 
 test: $(BIN)/hil
 	$(BIN)/python -m pytest -q
