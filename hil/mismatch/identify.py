@@ -120,7 +120,7 @@ def fit_membrane(
 
 def _levenberg_marquardt(
     resid, th: np.ndarray, iters: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batched LM over columns: th (p, n); resid(th) -> (K, n). Returns th, cost (n,), J^T J."""
     p, n = th.shape
     lam = np.full(n, 1e-2)

@@ -147,7 +147,7 @@ def chip_accuracies(model: Model, split: Split, chips: list[ChipSpec]) -> np.nda
 
 def paired_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict:
     """Mean of a - b over paired chips and its two-sided t confidence interval."""
-    from scipy import stats  # type: ignore[import-untyped]
+    from scipy import stats
 
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     n = d.size

@@ -104,7 +104,7 @@ def efficacy_per_ampere(currents: dict[str, float], dt: float, synapse: str) -> 
         "C_ref": np.array([PHYSICS.C_ref]),
         "alive": np.array([1.0]),
     }
-    k = derived_constants(fields, dt, PHYSICS)  # type: ignore[arg-type]  # Physics has Io, Ut
+    k = derived_constants(fields, dt, PHYSICS)
     return float(k["syn_jump"][0] * k["gain"][0] / currents["Ispkthr"])
 
 
@@ -277,7 +277,7 @@ def _classes(graph: Any, n: int) -> list[list[int]]:
 
 def to_nir(model: Model) -> Any:
     """A hil model as a NIR graph: one CubaLIF population per logical core (module docstring)."""
-    import nir  # type: ignore[import-untyped]
+    import nir
 
     core_of = model.core_of
     cores = list(range(model.n_cores))
