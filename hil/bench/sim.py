@@ -234,14 +234,14 @@ def _rockpool(args: argparse.Namespace, w_in: np.ndarray, w_rec: np.ndarray) -> 
     logging.getLogger().setLevel(logging.ERROR)  # rockpool warns about samna on import
     import jax
     import jax.numpy as jnp
-    import rockpool  # type: ignore[import-untyped]
-    from rockpool.devices.dynapse import (  # type: ignore[import-untyped]
+    import rockpool
+    from rockpool.devices.dynapse import (
         DynapSim,
         frozen_mismatch_prototype,
     )
-    from rockpool.nn.combinators import Sequential  # type: ignore[import-untyped]
-    from rockpool.nn.modules import LinearJax  # type: ignore[import-untyped]
-    from rockpool.transform.mismatch import mismatch_generator  # type: ignore[import-untyped]
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LinearJax
+    from rockpool.transform.mismatch import mismatch_generator
 
     from hil import progress
 

@@ -9,7 +9,7 @@ uses: exp for -87 <= x <= 88 (clamped outside), log for normal positive x.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir  # type: ignore[import-untyped]
+from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -67,7 +67,7 @@ def log32(x: np.float32) -> np.float32:
     """ln x in float32 (about 1 ulp) for normal x > 0."""
     bits: np.int32 = _as_int(x)  # type: ignore[call-arg]
     e = F((bits >> np.int32(23)) - np.int32(126))
-    m = _as_float((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # type: ignore[call-arg]
+    m = _as_float((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))
     low = m < _SQRTHF
     e = e - _ONE if low else e
     m = (m + m - _ONE) if low else (m - _ONE)

@@ -68,7 +68,7 @@ def input_drive(inputs: torch.Tensor, w_in: torch.Tensor, types: Sequence[int]) 
     return d.permute(2, 0, 1, 3, 4)
 
 
-def _flush_denormals(fn):  # type: ignore[no-untyped-def]
+def _flush_denormals(fn):
     """Run `fn` with subnormal floats flushed to zero, then restore torch's default (off).
 
     Decaying synaptic currents reach subnormal floats after long silence, which are ~100x slower
@@ -77,7 +77,7 @@ def _flush_denormals(fn):  # type: ignore[no-untyped-def]
     """
 
     @functools.wraps(fn)
-    def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapped(*args, **kwargs):
         torch.set_flush_denormal(True)
         try:
             return fn(*args, **kwargs)
