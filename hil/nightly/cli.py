@@ -12,9 +12,7 @@ import json
 import sys
 
 from hil.errors import ConfigError, HilError, quote
-
-# The stages `hil nightly --skip` may leave out (NightJob checks the same list).
-SKIPPABLE = ("conformance", "characterize", "fit", "calibrate", "validate")
+from hil.nightly import SKIPPABLE
 
 STORE_HELP = (
     "results store URL: sqlite:///PATH (default sqlite:///reports/hil.db) or postgresql://..."

@@ -31,8 +31,8 @@ from hil.campaign.campaign import CAMPAIGN
 from hil.campaign.probe import PROBE, level_column
 from hil.campaign.runner import Context, Outcome, Stage, run_stages
 from hil.errors import ConfigError, StoreError
+from hil.nightly import SKIPPABLE
 from hil.nightly import drift as dr
-from hil.nightly.cli import SKIPPABLE
 
 TREND_NIGHTS = 90  # nights the report's trend plots show
 # the store's name of a stage's status
