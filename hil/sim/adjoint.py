@@ -167,6 +167,109 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
 
 
 @njit(cache=True, error_model="numpy")
+def _segment_backward(  # noqa: PLR0913
+    t0: int,
+    t1: int,
+    p0: int,
+    gout: np.ndarray,  # (I, B, T, N)
+    out: np.ndarray,  # (I, B, T, N) counts
+    spikes0: np.ndarray,  # (I, B, N)
+    x: np.ndarray,  # (B, T, Nin)
+    w_rec_t: np.ndarray,  # (M, N)
+    has_rec: bool,
+    csr: tuple,
+    rec_grad: np.float32,
+    seg_ut: np.ndarray,  # (nb, every, J, 2, N) the segment's recomputed records
+    seg_bsa: np.ndarray,  # (nb, every, 3, N)
+    syn_jump: np.ndarray,  # (I, K, N)
+    syn_decay: np.ndarray,
+    syn_mean: np.ndarray,
+    nrn: np.ndarray,  # (I, 14, N)
+    rows: np.ndarray,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    has_ahp: bool,
+    fbg: np.float32,
+    gu: np.ndarray,  # (nb, N) adjoint state of the block's pairs, updated
+    gisyn: np.ndarray,  # (nb, K, N)
+    giahp: np.ndarray,  # (nb, N)
+    gnext: np.ndarray,  # (nb, N)
+    gd: np.ndarray,  # (nb, M)
+    gmean: np.ndarray,  # (K + 1, N) scratch
+    gi: np.ndarray,  # (Nin, M) dL/dW_in of the block, accumulated
+    gr: np.ndarray,  # (N, M) dL/dW_rec of the block, accumulated
+) -> None:
+    """Bins t1 - 1 down to t0 of the pairs p0 .. p0 + nb of one block, in lockstep. A function of
+    its own, with the records as arguments: compiled inside _block (next to the recompute) its
+    sub-step loop ran ~5x slower (it stopped vectorizing)."""
+    B, N = out.shape[1], out.shape[3]
+    M = gd.shape[1]
+    Nin = x.shape[2]
+    nb = gu.shape[0]
+    ptr, cols, vals = csr[0], csr[1], csr[2]
+    use_csr = ptr.shape[0] > 0
+    for t in range(t1 - 1, t0 - 1, -1):
+        for pp in range(nb):
+            i = (p0 + pp) // B
+            b = (p0 + pp) % B
+            _bin_backward(
+                t - t0, gout[i, b, t0:t1], seg_ut[pp], seg_bsa[pp], syn_jump[i],
+                syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, fbg, gu[pp],
+                gisyn[pp], giahp[pp], gnext[pp], gmean, gd[pp],
+            )  # fmt: skip
+            gdp = gd[pp]
+            xt = x[b, t]
+            for c in range(Nin):  # dL/dW_in += x_t^T gd over the input events
+                v = xt[c]
+                if v != _0:
+                    row = gi[c]
+                    for m in range(M):
+                        row[m] += v * gdp[m]
+            if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes
+                prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
+                for n in range(N):
+                    v = prev[n]
+                    if v != _0:
+                        row = gr[n]
+                        for m in range(M):
+                            row[m] += v * gdp[m]
+        for pp in range(nb):
+            gn = gnext[pp]
+            for n in range(N):
+                gn[n] = _0
+        if has_rec and rec_grad != _0 and use_csr:  # the same sums over the non-zeros
+            for pp in range(nb):
+                gn = gnext[pp]
+                gdp = gd[pp]
+                for n in range(N):
+                    acc = _0
+                    for e in range(ptr[n], ptr[n + 1]):
+                        acc += vals[e] * (gdp[cols[e]] * rec_grad)
+                    gn[n] = acc
+        elif has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
+            # four rows of W_rec^T per pass over gnext: a quarter of its loads and stores, the
+            # same additions in the same order (m ascending) as one row at a time
+            m4 = M - M % 4
+            for m in range(0, m4, 4):
+                w0, w1, w2, w3 = w_rec_t[m], w_rec_t[m + 1], w_rec_t[m + 2], w_rec_t[m + 3]
+                for pp in range(nb):
+                    gdp = gd[pp]
+                    g0, g1 = gdp[m] * rec_grad, gdp[m + 1] * rec_grad
+                    g2, g3 = gdp[m + 2] * rec_grad, gdp[m + 3] * rec_grad
+                    gn = gnext[pp]
+                    for n in range(N):
+                        gn[n] = (((gn[n] + w0[n] * g0) + w1[n] * g1) + w2[n] * g2) + w3[n] * g3
+            for m in range(m4, M):
+                w = w_rec_t[m]
+                for pp in range(nb):
+                    g = gd[pp, m] * rec_grad
+                    gn = gnext[pp]
+                    for n in range(N):
+                        gn[n] += w[n] * g
+
+
+@njit(cache=True, error_model="numpy")
 def _block(  # noqa: PLR0913, PLR0915
     gout: np.ndarray,  # (I, B, T, N)
     out: np.ndarray,  # (I, B, T, N) counts
@@ -202,14 +305,12 @@ def _block(  # noqa: PLR0913, PLR0915
 
     Segment by segment from the last: each pair's forward is recomputed from its checkpoint over
     the segment's `every` bins (hil.sim.fused._pair, recording u, timer, base, sink and a), then
-    the segment's bins are walked in reverse."""
+    the segment's bins are walked in reverse (_segment_backward)."""
     n_inst, B, T, N = out.shape
     K = syn_jump.shape[1]
     M = K * N
     Nin = x.shape[2]
     J = t_end.shape[0]
-    ptr, cols, vals = csr[0], csr[1], csr[2]
-    use_csr = ptr.shape[0] > 0
     P = n_inst * B
     p0 = blk * P // blocks
     p1 = (blk + 1) * P // blocks
@@ -259,53 +360,11 @@ def _block(  # noqa: PLR0913, PLR0915
                 sp, seg_out[: t1 - t0], no_first, seg_ut[pp, : t1 - t0], seg_bsa[pp, : t1 - t0],
                 no_ck, every,
             )  # fmt: skip
-        for t in range(t1 - 1, t0 - 1, -1):
-            for pp in range(nb):
-                i = (p0 + pp) // B
-                b = (p0 + pp) % B
-                _bin_backward(
-                    t - t0, gout[i, b, t0:t1], seg_ut[pp], seg_bsa[pp], syn_jump[i],
-                    syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, has_ahp, fbg, gu[pp],
-                    gisyn[pp], giahp[pp], gnext[pp], gmean, gd[pp],
-                )  # fmt: skip
-                gdp = gd[pp]
-                xt = x[b, t]
-                for c in range(Nin):  # dL/dW_in += x_t^T gd over the input events
-                    v = xt[c]
-                    if v != _0:
-                        row = gi[c]
-                        for m in range(M):
-                            row[m] += v * gdp[m]
-                if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes
-                    prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
-                    for n in range(N):
-                        v = prev[n]
-                        if v != _0:
-                            row = gr[n]
-                            for m in range(M):
-                                row[m] += v * gdp[m]
-            for pp in range(nb):
-                gn = gnext[pp]
-                for n in range(N):
-                    gn[n] = _0
-            if has_rec and rec_grad != _0 and use_csr:  # the same sums over the non-zeros
-                for pp in range(nb):
-                    gn = gnext[pp]
-                    gdp = gd[pp]
-                    for n in range(N):
-                        acc = _0
-                        for e in range(ptr[n], ptr[n + 1]):
-                            acc += vals[e] * (gdp[cols[e]] * rec_grad)
-                        gn[n] = acc
-            elif has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
-                for m in range(M):
-                    w = w_rec_t[m]
-                    for pp in range(nb):
-                        g = gd[pp, m] * rec_grad
-                        if g != _0:
-                            gn = gnext[pp]
-                            for n in range(N):
-                                gn[n] += w[n] * g
+        _segment_backward(
+            t0, t1, p0, gout, out, spikes0, x, w_rec_t, has_rec, csr, rec_grad, seg_ut, seg_bsa,
+            syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, gu, gisyn,
+            giahp, gnext, gd, gmean, gi, gr,
+        )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy", nogil=True)
