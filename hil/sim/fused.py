@@ -317,6 +317,19 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
 
 
+def sparse_rows(w_in: np.ndarray, w_rec: np.ndarray | None, sparse: bool | None) -> tuple:
+    """The kernels' `csr` argument for weights (Iwi, Nin, K N) and (Iw, N, K N) or None (no
+    recurrent weights): compressed rows of each where `sparse` (see run_fused) takes them (weights
+    shared by the instances only), empty arrays (dense rows) elsewhere."""
+    if sparse and w_rec is not None and w_rec.shape[0] > 1:
+        raise ConfigError("sparse", True, "False or None with per-instance recurrent weights")
+    on = w_rec is not None and w_rec.shape[0] == 1
+    on = on and (use_sparse(w_rec[0]) if sparse is None else bool(sparse))  # type: ignore[index]
+    on_in = w_in.shape[0] == 1 and (use_sparse(w_in[0]) if sparse is None else bool(sparse))
+    rec = fanout(w_rec[0]) if on else no_csr()  # type: ignore[index]
+    return rec + (fanout(w_in[0]) if on_in else no_csr())
+
+
 def run_fused(
     k: Constants,
     state: State,
@@ -328,6 +341,7 @@ def run_fused(
     record: bool = False,
     checkpoint: int = 0,
     sparse: bool | None = None,
+    csr: tuple | None = None,
 ) -> tuple[State, torch.Tensor, torch.Tensor | None, dict | None]:
     """Run every bin of `inputs` ((Ix, B, T, Nin) counts) from `state` without autograd.
 
@@ -338,7 +352,8 @@ def run_fused(
     `checkpoint` > 0 keeps the state (u, timer, iahp, isyn) at every `checkpoint`-th bin start
     instead of the per-bin records of `record`. `sparse`: add only the non-zero synapses of each
     spike (hil.sim.sparse; weights shared by the instances), None: when the weights are sparse
-    enough (hil.sim.sparse.use_sparse), False: dense rows.
+    enough (hil.sim.sparse.use_sparse), False: dense rows. `csr`: `sparse_rows` of these weights,
+    computed once by a caller that runs the same weights again; None: computed here.
     """
     n_inst, B, N = state.u.shape
     K, T = len(k.types), inputs.shape[2]
@@ -368,13 +383,9 @@ def run_fused(
     ck_state = np.empty((n_inst, B, S, 3 + K, N), dtype=np.float32)
     z = np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3))
     w_r = np.zeros((1, N, K * N), dtype=np.float32) if w_rec is None else _np(w_rec)
-    sparse_ok = w_rec is not None and w_r.shape[0] == 1
-    if sparse and w_r.shape[0] > 1:
-        raise ConfigError("sparse", True, "False or None with per-instance recurrent weights")
-    on = sparse_ok and (use_sparse(w_r[0]) if sparse is None else bool(sparse))
     w_i = _np(w_in)
-    on_in = w_i.shape[0] == 1 and (use_sparse(w_i[0]) if sparse is None else bool(sparse))
-    csr = (fanout(w_r[0]) if on else no_csr()) + (fanout(w_i[0]) if on_in else no_csr())
+    if csr is None:
+        csr = sparse_rows(w_i, w_r if w_rec is not None else None, sparse)
     arrays: dict[str, Any] = {
         "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
         "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,
