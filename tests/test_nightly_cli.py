@@ -114,11 +114,19 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
             write_atomic(ctx.path("rates.parquet"), frame.to_parquet(index=False))
             return {}
 
-        def fit(ctx):  # a twin in the truth-CSV shape: its identified values are stored nightly
-            twin = pd.DataFrame({"chip": [0] * 4, "core": [0, 0, 1, 1], "neuron": [0, 1, 0, 1],
-                                 "Itau_mem": [1e-12, 2e-12, 3e-12, 4e-12], "dead": [False] * 4})  # fmt: skip
-            twin.to_csv(ctx.path("twin.csv"), index=False)
-            return {"twin_csv": "stages/fit/twin.csv"}
+        def fit(ctx):  # a twin (hil.twin/1): its identified values and their errors are stored
+            from hil.mismatch.fit import nominal_currents
+            from hil.mismatch.twin import Twin
+
+            cur = nominal_currents(1)
+            cur["Itau_mem"] = cur["Itau_mem"].copy()
+            cur["Itau_mem"][[0, 1, 256, 257]] = [1e-12, 2e-12, 3e-12, 4e-12]
+            se = np.full(1024, np.nan)
+            se[[0, 1, 256]] = 0.01  # neuron 257: no error, so not among the identified ones
+            z = np.zeros(1024)
+            Twin(1, cur, z, z, z.astype(bool), z.astype(bool), se_log={"Itau_mem": se}).save(
+                ctx.path("twin.json"))  # fmt: skip
+            return {"twin": "stages/fit/twin.json"}
 
         def calibrate(ctx):
             write_json(ctx.path("calibration.json"), BAD)
@@ -138,9 +146,11 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
         assert len(cals) == 2  # kept either way
         assert store.active_calibration("b1").id == (int(cals["id"].iloc[-1]) if passes else before)
         assert store.run(rid).verdict == ("pass" if passes else "fail")
-        h = store.stat_history("b1", "twin_itau_mem")
-        assert list(h.neurons) == [0, 1, 256, 257]
-        assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12, 4e-12])
+        h = store.stat_history("b1", "twin_itau_mem_a")
+        assert list(h.neurons) == [0, 1, 256]  # the neurons the fit identified, no others
+        assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12])
+        se = store.stat_history("b1", "twin_itau_mem_se_a")
+        assert np.allclose(se.values[0], [1e-14, 2e-14, 3e-14])
 
 
 def test_a_stage_whose_command_is_missing_is_stored_as_skipped(tmp_path: Path, monkeypatch) -> None:
