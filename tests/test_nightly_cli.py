@@ -62,6 +62,72 @@ def test_rollback_makes_the_previous_calibration_active(
             good_id, bad_id, "night 2 drifted")  # fmt: skip
 
 
+def _deployable(leak_fine: int) -> dict:
+    """A hil.calibration/1 record deploy can apply: SOIF_LEAK_N of cores 0 and 1 calibrated from
+    the nominal code [1, 50] to [1, leak_fine]."""
+    return {"schema": "hil.calibration/1",
+            "cores": [{"chip": 0, "core": k, "parameters": {"SOIF_LEAK_N": [1, leak_fine]},
+                       "nominal": {"SOIF_LEAK_N": [1, 50]}} for k in (0, 1)]}  # fmt: skip
+
+
+def test_after_a_bad_calibration_rollback_and_a_deployment_uses_the_previous_one(
+    tmp_path: Path, capsys
+) -> None:
+    """Acceptance (issue 12): night 1's calibration is good, night 2's is bad and became active;
+    `hil calib use` restores night 1's, `hil calib active -o` writes it, and `hil deploy
+    --calibration` then deploys with it: the deployed leak is the model's scaled by the good
+    calibration's ratio (1.2), not by the bad one's (4)."""
+    from hil.chip.biasgen import bias_current
+    from hil.chip.config import ChipConfig
+    from hil.chip.params import HighLevel
+    from hil.train.model import Model
+
+    good, bad = _deployable(60), _deployable(200)
+    url = f"sqlite:///{tmp_path / 'hil.db'}"
+    with open_store(url) as store:
+        ids = []
+        for night, doc in (("2026-11-01", good), ("2026-11-02", bad)):
+            rid = store.start_run("emu-seed-5", night)
+            ids.append(store.complete_run(rid, stats={"rate_1na_hz": np.full(4, 40.0)},
+                                          calibration=doc, activate=True, verdict="pass"))  # fmt: skip
+        assert store.active_calibration("emu-seed-5").id == ids[1]
+    rng = np.random.default_rng(0)
+    cur = {k: v for k, v in HighLevel().currents().items() if not k.startswith("Iw_")}
+    Model(w_in=rng.normal(0, 3e-9, (8, 40)) * (rng.random((8, 40)) < 0.5),
+          w_rec=rng.normal(0, 2e-9, (40, 40)) * (rng.random((40, 40)) < 0.2),
+          core_of=np.arange(40) % 2, currents=[cur, dict(cur)], outputs=[[0, 1], [2, 3]],
+          dt=1e-3).save(tmp_path / "model.json")  # fmt: skip
+
+    def deployed_leak(calibration: Path | None, name: str) -> list[float]:
+        """The deployed SOIF_LEAK_N current [A] of cores 0 and 1 (`hil deploy`, not applied)."""
+        out = tmp_path / f"{name}.json"
+        argv = ["deploy", str(tmp_path / "model.json"), "--board", "sim://", "-o", str(out),
+                "--no-apply", "--json"]  # fmt: skip
+        assert main(argv + (["--calibration", str(calibration)] if calibration else [])) == 0
+        cfg = ChipConfig.load(out)
+        return [float(bias_current("SOIF_LEAK_N", *cfg.core(0, k).parameters["SOIF_LEAK_N"]))
+                for k in (0, 1)]  # fmt: skip
+
+    def active(name: str) -> Path:
+        target = tmp_path / f"{name}.json"
+        argv = ["calib", "active", "--board", "emu-seed-5", "-o", str(target), "--store", url]
+        assert main(argv) == 0
+        return target
+
+    nominal = deployed_leak(None, "nominal")
+    ratio = {f: float(bias_current("SOIF_LEAK_N", 1, f) / bias_current("SOIF_LEAK_N", 1, 50))
+             for f in (60, 200)}  # fmt: skip
+    before = deployed_leak(active("before"), "with-bad")  # what a deployment used before
+    assert before == pytest.approx([x * ratio[200] for x in nominal], rel=0.03)
+    assert main(["calib", "use", str(ids[0]), "--store", url, "--reason", "night 2 bad"]) == 0
+    restored = active("restored")
+    assert json.loads(restored.read_text()) == good
+    after = deployed_leak(restored, "with-good")
+    assert after == pytest.approx([x * ratio[60] for x in nominal], rel=0.03)
+    assert all(a < 0.5 * b for a, b in zip(after, before, strict=True))
+    capsys.readouterr()
+
+
 def test_history_lists_nights_and_alerts(store_url: str, capsys) -> None:
     assert main(["history", "--board", "emu-seed-5", "--store", store_url]) == 0
     out = capsys.readouterr().out
@@ -114,11 +180,19 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
             write_atomic(ctx.path("rates.parquet"), frame.to_parquet(index=False))
             return {}
 
-        def fit(ctx):  # a twin in the truth-CSV shape: its identified values are stored nightly
-            twin = pd.DataFrame({"chip": [0] * 4, "core": [0, 0, 1, 1], "neuron": [0, 1, 0, 1],
-                                 "Itau_mem": [1e-12, 2e-12, 3e-12, 4e-12], "dead": [False] * 4})  # fmt: skip
-            twin.to_csv(ctx.path("twin.csv"), index=False)
-            return {"twin_csv": "stages/fit/twin.csv"}
+        def fit(ctx):  # a twin (hil.twin/1): its identified values and their errors are stored
+            from hil.mismatch.fit import nominal_currents
+            from hil.mismatch.twin import Twin
+
+            cur = nominal_currents(1)
+            cur["Itau_mem"] = cur["Itau_mem"].copy()
+            cur["Itau_mem"][[0, 1, 256, 257]] = [1e-12, 2e-12, 3e-12, 4e-12]
+            se = np.full(1024, np.nan)
+            se[[0, 1, 256]] = 0.01  # neuron 257: no error, so not among the identified ones
+            z = np.zeros(1024)
+            Twin(1, cur, z, z, z.astype(bool), z.astype(bool), se_log={"Itau_mem": se}).save(
+                ctx.path("twin.json"))  # fmt: skip
+            return {"twin": "stages/fit/twin.json"}
 
         def calibrate(ctx):
             write_json(ctx.path("calibration.json"), BAD)
@@ -138,9 +212,11 @@ def test_a_nights_calibration_is_activated_only_when_the_night_passes(
         assert len(cals) == 2  # kept either way
         assert store.active_calibration("b1").id == (int(cals["id"].iloc[-1]) if passes else before)
         assert store.run(rid).verdict == ("pass" if passes else "fail")
-        h = store.stat_history("b1", "twin_itau_mem")
-        assert list(h.neurons) == [0, 1, 256, 257]
-        assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12, 4e-12])
+        h = store.stat_history("b1", "twin_itau_mem_a")
+        assert list(h.neurons) == [0, 1, 256]  # the neurons the fit identified, no others
+        assert np.allclose(h.values[0], [1e-12, 2e-12, 3e-12])
+        se = store.stat_history("b1", "twin_itau_mem_se_a")
+        assert np.allclose(se.values[0], [1e-14, 2e-14, 3e-14])
 
 
 def test_a_stage_whose_command_is_missing_is_stored_as_skipped(tmp_path: Path, monkeypatch) -> None:

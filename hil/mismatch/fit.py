@@ -163,6 +163,13 @@ def fit_twin(
     rse = results["refractory"].table.get("iref_rel_se")
     iref_se = float(np.nanmedian(rse)) if rse is not None and np.isfinite(rse).any() else None
     twin.identifiable = identifiable(mf, good, iref_se)
+    # per-neuron standard errors of the identified membrane and refractory currents (log): the LM
+    # fit's asymptotic ones (residual variance x (J^T J)^-1) and the refractory regression's
+    twin.se_log = {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
+    for j, b in enumerate(("Itau_mem", "Igain_mem", "Ispkthr")):
+        twin.se_log[b][idx] = np.where(good, mf.se[:, j], np.nan)
+    if rse is not None:
+        twin.se_log["Iref"][idx] = np.where(ok_ref, rse.to_numpy(float), np.nan)
     return twin, diag
 
 

@@ -10,7 +10,9 @@ dead, hot) holding one list per column over the board-wide index; weight_factor 
 64) nested lists or null; branch (per-core bias-generator factors by device bias: [[chip, core,
 coarse, factor], ...], relative to the reference branch); identifiable (list of {name, what,
 median_rel_se}); conventions (text of each convention fixing a confounded parameter); provenance
-(board_id, silicon_id, day, hil_version, created_utc, sources: SHA-256 of every source Recording).
+(board_id, silicon_id, day, hil_version, created_utc, sources: SHA-256 of every source Recording);
+se_log (optional: simulation name -> one value per neuron, the standard error of the natural log of
+that identified current as the fit estimated it, null where the fit gave none).
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ class Twin:
     """Per-neuron identified values over the board-wide index (module docstring).
 
     currents: simulation name -> (N,) [A] at the nominal codes; Ihot, noise_std: (N,) [A];
-    dead, hot: (N,) bool; weight_factor: (n_chips, 4, 256, 64) or None (all 1)."""
+    dead, hot: (N,) bool; weight_factor: (n_chips, 4, 256, 64) or None (all 1); se_log: simulation
+    name -> (N,) standard error of ln(current) from the fit (dimensionless, ~ relative error), NaN
+    for neurons the fit did not identify (not measured, dead); names without an entry have none."""
 
     n_chips: int
     currents: dict[str, np.ndarray]
@@ -56,6 +60,7 @@ class Twin:
     identifiable: list[dict[str, Any]] = field(default_factory=list)
     conventions: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    se_log: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.n_chips * NEURONS_PER_CHIP
@@ -71,6 +76,11 @@ class Twin:
             want = (self.n_chips, CORES_PER_CHIP, NEURONS_PER_CHIP // CORES_PER_CHIP, SLOTS)
             if wf.shape != want or not np.all(np.isfinite(wf)) or np.any(wf <= 0):
                 raise ConfigError("twin.weight_factor", f"shape {wf.shape}", f"{want}, finite > 0")
+        for name, v in self.se_log.items():
+            a = np.asarray(v, np.float64)
+            if name not in BIAS_CURRENTS or a.shape != (n,) or np.any(a[np.isfinite(a)] < 0):
+                raise ConfigError(f"twin.se_log.{name}", f"shape {a.shape}",
+                                  f"a bias current's ({n},) standard errors >= 0 or NaN")  # fmt: skip
 
     # -- views -----------------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
@@ -105,6 +115,10 @@ class Twin:
             "identifiable": self.identifiable,
             "conventions": self.conventions,
             "provenance": self.provenance,
+            "se_log": {
+                k: [float(x) if np.isfinite(x) else None for x in np.asarray(v, np.float64)]
+                for k, v in self.se_log.items()
+            },
         }
 
     def save(self, path: str | Path) -> Path:
@@ -132,6 +146,10 @@ class Twin:
                 identifiable=list(d.get("identifiable", [])),
                 conventions=list(d.get("conventions", [])),
                 provenance=dict(d.get("provenance", {})),
+                se_log={
+                    str(k): np.array([np.nan if x is None else x for x in v], np.float64)
+                    for k, v in dict(d.get("se_log") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError("twin", f"malformed ({e})", f"a {SCHEMA} record") from None

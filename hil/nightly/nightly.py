@@ -87,25 +87,48 @@ def _metrics(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {c: frame[c].to_numpy(float) for c in frame.columns if c.endswith("_hz")}
 
 
-def _twin_metrics(path: Path, neurons: pd.Series) -> dict[str, np.ndarray]:
-    """The twin's per-neuron table (the truth-CSV shape: chip, core, neuron, one column per
-    identified value, dead, hot) as store metrics `twin_<column>`, aligned with `neurons`."""
-    from hil.chip.geometry import global_neuron
+def twin_metrics(path: Path, neurons: np.ndarray) -> dict[str, np.ndarray]:
+    """The twin's identified per-neuron values (hil.twin/1 JSON: `hil fit --out`) as store metrics,
+    aligned with `neurons` (board-wide): every current column of its truth-CSV view as
+    `twin_<column>_a` [A] and, where the fit gave the column a per-neuron standard error (se_log),
+    `twin_<column>_se_a` = value * se_log [A] (first order). Only the neurons the fit identified
+    (some finite se_log) get values, NaN elsewhere (not stored): the others hold nominal values.
+    A twin without se_log (an older `hil fit`) gives values for every neuron and no errors."""
+    from hil.mismatch.twin import Twin
 
-    twin = pd.read_csv(path)
-    index = global_neuron(twin["chip"].to_numpy(np.int64), twin["core"].to_numpy(np.int64),
-                          twin["neuron"].to_numpy(np.int64))  # fmt: skip
-    row = pd.Series(np.arange(len(twin)), index=index)
-    at = row.reindex(neurons.to_numpy()).to_numpy()
+    twin = Twin.load(path)
+    frame = twin.frame()
+    n = len(frame)
+    at = np.asarray(neurons, np.int64)
+    if at.size and (at.min() < 0 or at.max() >= n):
+        raise ConfigError("neurons", f"{at.min()}..{at.max()}", f"board-wide indices < {n}")
+    se = {b: np.asarray(v, float) for b, v in twin.se_log.items()}
+    known = np.ones(n, bool)
+    if se:
+        known = np.any([np.isfinite(v) for v in se.values()], axis=0)
     out = {}
-    for col in twin.columns:
-        name = "twin_" + "".join(ch if ch.isalnum() else "_" for ch in col.lower())
-        if col in ("chip", "core", "neuron", "dead", "hot") or not dr.METRIC.fullmatch(name):
+    for col in frame.columns:
+        name = "twin_" + "".join(ch if ch.isalnum() else "_" for ch in col.lower()) + "_a"
+        if col in ("chip", "core", "neuron", "dead", "hot") or frame[col].dtype.kind not in "if":
             continue
-        if twin[col].dtype.kind in "if":
-            v = twin[col].to_numpy(float)
-            out[name] = np.where(np.isnan(at), np.nan, v[np.nan_to_num(at).astype(int)])
+        if not dr.METRIC.fullmatch(name):
+            raise ConfigError("twin column", col, "a name that makes a store metric")
+        v = np.where(known, frame[col].to_numpy(float), np.nan)
+        out[name] = v[at]
+        if col in se:
+            out[dr.se_metric(name)] = (v * se[col])[at]
     return out
+
+
+def param_metrics(names: set[str] | list[str]) -> list[str]:
+    """The identified-parameter metrics among `names` that the drift test judges: twin_*_a with
+    their standard-error partner present."""
+    return sorted(
+        m
+        for m in names
+        if m.startswith("twin_") and m.endswith("_a") and "_se_" not in m
+        and dr.se_metric(m) in names
+    )  # fmt: skip
 
 
 def _drift_metrics() -> list[str]:
@@ -118,10 +141,14 @@ def drift_stage(state: NightState) -> Any:
         assert measured is not None
         frame = pd.read_parquet(ctx.input_path("measure", "stages/measure/rates.parquet"))
         neurons = frame["neuron"].to_numpy(np.int64)
-        tonight = dr.Night(neurons, _metrics(frame))
+        values = _metrics(frame)
+        fitted = ctx.result("fit")
+        if fitted is not None and "twin" in fitted:  # the identified per-neuron values
+            values.update(twin_metrics(ctx.run.path / fitted["twin"], neurons))
+        tonight = dr.Night(neurons, values)
+        params = param_metrics(set(values))
         store = state.store
         known = store.boards()
-        metrics = sorted(_metrics(frame))
         if state.board not in known or not len(
             store.history(state.board).query("status == 'complete'")
         ):
@@ -129,19 +156,34 @@ def drift_stage(state: NightState) -> Any:
             ctx.run.add_check("drift", passed=True, detail="first night of this board: it is the "
                               "reference of the nights that follow")  # fmt: skip
             return {"alerts": [], "reference": None, "message": "first night: the reference"}
+        stored = set(store.metrics())
+        wanted = set(_metrics(frame)) | set(params) | {dr.se_metric(p) for p in params}
+        metrics = sorted(m for m in wanted if m in stored)
         hist = {m: store.stat_history(state.board, m, neurons=neurons) for m in metrics}
-        ref_hist = hist[metrics[0]]
-        reference = dr.Night(neurons, {m: h.values[0] for m, h in hist.items()})
+        ref_hist = hist[metrics[0]]  # every history has the same complete nights
+        # per metric, the first complete night that has it (a night whose fit was skipped has none)
+        first = {m: _first_night(h.values) for m, h in hist.items()}
+        reference = dr.Night(
+            neurons, {m: h.values[first[m]] for m, h in hist.items() if first[m] is not None}
+        )
         recent = max(0, len(ref_hist.nights) - dr.HISTORY_NIGHTS)
         history = [
             dr.Night(neurons, {m: h.values[i] for m, h in hist.items()})
             for i in range(recent, len(ref_hist.nights))
         ]
         strongest = level_column(max(PROBE.levels_A))
-        found, numbers = dr.check(reference, tonight, history, _drift_metrics(), strongest)
+        params = [p for p in params if first.get(p) is not None and first.get(dr.se_metric(p))
+                  is not None]  # fmt: skip
+        found, numbers = dr.check(
+            reference, tonight, history, _drift_metrics(), strongest, params=params
+        )
         ctx.dir.mkdir(parents=True, exist_ok=True)
         doc = {
             "reference_night": ref_hist.nights[0].isoformat(),
+            "reference_nights": {
+                m: ref_hist.nights[i].isoformat() for m, i in first.items() if i is not None
+            },
+            "params": params,
             "history_nights": len(history),
             "thresholds": dataclasses.asdict(dr.THRESHOLDS),
             "cores": {m: {str(c): v for c, v in n.items()} for m, n in numbers.items()},
@@ -186,6 +228,12 @@ def drift_stage(state: NightState) -> Any:
         }
 
     return fn
+
+
+def _first_night(values: np.ndarray) -> int | None:
+    """The first row (night) of a (nights x neurons) history with a finite value, or None."""
+    rows = np.flatnonzero(np.isfinite(values).any(axis=1))
+    return int(rows[0]) if rows.size else None
 
 
 def _trend(nights: list[tuple[str, dr.Night]], alerts: set) -> pd.DataFrame:
@@ -283,8 +331,8 @@ def store_stage(state: NightState) -> Any:
         state.store.end_stage(state.run_id, "store", "ok", detail={"verdict": verdict})
         stats = _metrics(frame)
         fitted = ctx.result("fit")
-        if fitted is not None and "twin_csv" in fitted:  # the identified per-neuron values
-            stats.update(_twin_metrics(ctx.run.path / fitted["twin_csv"], frame["neuron"]))
+        if fitted is not None and "twin" in fitted:  # the identified per-neuron values
+            stats.update(twin_metrics(ctx.run.path / fitted["twin"], frame["neuron"].to_numpy()))
         cal_id = state.store.complete_run(
             state.run_id,
             stats=stats,
@@ -323,7 +371,7 @@ def stages_for(state: NightState) -> list[Stage]:
             uses=("calibrate", "fit"),
             title="sim and twin vs chip",
         ),  # fmt: skip
-        Stage("drift", drift_stage(state), inputs=("measure",), always=True),
+        Stage("drift", drift_stage(state), inputs=("measure",), uses=("fit",), always=True),
         Stage(
             "store",
             store_stage(state),
