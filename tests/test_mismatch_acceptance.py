@@ -153,6 +153,7 @@ def evaluate(
             return np.log(c[f"Igain_{k}"] / c[f"Itau_{k}"] * c["Itau_ampa"] / c["Igain_ampa"])
 
         out[f"eff_{k}/ampa_err"] = float(np.median(np.abs(np.exp(eff(twin.currents) - eff(t.currents))[ok] - 1)))  # fmt: skip
+    out.update(tau_errors(twin.currents, t.currents, ok))
     core = np.arange(n) // 256
     iw = []
     for k in (1, 2, 3):
@@ -186,6 +187,17 @@ def evaluate(
     return out
 
 
+def tau_errors(fitted: dict, truth: dict, ok: np.ndarray) -> dict[str, float]:
+    """Median relative error of each synapse type's time constant, tau = (Ut/kappa) C / Itau with
+    nominal capacitances (the emulator's are nominal too), over the neurons `ok`."""
+    return {
+        f"tau_{k}_err": float(
+            np.median(np.abs(truth[f"Itau_{k}"][ok] / fitted[f"Itau_{k}"][ok] - 1))
+        )
+        for k in ("ampa", "nmda", "gaba", "shunt")
+    }
+
+
 CASES = list(personalities())
 
 
@@ -198,7 +210,8 @@ def test_acceptance(name, tmp_path):
         assert tw <= 0.05, (seed, tw)
         assert nm >= 4 * tw, (seed, tw, nm)
     for key in ("Iref_err", "Igain_mem*Idc_err", "eff_nmda/ampa_err", "eff_gaba/ampa_err",
-                "eff_shunt/ampa_err", "Iw_k/Iw_0_err", "weight_factor_err"):  # fmt: skip
+                "eff_shunt/ampa_err", "Iw_k/Iw_0_err", "weight_factor_err", "tau_ampa_err",
+                "tau_nmda_err", "tau_gaba_err", "tau_shunt_err"):  # fmt: skip
         assert r[key] <= 0.03, (key, r[key])
     for key in ("Iref_neuron_sigma", "weight_sigma"):
         fit, true = r[key]
