@@ -44,7 +44,8 @@ def personalities() -> dict[str, Silicon]:
 KEYS = ("tau_ampa_err", "tau_nmda_err", "tau_gaba_err", "tau_shunt_err", "net31_twin_median_err",
         "net31_nominal_median_err", "net32_twin_median_err", "net32_nominal_median_err",
         "eff_nmda/ampa_err", "eff_gaba/ampa_err", "eff_shunt/ampa_err", "Igain_mem*Idc_err",
-        "board_time_s", "characterize_wall_s", "fit_wall_s")  # fmt: skip
+        "board_time_s", "characterize_wall_s", "fit_wall_s", "Itau_ampa_neuron_sigma",
+        "Itau_nmda_neuron_sigma", "Itau_gaba_neuron_sigma", "Itau_shunt_neuron_sigma")  # fmt: skip
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(personalities())
