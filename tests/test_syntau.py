@@ -107,3 +107,50 @@ def test_calibration_runs_the_characterization_estimator(monkeypatch):
             code = (3, 60)
             m.prepare([code])
             assert np.all(m.probe([code]).values == want)
+
+
+def test_fit_takes_each_measured_tau_and_keeps_nominal_where_there_is_none():
+    """hil.mismatch.fit._fit_taus: Itau = (Ut/kappa) C / tau where a neuron gave a time constant,
+    Igain scaled alike (the efficacy Igain/Itau the gain fit starts from is unchanged); nominal
+    where it gave none (a counts readout, say), counted in the diagnostics; `identifiable` lists
+    only what was measured."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from hil.mismatch.fit import _fit_taus, nominal_currents
+    from hil.mismatch.twin import Twin
+
+    n = 1024
+    nominal = nominal_currents(1)
+    twin = Twin(
+        1, {k: v.copy() for k, v in nominal.items()}, np.zeros(n), np.zeros(n),
+        np.zeros(n, bool), np.zeros(n, bool),
+    )  # fmt: skip
+    rng = np.random.default_rng(1)
+    tau = rng.uniform(0.005, 0.02, n)
+    tau[:10] = np.nan
+    tables = {
+        f"tau_{k}": SimpleNamespace(
+            table=pd.DataFrame(
+                {
+                    "tau_s": tau if k != "shunt" else np.full(n, np.nan),
+                    "tau_rel_se": np.full(n, 0.004),
+                }
+            )  # fmt: skip
+        )
+        for k in CAP
+    }
+    diag: dict = {}
+    ids = _fit_taus(twin, tables, np.arange(n), diag)  # type: ignore[arg-type]
+    for k in ("ampa", "nmda", "gaba"):
+        itau = twin.currents[f"Itau_{k}"]
+        np.testing.assert_allclose(itau[10:], UT_K * CAP[k] / tau[10:], rtol=1e-12)
+        np.testing.assert_array_equal(itau[:10], nominal[f"Itau_{k}"][:10])
+        eff = twin.currents[f"Igain_{k}"] / itau
+        np.testing.assert_allclose(eff, nominal[f"Igain_{k}"] / nominal[f"Itau_{k}"], rtol=1e-12)
+        assert diag["syn_tau"][k]["nominal_kept"] == 10
+    np.testing.assert_array_equal(twin.currents["Itau_shunt"], nominal["Itau_shunt"])
+    assert diag["syn_tau"]["shunt"]["measured"] == 0
+    assert [e["name"] for e in ids] == ["Itau_ampa", "Itau_nmda", "Itau_gaba"]
+    assert all(e["median_rel_se"] == pytest.approx(0.004) for e in ids)

@@ -1,10 +1,10 @@
 """`fit_twin(DIR)`: a characterization folder (hil.experiments.suite) -> the per-neuron Twin.
 
 Order: hot and dead neurons; the refractory period (exact); the membrane (closed-form f-I,
-hil.mismatch.identify); hot neurons' extra input (inverting their spontaneous rate); then through
-the simulator (hil.mismatch.simfit): per-slot weight factors and per-core base-weight ratios
-(SlotScan), and each synapse type's gain (SynapseType), its time constant measured first from
-spike times (SynTau, hil.experiments.syntau: the estimator calibration uses). What the host cannot see
+hil.mismatch.identify); hot neurons' extra input (inverting their spontaneous rate); each synapse
+type's time constant from spike times (SynTau, hil.experiments.syntau: the estimator calibration
+uses); then through the simulator (hil.mismatch.simfit): per-slot weight factors and per-core
+base-weight ratios (SlotScan), and each synapse type's gain (SynapseType). What the host cannot see
 is fixed by the conventions listed in the twin (CONVENTIONS). Neurons the characterization did not
 measure keep their nominal values and are listed in the diagnostics.
 """
@@ -34,7 +34,7 @@ from hil.experiments.base import (
 )
 from hil.experiments.fi import DC, rate_matrix
 from hil.experiments.synapse import SLOT_MASKS, SlotScan, SynapseType
-from hil.experiments.syntau import current_of_tau
+from hil.experiments.syntau import METHOD, current_of_tau
 from hil.mismatch.identify import MembraneFit, fit_membrane, invert_rate
 from hil.mismatch.simfit import simulate_rates
 from hil.mismatch.twin import SLOTS, Twin, provenance
@@ -207,6 +207,8 @@ def _fit_taus(
     diag["syn_tau"] = {}
     for kind in SYNAPSE_KINDS:
         t = results[f"tau_{kind}"].table
+        if len(t) != idx.size:
+            raise ConfigError(f"tau_{kind}", f"{len(t)} neurons", f"the {idx.size} neurons of fi")
         tau = t["tau_s"].to_numpy(np.float64)
         use = np.isfinite(tau) & (tau > 0) & ~twin.dead[idx]
         itau = f"Itau_{kind}"
@@ -226,7 +228,7 @@ def _fit_taus(
                 {"name": itau, "what": f"{kind.upper()} time constant per neuron, tau = "
                  f"(Ut/kappa) C_{kind} / {itau}, from spike times (tau_{kind}: "
                  + ("silence after an inhibitory kick of 1 and of 16 spikes"
-                    if kind in ("gaba", "shunt") else "the spike train after one kick")
+                    if METHOD[kind] == "silence" else "the spike train after one kick")
                  + f"); {int(use.sum())} neurons", "median_rel_se": med_se}
             )  # fmt: skip
     return out
