@@ -400,7 +400,7 @@ def test_json_twin_with_slot_factors_compensates_each_cam_slot(tmp_path: Path) -
     csv_twin = load_twin(str(tmp_path / "twin.csv"))
     np.testing.assert_allclose(twin.factors["Itau_mem"], csv_twin.factors["Itau_mem"])
     model = small_model(n=30, n_in=8, seed=5)
-    dep = deploy(model, twin=twin)
+    dep = deploy(model, twin=twin, select=False)  # the mask-compensated candidate, not the pick
     plain = deploy(model, twin=twin, compensate=False)
     gains = synaptic_gains(plain.config, twin)
     lv = levels_per_core(base_weights(plain.config, plain.placement.cores))  # twin-corrected
@@ -599,11 +599,12 @@ def test_a_model_tuned_from_the_naive_deployment_redeploys_naive(tmp_path: Path)
     """When the twin selected naive placement, fine-tuning started from it; the tuned model then
     redeploys to naive placement with nominal codes, not to a twin placement."""
     from hil.deploy.placement import base_weights
+    from hil.quantize.weights import quantize_model
 
     sil = Silicon.from_seed(3)
     sil.write_truth(tmp_path / "t.csv")
     twin = load_twin(str(tmp_path / "t.csv"))
-    model = small_model(n=40, seed=2)
+    model = quantize_model(small_model(n=40, seed=2))  # as hil finetune starts (its gains)
     naive = deploy(model, twin=twin, naive=True)
     model.quantized = {
         "iw": base_weights(naive.config, naive.placement.cores),

@@ -9,9 +9,18 @@ deployment tests call it), so both fit 4 base weights to the same synapses.
 
 Metric (rockpool_dynapse.md section 4), the same function for both: relative RMS error
 sqrt(sum (w_hat - w)^2 / sum w^2) over all input and recurrent weights, w_hat the signed weights
-the quantizer's base weights and masks realize. hil's base weights are snapped to bias codes the
-generator can produce; Rockpool's are taken as it returns them (unrounded floats, which can only
-help it). `binary_grid_*` is the plain baseline (Iw_i = s 2^i, best s, not snapped).
+the quantizer's base weights and masks realize. hil's (`rms_error_*`) are the weights its bias
+codes realize: base weights on the SYAM_W grid times each sign's synapse gain factor
+Igain_s(code) / Igain_s(nominal) (AMPA for w > 0, GABA for w < 0, codes on the DEAM_EGAIN_P /
+DEGA_IGAIN_P grids, hil.quantize.weights). `rms_error_*_one_gain`: the same quantizer with one
+scale for both signs (both gains at their nearest codes). Rockpool's are taken as it returns
+them (unrounded floats, which can only help it). `binary_grid_*` is the plain baseline
+(Iw_i = s 2^i, best s, not snapped).
+
+Lower bounds (exact, hil.quantize.weights.optimal_levels_error): `bound_one_set_*` is the best
+set of 15 free non-zero levels (plus 0) for all magnitudes, which no single scale of 4 base
+weights can beat; `bound_per_sign_*` the best such set for each sign separately, which the two
+gain-scaled copies of one set of subset sums cannot beat either.
 
 Times: hil's median over --repeats; Rockpool's one call per set (it takes seconds; its jit
 compile is part of each call, as for any user). speedup_vs_rockpool = Rockpool's total time over
@@ -33,7 +42,13 @@ import numpy as np
 
 from hil import argtypes as at
 from hil.quantize import weightsets
-from hil.quantize.weights import BITS, binary_grid, quantize, relative_rms_error
+from hil.quantize.weights import (
+    BITS,
+    binary_grid,
+    optimal_levels_error,
+    quantize,
+    relative_rms_error,
+)
 
 SETS = ("tutorial", "256")
 T = TypeVar("T")
@@ -109,7 +124,15 @@ def run(args: argparse.Namespace) -> dict:
         q, t = _timed(partial(quantize, w_in, w_rec, core_of), args.repeats)
         q_in, q_rec = q.weights()
         out[f"rms_error_{name}"] = relative_rms_error(w_in, w_rec, q_in, q_rec)
+        out[f"synapse_gain_factors_{name}"] = q.gain[0].tolist()
+        one = quantize(w_in, w_rec, core_of, split=False)
+        out[f"rms_error_{name}_one_gain"] = relative_rms_error(w_in, w_rec, *one.weights())
         out[f"binary_grid_rms_error_{name}"] = binary_grid(w_in, w_rec)[0]
+        w = np.concatenate([w_in.ravel(), w_rec.ravel()])
+        total = float(w @ w)
+        out[f"bound_one_set_{name}"] = float(np.sqrt(optimal_levels_error(w) / total))
+        per_sign = optimal_levels_error(w[w > 0]) + optimal_levels_error(w[w < 0])
+        out[f"bound_per_sign_{name}"] = float(np.sqrt(per_sign / total))
         out[f"hil_time_s_{name}"] = t
         out[f"n_weights_{name}"] = int(np.count_nonzero(w_in) + np.count_nonzero(w_rec))
         hil_time += t

@@ -263,11 +263,14 @@ def run_finetune(args: argparse.Namespace) -> int:
     from hil.deploy.finetune import board_rates, finetune, rate_error
     from hil.deploy.placement import base_weights, check_twin_board, load_twin
     from hil.events import poisson_input
+    from hil.quantize.weights import quantize_model
     from hil.train.model import Model
 
     _check_writable(args.out, "--out")  # before any board run, not after them
     twin = load_twin(args.twin)
     model = _load(Model.load, args.model, "model")
+    if model.quantized is None:  # its synapse gains then live in its currents, which it keeps
+        model = quantize_model(model)
     stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
     held = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed + 1)
     with open_board(args.board) as board:

@@ -2,7 +2,9 @@
 
 Steps (each says what it did in the map's report; nothing is averaged or dropped silently):
 1. Weights: the model's quantized form when it has one (its base weights re-rounded to bias codes,
-   the change reported), else hil.quantize.weights.quantize on its float weights, per logical core.
+   the change reported), else hil.quantize.weights.quantize on its float weights, per logical core,
+   whose per-core AMPA and GABA gain codes (DEAM_EGAIN_P, DEGA_IGAIN_P) replace the nearest codes
+   of the model's Igain_ampa / Igain_gaba (the excitatory and inhibitory weights' scales).
 2. Currents: each logical core's currents -> nearest bias codes (hil.quantize.currents), the
    rounding error reported per current; latch_so_dc is set for the neurons of a core with Idc > 0.
 3. Placement: naive (logical core k on physical core k, neurons in order), or with a twin
@@ -44,7 +46,14 @@ from hil.deploy.placement import (
 )
 from hil.errors import ConfigError
 from hil.quantize.currents import currents_to_codes
-from hil.quantize.weights import BASE_WEIGHT_BIASES, levels_per_core, quantize, relative_rms_error
+from hil.quantize.weights import (
+    BASE_WEIGHT_BIASES,
+    GAIN_BIASES,
+    levels_per_core,
+    quantize,
+    reference_gains,
+    relative_rms_error,
+)
 from hil.train.model import Model
 
 MAP_SCHEMA = "hil.deploymap/1"
@@ -86,6 +95,7 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
     report: dict = {}
     w_in = model.w_in.astype(np.float64)
     w_rec = model.w_rec.astype(np.float64)
+    gain_codes: np.ndarray | None = None  # set when this step chooses the synapse gains
     if model.quantized is not None and {"iw", "masks_in", "masks_rec"} <= set(model.quantized):
         iw = np.asarray(model.quantized["iw"], dtype=np.float64).reshape(-1, NUM_BASE_WEIGHTS)
         masks_in = np.asarray(model.quantized["masks_in"], dtype=np.uint8)
@@ -125,14 +135,18 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
                 "a mask where the float weight is 0",
                 "masks only where a weight has a sign",
             )
+        lv = levels_per_core(iw)[model.core_of]  # (N, 16)
+        cols = np.arange(model.n_neurons)[None, :]
+        q_in, q_rec = sign_in * lv[cols, masks_in], sign_rec * lv[cols, masks_rec]
     else:
-        q = quantize(w_in, w_rec, model.core_of)
-        iw, codes = q.iw, q.codes
+        q = quantize(w_in, w_rec, model.core_of, reference_gains(model.currents, model.n_cores))
+        iw, codes, gain_codes = q.iw, q.codes, q.gain_codes
         masks_in, masks_rec, sign_in, sign_rec = q.masks_in, q.masks_rec, q.sign_in, q.sign_rec
-        report["weights"] = {"source": "hil.quantize (alternating least squares)"}
-    lv = levels_per_core(iw)[model.core_of]  # (N, 16)
-    cols = np.arange(model.n_neurons)[None, :]
-    q_in, q_rec = sign_in * lv[cols, masks_in], sign_rec * lv[cols, masks_rec]
+        q_in, q_rec = q.weights()  # with each core's AMPA and GABA gain factors
+        report["weights"] = {
+            "source": "hil.quantize (alternating least squares, per-sign synapse gains)",
+            "synapse_gain_factors": q.gain.tolist(),
+        }
     report["weights"]["relative_rms_error"] = relative_rms_error(w_in, w_rec, q_in, q_rec)
     # a fine-tuned model's masks moved away from its float weights on purpose: not a unit slip
     if report["weights"]["relative_rms_error"] > MAX_WEIGHT_ERROR and not twin_compensated(model):
@@ -156,6 +170,9 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
         codes_k, err = currents_to_codes(cur)
         for i, b in enumerate(BASE_WEIGHT_BIASES):
             codes_k[b] = (int(codes[k][i][0]), int(codes[k][i][1]))
+        if gain_codes is not None:  # the quantizer's AMPA and GABA gains replace the model's
+            for i, b in enumerate(GAIN_BIASES):
+                codes_k[b] = (int(gain_codes[k][i][0]), int(gain_codes[k][i][1]))
         parameters.append(codes_k)
         worst[str(k)] = max(err.values(), default=0.0)
         if cur.get("Idc", 0.0) > 0:
