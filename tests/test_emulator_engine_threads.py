@@ -160,6 +160,14 @@ def test_each_thread_counts_first_call_warms_up_untimed_and_calls_are_equally_lo
     eng.run(stim, 0.0042)
     assert set(eng._pace) == {1, 2}
     assert {steps for _, steps in calls} == {7}
+    paces = dict(eng._pace)
+    eng.run(stim, 0.0039)  # 39 steps: five whole calls, then a call of 4 steps, not timed
+    assert calls[-1][1] == 4
+    eng._pace = dict(paces)
+    eng._warm, eng._calls = {1, 2}, 0
+    short = ev.poisson_input(bench.INPUT_RATE_HZ, 2 * bench.N_INPUTS, 0.0004, seed=4, dt=1e-4)
+    eng.run(short, 0.0004)  # one call of 4 steps: its pace is not recorded
+    assert eng._pace == paces
 
 
 def test_threads_none_adapts_and_a_number_is_kept() -> None:

@@ -235,6 +235,26 @@ def test_mismatch_model_fits_samples_and_round_trips(fitted, tmp_path):
     assert back.parameters["Iref"] == pop
 
 
+def test_mismatch_model_counts_only_identified_neurons(fitted):
+    """A neuron that kept the nominal value (NaN standard error) says nothing about the spread; a
+    parameter identified nowhere (taus from the counts readout) is left out, not fitted as 0."""
+    import copy
+
+    _, twin, _, _, _, _ = fitted
+    g = np.arange(1024)
+    g = g[g % 256 < NPC]
+    t = copy.deepcopy(twin)
+    half = g[::2]
+    t.currents["Itau_ampa"][half] = nominal_currents(1)["Itau_ampa"][half]  # as if kept nominal
+    t.se_log["Itau_ampa"][half] = np.nan
+    t.se_log["Itau_gaba"][:] = np.nan
+    m = MismatchModel.fit(t, nominal_currents(1), g, boot=10)
+    ref = MismatchModel.fit(twin, nominal_currents(1), g[1::2], boot=10)
+    assert m.parameters["Itau_ampa"].neuron_sigma == ref.parameters["Itau_ampa"].neuron_sigma
+    assert "Itau_gaba" not in m.parameters and m.provenance["not_fitted"] == ["Itau_gaba"]
+    assert "Itau_gaba" not in m.sample(2, seed=0)
+
+
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "none"), "--out", str(tmp_path / "t.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -193,3 +193,27 @@ def _ampa_eye(n: int) -> torch.Tensor:
     w = torch.zeros(1, 4, n, n)
     w[0, AMPA] = torch.eye(n) * 4e-8
     return w
+
+
+def test_trainable_and_inference_weights_are_read_afresh_every_run() -> None:
+    """Optimizers may write parameters without counting the write (fused Adam, `.data`), and
+    inference tensors count nothing: such weights are never kept between runs."""
+    g = torch.Generator().manual_seed(9)
+    n = 24
+    rec = torch.zeros(1, 4, n, n)
+    rec[0, AMPA] = torch.rand(n, n, generator=g) * 2e-9
+    param = torch.nn.Parameter(rec.clone())
+    w = Weights(_ampa_eye(n), param)
+    p = NeuronParams.nominal(n)
+    x = (torch.rand(1, 200, n, generator=g) < 0.05).float()
+    with torch.no_grad():
+        before = simulate(p, w, x).spikes
+        param.data.mul_(3.0)  # not counted in param._version
+        after = simulate(p, w, x).spikes
+        fresh = simulate(p, Weights(_ampa_eye(n), param.detach().clone()), x).spikes
+    assert torch.equal(after, fresh) and not torch.equal(after, before)
+    with torch.inference_mode():
+        wi = Weights(_ampa_eye(n), rec.clone())
+        a = simulate(p, wi, x, types=(t for t in (AMPA,))).spikes  # a one-shot iterable too
+    with torch.no_grad():
+        assert torch.equal(a, simulate(p, Weights(_ampa_eye(n), rec.clone()), x).spikes)

@@ -256,7 +256,9 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 out_neuron,
                 out_t,
             )
-            if self.adaptive and k_next > k and threads in self._warm:
+            # only whole calls are timed: a run's last call or one cut short by a full output
+            # buffer has the same fixed costs over fewer steps
+            if self.adaptive and k_next - k == _AUTO_CHUNK and threads in self._warm:
                 pace = (time.perf_counter() - t0) / (k_next - k)  # a running mean: one call's
                 last = self._pace.get(threads, pace)  # time is noisy under load
                 self._pace[threads] = last + _AUTO_WEIGHT * (pace - last)

@@ -172,7 +172,9 @@ def fit_twin(
     twin.identifiable = identifiable(mf, good, iref_se) + tau_id
     # per-neuron standard errors of the identified membrane and refractory currents (log): the LM
     # fit's asymptotic ones (residual variance x (J^T J)^-1) and the refractory regression's
-    twin.se_log = {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
+    twin.se_log.update(
+        {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
+    )
     for j, b in enumerate(("Itau_mem", "Igain_mem", "Ispkthr")):
         twin.se_log[b][idx] = np.where(good, mf.se[:, j], np.nan)
     if rse is not None:
@@ -216,7 +218,12 @@ def _fit_taus(
         new = np.where(use, current_of_tau(kind, np.where(use, tau, 1.0)), old)
         twin.currents[itau][idx] = new
         twin.currents[f"Igain_{kind}"][idx] *= new / old
-        se = t["tau_rel_se"].to_numpy(np.float64)[use]
+        rel_se = t["tau_rel_se"].to_numpy(np.float64)
+        # d ln Itau = -d ln tau; NaN where the nominal value was kept (read as "not identified")
+        twin.se_log.setdefault(itau, np.full(twin.dead.size, np.nan))[idx] = np.where(
+            use, rel_se, np.nan
+        )
+        se = rel_se[use]
         med_se = float(np.median(se[np.isfinite(se)])) if np.isfinite(se).any() else None
         diag["syn_tau"][kind] = {
             "measured": int(use.sum()),

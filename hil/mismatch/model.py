@@ -75,21 +75,32 @@ class MismatchModel:
         seed: int = 0,
     ) -> MismatchModel:  # fmt: skip
         """Fit every parameter in FITTED from `twin` (factors relative to `nominal`, (N,) each)
-        over the neurons `measured` (board-wide indices) that are not dead."""
+        over the neurons `measured` (board-wide indices) that are not dead. Where the twin gives a
+        parameter per-neuron standard errors (`se_log`), only the neurons with a finite one count:
+        the others kept the nominal value, whose factor 1 would read as no mismatch. A parameter
+        identified on no neuron (synaptic taus from the counts readout) is left out of the model
+        and listed in `provenance["not_fitted"]`: its spread is unknown, not zero."""
         rng = np.random.default_rng(seed)
         idx = measured[~twin.dead[measured]]
-        core = idx // NEURONS_PER_CORE
         params = {}
+        not_fitted = []
         for p in FITTED:
-            lf = np.log(twin.currents[p][idx] / nominal[p][idx])
-            params[p] = _population(lf, core, rng, boot)
+            se = twin.se_log.get(p)
+            use = idx if se is None else idx[np.isfinite(se[idx])]
+            if use.size == 0:
+                not_fitted.append(p)
+                continue
+            lf = np.log(twin.currents[p][use] / nominal[p][use])
+            params[p] = _population(lf, use // NEURONS_PER_CORE, rng, boot)
+        core = idx // NEURONS_PER_CORE
         weight = None
         if twin.weight_factor is not None:
             w = np.log(twin.weight_factor.reshape(-1, 64)[idx])  # (n, 64)
             weight = _population(w.ravel(), np.repeat(core, 64), rng, boot, offsets=False)
         ratios = [f for *_, k, f in twin.branch.get("SOIF_DC_P", []) if f != 1.0]
         biasgen = _rel(float(np.std(np.log(ratios))) / np.sqrt(2)) if len(ratios) >= 2 else None
-        return cls(params, weight, dict(twin.provenance), biasgen)
+        prov = dict(twin.provenance) | ({"not_fitted": not_fitted} if not_fitted else {})
+        return cls(params, weight, prov, biasgen)
 
     def sample(
         self, instances: int, seed: int, n_neurons: int = NEURONS_PER_CHIP

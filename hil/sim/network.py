@@ -59,9 +59,10 @@ class _Prepared:
     types: tuple[int, ...]
     w_in: torch.Tensor
     w_rec: torch.Tensor | None
-    _rows: dict
+    _rows: dict[bool | None, tuple]
 
     def rows(self, sparse: bool | None) -> tuple:
+        """hil.sim.fused.sparse_rows of these weights for `sparse`, built on first use."""
         if sparse not in self._rows:
             w_in = self.w_in.detach().numpy()
             w_rec = None if self.w_rec is None else self.w_rec.detach().numpy()
@@ -71,24 +72,31 @@ class _Prepared:
 
 # simulate's _Prepared of recently run Weights, by id: running the same network again (evaluation
 # batches, twin sweeps, benchmarks) skips scanning and copying its weights (64 MB at 2048 neurons).
-# An entry is used only while it is the same Weights object with unchanged tensors (torch counts
-# every in-place write in `_version`) and only where no weight gradient is recorded.
-_PREPARED: dict[int, tuple] = {}
+# An entry is used only while it is the same Weights object with unchanged tensors: torch counts
+# every in-place write through torch in `_version`. Weights that can be trained (requires_grad:
+# optimizers, fused Adam among them, may write without counting), inference tensors (no count) and
+# tensors off the CPU or not float32 (the fused kernels do not run them) are never kept.
+_PREPARED: dict[int, tuple[weakref.ref, tuple, _Prepared]] = {}
 
 
 def _prepare(weights: Weights, types: Sequence[int] | None) -> _Prepared:
+    """simulate's view of `weights` over `types` (None: the types in use), kept where allowed."""
+    asked = None if types is None else tuple(types)
+
     def build() -> _Prepared:
-        used = tuple(active_types(weights) if types is None else types)
+        used = active_types(weights) if asked is None else asked
         has_rec = len(used) > 0 and bool((weights.w_rec[:, list(used)] != 0).any())
         w_rec = _cat(weights.w_rec, used) if has_rec else None
         return _Prepared(used, _cat(weights.w_in, used), w_rec, {})
 
     tensors = (weights.w_in, weights.w_rec)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return build()  # the result carries this call's autograd graph
-    stamp = (None if types is None else tuple(types),) + tuple(
-        (t._version, t.data_ptr(), tuple(t.shape), t.dtype) for t in tensors
+    keep = not torch.is_inference_mode_enabled() and all(
+        not t.requires_grad and not t.is_inference() and t.device.type == "cpu" and t.dtype == DTYPE
+        for t in tensors
     )
+    if not keep:
+        return build()
+    stamp = (asked, *((t._version, t.data_ptr(), tuple(t.shape)) for t in tensors))
     key = id(weights)
     hit = _PREPARED.get(key)
     if hit is not None and hit[0]() is weights and hit[1] == stamp:
