@@ -549,7 +549,7 @@ def _ode_charge_time(drive, L: float, t_start: float = 0.0, t_max: float = 1.0) 
 
 @pytest.mark.parametrize("a", [3e-12, 2e-11, 1e-10, 1e-9])
 def test_interval_closed_form_matches_the_ode(a: float) -> None:
-    from hil.calibrate.models import interval, invert_interval
+    from hil.experiments.models import interval, invert_interval
 
     L = 12.0
     T = _ode_charge_time(lambda t: a, L, t_max=10.0)
@@ -560,7 +560,7 @@ def test_interval_closed_form_matches_the_ode(a: float) -> None:
 def test_ampa_train_fit_recovers_tau_from_an_ode_train() -> None:
     """A spike train computed here by scipy (kick A exp(-t/tau), rest for R after each spike,
     the feedback current included) gives back tau within 0.3 %."""
-    from hil.calibrate.models import fit_train
+    from hil.experiments.models import fit_train
 
     L = math.log(10e-9 / 0.5e-12)  # a 10 nA threshold
 
@@ -678,7 +678,7 @@ def test_least_squares_helper_reaches_scipys_minimum() -> None:
     from scipy.optimize import least_squares
     from scipy.sparse import block_diag
 
-    from hil.calibrate.models import PHYS, interval, levenberg_marquardt
+    from hil.experiments.models import PHYS, interval, levenberg_marquardt
 
     rng = np.random.default_rng(11)
     n, leak = 48, 5e-11
@@ -719,7 +719,7 @@ def test_leak_fit_finds_each_neurons_threshold_from_ode_intervals() -> None:
     scale and spike threshold all off nominal): tau_mem = K / Itau back within 0.5 %. Freezing
     the fitted threshold at its nominal value cannot do this (the claimed gain of the L term)."""
     from hil.calibrate.measure import LeakMeasurement
-    from hil.calibrate.models import K_MEM, PHYS, invert_interval
+    from hil.experiments.models import K_MEM, PHYS, invert_interval
 
     rng = np.random.default_rng(5)
     m = LeakMeasurement.__new__(LeakMeasurement)  # the fit only: no board

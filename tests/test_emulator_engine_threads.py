@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+import hil.emulator.engine as engine_module
 from hil import events as ev
 from hil.bench import emulator as bench
 from hil.chip.config import ChipConfig
@@ -128,10 +129,37 @@ def test_adaptive_engine_keeps_the_faster_count_and_times_the_other_now_and_then
     eng._pace = {2: 1.0}
     assert eng._pick_threads() == 1
     eng._pace = {2: 1.0, 1: 3.0}
-    picks = [eng._pick_threads() for _ in range(16)]
-    assert picks.count(2) == 14 and picks.count(1) == 2
+    n = 4 * engine_module._AUTO_EXPLORE
+    picks = [eng._pick_threads() for _ in range(n)]
+    assert picks.count(1) == 4 and picks.count(2) == n - 4
     eng._pace = {2: 3.0, 1: 1.0}
-    assert [eng._pick_threads() for _ in range(16)].count(1) == 14
+    assert [eng._pick_threads() for _ in range(n)].count(2) == 4
+
+
+def test_each_thread_counts_first_call_warms_up_untimed_and_calls_are_equally_long(
+    two_chips: SiliconEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first call (cold caches, thread start) or a shorter call (its fixed costs over fewer
+    steps) would make a thread count look slower than it is; the pace compares like with like."""
+    eng = two_chips
+    monkeypatch.setattr(engine_module, "_AUTO_CHUNK", 7)
+    calls: list[tuple[int, int]] = []
+    integrate = engine_module.K.integrate
+
+    def spy(*args: object) -> object:
+        calls.append((args[3].threads, args[8] - args[7]))  # plan, k_end - k
+        return integrate(*args)
+
+    monkeypatch.setattr(engine_module.K, "integrate", spy)
+    eng.threads, eng.adaptive, eng._pace, eng._warm = 2, True, {}, set()
+    eng.reset()
+    stim = ev.poisson_input(bench.INPUT_RATE_HZ, 2 * bench.N_INPUTS, 0.0021, seed=4, dt=1e-4)
+    eng.run(stim, 0.0021)  # three calls of 7 steps: 2 threads (warm-up), 2 (timed), 1 (warm-up)
+    assert calls == [(2, 7), (2, 7), (1, 7)]
+    assert set(eng._pace) == {2}
+    eng.run(stim, 0.0042)
+    assert set(eng._pace) == {1, 2}
+    assert {steps for _, steps in calls} == {7}
 
 
 def test_threads_none_adapts_and_a_number_is_kept() -> None:

@@ -145,6 +145,23 @@ def test_identifiable_parameters_match_the_hidden_truth(fitted):
     assert np.median(np.abs(np.exp(lf - lw)[:, 1:16] - 1)) <= 0.05  # slots of Iw_0..Iw_3
 
 
+def test_synaptic_time_constants_are_identified_per_neuron(fitted):
+    """The twin's Itau of each type from the tau_<type> experiments: per-neuron time constants
+    against the truth (nominal capacitances on both sides), listed under `identifiable` with an
+    uncertainty of the size of the error."""
+    s, twin, diag, _, _, _ = fitted
+    t = s.truth()
+    g = np.arange(1024)
+    g = g[(g % 256 < NPC) & ~t.dead]
+    entries = {e["name"]: e for e in twin.identifiable}
+    for k in ("ampa", "nmda", "gaba", "shunt"):
+        err = np.abs(t.currents[f"Itau_{k}"][g] / twin.currents[f"Itau_{k}"][g] - 1)
+        assert np.median(err) <= 0.01, (k, np.median(err))
+        se = entries[f"Itau_{k}"]["median_rel_se"]
+        assert se is not None and 0.2 < np.median(err) / se < 5, (k, np.median(err), se)
+        assert diag["syn_tau"][k]["nominal_kept"] == 0
+
+
 def _eff(c: dict, k: str, g: np.ndarray) -> np.ndarray:
     """ln of synapse type k's efficacy (Igain/Itau) relative to AMPA's, at neurons g."""
     return np.log(c[f"Igain_{k}"] / c[f"Itau_{k}"] * c["Itau_ampa"] / c["Igain_ampa"])[g]

@@ -33,6 +33,8 @@ from hil.mismatch.heldout import prediction_errors, random_network
 from hil.mismatch.model import MismatchModel
 
 NETWORKS = ((31, (5.0, 30.0)), (32, (10.0, 50.0)))  # held-out (seed, input rate range [Hz])
+# parameters whose fitted per-neuron spread is compared with the truth's realized one
+SPREADS = ("Iref", "Itau_ampa", "Itau_nmda", "Itau_gaba", "Itau_shunt")
 
 
 def personalities() -> dict[str, Silicon]:
@@ -153,6 +155,7 @@ def evaluate(
             return np.log(c[f"Igain_{k}"] / c[f"Itau_{k}"] * c["Itau_ampa"] / c["Igain_ampa"])
 
         out[f"eff_{k}/ampa_err"] = float(np.median(np.abs(np.exp(eff(twin.currents) - eff(t.currents))[ok] - 1)))  # fmt: skip
+    out.update(tau_errors(twin.currents, t.currents, ok))
     core = np.arange(n) // 256
     iw = []
     for k in (1, 2, 3):
@@ -168,11 +171,12 @@ def evaluate(
 
     # population spreads against the truth's realized spreads (per-neuron factor within cores)
     model = MismatchModel.fit(twin, nominal_currents(silicon.n_chips), np.arange(n), boot=50)
-    f = np.log(t.currents["Iref"] / nom["Iref"])[alive]
     cc = core[alive]
-    resid = f - np.array([f[cc == c].mean() for c in range(n // 256)])[cc]
-    true_sigma = float(np.std(np.exp(resid)) / np.mean(np.exp(resid)))
-    out["Iref_neuron_sigma"] = (model.parameters["Iref"].neuron_sigma, true_sigma)
+    for p in SPREADS:
+        f = np.log(t.currents[p] / nom[p])[alive]
+        resid = f - np.array([f[cc == c].mean() for c in range(n // 256)])[cc]
+        true_sigma = float(np.std(np.exp(resid)) / np.mean(np.exp(resid)))
+        out[f"{p}_neuron_sigma"] = (model.parameters[p].neuron_sigma, true_sigma)
     out["Iref_family"] = model.parameters["Iref"].family
     wt = np.exp(lw[alive].ravel())
     assert model.weight is not None
@@ -184,6 +188,17 @@ def evaluate(
     out["n_dead"], out["n_hot"] = int(t.dead.sum()), int(t.hot.sum())
     out["total_wall_s"] = time.perf_counter() - t0
     return out
+
+
+def tau_errors(fitted: dict, truth: dict, ok: np.ndarray) -> dict[str, float]:
+    """Median relative error of each synapse type's time constant, tau = (Ut/kappa) C / Itau with
+    nominal capacitances (the emulator's are nominal too), over the neurons `ok`."""
+    return {
+        f"tau_{k}_err": float(
+            np.median(np.abs(truth[f"Itau_{k}"][ok] / fitted[f"Itau_{k}"][ok] - 1))
+        )
+        for k in ("ampa", "nmda", "gaba", "shunt")
+    }
 
 
 CASES = list(personalities())
@@ -198,9 +213,10 @@ def test_acceptance(name, tmp_path):
         assert tw <= 0.05, (seed, tw)
         assert nm >= 4 * tw, (seed, tw, nm)
     for key in ("Iref_err", "Igain_mem*Idc_err", "eff_nmda/ampa_err", "eff_gaba/ampa_err",
-                "eff_shunt/ampa_err", "Iw_k/Iw_0_err", "weight_factor_err"):  # fmt: skip
+                "eff_shunt/ampa_err", "Iw_k/Iw_0_err", "weight_factor_err", "tau_ampa_err",
+                "tau_nmda_err", "tau_gaba_err", "tau_shunt_err"):  # fmt: skip
         assert r[key] <= 0.03, (key, r[key])
-    for key in ("Iref_neuron_sigma", "weight_sigma"):
+    for key in (*(f"{p}_neuron_sigma" for p in SPREADS), "weight_sigma"):
         fit, true = r[key]
         assert abs(fit / true - 1) <= 0.10, (key, fit, true)
     for key in ("dead_pr", "hot_pr"):

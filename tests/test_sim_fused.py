@@ -161,3 +161,35 @@ def test_the_backward_keeps_at_most_16_bytes_per_bin_batch_and_neuron() -> None:
     assert per <= 16.0, per
     out.spikes.mean().backward()  # and the checkpointed backward runs through every segment
     assert torch.isfinite(w_rec.grad).all() and w_rec.grad.abs().max() > 0
+
+
+def test_a_network_run_again_sees_in_place_changes_of_its_weights() -> None:
+    """simulate keeps what it derives from a Weights (types, concatenated rows, sparse rows) for the
+    next run of the same object: an in-place write must invalidate it, including one that adds a
+    synapse type or moves the weights across the sparse threshold."""
+    g = torch.Generator().manual_seed(8)
+    n = 40
+    w_rec = torch.zeros(1, 4, n, n)
+    w_rec[0, AMPA, :4] = torch.rand(4, n, generator=g) * 4e-9  # 10 % dense: sparse rows
+    w = Weights(_ampa_eye(n), w_rec)
+    p = NeuronParams.nominal(n)
+    x = (torch.rand(2, 200, n, generator=g) < 0.05).float()
+
+    def fresh() -> torch.Tensor:  # a new Weights of the same values: nothing to reuse
+        with torch.no_grad():
+            return simulate(p, Weights(w.w_in.clone(), w.w_rec.clone()), x).spikes
+
+    with torch.no_grad():
+        first = simulate(p, w, x).spikes
+        assert torch.equal(simulate(p, w, x).spikes, first)
+        assert torch.equal(first, fresh())
+        w.w_rec[0, GABA] = torch.rand(n, n, generator=g) * 2e-9  # a new type, now dense
+        changed = simulate(p, w, x).spikes
+    assert torch.equal(changed, fresh())
+    assert not torch.equal(changed, first)
+
+
+def _ampa_eye(n: int) -> torch.Tensor:
+    w = torch.zeros(1, 4, n, n)
+    w[0, AMPA] = torch.eye(n) * 4e-8
+    return w

@@ -6,7 +6,8 @@
 
 Quantities: tau_mem, t_ref, tau_ampa, tau_gaba (per-core medians, seconds). A measurement says
 what to set and what to measure (hil.calibrate.measure: one per quantity, every core in every
-run; the models it fits: hil.calibrate.models); an Algorithm says how to search
+run; the models it fits: hil.experiments.models, the synaptic time constants
+hil.experiments.syntau, shared with the characterization); an Algorithm says how to search
 (hil.calibrate.algorithms: binary, noisy binary, predictive). Targets: hil.calibrate.target; codes
 ordered by current: hil.calibrate.grid; the record and merging: hil.calibrate.result; the
 commands: hil.calibrate.cli.

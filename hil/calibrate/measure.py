@@ -18,8 +18,9 @@ statistic is the median over its neurons, bad neurons (dead, hot) left out.
   and its own L to the intervals at four DC levels on one coarse branch; each search step then
   needs one run at one level and inverts T for a, Itau = s x - a, tau_mem = K / Itau.
   Refractory period: the shortest the generator gives (sub-nanosecond), so it does not count.
-- tau_gaba (DEGA_ITAU_P) and tau_ampa (DEAM_ETAU_P): GabaMeasurement and AmpaMeasurement below
-  (docs/calibration.md).
+- tau_gaba (DEGA_ITAU_P) and tau_ampa (DEAM_ETAU_P): GabaMeasurement and AmpaMeasurement below,
+  the setups, runs and estimators of hil.experiments.syntau (one estimator for calibration and
+  the characterization's per-neuron time constants; docs/calibration.md).
 """
 
 from __future__ import annotations
@@ -31,14 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hil import events as ev
-from hil.calibrate.models import (
-    K_MEM,
-    PHYS,
-    fit_train,
-    interval,
-    invert_interval,
-    levenberg_marquardt,
-)
 from hil.calibrate.session import Session
 from hil.calibrate.target import QUANTITIES, Quantity
 from hil.chip.biasgen import bias_code, bias_current
@@ -50,6 +43,14 @@ from hil.chip.geometry import (
     NEURONS_PER_CORE,
     Dendrite,
     global_neuron,
+)
+from hil.experiments import syntau
+from hil.experiments.models import (
+    K_MEM,
+    PHYS,
+    interval,
+    invert_interval,
+    levenberg_marquardt,
 )
 
 MAX_CODE = (COARSE_MAX, FINE_MAX)
@@ -321,157 +322,42 @@ class LeakMeasurement(Measurement):
         return np.where(np.isfinite(self.scale), tau, np.nan)
 
 
-def first_after(spikes: np.ndarray, index: np.ndarray, t_us: int, end_us: int) -> np.ndarray:
-    """Per neuron of `index`: time [s] from `t_us` to its first spike in [t_us, end_us); inf
-    where it has none."""
-    g = ev.global_index(spikes)
-    t = spikes["t_us"]
-    keep = (t >= t_us) & (t < end_us)
-    g, t = g[keep], t[keep]
-    order = np.lexsort((t, g))
-    g, t = g[order], t[order]
-    flat = index.ravel()
-    pos = np.searchsorted(g, flat)
-    has = (pos < g.size) & (g[np.minimum(pos, max(g.size - 1, 0))] == flat) if g.size else None
-    out = np.full(flat.size, np.inf)
-    if has is not None:
-        out[has] = (t[pos[has]] - t_us) * 1e-6
-    return out.reshape(index.shape)
-
-
 class GabaMeasurement(Measurement):
-    """tau_gaba from how long a GABA kick silences a DC-driven neuron.
-
-    A kick of charge G at t0 makes I_gaba = G exp(-(t - t0)/tau); the neuron is pinned at rest
-    while I_gaba outweighs its net drive and fires again a fixed time after I_gaba has decayed to
-    a level of its own. A kick of N spikes at once (charge N G: the DPI charges linearly) gives
-    the same input shifted by tau ln N, and the pinned membrane forgets everything before, so the
-    silences differ by exactly tau ln N whatever the neuron's drive, weight, gain and threshold:
-    tau = (D_N - D_1) / ln N, per neuron, from one run with both kicks."""
+    """tau_gaba from how long a GABA kick silences a DC-driven neuron: the silence design and
+    estimator of hil.experiments.syntau (shared with the characterization's `tau_gaba`)."""
 
     quantity = QUANTITIES["tau_gaba"]
-    N = 16  # spikes of the big kick
-    NET_DRIVE_A = 100e-12  # DC minus leak, nominally [A]
-    KICK_A = 10e-9  # nominal jump of I_gaba per spike: ~100x the net drive [A]
 
     def prepare(self, start: list[tuple[int, int]]) -> None:
-        leak = 50e-12
-        gain = 100e-9
-        tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
-        # jump = (Igain / Itau)(1 - e^(-tp/tau)) Iw ~ Igain Iw tp / ((Ut/kappa) C_gaba)
-        weight = self.KICK_A * PHYS.Ut / PHYS.kappa * PHYS.C_gaba / (gain * tp)
-        biases = {
-            "SOIF_DC_P": _code("SOIF_DC_P", leak + self.NET_DRIVE_A),
-            "SOIF_LEAK_N": _code("SOIF_LEAK_N", leak),
-            "SOIF_GAIN_N": MAX_CODE,
-            "SOIF_SPKTHR_P": _code("SOIF_SPKTHR_P", THRESHOLD_A),
-            "SOIF_REFR_N": MAX_CODE,
-            "DEGA_IGAIN_P": _code("DEGA_IGAIN_P", gain),
-            "SYAM_W0_P": _code("SYAM_W0_P", weight),
-            self.quantity.bias: start[0],
-        }
+        biases = {**syntau.silence_biases("gaba"), self.quantity.bias: start[0]}
         self.session.apply(setup_config(self.cores, biases, synapse=Dendrite.GABA))
 
     def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
         q = self.quantity
         tau = max(q.value_of(float(bias_current(q.bias, *c))) for c in codes) * 1.5
-        settle = 0.005
-        t0 = settle
-        t1 = t0 + tau * (math.log(self.KICK_A / self.NET_DRIVE_A) + 6) + settle
-        end = t1 + tau * (math.log(self.N * self.KICK_A / self.NET_DRIVE_A) + 6) + settle
-        end = min(end, 5.0)
-        t1 = min(t1, 0.5 * end)  # a long probe: the big kick still inside the run (inf below)
-        t0_us, t1_us, end_us = (int(round(x * 1e6)) for x in (t0, t1, end))
-        stim = ev.input_events(
-            np.array([t0_us] + [t1_us] * self.N, np.int64),
-            np.full(self.N + 1, KICK_CHANNEL, np.int64),
-        )
-        spikes = self.session.run(end_us * 1e-6, stim)
-        d1 = first_after(spikes, self.index, t0_us, t1_us)
-        dn = first_after(spikes, self.index, t1_us, end_us)
-        with np.errstate(invalid="ignore"):
-            out = (dn - d1) / math.log(self.N)
-        # no spike after either kick: tau is longer than this run shows
-        return np.where(np.isinf(dn) | np.isinf(d1), np.inf, out)
+        run = syntau.silence_run(tau, [KICK_CHANNEL])
+        spikes = self.session.run(run.end_us * 1e-6, run.stimulus)
+        return syntau.silence_tau(spikes, self.index, run)
 
 
 class AmpaMeasurement(Measurement):
-    """tau_ampa from the slowing spike train after one AMPA kick.
-
-    No DC, the leak at its floor, a refractory period R of about tau/10: the kick's current
-    A exp(-(t - t0)/tau) makes the neuron fire, each spike followed by R at rest and then a charge
-    to threshold. In the subthreshold regime (gain >> threshold >> the feedback current, as for
-    tau_mem) a charge from rest at time r ends when the drive has delivered a fixed charge:
-    A tau (exp(-r/tau) - exp(-t/tau)) = K L, so each spike time follows from the one before,
-        t_(n+1) = -tau ln(exp(-(t_n + R)/tau) - 1 / (B tau)),   B = A / (K L),
-    and the first from the kick (t_0 -> t0 - R). Per neuron, (B, tau, R) are fitted to its whole
-    train (Levenberg-Marquardt, vectorized over neurons): tau in seconds, whatever the neuron's
-    weight, gain, threshold or refractory period."""
+    """tau_ampa from the slowing spike train after one AMPA kick: the train design and estimator
+    of hil.experiments.syntau (shared with the characterization's `tau_ampa`); tau in seconds,
+    whatever the neuron's weight, gain, threshold or refractory period."""
 
     quantity = QUANTITIES["tau_ampa"]
-    SPAN = 3.0  # the charge the kick delivers, in units of the threshold charge, is e^SPAN * ...
-    MIN_SPIKES = 6
 
     def prepare(self, start: list[tuple[int, int]]) -> None:
-        gain = 100e-9
-        self.refr = 0.1 * self.target
-        tp = PHYS.Vth * PHYS.C_pulse / float(bias_current("SYPD_EXT_N", *_nominal("SYPD_EXT_N")))
-        thr_code = _code("SOIF_SPKTHR_P", THRESHOLD_A)
-        L = self.L = math.log(float(bias_current("SOIF_SPKTHR_P", *thr_code)) / PHYS.Io)
-        # the kick's charge A tau = (jump) tau: ~30 threshold charges K L, so ~30 spikes
-        jump = 30 * K_MEM * L / self.target
-        weight = jump * PHYS.Ut / PHYS.kappa * PHYS.C_ampa / (gain * tp)
-        biases = {
-            "SOIF_LEAK_N": (0, 0),
-            "SOIF_GAIN_N": MAX_CODE,
-            "SOIF_SPKTHR_P": thr_code,
-            "SOIF_REFR_N": _code("SOIF_REFR_N", PHYS.Vth * PHYS.C_ref / self.refr),
-            "DEAM_EGAIN_P": _code("DEAM_EGAIN_P", gain),
-            "SYAM_W0_P": _code("SYAM_W0_P", weight),
-            self.quantity.bias: start[0],
-        }
+        self.setup = syntau.train_setup("ampa", self.target)
+        biases = {**self.setup.biases, self.quantity.bias: start[0]}
         self.session.apply(setup_config(self.cores, biases, dc=False, synapse=Dendrite.AMPA))
 
     def values(self, codes: list[tuple[int, int]]) -> np.ndarray:
         q = self.quantity
         tau = max(q.value_of(float(bias_current(q.bias, *c))) for c in codes)
-        t0_us = 5000
-        end = min(t0_us * 1e-6 + 12 * max(tau, self.target), 5.0)
-        stim = ev.input_events(np.array([t0_us], np.int64), np.array([KICK_CHANNEL], np.int64))
+        stim, end = syntau.train_run(max(tau, self.target), [KICK_CHANNEL])
         spikes = self.session.run(end, stim)
-        times, n = spike_matrix(spikes, self.index, t0_us)
-        tau_fit = fit_train(times, n, t0_us * 1e-6, self.target, self.refr, self.L)
-        few = n < self.MIN_SPIKES  # the kick's charge ran out at once: tau below what this shows
-        out = np.where(few, 0.0, tau_fit)
-        return np.where(out > 5 * end, np.inf, out).reshape(self.index.shape)
-
-
-def spike_matrix(
-    spikes: np.ndarray, index: np.ndarray, from_us: int, cap: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
-    """(index.size, cap) spike times [s] at or after `from_us` per neuron of `index` (NaN padded,
-    at most `cap`), and the counts (clipped to cap), flat over `index`."""
-    g = ev.global_index(spikes)
-    t = spikes["t_us"]
-    keep = t >= from_us
-    g, t = g[keep], t[keep]
-    order = np.lexsort((t, g))
-    g, t = g[order], t[order] * 1e-6
-    flat = index.ravel()
-    lo = np.searchsorted(g, flat, "left")
-    hi = np.searchsorted(g, flat, "right")
-    n = np.minimum(hi - lo, cap)
-    out = np.full((flat.size, cap), np.nan)
-    for j in range(cap):
-        has = n > j
-        out[has, j] = t[lo[has] + j]
-    return out, n
-
-
-def _nominal(bias: str) -> tuple[int, int]:
-    from hil.chip.netlist import nominal_codes
-
-    return nominal_codes()[bias]
+        return syntau.train_tau(spikes, self.index, self.setup, end)
 
 
 MEASUREMENTS: dict[str, type[Measurement]] = {

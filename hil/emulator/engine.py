@@ -47,8 +47,9 @@ DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "E
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together)
 _AUTO_CHUNK = 1000  # steps per kernel call when the engine picks the thread count as it runs
-_AUTO_EXPLORE = 8  # with the faster count known, every 8th call times the other one again,
-# over a quarter of the steps (so that timing the slower count costs about 3 % of the run)
+_AUTO_EXPLORE = 16  # with the faster count known, every 16th call times the other one again
+# (the same number of steps: a shorter call's fixed costs, thread start and state copies, would
+# count against it); the first call of each count warms it up and is not timed
 _AUTO_WEIGHT = 0.3  # weight of a call's time in the running mean of its thread count's pace
 
 
@@ -67,8 +68,8 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
     dt [s] must be a whole number of microseconds between 1 us and 1 ms. `threads`: how many
     threads integrate a run; the result is bit for bit the same for every thread count. None
     (`adaptive`): one per core (`default_threads`) or one, whichever runs faster, measured as the
-    run goes (calls of _AUTO_CHUNK steps; the slower count is timed again every _AUTO_EXPLORE
-    calls, over a quarter as many steps): on a machine whose cores other work keeps busy, the
+    run goes (calls of _AUTO_CHUNK steps, each count's first call untimed; the slower count is timed
+    again every _AUTO_EXPLORE calls): on a machine whose cores other work keeps busy, the
     threads' wait for each other every step can make them slower than one thread. `noise_seed`
     (int) seeds the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
     identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
@@ -96,6 +97,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         self.threads = default_threads() if threads is None else threads
         self.adaptive = threads is None and self.threads > 1
         self._pace: dict[int, float] = {}  # wall seconds per step by thread count (adaptive)
+        self._warm: set[int] = set()  # thread counts that have run a call (adaptive)
         self._calls = 0
         dt_us = dt * 1e6
         if not (
@@ -232,8 +234,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                     np.empty((plan.threads, cap), K.DTYPE),
                 )
             out_step, out_neuron, out_t = buffers[threads]
-            chunk = _AUTO_CHUNK if threads == self._fastest() else max(1, _AUTO_CHUNK // 4)
-            k_end = min(n_steps, k + chunk) if self.adaptive else n_steps
+            k_end = min(n_steps, k + _AUTO_CHUNK) if self.adaptive else n_steps
             t0 = time.perf_counter()
             k_next, pos, nout = K.integrate(
                 self._state,
@@ -255,10 +256,11 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
                 out_neuron,
                 out_t,
             )
-            if self.adaptive and k_next > k:  # a running mean: one call's time is noisy under load
-                pace = (time.perf_counter() - t0) / (k_next - k)
-                last = self._pace.get(threads, pace)
+            if self.adaptive and k_next > k and threads in self._warm:
+                pace = (time.perf_counter() - t0) / (k_next - k)  # a running mean: one call's
+                last = self._pace.get(threads, pace)  # time is noisy under load
                 self._pace[threads] = last + _AUTO_WEIGHT * (pace - last)
+            self._warm.add(threads)
             k = k_next
             for t, m in enumerate(nout):
                 steps.append(out_step[t, :m].copy())
@@ -274,12 +276,6 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         keep = t_us < duration_s * 1e6
         t_us, g = t_us[keep], g[keep]
         return ev.output_events_at(t_us, g)
-
-    def _fastest(self) -> int | None:
-        """The thread count with the faster pace so far (None until both are timed)."""
-        if len(self._pace) < 2:
-            return None
-        return min(self._pace, key=lambda t: self._pace[t])
 
     def _pick_threads(self) -> int:
         """The thread count of the next kernel call: `threads`, or when adaptive, a count not yet

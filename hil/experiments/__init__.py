@@ -18,6 +18,7 @@ from hil.experiments.fi import FI, HotDead, Refractory
 from hil.experiments.noise import Noise
 from hil.experiments.suite import characterize, default_experiments
 from hil.experiments.synapse import SlotScan, SynapseType
+from hil.experiments.syntau import SynTau
 
 __all__ = [
     "Adaptation",
@@ -30,6 +31,7 @@ __all__ = [
     "Refractory",
     "SlotScan",
     "Step",
+    "SynTau",
     "SynapseType",
     "characterize",
     "default_experiments",

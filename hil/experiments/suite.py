@@ -22,14 +22,16 @@ def default_experiments() -> list[Experiment]:
     """The suite `hil characterize` runs, in order."""
     from hil.experiments.adaptation import Adaptation
     from hil.experiments.noise import Noise
-    from hil.experiments.synapse import SlotScan, SynapseType
+    from hil.experiments.synapse import KINDS, SlotScan, SynapseType
+    from hil.experiments.syntau import SynTau
 
     return [
         HotDead(),
         Refractory(),
         FI(),
         SlotScan(),
-        *(SynapseType(kind) for kind in ("ampa", "nmda", "gaba", "shunt")),
+        *(SynapseType(kind) for kind in KINDS),
+        *(SynTau(kind) for kind in KINDS),
         Noise(),
         Adaptation(),
     ]

@@ -1,9 +1,10 @@
 """`fit_twin(DIR)`: a characterization folder (hil.experiments.suite) -> the per-neuron Twin.
 
 Order: hot and dead neurons; the refractory period (exact); the membrane (closed-form f-I,
-hil.mismatch.identify); hot neurons' extra input (inverting their spontaneous rate); then through
-the simulator (hil.mismatch.simfit): per-slot weight factors and per-core base-weight ratios
-(SlotScan), and each synapse type's gain and time constant (SynapseType). What the host cannot see
+hil.mismatch.identify); hot neurons' extra input (inverting their spontaneous rate); each synapse
+type's time constant from spike times (SynTau, hil.experiments.syntau: the estimator calibration
+uses); then through the simulator (hil.mismatch.simfit): per-slot weight factors and per-core
+base-weight ratios (SlotScan), and each synapse type's gain (SynapseType). What the host cannot see
 is fixed by the conventions listed in the twin (CONVENTIONS). Neurons the characterization did not
 measure keep their nominal values and are listed in the diagnostics.
 """
@@ -33,14 +34,15 @@ from hil.experiments.base import (
 )
 from hil.experiments.fi import DC, rate_matrix
 from hil.experiments.synapse import SLOT_MASKS, SlotScan, SynapseType
+from hil.experiments.syntau import METHOD, current_of_tau
 from hil.mismatch.identify import MembraneFit, fit_membrane, invert_rate
 from hil.mismatch.simfit import simulate_rates
 from hil.mismatch.twin import SLOTS, Twin, provenance
 from hil.sim.twin_source import TwinSource
 
-EXPERIMENTS = ("hotdead", "refractory", "fi", "slots", "syn_ampa", "syn_nmda", "syn_gaba",
-               "syn_shunt")  # fmt: skip
 SYNAPSE_KINDS = ("ampa", "nmda", "gaba", "shunt")
+EXPERIMENTS = ("hotdead", "refractory", "fi", "slots", *(f"syn_{k}" for k in SYNAPSE_KINDS),
+               *(f"tau_{k}" for k in SYNAPSE_KINDS))  # fmt: skip
 CONVENTIONS = [
     "Idc: the host never sees a neuron's own DC current; every neuron's SOIF_DC_P factor on coarse "
     "branch 2 is 1 (its Idc is the code's nominal current). Itau_mem, Igain_mem, Ispkthr and every "
@@ -51,10 +53,14 @@ CONVENTIONS = [
     "Iw_0: the per-core base weight 0 is its nominal code current; Iw_1..Iw_3 are identified "
     "relative to it per core; the synaptic gains Igain_<type> absorb the core's absolute scale.",
     "weight_factor: the geometric mean of a neuron's 64 slot factors is 1; Igain_<type> absorbs it.",
-    "Itau_<type>, Ipulse, If_nmda, the AHP currents and the capacitances stay nominal: from rates "
-    "alone the synaptic time constants were not separable from the gains (a fit of both walked "
-    "along Igain/Itau = const: the mean synaptic current is rate * Igain/Itau * Iw * t_pulse), "
-    "and the others are confounded with the gains or were not measured.",
+    "Itau_<type> is identified per neuron from spike times (the tau_<type> experiments, "
+    "hil.experiments.syntau) as (Ut/kappa) C_<type> / tau with the nominal capacitance (the "
+    "capacitance is not separable from the current: only tau matters); a neuron that gave no time "
+    "constant (dead, or a counts readout: no spike times) keeps the nominal Itau, counted in the "
+    "fit's diagnostics (syn_tau.nominal_kept).",
+    "Ipulse, If_nmda, the AHP currents and the capacitances stay nominal: they are confounded "
+    "with the gains or were not measured (NMDA's time constant is measured with its gate latch "
+    "off, where If_nmda does not act).",
     "noise_std is not identified (0): membrane noise only shapes rates within a few pA of the "
     "rheobase.",
 ]
@@ -150,6 +156,7 @@ def fit_twin(
         branch={DC: [[int(c) // CORES_PER_CHIP, int(c) % CORES_PER_CHIP, k, float(mf.branch[i, k])]
                      for i, c in enumerate(np.unique(core)) for k in range(6)]},
     )  # fmt: skip
+    tau_id = _fit_taus(twin, results, idx, diag)
     next(it, None)
     g_ampa = _fit_slots(twin, results["slots"], idx, diag)
     next(it, None)
@@ -162,7 +169,7 @@ def fit_twin(
     twin.conventions = list(CONVENTIONS)
     rse = results["refractory"].table.get("iref_rel_se")
     iref_se = float(np.nanmedian(rse)) if rse is not None and np.isfinite(rse).any() else None
-    twin.identifiable = identifiable(mf, good, iref_se)
+    twin.identifiable = identifiable(mf, good, iref_se) + tau_id
     # per-neuron standard errors of the identified membrane and refractory currents (log): the LM
     # fit's asymptotic ones (residual variance x (J^T J)^-1) and the refractory regression's
     twin.se_log = {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
@@ -188,6 +195,43 @@ def _source(twin: Twin) -> TwinSource:
     nominal = nominal_currents(twin.n_chips)
     factors = {b: twin.currents[b] / nominal[b] for b in BIAS_CURRENTS}
     return TwinSource(twin.n_chips, factors, twin.weight_factor, 1.0 - twin.dead, twin.Ihot)
+
+
+def _fit_taus(
+    twin: Twin, results: dict[str, ExperimentResult], idx: np.ndarray, diag: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each synapse type's Itau per measured neuron from its `tau_<kind>` table (into `twin`),
+    with Igain scaled alike so the efficacy Igain/Itau the later gain fits start from stays
+    nominal. Returns the `identifiable` entries of the types that were measured."""
+    out: list[dict[str, Any]] = []
+    diag["syn_tau"] = {}
+    for kind in SYNAPSE_KINDS:
+        t = results[f"tau_{kind}"].table
+        if len(t) != idx.size:
+            raise ConfigError(f"tau_{kind}", f"{len(t)} neurons", f"the {idx.size} neurons of fi")
+        tau = t["tau_s"].to_numpy(np.float64)
+        use = np.isfinite(tau) & (tau > 0) & ~twin.dead[idx]
+        itau = f"Itau_{kind}"
+        old = twin.currents[itau][idx]
+        new = np.where(use, current_of_tau(kind, np.where(use, tau, 1.0)), old)
+        twin.currents[itau][idx] = new
+        twin.currents[f"Igain_{kind}"][idx] *= new / old
+        se = t["tau_rel_se"].to_numpy(np.float64)[use]
+        med_se = float(np.median(se[np.isfinite(se)])) if np.isfinite(se).any() else None
+        diag["syn_tau"][kind] = {
+            "measured": int(use.sum()),
+            "nominal_kept": int((~use & ~twin.dead[idx]).sum()),
+            "median_rel_se": med_se,
+        }
+        if use.any():
+            out.append(
+                {"name": itau, "what": f"{kind.upper()} time constant per neuron, tau = "
+                 f"(Ut/kappa) C_{kind} / {itau}, from spike times (tau_{kind}: "
+                 + ("silence after an inhibitory kick of 1 and of 16 spikes"
+                    if METHOD[kind] == "silence" else "the spike train after one kick")
+                 + f"); {int(use.sum())} neurons", "median_rel_se": med_se}
+            )  # fmt: skip
+    return out
 
 
 def _fit_slots(
@@ -251,12 +295,12 @@ def _fit_slots(
 def _fit_type(
     twin: Twin, res: ExperimentResult, kind: str, idx: np.ndarray, g_ampa: np.ndarray
 ) -> None:
-    """The gain of synapse type `kind` of every measured neuron (into `twin`); its time constant
-    stays nominal (CONVENTIONS)."""
+    """The gain of synapse type `kind` of every measured neuron (into `twin`), under the time
+    constant `_fit_taus` put there."""
     exp = rebuild(SynapseType, res.options)
     d = exp.design(twin.n_chips)
-    # the gain from the high-rate train (nearly constant current: insensitive to the time constant
-    # the fit leaves nominal) and, for inhibition, the DC baseline; the low-rate train is left out
+    # the gain from the high-rate train (nearly constant current: its mean carries the efficacy)
+    # and, for inhibition, the DC baseline; the low-rate train is left out
     top = max(float(s.params["rate_hz"]) for s in d.steps)
     use = [i for i, s in enumerate(d.steps) if float(s.params["rate_hz"]) in (0.0, top)]
     meas = np.stack([spike_rates(res.recordings[i], idx) for i in use])  # (S, n)

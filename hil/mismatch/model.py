@@ -36,7 +36,8 @@ FAMILIES = ("lognormal", "normal", "student_t")
 NEURONS_PER_CORE = NEURONS_PER_CHIP // 4
 # Parameters the fit identifies per neuron (the others stay nominal in the twin).
 FITTED = ("Iref", "Itau_mem", "Igain_mem", "Ispkthr",
-          *(f"Igain_{s}" for s in ("ampa", "nmda", "gaba", "shunt")))  # fmt: skip
+          *(f"Igain_{s}" for s in ("ampa", "nmda", "gaba", "shunt")),
+          *(f"Itau_{s}" for s in ("ampa", "nmda", "gaba", "shunt")))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -55,17 +55,19 @@ def _membrane(  # noqa: PLR0913
     gamma: np.float32,
     h: np.float32,
     te: np.float32,
+    has_nmda: bool,
 ) -> None:
     """One membrane sub-step of every neuron: dynamics.membrane_substep, operation for operation
-    (an absent NMDA synapse is an exact 0 in m_nmda). A separate function so that it vectorizes."""
+    (without an NMDA synapse its gated term, an exact 0, is skipped: two divisions of the eight).
+    A separate function so that it vectorizes."""
     for n in range(ui.shape[0]):
         un = ui[n]
         tm = ti[n]
         act = min(max(h - tm, _0), h)
         tm = max(tm - h, _0)
         cur = io * exp32(un)
-        gated = m_nmda[n] / (_1 + if_nmda[n] / cur)
-        minf = gain[n] * (max(base[n] + gated, _0) - sink[n])
+        drive = base[n] + m_nmda[n] / (_1 + if_nmda[n] / cur) if has_nmda else base[n]
+        minf = gain[n] * (max(drive, _0) - sink[n])
         den = cur + ig[n]
         fbk = fb[n] * exp32(gamma * un)
         a = aa[n]
@@ -141,6 +143,7 @@ def _pair(  # noqa: PLR0913, PLR0915
     aa = np.empty(N, dtype=np.float32)
     count = np.empty(N, dtype=np.float32)
     fst = np.empty(N, dtype=np.float32)
+    who = np.empty(N, dtype=np.int64)  # this bin's spikers
     inv_tau, itau, inv_itau, ig = nrn[0], nrn[1], nrn[2], nrn[3]
     gain, fb, dc, if_nmda = nrn[4], nrn[5], nrn[6], nrn[7]
     u_th, t_ref = nrn[8], nrn[9]
@@ -180,13 +183,24 @@ def _pair(  # noqa: PLR0913, PLR0915
                     if sc != _0:
                         for e in range(ptr[p], ptr[p + 1]):
                             rec[cols[e]] += sc * vals[e]
-            else:
+            else:  # four spikers' rows per pass over rec: the same additions in the same order
+                ns = 0
                 for p in range(N):
-                    sc = sp[p]
-                    if sc != _0:
-                        row = wr[p]
-                        for q in range(KN):
-                            rec[q] += sc * row[q]
+                    if sp[p] != _0:
+                        who[ns] = p
+                        ns += 1
+                n4 = ns - ns % 4
+                for e in range(0, n4, 4):
+                    p0, p1, p2, p3 = who[e], who[e + 1], who[e + 2], who[e + 3]
+                    s0, s1, s2, s3 = sp[p0], sp[p1], sp[p2], sp[p3]
+                    r0, r1, r2, r3 = wr[p0], wr[p1], wr[p2], wr[p3]
+                    for q in range(KN):
+                        rec[q] = (((rec[q] + s0 * r0[q]) + s1 * r1[q]) + s2 * r2[q]) + s3 * r3[q]
+                for e in range(n4, ns):
+                    sc = sp[who[e]]
+                    row = wr[who[e]]
+                    for q in range(KN):
+                        rec[q] += sc * row[q]
             for q in range(KN):
                 drv[q] = drv[q] + rec[q]
         for k in range(K):
@@ -218,7 +232,7 @@ def _pair(  # noqa: PLR0913, PLR0915
                     rec_ut[t, j, 1, n] = ti[n]
             _membrane(
                 ui, ti, fst, count, base, sink, aa, m_nmda, if_nmda, gain, ig, fb, inv_tau,
-                u_th, t_ref, io, gamma, h, t_end[j],
+                u_th, t_ref, io, gamma, h, t_end[j], r_nmda < K,
             )  # fmt: skip
         if has_ahp:
             for n in range(N):
@@ -303,6 +317,19 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
 
 
+def sparse_rows(w_in: np.ndarray, w_rec: np.ndarray | None, sparse: bool | None) -> tuple:
+    """The kernels' `csr` argument for weights (Iwi, Nin, K N) and (Iw, N, K N) or None (no
+    recurrent weights): compressed rows of each where `sparse` (see run_fused) takes them (weights
+    shared by the instances only), empty arrays (dense rows) elsewhere."""
+    if sparse and w_rec is not None and w_rec.shape[0] > 1:
+        raise ConfigError("sparse", True, "False or None with per-instance recurrent weights")
+    on = w_rec is not None and w_rec.shape[0] == 1
+    on = on and (use_sparse(w_rec[0]) if sparse is None else bool(sparse))  # type: ignore[index]
+    on_in = w_in.shape[0] == 1 and (use_sparse(w_in[0]) if sparse is None else bool(sparse))
+    rec = fanout(w_rec[0]) if on else no_csr()  # type: ignore[index]
+    return rec + (fanout(w_in[0]) if on_in else no_csr())
+
+
 def run_fused(
     k: Constants,
     state: State,
@@ -314,6 +341,7 @@ def run_fused(
     record: bool = False,
     checkpoint: int = 0,
     sparse: bool | None = None,
+    csr: tuple | None = None,
 ) -> tuple[State, torch.Tensor, torch.Tensor | None, dict | None]:
     """Run every bin of `inputs` ((Ix, B, T, Nin) counts) from `state` without autograd.
 
@@ -324,7 +352,8 @@ def run_fused(
     `checkpoint` > 0 keeps the state (u, timer, iahp, isyn) at every `checkpoint`-th bin start
     instead of the per-bin records of `record`. `sparse`: add only the non-zero synapses of each
     spike (hil.sim.sparse; weights shared by the instances), None: when the weights are sparse
-    enough (hil.sim.sparse.use_sparse), False: dense rows.
+    enough (hil.sim.sparse.use_sparse), False: dense rows. `csr`: `sparse_rows` of these weights,
+    computed once by a caller that runs the same weights again; None: computed here.
     """
     n_inst, B, N = state.u.shape
     K, T = len(k.types), inputs.shape[2]
@@ -354,13 +383,9 @@ def run_fused(
     ck_state = np.empty((n_inst, B, S, 3 + K, N), dtype=np.float32)
     z = np.zeros((n_inst, B, 1, N), np.float32) if noise is None else _np(noise.permute(1, 2, 0, 3))
     w_r = np.zeros((1, N, K * N), dtype=np.float32) if w_rec is None else _np(w_rec)
-    sparse_ok = w_rec is not None and w_r.shape[0] == 1
-    if sparse and w_r.shape[0] > 1:
-        raise ConfigError("sparse", True, "False or None with per-instance recurrent weights")
-    on = sparse_ok and (use_sparse(w_r[0]) if sparse is None else bool(sparse))
     w_i = _np(w_in)
-    on_in = w_i.shape[0] == 1 and (use_sparse(w_i[0]) if sparse is None else bool(sparse))
-    csr = (fanout(w_r[0]) if on else no_csr()) + (fanout(w_i[0]) if on_in else no_csr())
+    if csr is None:
+        csr = sparse_rows(w_i, w_r if w_rec is not None else None, sparse)
     arrays: dict[str, Any] = {
         "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
         "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,

@@ -9,6 +9,7 @@ reaches its targets at the start of bin t + 1; input spikes act at the start of 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from hil.chip.netlist import TRAINABLE
 from hil.errors import ConfigError
 from hil.sim.adjoint import adjoint_applies, run_adjoint
 from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
-from hil.sim.fused import run_fused
+from hil.sim.fused import run_fused, sparse_rows
 from hil.sim.records import DTYPE, NeuronParams, State, Weights
 
 
@@ -47,6 +48,58 @@ def _cat(w: torch.Tensor, types: Sequence[int]) -> torch.Tensor:
     w = w[:, list(types)]
     # explicit sizes: -1 is ambiguous when there are no rows (a config without input routes)
     return w.permute(0, 2, 1, 3).reshape(w.shape[0], w.shape[2], len(types) * w.shape[3])
+
+
+@dataclass
+class _Prepared:
+    """What simulate derives from a Weights before it runs: the simulated types, the weights over
+    them, w_in (Iw, Nin, K N) and w_rec (Iw, N, K N) or None (no recurrent synapse), and the fused
+    kernels' sparse rows by `sparse` flag (hil.sim.fused.sparse_rows), built when first needed."""
+
+    types: tuple[int, ...]
+    w_in: torch.Tensor
+    w_rec: torch.Tensor | None
+    _rows: dict
+
+    def rows(self, sparse: bool | None) -> tuple:
+        if sparse not in self._rows:
+            w_in = self.w_in.detach().numpy()
+            w_rec = None if self.w_rec is None else self.w_rec.detach().numpy()
+            self._rows[sparse] = sparse_rows(w_in, w_rec, sparse)
+        return self._rows[sparse]
+
+
+# simulate's _Prepared of recently run Weights, by id: running the same network again (evaluation
+# batches, twin sweeps, benchmarks) skips scanning and copying its weights (64 MB at 2048 neurons).
+# An entry is used only while it is the same Weights object with unchanged tensors (torch counts
+# every in-place write in `_version`) and only where no weight gradient is recorded.
+_PREPARED: dict[int, tuple] = {}
+
+
+def _prepare(weights: Weights, types: Sequence[int] | None) -> _Prepared:
+    def build() -> _Prepared:
+        used = tuple(active_types(weights) if types is None else types)
+        has_rec = len(used) > 0 and bool((weights.w_rec[:, list(used)] != 0).any())
+        w_rec = _cat(weights.w_rec, used) if has_rec else None
+        return _Prepared(used, _cat(weights.w_in, used), w_rec, {})
+
+    tensors = (weights.w_in, weights.w_rec)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return build()  # the result carries this call's autograd graph
+    stamp = (None if types is None else tuple(types),) + tuple(
+        (t._version, t.data_ptr(), tuple(t.shape), t.dtype) for t in tensors
+    )
+    key = id(weights)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit[0]() is weights and hit[1] == stamp:
+        return hit[2]
+    prep = build()
+
+    def forget(_: weakref.ref, key: int = key) -> None:
+        _PREPARED.pop(key, None)
+
+    _PREPARED[key] = (weakref.ref(weights, forget), stamp, prep)
+    return prep
 
 
 def input_drive(inputs: torch.Tensor, w_in: torch.Tensor, types: Sequence[int]) -> torch.Tensor:
@@ -140,13 +193,12 @@ def simulate(
         raise ConfigError(
             "inputs", f"{inputs.shape[-1]} channels", f"{weights.inputs}, the rows of w_in"
         )
-    types = tuple(active_types(weights) if types is None else types)
+    prep = _prepare(weights, types)
+    types, W = prep.types, prep.w_rec
     k: Constants = constants(params, dt, types, substep)
     K = len(types)
     if state is None:
         state = State.rest(n_inst, B, N, K)
-    has_rec = K > 0 and bool((weights.w_rec[:, list(types)] != 0).any())
-    W = _cat(weights.w_rec, types) if has_rec else None
     has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
     noise_grad = isinstance(noise, torch.Tensor) and noise.requires_grad
     state_grad = any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
@@ -173,7 +225,7 @@ def simulate(
         z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
         w_rec = None if W is None else W[0]
         state, spikes = run_adjoint(
-            k, state, x, _cat(weights.w_in, types)[0], w_rec, z, rec_grad, feedback_grad, sparse
+            k, state, x, prep.w_in[0], w_rec, z, rec_grad, feedback_grad, sparse
         )
         return Result(spikes, state, None)
     if fused and (grad or not kernel_ok):
@@ -183,7 +235,7 @@ def simulate(
     if (not compiled and not grad and kernel_ok) if fused is None else fused:
         z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
         state, spikes, tf, _ = run_fused(
-            k, state, x, _cat(weights.w_in, types), W, z, times, sparse=sparse
+            k, state, x, prep.w_in, W, z, times, sparse=sparse, csr=prep.rows(sparse)
         )
         return Result(spikes, state, tf)
     drive = input_drive(inputs, weights.w_in, types) if K else None

@@ -1,4 +1,5 @@
-"""The models the measurements fit, and a vectorized least-squares solver.
+"""The models fitted to spike times, and a vectorized least-squares solver: shared by the
+characterization (hil.experiments.syntau) and calibration (hil.calibrate.measure).
 
 The subthreshold DPI neuron (docs/sim.md; Igain far above the membrane current): with
 K = (Ut/kappa) C_mem = Itau tau_mem, K d ln(I)/dt = Iin - Itau + Ia(I), Ia = Io (I/Io)^gamma.
@@ -59,7 +60,8 @@ def levenberg_marquardt(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimize sum(resid(p)**2) for every row of p (n, k) at once, within [lo, hi] (k,):
     forward-difference Jacobians, Marquardt scaling, a damping per row. resid: (n, k) -> (n, m),
-    finite. Returns (p, cost). The one least-squares routine of hil.calibrate (both fits use it).
+    finite. Returns (p, cost). The one least-squares routine of hil.calibrate and hil.experiments
+    (the tau_mem prelude and the synaptic train fit use it).
 
     Why not scipy.optimize.least_squares: the rows are thousands of independent 3-parameter
     problems. As one problem with a block-diagonal jac_sparsity it shares one trust region over
@@ -92,7 +94,7 @@ def fit_train(
     times: np.ndarray, n: np.ndarray, t_kick: float, tau0: float, refr0: float, L: float
 ) -> np.ndarray:
     """Per row of `times` (spike times [s], NaN padded; `n` spikes each), tau [s] of the AMPA-train
-    model (hil.calibrate.measure.AmpaMeasurement) for a kick at `t_kick` [s] and a threshold of
+    model (hil.experiments.syntau: the excitatory kick) for a kick at `t_kick` [s] and a threshold of
     L = ln(Ispkthr / Io); NaN where a row has fewer than 4 usable spikes. Levenberg-Marquardt from
     three starting values of tau (0.5, 1 and 2 x tau0), the best fit kept."""
     # the tail, where the kick's charge barely reaches threshold, is too sensitive to model:
