@@ -172,7 +172,9 @@ def fit_twin(
     twin.identifiable = identifiable(mf, good, iref_se) + tau_id
     # per-neuron standard errors of the identified membrane and refractory currents (log): the LM
     # fit's asymptotic ones (residual variance x (J^T J)^-1) and the refractory regression's
-    twin.se_log = {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
+    twin.se_log.update(
+        {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
+    )
     for j, b in enumerate(("Itau_mem", "Igain_mem", "Ispkthr")):
         twin.se_log[b][idx] = np.where(good, mf.se[:, j], np.nan)
     if rse is not None:
@@ -216,6 +218,9 @@ def _fit_taus(
         new = np.where(use, current_of_tau(kind, np.where(use, tau, 1.0)), old)
         twin.currents[itau][idx] = new
         twin.currents[f"Igain_{kind}"][idx] *= new / old
+        # Itau ~ 1/tau: the relative error of tau is the error of ln Itau (nightly drift uses it)
+        twin.se_log[itau] = np.full(twin.dead.size, np.nan)
+        twin.se_log[itau][idx] = np.where(use, t["tau_rel_se"].to_numpy(np.float64), np.nan)
         se = t["tau_rel_se"].to_numpy(np.float64)[use]
         med_se = float(np.median(se[np.isfinite(se)])) if np.isfinite(se).any() else None
         diag["syn_tau"][kind] = {
