@@ -69,8 +69,11 @@ def test_four_boards_on_two_workers_equal_a_serial_run(tmp_path: Path) -> None:
     assert sorted(a) == sorted(b) and len(a) == 8
     for key in a:
         pd.testing.assert_frame_equal(a[key].reset_index(drop=True), b[key].reset_index(drop=True))
-    rows = sum(len(v) for k, v in a.items() if not k.endswith("alerts"))
-    assert rows == 4 * 1024 * 5  # 5 statistics per neuron per board: none lost
+    frames = [v for k, v in a.items() if not k.endswith("alerts")]
+    rates = sum(int(v["metric"].str.endswith("_hz").sum()) for v in frames)
+    assert rates == 4 * 1024 * 5  # 5 rate statistics per neuron per board: none lost
+    # and the fit's identified values (twin_*_a) of the neurons it identified, on every board
+    assert all(v["metric"].str.startswith("twin_").sum() > 0 for v in frames)
     with open_store(farm_store) as store:
         # every stage of every night stored, with its status
         for board in store.boards():

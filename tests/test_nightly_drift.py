@@ -310,11 +310,12 @@ def fitted_nights(tmp_path: Path, silicon: Path, days: int) -> list[dr.Night]:
 
 def test_single_neurons_parameter_alerts_follow_the_hidden_truth(tmp_path: Path, capsys) -> None:
     """Each neuron drifts at its own rate (N(0, 12 %) per day in log, every parameter). On nights
-    1 and 2 the neurons whose identified Iref or Igain_mem alert are those whose hidden value moved
-    past 20 %: none that moved less than 15 % (no false alarm, and so no alert before the night it
-    crosses), every one that moved more than 25 % (none missed). The hidden value is the one the
-    fit identifies (hil.mismatch.fit CONVENTIONS): Iref itself, and Igain_mem * Idc (the neuron's
-    own DC factor is fixed to 1). Itau_mem and Ispkthr are identified in the units that convention
+    1 and 2 the neurons whose identified Iref, Igain_mem or synaptic Itau_<type> alert are those
+    whose hidden value moved past 20 %: none that moved less than 15 % (no false alarm, and so no
+    alert before the night it crosses), every one that moved more than 25 % (none missed). The
+    hidden value is the one the fit identifies (hil.mismatch.fit CONVENTIONS): Iref and Itau_<type>
+    themselves (the capacitances do not drift), and Igain_mem * Idc (the neuron's own DC factor is
+    fixed to 1). Itau_mem and Ispkthr are identified in the units that convention
     fixes, which a drifting Idc changes, so they have no per-neuron truth here; their core drift
     is checked against the truth where Idc does not drift (the test above)."""
     from hil.emulator.silicon import Drift, Silicon
@@ -326,12 +327,14 @@ def test_single_neurons_parameter_alerts_follow_the_hidden_truth(tmp_path: Path,
     nights = fitted_nights(tmp_path, path, 3)
     capsys.readouterr()
     params = param_metrics(set(nights[0].values))
-    assert params == ["twin_igain_mem_a", "twin_iref_a", "twin_ispkthr_a", "twin_itau_mem_a"]
+    assert params == sorted(["twin_igain_mem_a", "twin_iref_a", "twin_ispkthr_a", "twin_itau_mem_a",
+                             *(f"twin_itau_{k}_a" for k in ("ampa", "nmda", "gaba", "shunt"))])  # fmt: skip
     s = Silicon.load(path)
 
     def hidden(day: int) -> dict[str, np.ndarray]:
         c = s.at_day(day).truth().currents
-        return {"twin_iref_a": c["Iref"], "twin_igain_mem_a": c["Igain_mem"] * c["Idc"]}
+        return {"twin_iref_a": c["Iref"], "twin_igain_mem_a": c["Igain_mem"] * c["Idc"],
+                **{f"twin_itau_{k}_a": c[f"Itau_{k}"] for k in ("ampa", "nmda", "gaba", "shunt")}}  # fmt: skip
 
     th = dr.THRESHOLDS.param_neuron_rel
     crossed = 0

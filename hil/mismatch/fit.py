@@ -218,12 +218,11 @@ def _fit_taus(
         new = np.where(use, current_of_tau(kind, np.where(use, tau, 1.0)), old)
         twin.currents[itau][idx] = new
         twin.currents[f"Igain_{kind}"][idx] *= new / old
-        rel_se = t["tau_rel_se"].to_numpy(np.float64)
-        # d ln Itau = -d ln tau; NaN where the nominal value was kept (read as "not identified")
-        twin.se_log.setdefault(itau, np.full(twin.dead.size, np.nan))[idx] = np.where(
-            use, rel_se, np.nan
-        )
-        se = rel_se[use]
+        # Itau ~ 1/tau: the relative error of tau is the error of ln Itau (nightly drift uses it);
+        # NaN where the nominal value was kept: not identified (MismatchModel.fit skips those)
+        twin.se_log[itau] = np.full(twin.dead.size, np.nan)
+        twin.se_log[itau][idx] = np.where(use, t["tau_rel_se"].to_numpy(np.float64), np.nan)
+        se = t["tau_rel_se"].to_numpy(np.float64)[use]
         med_se = float(np.median(se[np.isfinite(se)])) if np.isfinite(se).any() else None
         diag["syn_tau"][kind] = {
             "measured": int(use.sum()),

@@ -4,9 +4,10 @@ Two families of per-neuron statistics are judged:
 - the DC probe network's rates (hil.campaign.probe: rate_100pa_hz, rate_1na_hz, with their
   within-night standard errors, and spont_hz);
 - the twin's identified parameters (hil.mismatch, stored nightly as twin_<current>_a [A]) that
-  come with a standard error twin_<current>_se_a: Iref, Itau_mem, Igain_mem, Ispkthr (the fit's
-  own per-neuron errors, hil.mismatch.fit: the Levenberg-Marquardt covariance of the membrane
-  fit, the refractory regression's error).
+  come with a standard error twin_<current>_se_a: Iref, Itau_mem, Igain_mem, Ispkthr and the
+  synaptic Itau_<type> (the fit's own per-neuron errors, hil.mismatch.fit: the Levenberg-Marquardt
+  covariance of the membrane fit, the refractory regression's error, the spread of the synaptic
+  time constant's repeats).
 Any metric with a `<name>_se_<unit>` partner is tested the same way.
 
 Reference: per metric, the board's first complete night that has it (its baseline). Tonight's
