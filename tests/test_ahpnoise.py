@@ -11,17 +11,20 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 from hil.board import open_board
 from hil.chip.config import Chip, ChipConfig
 from hil.chip.netlist import BIAS_CURRENTS, board_currents
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon, Spread
-from hil.errors import BoardURLError
+from hil.errors import BoardURLError, ConfigError
 from hil.experiments.noise import Noise, _isi_stats
 from hil.mismatch.ahpfit import isi_at
 from hil.mismatch.noisefit import isi_variance
 from hil.mismatch.twin import Twin
+from hil.sim.network import simulate
+from hil.sim.records import NeuronParams, Weights
 
 # the membrane equation written out here (docs/sim.md), not imported: the oracle shares no code
 UT, KAPPA, C_MEM, IO = 0.025, (0.75 + 0.66) / 2, 3e-12, 5e-13
@@ -139,3 +142,28 @@ def test_isi_at_is_the_interval_in_force():
     got = isi_at(t, np.array([0.005, 0.02, 0.05, 0.07, 0.2]))
     np.testing.assert_allclose(got[:, 0], [np.nan, 0.02, 0.03, 0.04, np.nan])
     assert np.isnan(got[:, 1]).all()
+
+
+def test_simulator_ou_noise_has_its_correlation_and_the_same_draws_on_both_paths():
+    from hil.sim.network import _noise_draws
+
+    g = torch.Generator().manual_seed(1)
+    dt, tau = 1e-4, 1e-3
+    z = _noise_draws(2.0, 1, 1, 4000, 400, g, np.exp(-dt / tau))[:, 0, 0].numpy()  # (T, N)
+    assert float(np.std(z)) == pytest.approx(2.0, rel=0.02)
+    lag = float(np.mean(z[1:] * z[:-1]) / np.mean(z * z))
+    assert lag == pytest.approx(np.exp(-dt / tau), abs=0.01)
+    white = _noise_draws(2.0, 1, 1, 4000, 400, torch.Generator().manual_seed(1))[:, 0, 0].numpy()
+    assert abs(float(np.mean(white[1:] * white[:-1]) / np.mean(white * white))) < 0.01
+    # the fused kernel and the per-bin torch path draw the same OU sequence
+    n = 16
+    p = NeuronParams.nominal(n).replace(Idc=torch.full((1, n), 2e-11))
+    w = Weights.from_signed(torch.zeros(1, n), torch.zeros(n, n))
+    x = torch.zeros(1, 3000, 1)
+    kw = {"noise": torch.full((n,), 3e-12), "noise_tau": tau, "times": True}
+    a = simulate(p, w, x, dt, fused=True, generator=torch.Generator().manual_seed(3), **kw)
+    b = simulate(p, w, x, dt, fused=False, generator=torch.Generator().manual_seed(3), **kw)
+    assert a.spikes.sum() > 0
+    assert torch.equal(a.spikes.sum(2), b.spikes.sum(2))
+    with pytest.raises(ConfigError, match="noise_tau"):
+        simulate(p, w, x[:, :10], dt, noise=1e-12, noise_tau=-1.0)

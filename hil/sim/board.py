@@ -2,7 +2,8 @@
 
 URL options: dt (bin width [s], default 1e-3), seed (recorded; seeds the membrane noise),
 noise (membrane current noise s.d. [A] per bin, default 0; with a twin, default: the twin's
-per-neuron noise, hil.sim.twin_source.TwinSource.noise_sd; an explicit noise= replaces it),
+per-neuron Ornstein-Uhlenbeck noise, hil.sim.twin_source; an explicit noise= replaces it with
+independent draws per bin),
 substep (longest membrane sub-step [s]), twin (a `hil.twin/1` file: its per-neuron currents, weight
 factors, dead and hot neurons and membrane noise instead of the nominal ones; hil.sim.twin_source),
 instances is always 1. Output spike times are the in-bin
@@ -42,7 +43,7 @@ from hil.sim.compile import CompiledConfig, compile_config, compile_netlist
 from hil.sim.dynamics import DEFAULT_SUBSTEP
 from hil.sim.network import simulate
 from hil.sim.records import State
-from hil.sim.twin_source import TwinSource
+from hil.sim.twin_source import NOISE_TAU_S, TwinSource
 
 OPTIONS = {"dt": float, "seed": int, "noise": float, "substep": float, "twin": str}
 
@@ -176,9 +177,10 @@ class Simulator(Board, CountsReadout, BiasWrites):
             none = np.zeros(0, np.int64)
             return ev.output_events(none, none, none, none)
         noise: float | torch.Tensor = self.noise
+        noise_tau = 0.0
         if self._twin is not None and self._noise_option is None:
             sd = self._twin.noise_sd(c.neurons, self.dt)
-            noise = 0.0 if sd is None else sd
+            noise, noise_tau = (0.0, 0.0) if sd is None else (sd, NOISE_TAU_S)
         with torch.no_grad():
             res = simulate(
                 c.params,
@@ -188,6 +190,7 @@ class Simulator(Board, CountsReadout, BiasWrites):
                 state=self._state,
                 substep=self.substep,
                 noise=noise,
+                noise_tau=noise_tau,
                 generator=self._generator,
                 times=True,
             )

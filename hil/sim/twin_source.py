@@ -7,10 +7,11 @@ nominal codes), so the twin follows bias changes (`set_biases`) as the silicon w
 bias generator's per-branch error where the twin has not measured it. Weight factors per CAM slot,
 dead neurons (never spike) and hot neurons (their extra DC input, always on) come along, and each
 neuron's membrane noise: the twin's noise_std is the std of an Ornstein-Uhlenbeck current of
-correlation time NOISE_TAU_S; the simulator draws white noise per bin of width dt, so `noise_sd`
-gives the per-bin std with the same low-frequency power, noise_std sqrt(2 NOISE_TAU_S / dt) (exact
-for dt << NOISE_TAU_S, and what ISIs see when the membrane is slower than the noise). This module
-reads the JSON itself: hil.sim sits below hil.mismatch and does not import it.
+correlation time NOISE_TAU_S, which the simulator draws per bin of width dt as an OU sequence
+(`simulate(noise_tau=NOISE_TAU_S)`) whose per-bin std `noise_sd` gives the continuous OU's
+low-frequency power: noise_std sqrt((2 tau / dt)(1 - a) / (1 + a)), a = exp(-dt / tau) (noise_std
+itself for dt << tau; 0.96 noise_std at dt = tau = 1 ms). This module reads the JSON itself:
+hil.sim sits below hil.mismatch and does not import it.
 """
 
 from __future__ import annotations
@@ -73,11 +74,12 @@ class TwinSource:
         return cls(n_chips, factors, wf, alive, ihot, noise if np.any(noise > 0) else None)
 
     def noise_sd(self, neurons: np.ndarray, dt: float) -> torch.Tensor | None:
-        """Per-bin white-noise std [A] (neurons,) of the simulated `neurons` at bin width `dt`
-        [s] (module docstring); None when the twin has no noise."""
+        """Per-bin std [A] (neurons,) of the simulated `neurons`' OU noise (correlation time
+        NOISE_TAU_S) at bin width `dt` [s] (module docstring); None when the twin has no noise."""
         if self.noise_std is None:
             return None
-        sd = self.noise_std[neurons] * np.sqrt(2.0 * NOISE_TAU_S / dt)
+        a = np.exp(-dt / NOISE_TAU_S)
+        sd = self.noise_std[neurons] * np.sqrt(2.0 * NOISE_TAU_S / dt * (1.0 - a) / (1.0 + a))
         return torch.as_tensor(sd, dtype=torch.float32)
 
     def currents(self, config: ChipConfig) -> dict[str, np.ndarray]:
