@@ -20,7 +20,7 @@ from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon, Spread
 from hil.errors import BoardURLError, ConfigError
 from hil.experiments.noise import Noise, _isi_stats
-from hil.mismatch.ahpfit import isi_at
+from hil.mismatch.ahpfit import isi_at, isi_sequence
 from hil.mismatch.noisefit import isi_variance
 from hil.mismatch.twin import Twin
 from hil.sim.network import simulate
@@ -142,6 +142,9 @@ def test_isi_at_is_the_interval_in_force():
     got = isi_at(t, np.array([0.005, 0.02, 0.05, 0.07, 0.2]))
     np.testing.assert_allclose(got[:, 0], [np.nan, 0.02, 0.03, 0.04, np.nan])
     assert np.isnan(got[:, 1]).all()
+    seq = isi_sequence(t, 4)
+    np.testing.assert_allclose(seq[:, 0], [0.02, 0.03, 0.04, np.nan])
+    assert np.isnan(seq[:, 1]).all()
 
 
 def test_simulator_ou_noise_has_its_correlation_and_the_same_draws_on_both_paths():
