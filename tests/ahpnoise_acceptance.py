@@ -45,6 +45,9 @@ def personalities() -> dict[str, Silicon]:
     normal = {
         p: Spread("normal", 0.05, 0.0 if p.startswith("Iw_") else 0.15) for p in base.mismatch
     }
+    logn = {
+        p: Spread("lognormal", 0.04, 0.0 if p.startswith("Iw_") else 0.12) for p in base.mismatch
+    }
     return {
         "normal-15%-noise2.5pA": Silicon(
             silicon_id="ahpn-norm", seed=6262, mismatch=normal, biasgen_sigma=0.04,
@@ -53,6 +56,11 @@ def personalities() -> dict[str, Silicon]:
             hot_current_A=1e-10, hot_sigma=0.4, drift=Drift(core_walk_sigma=2e-3),
         ),
         "from_seed(6161)@day10": Silicon.from_seed(6161).at_day(10),
+        "lognormal-12%-noise3pA": Silicon(
+            silicon_id="ahpn-logn3", seed=6464, mismatch=logn, biasgen_sigma=0.05,
+            weight_sigma=0.1, noise_std_A=3e-12, noise_neuron_sigma=0.4, dead_fraction=0.005,
+            hot_fraction=0.003, hot_current_A=8e-11, hot_sigma=0.3,
+        ),
     }  # fmt: skip
 
 

@@ -205,6 +205,7 @@ def test_ahp_time_constant_and_charge_are_identified_per_neuron(fitted, tmp_path
     g = g[(g % 256 < NPC) & ~t.dead & ~t.hot]
     err = np.abs(twin.currents["Itau_ahp"][g] / t.currents["Itau_ahp"][g] - 1)
     assert np.median(err) <= 0.03, np.median(err)
+    assert np.mean(err > 0.05) <= 0.05, np.sort(err)[-8:]  # no tail of failed fits
     cfg = all_neurons_config(s.n_chips, {"latch_so_adaptation": True})
     ca, _ = BiasEditor(cfg).set({(0, k, "SOAD_W_N"): (5, 128) for k in range(4)})
     with open_board(f"sim://?twin={path}") as b:
