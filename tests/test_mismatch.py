@@ -188,6 +188,22 @@ def test_noise_std_is_identified_per_neuron(fitted):
     assert np.corrcoef(np.log(twin.noise_std[g]), np.log(t.noise_std[g]))[0, 1] > 0.8
 
 
+def test_mismatch_model_carries_the_noise_and_the_ahp(fitted, tmp_path):
+    _, twin, _, _, _, _ = fitted
+    g = np.arange(1024)
+    g = g[g % 256 < NPC]
+    model = MismatchModel.fit(twin, nominal_currents(1), g, boot=20)
+    assert {"Itau_ahp", "Igain_ahp"} <= set(model.parameters)
+    assert model.noise is not None
+    alive = g[~twin.dead[g]]
+    assert model.noise.median * 1e-12 == pytest.approx(np.median(twin.noise_std[alive]), rel=0.05)
+    back = MismatchModel.load(model.save(tmp_path / "m.json"))
+    assert back.noise == model.noise
+    draw = back.sample(3, seed=1)["noise_std"]
+    assert draw.shape == (3, 1024) and np.all(draw > 0)
+    assert np.median(draw) == pytest.approx(model.noise.median * 1e-12, rel=0.15)
+
+
 def _ahp_charge(c: dict) -> np.ndarray:
     """The AHP's charge per spike [A], written from docs/sim.md (not imported)."""
     ut_k = PHYSICS.Ut / PHYSICS.kappa
