@@ -326,7 +326,8 @@ def test_single_neurons_parameter_alerts_follow_the_hidden_truth(tmp_path: Path,
     nights = fitted_nights(tmp_path, path, 3)
     capsys.readouterr()
     params = param_metrics(set(nights[0].values))
-    assert params == ["twin_igain_mem_a", "twin_iref_a", "twin_ispkthr_a", "twin_itau_mem_a"]
+    assert params == ["twin_igain_ahp_a", "twin_igain_mem_a", "twin_iref_a", "twin_ispkthr_a",
+                      "twin_itau_ahp_a", "twin_itau_mem_a"]  # fmt: skip
     s = Silicon.load(path)
 
     def hidden(day: int) -> dict[str, np.ndarray]:
