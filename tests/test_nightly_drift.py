@@ -328,6 +328,7 @@ def test_single_neurons_parameter_alerts_follow_the_hidden_truth(tmp_path: Path,
     capsys.readouterr()
     params = param_metrics(set(nights[0].values))
     assert params == sorted(["twin_igain_mem_a", "twin_iref_a", "twin_ispkthr_a", "twin_itau_mem_a",
+                             "twin_igain_ahp_a", "twin_itau_ahp_a",
                              *(f"twin_itau_{k}_a" for k in ("ampa", "nmda", "gaba", "shunt"))])  # fmt: skip
     s = Silicon.load(path)
 

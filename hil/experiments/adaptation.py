@@ -34,7 +34,8 @@ AHP_W = "SOAD_W_N"
 
 @dataclass(frozen=True)
 class Adaptation(Experiment):
-    """Per step (an AHP weight code): counts in `bin_s` bins under a DC step from rest.
+    """Per step (an AHP weight code): spikes (hil.mismatch.ahpfit fits the AHP's time constant
+    and charge per spike from their times) under a DC step from rest, counted in `bin_s` bins.
 
     Table: rate_onset_hz_<i> (the first `onset_s`), rate_adapted_hz_<i> (the last `adapted_s`),
     adaptation_<i> = adapted / onset, and ahp_drop_<i> = adapted_i / adapted_0 (the steady rate
@@ -61,8 +62,6 @@ class Adaptation(Experiment):
                         "ahp_w_fine": f, "ahp_w_a": code_current(AHP_W, (c, f))},
                 duration_s=self.duration_s,
                 biases=per_core(n_chips, AHP_W, (c, f)),
-                readout="counts",
-                bin_s=self.bin_s,
             )
             for c, f in self.weights
         )  # fmt: skip
@@ -72,8 +71,7 @@ class Adaptation(Experiment):
         neurons = step_neurons(steps)
         df = address_frame(neurons)
         for i, rec in enumerate(recordings):
-            m = _counts(rec, neurons)  # (bins, n)
-            b = rec.resolution_us * 1e-6
+            m, b = _counts(rec, neurons, self.bin_s)  # (bins, n), bin width [s]
             k1 = max(1, round(self.onset_s / b))
             k2 = max(1, round(self.adapted_s / b))
             onset = m[:k1].sum(0) / (k1 * b)
@@ -89,15 +87,18 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
 
 
-def _counts(rec: Recording, neurons: np.ndarray) -> np.ndarray:
-    """(bins, n) spike counts of `neurons` (a spikes Recording is binned at 10 ms)."""
+def _counts(rec: Recording, neurons: np.ndarray, bin_s: float) -> tuple[np.ndarray, float]:
+    """(bins, n) spike counts of `neurons` and the bin width [s] (a counts Recording's own bins;
+    a spikes Recording binned at about `bin_s`)."""
     if rec.counts is not None:
         c = rec.counts
         col = np.searchsorted(c.neurons, neurons)
-        return c.counts[:, np.minimum(col, max(c.neurons.size - 1, 0))].astype(float)
+        m = c.counts[:, np.minimum(col, max(c.neurons.size - 1, 0))].astype(float)
+        return m, rec.resolution_us * 1e-6
     from hil import events as ev
 
     assert rec.events is not None
-    bins = max(1, rec.duration_us // 10_000)
-    counts = ev.Counts.from_events(rec.events, neurons, rec.duration_us // bins, rec.duration_us)
-    return counts.counts.astype(float)
+    bins = max(1, round(rec.duration_us / (bin_s * 1e6)))
+    width = rec.duration_us // bins
+    counts = ev.Counts.from_events(rec.events, neurons, width, rec.duration_us)
+    return counts.counts.astype(float), width * 1e-6

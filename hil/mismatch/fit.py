@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from hil import progress
+from hil.board import BiasEditor
 from hil.chip.config import Chip, ChipConfig
 from hil.chip.geometry import CORES_PER_CHIP, NEURONS_PER_CHIP
 from hil.chip.netlist import BIAS_CURRENTS, PHYSICS, board_currents
 from hil.errors import ConfigError
+from hil.experiments.adaptation import Adaptation
 from hil.experiments.base import (
     NEURONS_PER_CORE,
     ExperimentResult,
@@ -35,14 +37,16 @@ from hil.experiments.base import (
 from hil.experiments.fi import DC, rate_matrix
 from hil.experiments.synapse import SLOT_MASKS, SlotScan, SynapseType
 from hil.experiments.syntau import METHOD, current_of_tau
+from hil.mismatch.ahpfit import fit_ahp, recording_times
 from hil.mismatch.identify import MembraneFit, fit_membrane, invert_rate
+from hil.mismatch.noisefit import NOISE_TAU_S, isi_variance
 from hil.mismatch.simfit import simulate_rates
 from hil.mismatch.twin import SLOTS, Twin, provenance
 from hil.sim.twin_source import TwinSource
 
 SYNAPSE_KINDS = ("ampa", "nmda", "gaba", "shunt")
 EXPERIMENTS = ("hotdead", "refractory", "fi", "slots", *(f"syn_{k}" for k in SYNAPSE_KINDS),
-               *(f"tau_{k}" for k in SYNAPSE_KINDS))  # fmt: skip
+               *(f"tau_{k}" for k in SYNAPSE_KINDS), "noise", "adaptation")  # fmt: skip
 CONVENTIONS = [
     "Idc: the host never sees a neuron's own DC current; every neuron's SOIF_DC_P factor on coarse "
     "branch 2 is 1 (its Idc is the code's nominal current). Itau_mem, Igain_mem, Ispkthr and every "
@@ -58,11 +62,19 @@ CONVENTIONS = [
     "capacitance is not separable from the current: only tau matters); a neuron that gave no time "
     "constant (dead, or a counts readout: no spike times) keeps the nominal Itau, counted in the "
     "fit's diagnostics (syn_tau.nominal_kept).",
-    "Ipulse, If_nmda, the AHP currents and the capacitances stay nominal: they are confounded "
-    "with the gains or were not measured (NMDA's time constant is measured with its gate latch "
-    "off, where If_nmda does not act).",
-    "noise_std is not identified (0): membrane noise only shapes rates within a few pA of the "
-    "rheobase.",
+    "Ipulse, If_nmda and the capacitances stay nominal: they are confounded with the gains or "
+    "were not measured (NMDA's time constant is measured with its gate latch off, where If_nmda "
+    "does not act).",
+    "AHP: Itau_ahp is identified per neuron (tau_ahp, C_ahp nominal) and Igain_ahp carries the "
+    "AHP's charge per spike; Iw_ahp (per-neuron factor 1) and Ipulse_ahp stay nominal: only "
+    "Igain_ahp Iw_ahp / Ipulse_ahp enters the charge (hil.mismatch.ahpfit). A neuron without "
+    "spike times (dead, counts readout) keeps the nominal AHP, counted in diagnostics (ahp).",
+    f"noise_std: the membrane noise is an Ornstein-Uhlenbeck current of correlation time "
+    f"{NOISE_TAU_S * 1e3:g} ms (not identified: ISIs see the noise's low-frequency power, "
+    "sigma^2 tau_c); noise_std is identified per neuron from the ISI variance under DC "
+    "(hil.mismatch.noisefit) in the Idc convention's units (noise_std / Idc factor). A neuron "
+    "without an estimate (dead, or a counts readout) gets its core's median (none: 0), counted "
+    "in the fit's diagnostics (noise.median_kept).",
 ]
 
 
@@ -157,11 +169,13 @@ def fit_twin(
                      for i, c in enumerate(np.unique(core)) for k in range(6)]},
     )  # fmt: skip
     tau_id = _fit_taus(twin, results, idx, diag)
+    noise_id = _fit_noise(twin, results["noise"], idx, mf.branch[cores_local], diag)
     next(it, None)
     g_ampa = _fit_slots(twin, results["slots"], idx, diag)
     next(it, None)
     for kind in SYNAPSE_KINDS:
         _fit_type(twin, results[f"syn_{kind}"], kind, idx, g_ampa)
+    ahp_id = _fit_adaptation(twin, results["adaptation"], idx, diag)
     sources = sorted({recording_hash(r) for res in results.values() for r in res.recordings})
     prov0 = fi.recordings[0].provenance
     day = fi.board.get("details", {}).get("day")
@@ -169,12 +183,13 @@ def fit_twin(
     twin.conventions = list(CONVENTIONS)
     rse = results["refractory"].table.get("iref_rel_se")
     iref_se = float(np.nanmedian(rse)) if rse is not None and np.isfinite(rse).any() else None
-    twin.identifiable = identifiable(mf, good, iref_se) + tau_id
+    twin.identifiable = identifiable(mf, good, iref_se) + tau_id + noise_id + ahp_id
     # per-neuron standard errors of the identified membrane and refractory currents (log): the LM
     # fit's asymptotic ones (residual variance x (J^T J)^-1) and the refractory regression's
     twin.se_log.update(
         {b: np.full(N, np.nan) for b in ("Iref", "Itau_mem", "Igain_mem", "Ispkthr")}
     )
+    twin.se_log.update(diag.pop("_ahp_se_log", {}))
     for j, b in enumerate(("Itau_mem", "Igain_mem", "Ispkthr")):
         twin.se_log[b][idx] = np.where(good, mf.se[:, j], np.nan)
     if rse is not None:
@@ -238,6 +253,115 @@ def _fit_taus(
                  + f"); {int(use.sum())} neurons", "median_rel_se": med_se}
             )  # fmt: skip
     return out
+
+
+def _fit_adaptation(
+    twin: Twin, res: ExperimentResult, idx: np.ndarray, diag: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each measured neuron's Itau_ahp and Igain_ahp (into `twin`) from the spike times of the
+    adaptation steps (hil.mismatch.ahpfit), under the membrane fitted before. The first step
+    (the floor weight: no adaptation) is the reference; the others carry the AHP. A counts
+    readout has no spike times: the AHP stays nominal, said in diagnostics. Returns the
+    `identifiable` entries."""
+    exp = rebuild(Adaptation, res.options)
+    d = exp.design(twin.n_chips)
+    got = [recording_times(r, idx) for r in res.recordings]
+    times = [t for t in got if t is not None]
+    alive = ~twin.dead[idx]
+    if len(times) < len(got) or len(times) < 2:
+        diag["ahp"] = {"measured": 0, "nominal_kept": int(alive.sum()),
+                       "why": "no spike times (counts readout)"}  # fmt: skip
+        return []
+    editor = BiasEditor(d.config)
+    cfgs = [editor.set(st.biases)[0] for st in d.steps]
+    th, se, rms = fit_ahp(
+        _source(twin), cfgs[0], cfgs[1:], exp.duration_s, times[0], times[1:], idx, alive
+    )
+    ok = np.isfinite(rms) & alive
+    for j, b in enumerate(("Itau_ahp", "Igain_ahp")):
+        twin.currents[b][idx] = np.where(
+            ok, twin.currents[b][idx] * np.exp(th[j]), twin.currents[b][idx]
+        )
+    N = twin.n_chips * NEURONS_PER_CHIP
+    se_log = {b: np.full(N, np.nan) for b in ("Itau_ahp", "Igain_ahp")}
+    se_log["Itau_ahp"][idx] = np.where(ok, se[0], np.nan)
+    se_log["Igain_ahp"][idx] = np.where(ok, se[1], np.nan)
+    diag["_ahp_se_log"] = se_log
+    med = [float(np.median(se[j][ok])) if ok.any() else None for j in range(2)]
+    diag["ahp"] = {
+        "measured": int(ok.sum()),
+        "nominal_kept": int((~ok & alive).sum()),
+        "median_rms_log_isi": float(np.median(rms[ok])) if ok.any() else None,
+        "median_se_log": {"Itau_ahp": med[0], "Igain_ahp": med[1]},
+    }
+    if not ok.any():
+        return []
+    return [
+        {"name": "Itau_ahp", "what": "AHP time constant per neuron, tau_ahp = (Ut/kappa) C_ahp / "
+         "Itau_ahp (C_ahp nominal), from how fast the ISIs lengthen under a DC step "
+         f"(adaptation); {int(ok.sum())} neurons", "median_rel_se": med[0]},
+        {"name": "(Igain_ahp/Itau_ahp)*Iw_ahp*(1-exp(-t_pulse_ahp/tau_ahp))", "what": "the AHP's "
+         "charge per spike [A] at a given SOAD_W_N code (Igain_ahp carries it: Iw_ahp and "
+         "Ipulse_ahp nominal), from how far the ISIs lengthen; in the Idc convention's units",
+         "median_rel_se": med[1]},
+    ]  # fmt: skip
+
+
+def _fit_noise(
+    twin: Twin, res: ExperimentResult, idx: np.ndarray, branch: np.ndarray, diag: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each measured neuron's noise_std [A] (into `twin`) from the ISI variances of the `noise`
+    steps under the twin's membrane (hil.mismatch.noisefit): per step the variance over
+    Var(ISI)/sigma^2, pooled over steps by their ISI counts (the maximum-likelihood sigma^2 of
+    Gaussian ISIs). branch: (n, 6) each measured neuron's core's SOIF_DC_P branch factors.
+    Returns the `identifiable` entry (none when no neuron gave an estimate)."""
+    t = res.table
+    if len(t) != idx.size:
+        raise ConfigError("noise", f"{len(t)} neurons", f"the {idx.size} neurons of fi")
+    steps = _steps(res)
+    num = np.zeros(idx.size)
+    den = np.zeros(idx.size)
+    cur = twin.currents
+    for i, st in enumerate(steps):
+        col = f"isi_var_{i}"
+        if col not in t:
+            raise ConfigError("noise", f"no {col} column", "a noise table of this hil version")
+        var = t[col].to_numpy(np.float64)
+        n = t[f"n_isi_{i}"].to_numpy(np.float64)
+        c = int(st.params["dc_coarse"])
+        iin = float(st.params["dc_a"]) * branch[:, c] + twin.Ihot[idx]
+        with np.errstate(invalid="ignore"):
+            v1 = isi_variance(iin, cur["Itau_mem"][idx], cur["Igain_mem"][idx], cur["Ispkthr"][idx])
+        use = np.isfinite(var) & np.isfinite(v1) & (v1 > 0) & (n >= 5)
+        w = np.where(use, n - 1, 0.0)
+        num += w * np.where(use, var / np.where(use, v1, 1.0), 0.0)
+        den += w
+    alive = ~twin.dead[idx]
+    got = (den > 0) & alive
+    sigma = np.sqrt(num / np.maximum(den, 1.0))
+    core = idx // NEURONS_PER_CORE
+    fill = np.zeros(idx.size)
+    for k in np.unique(core):
+        m = got & (core == k)
+        fill[core == k] = float(np.median(sigma[m])) if m.any() else 0.0
+    twin.noise_std[idx] = np.where(got, sigma, np.where(alive, fill, 0.0))
+    # relative SE of sigma from the pooled variance (Gaussian ISIs): 1 / sqrt(2 (n - 1))
+    rse = 1.0 / np.sqrt(2.0 * den[got]) if got.any() else np.zeros(0)
+    med_se = float(np.median(rse)) if rse.size else None
+    diag["noise"] = {
+        "measured": int(got.sum()),
+        "median_kept": int((~got & alive).sum()),
+        "median_rel_se": med_se,
+        "median_noise_std_a": float(np.median(sigma[got])) if got.any() else None,
+    }
+    if not got.any():
+        return []
+    return [
+        {"name": "noise_std/Idc", "what": "membrane noise std per neuron relative to its DC "
+         f"factor (the Idc convention's units), for a correlation time of {NOISE_TAU_S * 1e3:g} "
+         f"ms, from the ISI variance under {len(steps)} DC codes; {int(got.sum())} neurons",
+         "median_rel_se": med_se}
+    ]  # fmt: skip
 
 
 def _fit_slots(

@@ -11,6 +11,7 @@ Spreads are reported as relative standard deviations (std of the factor). Confid
 bootstrap over neurons within cores and over cores. Goodness of fit: Kolmogorov-Smirnov of the
 chosen family on the per-neuron residuals. Per-synapse weights: the same for ln weight_factor.
 Bias-generator error: from the spread of the per-core branch factors the fit separated (SOIF_DC_P).
+Membrane noise: the same population model for ln(noise_std / NOISE_REF_A) (it has no nominal).
 
 `sample(instances, seed)` draws factors for new chips from the fitted population: the training
 and robustness work samples these instead of an assumed 10 % Gaussian. Saved as `hil.mismatch/1`
@@ -37,7 +38,10 @@ NEURONS_PER_CORE = NEURONS_PER_CHIP // 4
 # Parameters the fit identifies per neuron (the others stay nominal in the twin).
 FITTED = ("Iref", "Itau_mem", "Igain_mem", "Ispkthr",
           *(f"Igain_{s}" for s in ("ampa", "nmda", "gaba", "shunt")),
-          *(f"Itau_{s}" for s in ("ampa", "nmda", "gaba", "shunt")))  # fmt: skip
+          *(f"Itau_{s}" for s in ("ampa", "nmda", "gaba", "shunt")),
+          "Itau_ahp", "Igain_ahp")  # fmt: skip
+# The membrane noise has no nominal value: its population is of noise_std / NOISE_REF_A.
+NOISE_REF_A = 1e-12
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class MismatchModel:
     # bias-generator error: relative std of one coarse branch's factor, from the twin's SOIF_DC_P
     # branch factors (ratios of two branches: std / sqrt(2)); None where the twin has none
     biasgen_sigma: float | None = None
+    # membrane noise std per neuron, as factors of NOISE_REF_A; None where the twin has none
+    noise: Population | None = None
 
     @classmethod
     def fit(
@@ -99,15 +105,22 @@ class MismatchModel:
             weight = _population(w.ravel(), np.repeat(core, 64), rng, boot, offsets=False)
         ratios = [f for *_, k, f in twin.branch.get("SOIF_DC_P", []) if f != 1.0]
         biasgen = _rel(float(np.std(np.log(ratios))) / np.sqrt(2)) if len(ratios) >= 2 else None
+        nz = twin.noise_std[idx]
+        noise = (
+            _population(np.log(nz[nz > 0] / NOISE_REF_A), core[nz > 0], rng, boot)
+            if (nz > 0).sum() >= 8
+            else None
+        )
         prov = dict(twin.provenance) | ({"not_fitted": not_fitted} if not_fitted else {})
-        return cls(params, weight, prov, biasgen)
+        return cls(params, weight, prov, biasgen, noise)
 
     def sample(
         self, instances: int, seed: int, n_neurons: int = NEURONS_PER_CHIP
     ) -> dict[str, np.ndarray]:
         """Factors (instances, n_neurons) per parameter for new chips drawn from the population:
         a per-core offset per 256 neurons and a per-neuron draw of the fitted family, times the
-        median; 'weight' gives (instances, n_neurons, 64) per-slot factors."""
+        median; 'weight' gives (instances, n_neurons, 64) per-slot factors and 'noise_std' the
+        membrane noise std [A] (instances, n_neurons) where the model has a noise population."""
         if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
             raise ConfigError("instances", instances, "an integer >= 1")
         rng = np.random.default_rng(seed)
@@ -119,6 +132,12 @@ class MismatchModel:
             out[p] = pop.median * np.exp(c) * _draw(pop, rng, (instances, n_neurons))
         if self.weight is not None:
             out["weight"] = _draw(self.weight, rng, (instances, n_neurons, 64))
+        if self.noise is not None:
+            pop = self.noise
+            c = rng.normal(0, _log_sigma(pop.core_sigma), (instances, n_cores))
+            c = np.repeat(c, NEURONS_PER_CORE, axis=1)[:, :n_neurons]
+            draw = _draw(pop, rng, (instances, n_neurons))
+            out["noise_std"] = NOISE_REF_A * pop.median * np.exp(c) * draw
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +146,8 @@ class MismatchModel:
             "parameters": {p: v.to_dict() for p, v in self.parameters.items()},
             "weight": None if self.weight is None else self.weight.to_dict(),
             "biasgen_sigma": self.biasgen_sigma,
+            "noise": None if self.noise is None else self.noise.to_dict(),
+            "noise_ref_a": NOISE_REF_A,
             "provenance": self.provenance,
         }
 
@@ -141,11 +162,13 @@ class MismatchModel:
         try:
             params = {p: Population(**v) for p, v in d["parameters"].items()}
             w = d.get("weight")
+            nz = d.get("noise")
             return cls(
                 params,
                 None if w is None else Population(**w),
                 d.get("provenance", {}),
                 d.get("biasgen_sigma"),
+                None if nz is None else Population(**nz),
             )
         except (KeyError, TypeError) as e:
             raise ConfigError("mismatch", f"malformed ({e})", f"a {SCHEMA} record") from None

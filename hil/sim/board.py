@@ -1,9 +1,12 @@
 """The simulator as a Board: `open_board("sim://?dt=1e-3&seed=0")`.
 
 URL options: dt (bin width [s], default 1e-3), seed (recorded; seeds the membrane noise),
-noise (membrane current noise s.d. [A] per bin, default 0), substep (longest membrane sub-step [s]),
-twin (a `hil.twin/1` file: its per-neuron currents, weight factors, dead and hot neurons instead of
-the nominal ones; hil.sim.twin_source), instances is always 1. Output spike times are the in-bin
+noise (membrane current noise s.d. [A] per bin, default 0; with a twin, default: the twin's
+per-neuron Ornstein-Uhlenbeck noise, hil.sim.twin_source; an explicit noise= replaces it with
+independent draws per bin),
+substep (longest membrane sub-step [s]), twin (a `hil.twin/1` file: its per-neuron currents, weight
+factors, dead and hot neurons and membrane noise instead of the nominal ones; hil.sim.twin_source),
+instances is always 1. Output spike times are the in-bin
 spike times the dynamics resolve, in integer microseconds; state carries over between run() calls
 until reset().
 """
@@ -40,7 +43,7 @@ from hil.sim.compile import CompiledConfig, compile_config, compile_netlist
 from hil.sim.dynamics import DEFAULT_SUBSTEP
 from hil.sim.network import simulate
 from hil.sim.records import State
-from hil.sim.twin_source import TwinSource
+from hil.sim.twin_source import NOISE_TAU_S, TwinSource
 
 OPTIONS = {"dt": float, "seed": int, "noise": float, "substep": float, "twin": str}
 
@@ -54,7 +57,7 @@ class Simulator(Board, CountsReadout, BiasWrites):
         self,
         dt: float = 1e-3,
         seed: int = 0,
-        noise: float = 0.0,
+        noise: float | None = None,
         substep: float = DEFAULT_SUBSTEP,
         url: str = "sim://",
         twin: str | None = None,
@@ -62,9 +65,11 @@ class Simulator(Board, CountsReadout, BiasWrites):
         for name, v in (("dt", dt), ("substep", substep)):
             if not (math.isfinite(v) and 1e-7 <= v <= 0.1):
                 raise BoardURLError(f"option {name}={v!r}; allowed: seconds in 1e-7..0.1")
-        if not (math.isfinite(noise) and noise >= 0):
+        if noise is not None and not (math.isfinite(noise) and noise >= 0):
             raise BoardURLError(f"option noise={noise!r}; allowed: amperes >= 0")
-        self.url, self.dt, self.seed, self.noise, self.substep = url, dt, seed, noise, substep
+        self.url, self.dt, self.seed, self.substep = url, dt, seed, substep
+        self._noise_option = noise
+        self.noise = 0.0 if noise is None else noise
         self._compiled: CompiledConfig | None = None
         self._config: ChipConfig | None = None
         self._biases: BiasEditor | None = None
@@ -171,6 +176,11 @@ class Simulator(Board, CountsReadout, BiasWrites):
         if len(c.neurons) == 0:
             none = np.zeros(0, np.int64)
             return ev.output_events(none, none, none, none)
+        noise: float | torch.Tensor = self.noise
+        noise_tau = 0.0
+        if self._twin is not None and self._noise_option is None:
+            sd = self._twin.noise_sd(c.neurons, self.dt)
+            noise, noise_tau = (0.0, 0.0) if sd is None else (sd, NOISE_TAU_S)
         with torch.no_grad():
             res = simulate(
                 c.params,
@@ -179,7 +189,8 @@ class Simulator(Board, CountsReadout, BiasWrites):
                 self.dt,
                 state=self._state,
                 substep=self.substep,
-                noise=self.noise,
+                noise=noise,
+                noise_tau=noise_tau,
                 generator=self._generator,
                 times=True,
             )

@@ -9,6 +9,7 @@ reaches its targets at the start of bin t + 1; input spikes act at the start of 
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,6 +160,7 @@ def simulate(
     noise: float | torch.Tensor = 0.0,
     generator: torch.Generator | None = None,
     times: bool = False,
+    noise_tau: float = 0.0,
     types: Sequence[int] | None = None,
     compiled: bool = False,
     rec_grad: float = 0.0,
@@ -172,6 +174,9 @@ def simulate(
     `state` continues a previous run (default: rest). `noise` is the standard deviation [A] of a
     Gaussian membrane input current drawn independently per bin and neuron from `generator`: a
     float, or a tensor broadcastable to (instances, 1, neurons) for per-neuron values.
+    `noise_tau` [s] > 0 makes it an Ornstein-Uhlenbeck current instead (the emulated silicon's):
+    per bin z <- a z + sqrt(1 - a^2) e, a = exp(-dt / noise_tau), from a stationary start at each
+    call, times `noise` (the per-bin std); 0 (default): independent per bin.
     `substep` is the longest membrane sub-step [s]. Differentiable in params, weights and inputs.
     `rec_grad` scales the gradient that flows back through the spikes that recurrent synapses
     deliver: 0 (default) stops it there, so recurrent weights still get their gradient but credit is
@@ -208,6 +213,9 @@ def simulate(
     if state is None:
         state = State.rest(n_inst, B, N, K)
     has_noise = bool(torch.as_tensor(noise).detach().abs().max() > 0)
+    if not (math.isfinite(noise_tau) and noise_tau >= 0):
+        raise ConfigError("noise_tau", noise_tau, "a correlation time [s] >= 0")
+    ou = math.exp(-dt / noise_tau) if noise_tau > 0 else 0.0
     noise_grad = isinstance(noise, torch.Tensor) and noise.requires_grad
     state_grad = any(t.requires_grad for t in (state.u, state.timer, state.isyn, state.iahp))
     params_grad = any(t.requires_grad for t in params.tensors().values())
@@ -230,7 +238,7 @@ def simulate(
         and not (inputs.requires_grad or params_grad or state_grad or noise_grad)
     )
     if adjoint:  # fused forward + hand-written backward (hil.sim.adjoint)
-        z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
+        z = _noise_draws(noise, n_inst, B, N, T, generator, ou) if has_noise else None
         w_rec = None if W is None else W[0]
         state, spikes = run_adjoint(
             k, state, x, prep.w_in[0], w_rec, z, rec_grad, feedback_grad, sparse
@@ -241,7 +249,7 @@ def simulate(
             "fused", True, "False or None for this gradient, dtype or device (docs/sim.md)"
         )
     if (not compiled and not grad and kernel_ok) if fused is None else fused:
-        z = _noise_draws(noise, n_inst, B, N, T, generator) if has_noise else None
+        z = _noise_draws(noise, n_inst, B, N, T, generator, ou) if has_noise else None
         state, spikes, tf, _ = run_fused(
             k, state, x, prep.w_in, W, z, times, sparse=sparse, csr=prep.rows(sparse)
         )
@@ -257,11 +265,13 @@ def simulate(
         and not (torch.is_grad_enabled() and _needs_grad(params, weights))
     )
     stepper = _compiled_step() if compiled else step
+    e: torch.Tensor | None = None
     for t in range(T):
         d = None if drives is None else drives[t]
         z = None
         if has_noise:
-            z = noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE)
+            e = _ou_step(e, torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE), ou)
+            z = noise * e
         state, count, tf = stepper(
             state, d, k, noise=z, times=times, w_rec=W, rec_grad=rec_grad, sparse=sparse_rec,
             feedback_grad=feedback_grad,
@@ -280,11 +290,24 @@ def _noise_draws(
     N: int,  # noqa: N803
     T: int,  # noqa: N803
     generator: torch.Generator | None,
+    ou: float = 0.0,
 ) -> torch.Tensor:
-    """(T, I, B, N) membrane noise [A]: the same draws, in the same order, as the per-bin path."""
-    return torch.stack(
-        [noise * torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE) for _ in range(T)]
-    )
+    """(T, I, B, N) membrane noise [A]: the same draws, in the same order, as the per-bin path
+    (`ou`: the OU factor per bin, 0 for independent bins)."""
+    out = []
+    e: torch.Tensor | None = None
+    for _ in range(T):
+        e = _ou_step(e, torch.randn(n_inst, B, N, generator=generator, dtype=DTYPE), ou)
+        out.append(noise * e)
+    return torch.stack(out)
+
+
+def _ou_step(prev: torch.Tensor | None, draw: torch.Tensor, ou: float) -> torch.Tensor:
+    """The next unit-variance noise value: the draw itself at the start or with independent bins
+    (ou = 0), else ou prev + sqrt(1 - ou^2) draw."""
+    if prev is None or ou == 0.0:
+        return draw
+    return ou * prev + math.sqrt(1.0 - ou * ou) * draw
 
 
 _COMPILED: list = []
