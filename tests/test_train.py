@@ -258,3 +258,26 @@ def test_experiment_tables_and_figure_from_results(tmp_path) -> None:
     assert "+5.0 [+1.0, +9.0]" in text and "| noise | 90.0 +- 0.0 | 75.0 +- 5.0 |" in text
     plot([tmp_path], tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> None:
+    """`--modes none,noise-fitted --mismatch M.json`: the -fitted mode's model is trained against
+    the fitted file (its config names it), `none` is not, and both sit in one results file with
+    the paired comparison; a -fitted mode without a model is refused before any training."""
+    from hil.mismatch.model import MismatchModel, Population
+    from hil.train.experiment import run
+
+    pop = Population("lognormal", 1.0, 0.0, 0.2, None, 0.2, {}, 0.0, 1.0, {}, 100)
+    m = MismatchModel({"Itau_mem": pop}, None, {"board_id": "t"}).save(tmp_path / "m.json")
+    with pytest.raises(ConfigError, match="noise-fitted"):
+        run("frozen-noise", tmp_path / "no", 1, modes=("none", "noise-fitted"))
+    assert not (tmp_path / "no").exists()
+    res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
+              modes=("none", "noise-fitted"), mismatch=m)  # fmt: skip
+    fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
+    plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]
+    assert fitted["robust"] == "noise" and fitted["prior"]["fitted"] == str(m.resolve())
+    assert plain["prior"]["fitted"] is None
+    assert res["mismatch"]["path"] == str(m.resolve()) and "vs_none" in res["modes"]["noise-fitted"]
+    on_disk = json.loads((tmp_path / "r" / "frozen-noise-results.json").read_text())
+    assert set(on_disk["modes"]) == {"none", "noise-fitted"}

@@ -9,21 +9,48 @@ chips (hil.train.evaluate.unseen_chips: families and spreads unlike the prior, t
 every mode, so differences are paired), and accuracy against the mismatch level (10 chips per
 level, every current and weight at that relative spread). Writes `<task>-<mode>.json` models and
 `<task>-results.json`; `--plot` draws accuracy against level for every task and mode found.
+
+A mode with the suffix `-fitted` (`noise-fitted`, `adversarial-fitted`) trains like its base mode
+but draws the mismatched instances from the fitted hil.mismatch/1 model given by `--mismatch M.json`
+(`hil fit DIR --model M.json`; hil.train.robust.fitted_prior) instead of the assumed 10 % prior, so
+that it sits beside `noise` in the same tables with the same chips:
+
+    python -m hil.train.experiment --task digits --dir DIR --epochs 10 \
+        --modes none,noise,noise-fitted --mismatch mismatch.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hil.artifacts import read_json, write_atomic
+from hil.errors import ConfigError
 
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 MODES = ("none", "noise", "adversarial")
+FITTED = "-fitted"  # mode suffix: that mode's training against the fitted model (`--mismatch`)
+
+
+def _base_mode(mode: str, mismatch: Path | None) -> tuple[str, bool]:
+    """(robustness mode, fitted?) of an experiment mode; a ConfigError for an unknown one or a
+    `-fitted` mode without a fitted model."""
+    from hil.train import MODES as TRAIN_MODES
+
+    base = mode.removesuffix(FITTED)
+    fitted = base != mode
+    allowed = [*TRAIN_MODES, *(m + FITTED for m in TRAIN_MODES if m != "none")]
+    if base not in TRAIN_MODES or (fitted and base == "none"):
+        raise ConfigError("mode", mode, "one of " + ", ".join(allowed))
+    if fitted and mismatch is None:
+        raise ConfigError("mode", mode, "a -fitted mode with --mismatch M.json (hil fit --model)")
+    return base, fitted
 
 
 def run(
@@ -34,20 +61,33 @@ def run(
     per_level: int = 10,
     modes: tuple[str, ...] = MODES,
     per_class: int | None = None,
+    mismatch: Path | None = None,
 ) -> dict:
+    """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
+    fitted hil.mismatch/1 model `mismatch`) on `task`; returns and writes the results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
+    from hil.train.robust import fitted_prior
     from hil.train.trainer import TrainConfig, train
 
+    bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
+    prior = fitted_prior(mismatch) if mismatch is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "modes": {}}
+    if prior is not None:
+        results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
     path = out_dir / f"{task}-results.json"
     specs = unseen_chips(chips, seed=7)
     data = get_task(task, 0)
     for mode in modes:
         t0 = time.perf_counter()
+        robust, fitted = bases[mode]
+        cfg = TrainConfig(task=task, robust=robust, epochs=epochs, per_class=per_class)
+        if fitted:
+            assert prior is not None
+            cfg = replace(cfg, prior=prior)
         model, summary = train(
-            TrainConfig(task=task, robust=mode, epochs=epochs, per_class=per_class),
+            cfg,
             out_dir / f"{task}-{mode}.json",
             resume=True,
         )
@@ -101,7 +141,13 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
             mean = [np.mean(m["levels"][k]) for k in lv]
             sd = [np.std(m["levels"][k]) for k in lv]
             ax.errorbar(
-                [100 * float(k) for k in lv], mean, yerr=sd, marker="o", capsize=3, label=mode
+                [100 * float(k) for k in lv],
+                mean,
+                yerr=sd,
+                marker="o",
+                capsize=3,
+                label=mode,
+                ls="--" if mode.endswith(FITTED) else "-",
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
         ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs)")
@@ -206,7 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
     p.add_argument("--sensitivity", type=Path, help="print a model's per-parameter sensitivity")
     p.add_argument("--per-class", type=int, help="output neurons per class (default: the task's)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated robustness modes")
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
+    )
+    p.add_argument(
+        "--mismatch", type=Path, metavar="M.json", help="fitted model for the -fitted modes"
+    )
     p.add_argument("--plot", type=Path, nargs="+", help="draw the results found in these folders")
     p.add_argument("--table", type=Path, nargs="+", help="print tables of the results found here")
     p.add_argument(
@@ -216,6 +269,15 @@ def main(argv: list[str] | None = None) -> int:
         help="figure to write with --plot",
     )
     a = p.parse_args(argv)
+    try:
+        _main(a)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _main(a: argparse.Namespace) -> None:
     if a.sensitivity is not None:
         print(json.dumps(sensitivity(a.sensitivity), indent=1))
     elif a.table is not None:
@@ -223,8 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     elif a.plot is not None:
         plot(a.plot, a.figure)
     elif a.task:
-        run(a.task, a.dir, a.epochs, modes=tuple(a.modes.split(",")), per_class=a.per_class)
-    return 0
+        run(
+            a.task,
+            a.dir,
+            a.epochs,
+            modes=tuple(a.modes.split(",")),
+            per_class=a.per_class,
+            mismatch=a.mismatch,
+        )
 
 
 if __name__ == "__main__":
