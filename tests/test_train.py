@@ -273,11 +273,27 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
         run("frozen-noise", tmp_path / "no", 1, modes=("none", "noise-fitted"))
     assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
-              modes=("none", "noise-fitted"), mismatch=m)  # fmt: skip
+              modes=("none", "noise-fitted"), mismatch=m, seed=1)  # fmt: skip
     fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
     plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]
     assert fitted["robust"] == "noise" and fitted["prior"]["fitted"] == str(m.resolve())
-    assert plain["prior"]["fitted"] is None
+    assert plain["prior"]["fitted"] is None and fitted["seed"] == plain["seed"] == res["seed"] == 1
     assert res["mismatch"]["path"] == str(m.resolve()) and "vs_none" in res["modes"]["noise-fitted"]
     on_disk = json.loads((tmp_path / "r" / "frozen-noise-results.json").read_text())
     assert set(on_disk["modes"]) == {"none", "noise-fitted"}
+
+
+def test_experiment_table_compares_fitted_with_prior_paired() -> None:
+    from hil.train.experiment import _fitted_vs_prior
+
+    lv = {"0.0": [0.9, 0.9], "0.2": [0.8, 0.7]}
+    noise = {"chip_accuracies": [0.7, 0.8], "levels": lv}
+    fitted = {"chip_accuracies": [0.7, 0.9], "levels": {"0.0": [0.8, 0.8], "0.2": [0.8, 0.7]}}
+    res = {"modes": {"none": noise, "noise": noise, "noise-fitted": fitted}}
+    rows = _fitted_vs_prior(res, ["0.0", "0.2"])
+    # diffs (0, 0.1): mean 5 points, se 5 points, t(0.975, 1) = 12.706 -> +-63.5 points
+    assert (
+        rows[-1]
+        == "| noise-fitted - noise | +5.0 [-58.5, +68.5] | -10.0 (every chip) | +0.0 (every chip) |"
+    )
+    assert len(rows) == 4 and _fitted_vs_prior({"modes": {"none": noise}}, ["0.0"]) == []

@@ -62,6 +62,7 @@ def run(
     modes: tuple[str, ...] = MODES,
     per_class: int | None = None,
     mismatch: Path | None = None,
+    seed: int = 0,
 ) -> dict:
     """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
     fitted hil.mismatch/1 model `mismatch`) on `task`; returns and writes the results."""
@@ -73,16 +74,17 @@ def run(
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
     prior = fitted_prior(mismatch) if mismatch is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "modes": {}}
+    results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
+    results["modes"] = {}
     if prior is not None:
         results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
     path = out_dir / f"{task}-results.json"
     specs = unseen_chips(chips, seed=7)
-    data = get_task(task, 0)
+    data = get_task(task, seed)  # the seed also draws the task's splits (TrainConfig.seed)
     for mode in modes:
         t0 = time.perf_counter()
         robust, fitted = bases[mode]
-        cfg = TrainConfig(task=task, robust=robust, epochs=epochs, per_class=per_class)
+        cfg = TrainConfig(task=task, robust=robust, seed=seed, epochs=epochs, per_class=per_class)
         if fitted:
             assert prior is not None
             cfg = replace(cfg, prior=prior)
@@ -150,7 +152,8 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
                 ls="--" if mode.endswith(FITTED) else "-",
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
-        ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs)")
+        seed = f", training seed {res['seed']}" if res.get("seed") else ""
+        ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs{seed})")
         ax.set_xlabel("mismatch of every current and weight [% s.d.]")
         ax.set_ylabel("test accuracy (mean +- s.d. over chips)")
         ax.legend(fontsize=8)
@@ -207,7 +210,8 @@ def table(result_dirs: list[Path]) -> str:
         res = read_json(f, "results")
         assert isinstance(res, dict)
         lines += [
-            f"**{res['task']}** (epochs: {res.get('epochs') or 'default'})",
+            f"**{res['task']}** (epochs: {res.get('epochs') or 'default'}"
+            + (f", training seed {res['seed']})" if res.get("seed") else ")"),
             "",
             "| mode | train [s] | float sim | 12 unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
@@ -239,8 +243,42 @@ def table(result_dirs: list[Path]) -> str:
                 for k in lv
             ]
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines += _fitted_vs_prior(res, lv)
         lines.append("")
     return "\n".join(lines)
+
+
+def _fitted_vs_prior(res: dict, lv: list[str]) -> list[str]:
+    """Table rows: each `-fitted` mode minus its base mode (trained against the prior), paired over
+    the same 12 unseen chips and over the same chips at each level (mean diff [95 % CI], points)."""
+    from hil.train.evaluate import paired_ci
+
+    def cell(a: list[float], b: list[float]) -> str:
+        if len(a) < 2:
+            return "-"
+        ci = paired_ci(np.array(a), np.array(b))
+        lo, hi = 100 * ci["ci_low"], 100 * ci["ci_high"]
+        if lo == hi:  # the same difference on every chip (the 0 % level: no mismatch)
+            return f"{100 * ci['mean_diff']:+.1f} (every chip)"
+        return f"{100 * ci['mean_diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+
+    pairs = [(m, m.removesuffix(FITTED)) for m in res["modes"] if m.endswith(FITTED)]
+    pairs = [(m, b) for m, b in pairs if b in res["modes"]]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "| fitted vs prior | 12 unseen chips | "
+        + " | ".join(f"{100 * float(k):.0f} %" for k in lv)
+        + " |",
+        "|---|---|" + "---|" * len(lv),
+    ]
+    for m, b in pairs:
+        fm, bm = res["modes"][m], res["modes"][b]
+        cells = [cell(fm["chip_accuracies"], bm["chip_accuracies"])]
+        cells += [cell(fm["levels"][k], bm["levels"][k]) for k in lv]
+        lines.append(f"| {m} - {b} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
     p.add_argument("--sensitivity", type=Path, help="print a model's per-parameter sensitivity")
     p.add_argument("--per-class", type=int, help="output neurons per class (default: the task's)")
+    p.add_argument("--seed", type=int, default=0, help="training seed of every mode (default 0)")
     p.add_argument(
         "--modes",
         default=",".join(MODES),
@@ -291,6 +330,7 @@ def _main(a: argparse.Namespace) -> None:
             a.epochs,
             modes=tuple(a.modes.split(",")),
             per_class=a.per_class,
+            seed=a.seed,
             mismatch=a.mismatch,
         )
 
