@@ -297,3 +297,32 @@ def test_experiment_table_compares_fitted_with_prior_paired() -> None:
         == "| noise-fitted - noise | +5.0 [-58.5, +68.5] | -10.0 (every chip) | +0.0 (every chip) |"
     )
     assert len(rows) == 4 and _fitted_vs_prior({"modes": {"none": noise}}, ["0.0"]) == []
+
+
+def test_experiment_boards_table_merges_files_and_pairs_boards(tmp_path) -> None:
+    from pathlib import Path
+
+    from hil.train.experiment import boards_table
+
+    def out(name: str, fl: float, accs: dict[str, float]) -> Path:
+        boards = [{"url": f"emu://?seed={k}", "accuracy": v} for k, v in accs.items()]
+        path = tmp_path / name
+        path.write_text(json.dumps({"float_sim_accuracy": fl, "boards": boards}))
+        return path
+
+    files = [
+        out("digits-noise-fitted-boards.json", 0.9, {"1": 0.8, "2": 0.9}),
+        out("digits-noise-fitted-boards2.json", 0.9, {"3": 0.7}),
+        out("digits-noise-boards.json", 0.8, {"1": 0.7, "2": 0.9, "3": 0.5}),
+        out("digits-none-boards.json", 0.7, {"1": 0.8, "2": 0.9, "3": 0.7, "4": 0.1}),
+    ]
+    text = boards_table(files)
+    # fitted - noise over boards 1..3: (0.1, 0, 0.2): mean 10, se 5.77, t(0.975, 2) = 4.303
+    assert "| none | 70.0 | 80.0 | 90.0 | 70.0 | 80.0 (70.0) | - | - |" in text
+    assert "| noise-fitted | 90.0 | 80.0 | 90.0 | 70.0 | 80.0 (70.0) | +0.0 [+0.0, +0.0] " in text
+    assert text.index("| none |") < text.index("| noise |") < text.index("| noise-fitted |")
+    assert "+10.0 [-14.8, +34.8] |" in text and "3 boards" in text
+    with pytest.raises(ConfigError, match="same noise model"):
+        boards_table([*files, out("digits-noise-boards3.json", 0.5, {"5": 0.5})])
+    with pytest.raises(ConfigError, match="boards"):
+        boards_table([out("digits-x.json", 0.5, {})])

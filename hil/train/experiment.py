@@ -281,6 +281,61 @@ def _fitted_vs_prior(res: dict, lv: list[str]) -> list[str]:
     return lines
 
 
+def boards_table(files: list[Path]) -> str:
+    """Markdown tables of `hil evaluate MODEL --board URL ... --json` outputs saved as
+    `<task>-<mode>-boards*.json`, one table per folder: each mode's float-simulation accuracy, its
+    accuracy on every board the folder's modes all ran on (files of one mode are merged, boards
+    by URL), their mean (min), and paired differences over those boards (95 % t-interval): against
+    `none`, and for a `-fitted` mode against its base mode (trained against the prior)."""
+    from hil.train import MODES as TRAIN_MODES
+    from hil.train.evaluate import paired_ci
+
+    known = sorted([*TRAIN_MODES, *(m + FITTED for m in TRAIN_MODES)], key=len, reverse=True)
+    groups: dict[Path, dict[str, dict]] = {}
+    for f in files:
+        label = f.stem.rsplit("-boards", 1)[0]
+        mode = next((m for m in known if label.endswith("-" + m)), None)
+        if "-boards" not in f.stem or mode is None:
+            raise ConfigError("board results", str(f), "a file <task>-<mode>-boards*.json")
+        res = read_json(f, "hil evaluate output")
+        assert isinstance(res, dict)
+        entry = groups.setdefault(f.parent, {}).setdefault(
+            mode, {"float": res["float_sim_accuracy"], "boards": {}}
+        )
+        if entry["float"] != res["float_sim_accuracy"]:
+            raise ConfigError("board results", str(f), f"the same {mode} model as its folder's")
+        entry["boards"].update({b["url"]: b["accuracy"] for b in res["boards"]})
+
+    def diff(a: list[float], b: list[float]) -> str:
+        if len(a) < 2:
+            return "-"
+        ci = paired_ci(np.array(a), np.array(b))
+        lo, hi = 100 * ci["ci_low"], 100 * ci["ci_high"]
+        return f"{100 * ci['mean_diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+
+    lines = []
+    for folder, modes in groups.items():
+        urls = sorted(set.intersection(*(set(m["boards"]) for m in modes.values())))
+        order = [m for m in MODES + tuple(x + FITTED for x in MODES) if m in modes]
+        acc = {mode: [modes[mode]["boards"][u] for u in urls] for mode in order}
+        lines += [
+            f"**{folder.name}**: {len(urls)} boards",
+            "",
+            "| mode | float sim | " + " | ".join(u.split("?", 1)[-1] for u in urls)
+            + " | mean (min) | vs none [95 % CI] | fitted vs prior [95 % CI] |",
+            "|---|---|" + "---|" * (len(urls) + 3),
+        ]  # fmt: skip
+        for mode, a in acc.items():
+            base = mode.removesuffix(FITTED)
+            cells = [f"{100 * modes[mode]['float']:.1f}", *(f"{100 * x:.1f}" for x in a)]
+            cells.append(f"{100 * np.mean(a):.1f} ({100 * np.min(a):.1f})" if a else "-")
+            cells.append(diff(a, acc["none"]) if mode != "none" and "none" in acc else "-")
+            cells.append(diff(a, acc[base]) if base != mode and base in acc else "-")
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -302,6 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=Path, nargs="+", help="draw the results found in these folders")
     p.add_argument("--table", type=Path, nargs="+", help="print tables of the results found here")
     p.add_argument(
+        "--boards-table",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="print tables of `hil evaluate --board ... --json` outputs <task>-<mode>-boards*.json",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=Path("docs/figures/training_mismatch.png"),
@@ -319,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(a: argparse.Namespace) -> None:
     if a.sensitivity is not None:
         print(json.dumps(sensitivity(a.sensitivity), indent=1))
+    elif a.boards_table is not None:
+        print(boards_table(a.boards_table))
     elif a.table is not None:
         print(table(a.table))
     elif a.plot is not None:
