@@ -138,18 +138,20 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
     for ax, f in zip(axes, files, strict=False):
         res = read_json(f, "results")
         assert isinstance(res, dict)
-        for mode, m in res["modes"].items():
+        for i, (mode, m) in enumerate(res["modes"].items()):
             lv = sorted(m["levels"], key=float)
             mean = [np.mean(m["levels"][k]) for k in lv]
             sd = [np.std(m["levels"][k]) for k in lv]
+            base = mode.removesuffix(FITTED)  # a -fitted mode: its base mode's colour, dashed
             ax.errorbar(
-                [100 * float(k) for k in lv],
+                [100 * float(k) + 0.3 * i for k in lv],  # offset: the error bars stay apart
                 mean,
                 yerr=sd,
                 marker="o",
                 capsize=3,
-                label=mode,
-                ls="--" if mode.endswith(FITTED) else "-",
+                label=mode + (" (fitted model)" if base != mode else ""),
+                ls="--" if base != mode else "-",
+                color=f"C{MODES.index(base)}" if base in MODES else None,
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
         seed = f", training seed {res['seed']}" if res.get("seed") else ""
