@@ -133,8 +133,13 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
     import matplotlib.pyplot as plt
 
     files = _results(result_dirs)
-    fig, axes = plt.subplots(1, max(len(files), 1), figsize=(5 * max(len(files), 1), 3.6))
-    axes = np.atleast_1d(axes)
+    n = max(len(files), 1)
+    cols = min(n, 2)  # two panels a row
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.8 * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(files) :]:
+        ax.set_visible(False)
     for ax, f in zip(axes, files, strict=False):
         res = read_json(f, "results")
         assert isinstance(res, dict)
@@ -154,7 +159,7 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
                 color=f"C{MODES.index(base)}" if base in MODES else None,
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
-        seed = f", training seed {res['seed']}" if res.get("seed") else ""
+        seed = f", training seed {res['seed']}" if "seed" in res else ""
         ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs{seed})")
         ax.set_xlabel("mismatch of every current and weight [% s.d.]")
         ax.set_ylabel("test accuracy (mean +- s.d. over chips)")
@@ -213,7 +218,7 @@ def table(result_dirs: list[Path]) -> str:
         assert isinstance(res, dict)
         lines += [
             f"**{res['task']}** (epochs: {res.get('epochs') or 'default'}"
-            + (f", training seed {res['seed']})" if res.get("seed") else ")"),
+            + (f", training seed {res['seed']})" if "seed" in res else ")"),
             "",
             "| mode | train [s] | float sim | 12 unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
