@@ -258,3 +258,71 @@ def test_experiment_tables_and_figure_from_results(tmp_path) -> None:
     assert "+5.0 [+1.0, +9.0]" in text and "| noise | 90.0 +- 0.0 | 75.0 +- 5.0 |" in text
     plot([tmp_path], tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> None:
+    """`--modes none,noise-fitted --mismatch M.json`: the -fitted mode's model is trained against
+    the fitted file (its config names it), `none` is not, and both sit in one results file with
+    the paired comparison; a -fitted mode without a model is refused before any training."""
+    from hil.mismatch.model import MismatchModel, Population
+    from hil.train.experiment import run
+
+    pop = Population("lognormal", 1.0, 0.0, 0.2, None, 0.2, {}, 0.0, 1.0, {}, 100)
+    m = MismatchModel({"Itau_mem": pop}, None, {"board_id": "t"}).save(tmp_path / "m.json")
+    with pytest.raises(ConfigError, match="noise-fitted"):
+        run("frozen-noise", tmp_path / "no", 1, modes=("none", "noise-fitted"))
+    assert not (tmp_path / "no").exists()
+    res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
+              modes=("none", "noise-fitted"), mismatch=m, seed=1)  # fmt: skip
+    fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
+    plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]
+    assert fitted["robust"] == "noise" and fitted["prior"]["fitted"] == str(m.resolve())
+    assert plain["prior"]["fitted"] is None and fitted["seed"] == plain["seed"] == res["seed"] == 1
+    assert res["mismatch"]["path"] == str(m.resolve()) and "vs_none" in res["modes"]["noise-fitted"]
+    on_disk = json.loads((tmp_path / "r" / "frozen-noise-results.json").read_text())
+    assert set(on_disk["modes"]) == {"none", "noise-fitted"}
+
+
+def test_experiment_table_compares_fitted_with_prior_paired() -> None:
+    from hil.train.experiment import _fitted_vs_prior
+
+    lv = {"0.0": [0.9, 0.9], "0.2": [0.8, 0.7]}
+    noise = {"chip_accuracies": [0.7, 0.8], "levels": lv}
+    fitted = {"chip_accuracies": [0.7, 0.9], "levels": {"0.0": [0.8, 0.8], "0.2": [0.8, 0.7]}}
+    res = {"modes": {"none": noise, "noise": noise, "noise-fitted": fitted}}
+    rows = _fitted_vs_prior(res, ["0.0", "0.2"])
+    # diffs (0, 0.1): mean 5 points, se 5 points, t(0.975, 1) = 12.706 -> +-63.5 points
+    assert (
+        rows[-1]
+        == "| noise-fitted - noise | +5.0 [-58.5, +68.5] | -10.0 (every chip) | +0.0 (every chip) |"
+    )
+    assert len(rows) == 4 and _fitted_vs_prior({"modes": {"none": noise}}, ["0.0"]) == []
+
+
+def test_experiment_boards_table_merges_files_and_pairs_boards(tmp_path) -> None:
+    from pathlib import Path
+
+    from hil.train.experiment import boards_table
+
+    def out(name: str, fl: float, accs: dict[str, float]) -> Path:
+        boards = [{"url": f"emu://?seed={k}", "accuracy": v} for k, v in accs.items()]
+        path = tmp_path / name
+        path.write_text(json.dumps({"float_sim_accuracy": fl, "boards": boards}))
+        return path
+
+    files = [
+        out("digits-noise-fitted-boards.json", 0.9, {"1": 0.8, "2": 0.9}),
+        out("digits-noise-fitted-boards2.json", 0.9, {"3": 0.7}),
+        out("digits-noise-boards.json", 0.8, {"1": 0.7, "2": 0.9, "3": 0.5}),
+        out("digits-none-boards.json", 0.7, {"1": 0.8, "2": 0.9, "3": 0.7, "4": 0.1}),
+    ]
+    text = boards_table(files)
+    # fitted - noise over boards 1..3: (0.1, 0, 0.2): mean 10, se 5.77, t(0.975, 2) = 4.303
+    assert "| none | 70.0 | 80.0 | 90.0 | 70.0 | 80.0 (70.0) | - | - |" in text
+    assert "| noise-fitted | 90.0 | 80.0 | 90.0 | 70.0 | 80.0 (70.0) | +0.0 [+0.0, +0.0] " in text
+    assert text.index("| none |") < text.index("| noise |") < text.index("| noise-fitted |")
+    assert "+10.0 [-14.8, +34.8] |" in text and "3 boards" in text
+    with pytest.raises(ConfigError, match="same noise model"):
+        boards_table([*files, out("digits-noise-boards3.json", 0.5, {"5": 0.5})])
+    with pytest.raises(ConfigError, match="boards"):
+        boards_table([out("digits-x.json", 0.5, {})])

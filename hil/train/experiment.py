@@ -9,21 +9,48 @@ chips (hil.train.evaluate.unseen_chips: families and spreads unlike the prior, t
 every mode, so differences are paired), and accuracy against the mismatch level (10 chips per
 level, every current and weight at that relative spread). Writes `<task>-<mode>.json` models and
 `<task>-results.json`; `--plot` draws accuracy against level for every task and mode found.
+
+A mode with the suffix `-fitted` (`noise-fitted`, `adversarial-fitted`) trains like its base mode
+but draws the mismatched instances from the fitted hil.mismatch/1 model given by `--mismatch M.json`
+(`hil fit DIR --model M.json`; hil.train.robust.fitted_prior) instead of the assumed 10 % prior, so
+that it sits beside `noise` in the same tables with the same chips:
+
+    python -m hil.train.experiment --task digits --dir DIR --epochs 10 \
+        --modes none,noise,noise-fitted --mismatch mismatch.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hil.artifacts import read_json, write_atomic
+from hil.errors import ConfigError
 
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 MODES = ("none", "noise", "adversarial")
+FITTED = "-fitted"  # mode suffix: that mode's training against the fitted model (`--mismatch`)
+
+
+def _base_mode(mode: str, mismatch: Path | None) -> tuple[str, bool]:
+    """(robustness mode, fitted?) of an experiment mode; a ConfigError for an unknown one or a
+    `-fitted` mode without a fitted model."""
+    from hil.train import MODES as TRAIN_MODES
+
+    base = mode.removesuffix(FITTED)
+    fitted = base != mode
+    allowed = [*TRAIN_MODES, *(m + FITTED for m in TRAIN_MODES if m != "none")]
+    if base not in TRAIN_MODES or (fitted and base == "none"):
+        raise ConfigError("mode", mode, "one of " + ", ".join(allowed))
+    if fitted and mismatch is None:
+        raise ConfigError("mode", mode, "a -fitted mode with --mismatch M.json (hil fit --model)")
+    return base, fitted
 
 
 def run(
@@ -34,20 +61,35 @@ def run(
     per_level: int = 10,
     modes: tuple[str, ...] = MODES,
     per_class: int | None = None,
+    mismatch: Path | None = None,
+    seed: int = 0,
 ) -> dict:
+    """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
+    fitted hil.mismatch/1 model `mismatch`) on `task`; returns and writes the results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
+    from hil.train.robust import fitted_prior
     from hil.train.trainer import TrainConfig, train
 
+    bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
+    prior = fitted_prior(mismatch) if mismatch is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "modes": {}}
+    results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
+    results["modes"] = {}
+    if prior is not None:
+        results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
     path = out_dir / f"{task}-results.json"
     specs = unseen_chips(chips, seed=7)
-    data = get_task(task, 0)
+    data = get_task(task, seed)  # the seed also draws the task's splits (TrainConfig.seed)
     for mode in modes:
         t0 = time.perf_counter()
+        robust, fitted = bases[mode]
+        cfg = TrainConfig(task=task, robust=robust, seed=seed, epochs=epochs, per_class=per_class)
+        if fitted:
+            assert prior is not None
+            cfg = replace(cfg, prior=prior)
         model, summary = train(
-            TrainConfig(task=task, robust=mode, epochs=epochs, per_class=per_class),
+            cfg,
             out_dir / f"{task}-{mode}.json",
             resume=True,
         )
@@ -91,20 +133,34 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
     import matplotlib.pyplot as plt
 
     files = _results(result_dirs)
-    fig, axes = plt.subplots(1, max(len(files), 1), figsize=(5 * max(len(files), 1), 3.6))
-    axes = np.atleast_1d(axes)
+    n = max(len(files), 1)
+    cols = min(n, 2)  # two panels a row
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.8 * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(files) :]:
+        ax.set_visible(False)
     for ax, f in zip(axes, files, strict=False):
         res = read_json(f, "results")
         assert isinstance(res, dict)
-        for mode, m in res["modes"].items():
+        for i, (mode, m) in enumerate(res["modes"].items()):
             lv = sorted(m["levels"], key=float)
             mean = [np.mean(m["levels"][k]) for k in lv]
             sd = [np.std(m["levels"][k]) for k in lv]
+            base = mode.removesuffix(FITTED)  # a -fitted mode: its base mode's colour, dashed
             ax.errorbar(
-                [100 * float(k) for k in lv], mean, yerr=sd, marker="o", capsize=3, label=mode
+                [100 * float(k) + 0.3 * i for k in lv],  # offset: the error bars stay apart
+                mean,
+                yerr=sd,
+                marker="o",
+                capsize=3,
+                label=mode + (" (fitted model)" if base != mode else ""),
+                ls="--" if base != mode else "-",
+                color=f"C{MODES.index(base)}" if base in MODES else None,
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
-        ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs)")
+        seed = f", training seed {res['seed']}" if "seed" in res else ""
+        ax.set_title(f"{res['task']} ({res.get('epochs') or 'default'} epochs{seed})")
         ax.set_xlabel("mismatch of every current and weight [% s.d.]")
         ax.set_ylabel("test accuracy (mean +- s.d. over chips)")
         ax.legend(fontsize=8)
@@ -161,7 +217,8 @@ def table(result_dirs: list[Path]) -> str:
         res = read_json(f, "results")
         assert isinstance(res, dict)
         lines += [
-            f"**{res['task']}** (epochs: {res.get('epochs') or 'default'})",
+            f"**{res['task']}** (epochs: {res.get('epochs') or 'default'}"
+            + (f", training seed {res['seed']})" if "seed" in res else ")"),
             "",
             "| mode | train [s] | float sim | 12 unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
@@ -193,6 +250,95 @@ def table(result_dirs: list[Path]) -> str:
                 for k in lv
             ]
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+        lines += _fitted_vs_prior(res, lv)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fitted_vs_prior(res: dict, lv: list[str]) -> list[str]:
+    """Table rows: each `-fitted` mode minus its base mode (trained against the prior), paired over
+    the same 12 unseen chips and over the same chips at each level (mean diff [95 % CI], points)."""
+    from hil.train.evaluate import paired_ci
+
+    def cell(a: list[float], b: list[float]) -> str:
+        if len(a) < 2:
+            return "-"
+        ci = paired_ci(np.array(a), np.array(b))
+        lo, hi = 100 * ci["ci_low"], 100 * ci["ci_high"]
+        if lo == hi:  # the same difference on every chip (the 0 % level: no mismatch)
+            return f"{100 * ci['mean_diff']:+.1f} (every chip)"
+        return f"{100 * ci['mean_diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+
+    pairs = [(m, m.removesuffix(FITTED)) for m in res["modes"] if m.endswith(FITTED)]
+    pairs = [(m, b) for m, b in pairs if b in res["modes"]]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "| fitted vs prior | 12 unseen chips | "
+        + " | ".join(f"{100 * float(k):.0f} %" for k in lv)
+        + " |",
+        "|---|---|" + "---|" * len(lv),
+    ]
+    for m, b in pairs:
+        fm, bm = res["modes"][m], res["modes"][b]
+        cells = [cell(fm["chip_accuracies"], bm["chip_accuracies"])]
+        cells += [cell(fm["levels"][k], bm["levels"][k]) for k in lv]
+        lines.append(f"| {m} - {b} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def boards_table(files: list[Path]) -> str:
+    """Markdown tables of `hil evaluate MODEL --board URL ... --json` outputs saved as
+    `<task>-<mode>-boards*.json`, one table per folder: each mode's float-simulation accuracy, its
+    accuracy on every board the folder's modes all ran on (files of one mode are merged, boards
+    by URL), their mean (min), and paired differences over those boards (95 % t-interval): against
+    `none`, and for a `-fitted` mode against its base mode (trained against the prior)."""
+    from hil.train import MODES as TRAIN_MODES
+    from hil.train.evaluate import paired_ci
+
+    known = sorted([*TRAIN_MODES, *(m + FITTED for m in TRAIN_MODES)], key=len, reverse=True)
+    groups: dict[Path, dict[str, dict]] = {}
+    for f in files:
+        label = f.stem.rsplit("-boards", 1)[0]
+        mode = next((m for m in known if label.endswith("-" + m)), None)
+        if "-boards" not in f.stem or mode is None:
+            raise ConfigError("board results", str(f), "a file <task>-<mode>-boards*.json")
+        res = read_json(f, "hil evaluate output")
+        assert isinstance(res, dict)
+        entry = groups.setdefault(f.parent, {}).setdefault(
+            mode, {"float": res["float_sim_accuracy"], "boards": {}}
+        )
+        if entry["float"] != res["float_sim_accuracy"]:
+            raise ConfigError("board results", str(f), f"the same {mode} model as its folder's")
+        entry["boards"].update({b["url"]: b["accuracy"] for b in res["boards"]})
+
+    def diff(a: list[float], b: list[float]) -> str:
+        if len(a) < 2:
+            return "-"
+        ci = paired_ci(np.array(a), np.array(b))
+        lo, hi = 100 * ci["ci_low"], 100 * ci["ci_high"]
+        return f"{100 * ci['mean_diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+
+    lines = []
+    for folder, modes in groups.items():
+        urls = sorted(set.intersection(*(set(m["boards"]) for m in modes.values())))
+        order = [m for m in MODES + tuple(x + FITTED for x in MODES) if m in modes]
+        acc = {mode: [modes[mode]["boards"][u] for u in urls] for mode in order}
+        lines += [
+            f"**{folder.name}**: {len(urls)} boards",
+            "",
+            "| mode | float sim | " + " | ".join(u.split("?", 1)[-1] for u in urls)
+            + " | mean (min) | vs none [95 % CI] | fitted vs prior [95 % CI] |",
+            "|---|---|" + "---|" * (len(urls) + 3),
+        ]  # fmt: skip
+        for mode, a in acc.items():
+            base = mode.removesuffix(FITTED)
+            cells = [f"{100 * modes[mode]['float']:.1f}", *(f"{100 * x:.1f}" for x in a)]
+            cells.append(f"{100 * np.mean(a):.1f} ({100 * np.min(a):.1f})" if a else "-")
+            cells.append(diff(a, acc["none"]) if mode != "none" and "none" in acc else "-")
+            cells.append(diff(a, acc[base]) if base != mode and base in acc else "-")
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -206,9 +352,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="epochs for every mode (default: the task's)")
     p.add_argument("--sensitivity", type=Path, help="print a model's per-parameter sensitivity")
     p.add_argument("--per-class", type=int, help="output neurons per class (default: the task's)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated robustness modes")
+    p.add_argument("--seed", type=int, default=0, help="training seed of every mode (default 0)")
+    p.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
+    )
+    p.add_argument(
+        "--mismatch", type=Path, metavar="M.json", help="fitted model for the -fitted modes"
+    )
     p.add_argument("--plot", type=Path, nargs="+", help="draw the results found in these folders")
     p.add_argument("--table", type=Path, nargs="+", help="print tables of the results found here")
+    p.add_argument(
+        "--boards-table",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="print tables of `hil evaluate --board ... --json` outputs <task>-<mode>-boards*.json",
+    )
     p.add_argument(
         "--figure",
         type=Path,
@@ -216,15 +377,33 @@ def main(argv: list[str] | None = None) -> int:
         help="figure to write with --plot",
     )
     a = p.parse_args(argv)
+    try:
+        _main(a)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _main(a: argparse.Namespace) -> None:
     if a.sensitivity is not None:
         print(json.dumps(sensitivity(a.sensitivity), indent=1))
+    elif a.boards_table is not None:
+        print(boards_table(a.boards_table))
     elif a.table is not None:
         print(table(a.table))
     elif a.plot is not None:
         plot(a.plot, a.figure)
     elif a.task:
-        run(a.task, a.dir, a.epochs, modes=tuple(a.modes.split(",")), per_class=a.per_class)
-    return 0
+        run(
+            a.task,
+            a.dir,
+            a.epochs,
+            modes=tuple(a.modes.split(",")),
+            per_class=a.per_class,
+            seed=a.seed,
+            mismatch=a.mismatch,
+        )
 
 
 if __name__ == "__main__":
