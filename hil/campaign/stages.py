@@ -80,11 +80,14 @@ class Profile:
 
 
 # quick: characterize the 32 neurons per core the compare stage's network uses (0..31 of core 0),
-# calibrate core 0 (where it sits), fewer bootstrap resamples, 3 epochs of digits; default: the
-# whole chip, every core, the task's default training (docs/campaign.md, Profiles).
+# calibrate core 0 (where it sits), fewer bootstrap resamples, 5 epochs of digits; default: the
+# whole chip, every core, the task's default training (docs/campaign.md, Profiles). 3 epochs were
+# enough until the fitted model carried the AHP's mismatch too: then emu:// (seed 0) trained to
+# 0.828 in float and lost 6.4 points on the board; 5 epochs (+1.5 s) reach 0.875 / 0.889 on seeds
+# 0 / 3 and lose at most 0.6 points.
 PROFILES = {
     "quick": Profile(
-        "quick", 6, 1.0, neurons_per_core=32, boot=20, calibrate_cores=((0, 0),), epochs=3
+        "quick", 6, 1.0, neurons_per_core=32, boot=20, calibrate_cores=((0, 0),), epochs=5
     ),
     "default": Profile("default", 12, 2.0),
 }
@@ -535,6 +538,6 @@ def evaluate(ctx: Context) -> dict:
 
 MAX_ACCURACY_DROP = 0.05  # a deployed network may lose at most 5 points of accuracy on the board
 # The board-vs-float verdict means nothing for a model at chance (a 0.5 vs 0.5 "pass"): the float
-# accuracy must reach this first. digits: chance 0.1; the quick profile's 3 epochs reach 0.86, the
+# accuracy must reach this first. digits: chance 0.1; the quick profile's 5 epochs reach 0.87-0.89, the
 # full training >= 0.90 (issue 10's acceptance).
 MIN_FLOAT_ACCURACY = 0.8
