@@ -20,10 +20,9 @@ from hil.experiments.base import (
     Step,
     address_frame,
     all_neurons_config,
-    per_core,
     step_neurons,
 )
-from hil.experiments.fi import DC, code_current
+from hil.experiments.fi import DC, sweep_step
 from hil.measure import Recording
 
 if TYPE_CHECKING:
@@ -57,14 +56,9 @@ class Adaptation(Experiment):
             self.n_per_core,
         )  # fmt: skip
         steps = tuple(
-            Step(
-                params={"n_chips": n_chips, "n_per_core": self.n_per_core, "ahp_w_coarse": c,
-                        "ahp_w_fine": f, "ahp_w_a": code_current(AHP_W, (c, f))},
-                duration_s=self.duration_s,
-                biases=per_core(n_chips, AHP_W, (c, f)),
-            )
-            for c, f in self.weights
-        )  # fmt: skip
+            sweep_step(n_chips, self.n_per_core, AHP_W, code, "ahp_w", self.duration_s)
+            for code in self.weights
+        )
         return Design(cfg, steps)
 
     def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:

@@ -66,6 +66,25 @@ def code_current(name: str, code: tuple[int, int]) -> float:
     return float(bias_current(name, *code))
 
 
+def sweep_step(
+    n_chips: int, n_per_core: int, name: str, code: tuple[int, int], prefix: str, duration_s: float
+) -> Step:
+    """One step of a sweep of device bias `name` over (coarse, fine) codes, on every core: the
+    params record `<prefix>_coarse`, `<prefix>_fine` and the nominal current `<prefix>_a` [A]."""
+    c, f = int(code[0]), int(code[1])
+    return Step(
+        params={
+            "n_chips": n_chips,
+            "n_per_core": n_per_core,
+            f"{prefix}_coarse": c,
+            f"{prefix}_fine": f,
+            f"{prefix}_a": code_current(name, (c, f)),
+        },
+        duration_s=duration_s,
+        biases=per_core(n_chips, name, (c, f)),
+    )
+
+
 def rate_matrix(steps: Sequence[Step], recordings: Sequence[Recording]) -> np.ndarray:
     """(steps, neurons) firing rates [Hz] of every neuron of the board in every step."""
     neurons = step_neurons(steps)
@@ -93,23 +112,15 @@ class FI(Experiment):
 
     def design(self, n_chips: int) -> Design:
         cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, n_per_core=self.n_per_core)
-        steps = []
-        for code in self.codes:
-            amps = code_current(DC, code)
-            steps.append(
-                Step(
-                    params={
-                        "n_chips": n_chips,
-                        "n_per_core": self.n_per_core,
-                        "dc_coarse": code[0],
-                        "dc_fine": code[1],
-                        "dc_a": amps,
-                    },
-                    duration_s=self.low_duration_s if amps < LOW_RATE_A else self.duration_s,
-                    biases=per_core(n_chips, DC, code),
-                )
-            )
-        return Design(cfg, tuple(steps))
+        steps = tuple(
+            sweep_step(n_chips, self.n_per_core, DC, code, "dc", self._duration(code))
+            for code in self.codes
+        )
+        return Design(cfg, steps)
+
+    def _duration(self, code: tuple[int, int]) -> float:
+        """Longer steps where the drive is weak (rates near the rheobase)."""
+        return self.low_duration_s if code_current(DC, code) < LOW_RATE_A else self.duration_s
 
     def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:
         x = np.array([s.params["dc_a"] for s in steps])

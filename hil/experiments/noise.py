@@ -22,10 +22,9 @@ from hil.experiments.base import (
     Step,
     address_frame,
     all_neurons_config,
-    per_core,
     step_neurons,
 )
-from hil.experiments.fi import DC, code_current
+from hil.experiments.fi import DC, sweep_step
 from hil.measure import Recording
 
 if TYPE_CHECKING:
@@ -47,14 +46,9 @@ class Noise(Experiment):
     def design(self, n_chips: int) -> Design:
         cfg = all_neurons_config(n_chips, {"latch_so_dc": True}, n_per_core=self.n_per_core)
         steps = tuple(
-            Step(
-                params={"n_chips": n_chips, "n_per_core": self.n_per_core, "dc_coarse": c,
-                        "dc_fine": f, "dc_a": code_current(DC, (c, f))},
-                duration_s=self.duration_s,
-                biases=per_core(n_chips, DC, (c, f)),
-            )
-            for c, f in self.codes
-        )  # fmt: skip
+            sweep_step(n_chips, self.n_per_core, DC, code, "dc", self.duration_s)
+            for code in self.codes
+        )
         return Design(cfg, steps)
 
     def analyse(self, steps: Sequence[Step], recordings: Sequence[Recording]) -> pd.DataFrame:
