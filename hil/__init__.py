@@ -11,6 +11,9 @@ from hil.errors import (
     HilError,
     LinkError,
 )
+from hil.numba_target import use_full_vectors
+
+use_full_vectors()  # before any numba compilation (hil/numba_target.py)
 
 __version__ = "0.1.0"
 
