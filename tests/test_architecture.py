@@ -10,7 +10,7 @@ import hil
 
 # docs/architecture.md, bottom to top. Modules of one layer may import each other.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "artifacts", "progress", "argtypes"}),
+    frozenset({"errors", "artifacts", "progress", "argtypes", "numba_target"}),
     frozenset({"chip", "events"}),
     frozenset({"board", "__init__"}),  # hil/__init__ re-exports the Board protocol
     frozenset({"link"}),
