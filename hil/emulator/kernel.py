@@ -311,6 +311,16 @@ def row_stride(n: int) -> int:
     return -(-n // 1024) * 1024 + _ROW_PAD
 
 
+@njit(inline="always")
+def _any_busy(spk: np.ndarray, i0: int, m: int) -> bool:
+    """Whether some spk[i0:i0 + m] is not -1: an OR of int32 flags over a constant m, which
+    vectorizes (a count into an int64, or a trip count not known when compiling, cost 4x more)."""
+    busy = np.int32(0)
+    for i in range(i0, i0 + m):
+        busy |= np.int32(spk[i] != _MINUS1)
+    return busy != 0
+
+
 @njit(error_model="numpy", cache=True)
 def _scan(
     spk: np.ndarray,
@@ -336,15 +346,10 @@ def _scan(
     steps in u, reset the neurons that spiked (refractory timer, AHP charge) and write their spikes
     from out position nout on (in neuron order); returns the next position. Blocks of neurons with
     nothing to do are skipped."""
-    m = spk.shape[0]
-    for b0 in range(0, m, BLOCK):
-        b1 = min(b0 + BLOCK, m)
-        busy = 0
-        for i in range(b0, b1):
-            busy += spk[i] != _MINUS1
-        if busy == 0:
+    for b0 in range(0, spk.shape[0], BLOCK):  # whole blocks (`Plan`)
+        if not _any_busy(spk, b0, BLOCK):
             continue
-        for i in range(b0, b1):
+        for i in range(b0, b0 + BLOCK):
             t_in = spk[i]
             if t_in == _MINUS2:  # a long step in u: invert y(u) exactly
                 ui = _invert(eu[i], u[i], io, igain[i])
