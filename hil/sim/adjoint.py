@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from hil.errors import ConfigError
 from hil.sim.dynamics import Constants
-from hil.sim.fastmath32 import exp32, log32
+from hil.sim.fastmath32 import exp32, fma32, log32
 from hil.sim.fused import _pair, run_fused, torch_threads
 from hil.sim.records import State
 
@@ -238,6 +238,9 @@ def _segment_backward(  # noqa: PLR0913
             gn = gnext[pp]
             for n in range(N):
                 gn[n] = _0
+        # gnext = (gd rec_grad) W_rec^T, each sum in m ascending order, one fused multiply-add
+        # (one rounding) per term in both the sparse and the dense loops, so that they agree bit
+        # for bit (a zero weight's term fma(0, g, acc) = acc adds nothing)
         if has_rec and rec_grad != _0 and use_csr:  # the same sums over the non-zeros
             for pp in range(nb):
                 gn = gnext[pp]
@@ -245,11 +248,11 @@ def _segment_backward(  # noqa: PLR0913
                 for n in range(N):
                     acc = _0
                     for e in range(ptr[n], ptr[n + 1]):
-                        acc += vals[e] * (gdp[cols[e]] * rec_grad)
+                        acc = fma32(vals[e], gdp[cols[e]] * rec_grad, acc)  # type: ignore[call-arg]
                     gn[n] = acc
         elif has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
             # four rows of W_rec^T per pass over gnext: a quarter of its loads and stores, the
-            # same additions in the same order (m ascending) as one row at a time
+            # same operations in the same order (m ascending) as one row at a time
             m4 = M - M % 4
             for m in range(0, m4, 4):
                 w0, w1, w2, w3 = w_rec_t[m], w_rec_t[m + 1], w_rec_t[m + 2], w_rec_t[m + 3]
@@ -259,14 +262,15 @@ def _segment_backward(  # noqa: PLR0913
                     g2, g3 = gdp[m + 2] * rec_grad, gdp[m + 3] * rec_grad
                     gn = gnext[pp]
                     for n in range(N):
-                        gn[n] = (((gn[n] + w0[n] * g0) + w1[n] * g1) + w2[n] * g2) + w3[n] * g3
+                        v = fma32(w1[n], g1, fma32(w0[n], g0, gn[n]))  # type: ignore[call-arg]
+                        gn[n] = fma32(w3[n], g3, fma32(w2[n], g2, v))
             for m in range(m4, M):
                 w = w_rec_t[m]
                 for pp in range(nb):
                     g = gd[pp, m] * rec_grad
                     gn = gnext[pp]
                     for n in range(N):
-                        gn[n] += w[n] * g
+                        gn[n] = fma32(w[n], g, gn[n])  # type: ignore[call-arg]
 
 
 @njit(cache=True, error_model="numpy")
