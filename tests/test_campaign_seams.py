@@ -133,6 +133,37 @@ def test_hil_evaluate_board(fn_model: Path, capsys: pytest.CaptureFixture) -> No
     assert main(["evaluate", str(fn_model), "--board", "nope://x", "--chips", "0"]) == 2
 
 
+def test_hil_evaluate_checks_the_twin_and_reports_its_choice(
+    fn_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # `hil evaluate --twin` deploys as `hil deploy --twin` does: a twin naming another silicon is
+    # refused (it used to be deployed silently), --force-twin uses it anyway, and each board entry
+    # says which candidate the twin deployed, so that twin and naive accuracies can be compared.
+    import csv
+    import io
+
+    from hil.cli import main
+    from hil.emulator.silicon import Silicon
+
+    Silicon.from_seed(3).write_truth(tmp_path / "t.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "t.csv").read_text())))
+    doc = {"schema": "hil.twin/1", "n_chips": 1, "provenance": {"silicon_id": "emu-seed-3"},
+           "columns": {c: [float(r[c]) for r in rows] for c in rows[0]}}  # fmt: skip
+    twin = tmp_path / "twin.json"
+    twin.write_text(json.dumps(doc))
+    argv = ["evaluate", str(fn_model), "--twin", str(twin), "--chips", "0", "--json"]
+    assert main([*argv, "--board", "emu://?seed=21"]) == 2
+    assert "emu-seed-21" in capsys.readouterr().err
+    assert main([*argv, "--board", "emu://?seed=21", "--force-twin"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--board", "emu://?seed=3"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)["boards"]
+    assert entry["twin_check"] == "silicon_id" and 0.0 <= entry["accuracy"] <= 1.0
+    predicted = entry["selection"]["predicted_rate_error"]
+    assert set(predicted) == {"twin", "twin, no mask compensation", "naive"}
+    assert entry["placement"] == entry["selection"]["chosen"] == min(predicted, key=predicted.get)
+
+
 def test_heavy_tailed_fits_stay_finite(tmp_path: Path) -> None:
     # a Student-t fit with 1.2 degrees of freedom (bad.json's fits reach 1.7) draws log-factors of
     # hundreds now and then: float32 inf without the clip to FACTOR_RANGE

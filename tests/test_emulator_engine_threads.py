@@ -136,6 +136,36 @@ def test_adaptive_engine_keeps_the_faster_count_and_times_the_other_now_and_then
     assert [eng._pick_threads() for _ in range(n)].count(2) == 4
 
 
+def test_the_slower_count_is_timed_less_often_while_it_stays_slower() -> None:
+    """Each call of the slower count costs the difference: while such calls confirm the choice,
+    the calls between them double up to _AUTO_EXPLORE_MAX; a change of the faster count (from a
+    call of either) brings them back to _AUTO_EXPLORE."""
+    eng = SiliconEngine(Silicon.from_seed(1), threads=2)
+    eng.adaptive = True
+    eng._timed(2, 1.0)
+    eng._timed(1, 2.0)  # both timed: 2 threads faster
+    assert eng._explore_every == engine_module._AUTO_EXPLORE
+
+    def calls_until_one_thread() -> int:
+        for i in range(1, 10 * engine_module._AUTO_EXPLORE_MAX):
+            if eng._pick_threads() == 1:
+                return i
+        raise AssertionError("the slower count was never timed again")
+
+    gaps = []
+    for _ in range(8):
+        gaps.append(calls_until_one_thread())
+        eng._timed(1, 2.0)  # still slower
+    e = engine_module._AUTO_EXPLORE
+    assert gaps == [min(e * 2**i, engine_module._AUTO_EXPLORE_MAX) for i in range(8)]
+    eng._timed(2, 1.0)  # calls of the faster count leave it as it is
+    assert eng._explore_every == engine_module._AUTO_EXPLORE_MAX
+    eng._timed(2, 20.0)  # two threads slowed down (load came): one thread is now the faster
+    assert eng._explore_every == e and eng._pick_threads() == 1
+    assert calls_until_one_thread() == 1  # and it runs
+    assert [eng._pick_threads() for _ in range(e)].count(2) == 1  # 2 threads re-timed at the 16th
+
+
 def test_each_thread_counts_first_call_warms_up_untimed_and_calls_are_equally_long(
     two_chips: SiliconEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,13 +174,13 @@ def test_each_thread_counts_first_call_warms_up_untimed_and_calls_are_equally_lo
     eng = two_chips
     monkeypatch.setattr(engine_module, "_AUTO_CHUNK", 7)
     calls: list[tuple[int, int]] = []
-    integrate = engine_module.K.integrate
+    run_work = engine_module.K.run_work
 
     def spy(*args: object) -> object:
-        calls.append((args[3].threads, args[8] - args[7]))  # plan, k_end - k
-        return integrate(*args)
+        calls.append((args[2].threads, args[7] - args[6]))  # plan, k_end - k
+        return run_work(*args)
 
-    monkeypatch.setattr(engine_module.K, "integrate", spy)
+    monkeypatch.setattr(engine_module.K, "run_work", spy)
     eng.threads, eng.adaptive, eng._pace, eng._warm = 2, True, {}, set()
     eng.reset()
     stim = ev.poisson_input(bench.INPUT_RATE_HZ, 2 * bench.N_INPUTS, 0.0021, seed=4, dt=1e-4)

@@ -217,3 +217,21 @@ def test_trainable_and_inference_weights_are_read_afresh_every_run() -> None:
         a = simulate(p, wi, x, types=(t for t in (AMPA,))).spikes  # a one-shot iterable too
     with torch.no_grad():
         assert torch.equal(a, simulate(p, Weights(_ampa_eye(n), rec.clone()), x).spikes)
+
+
+def test_the_event_lists_hold_each_bins_nonzero_channels_in_order() -> None:
+    import numpy as np
+
+    from hil.sim.fused import events
+
+    rng = np.random.default_rng(5)
+    x = rng.poisson(0.3, (2, 3, 7, 11)).astype(np.float32)
+    x[0, 1, 2] = 0.0  # a bin without events
+    x[1, 2, 4] = 2.0  # a bin with events on every channel
+    ptr, ch = events(x)
+    assert ptr.shape == (2, 3, 8) and ch.shape == (int((x != 0).sum()),)
+    for ix in range(2):
+        for b in range(3):
+            for t in range(7):
+                want = np.flatnonzero(x[ix, b, t])
+                np.testing.assert_array_equal(ch[ptr[ix, b, t] : ptr[ix, b, t + 1]], want)

@@ -92,8 +92,11 @@ EVAL_EPILOG = """examples:
 Prints {"float_sim_accuracy": ..., "boards": [{"url": ..., "accuracy": ...}, ...],
 "chips": {...}} on the task's test split. "boards": MODEL deployed on each board as `hil deploy`
 does it (with --calibration and --twin when given), each test sample one board run, the classes
-read through the deployment map (docs/deploy.md). "chips": emulated chips in simulation (families
-and spreads unlike the training prior, docs/training.md). Exit 0, 2 for bad input."""
+read through the deployment map (docs/deploy.md). With --twin, a twin of another board is refused
+as `hil deploy` refuses it (unless --force-twin), and each board's entry also has "placement" (the
+candidate the twin deployed: twin / twin, no mask compensation / naive) and "selection" (its
+predictions). "chips": emulated chips in simulation (families and spreads unlike the training
+prior, docs/training.md). Exit 0, 2 for bad input."""
 
 
 def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -114,6 +117,11 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     e.add_argument(
         "--twin", metavar="TWIN", help="twin for placement, as `hil deploy --twin` (one board)"
+    )
+    e.add_argument(
+        "--force-twin",
+        action="store_true",
+        help="use --twin even if it names another board (or another chip count)",
     )
     e.add_argument(
         "--chips",
@@ -140,7 +148,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hil.board import open_board
     from hil.deploy.deploy import deploy
     from hil.deploy.evaluate import board_accuracy
-    from hil.deploy.placement import load_twin
+    from hil.deploy.placement import check_twin_board, load_twin
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, unseen_chips
     from hil.train.model import Model
@@ -161,10 +169,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for url in args.board:
         with open_board(url) as board:
             info = board.info()
+            # the twin must be this board's, as `hil deploy --twin` checks it (before any run)
+            twin_check = None if twin is None else check_twin_board(twin, info, args.force_twin)
             dep = deploy(model, n_chips=info.n_chips, twin=twin, calibration=calibration)
             acc = board_accuracy(board, dep, task.test, task.dt)
-        result["boards"].append({"url": url, "board": info.board_id, "accuracy": acc,
-                                 "samples": len(task.test)})  # fmt: skip
+        entry = {"url": url, "board": info.board_id, "accuracy": acc, "samples": len(task.test)}
+        if twin_check is not None:  # which candidate the twin deployed, and what it predicted
+            placement = dep.report["placement"]
+            entry["twin_check"] = twin_check["checked"]
+            entry["placement"] = placement["method"]
+            entry["selection"] = placement.get("selection")
+        result["boards"].append(entry)
     if args.chips:
         chips = unseen_chips(args.chips, args.chip_seed, args.level)
         acc_chips = chip_accuracies(model, task.test, chips)

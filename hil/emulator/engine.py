@@ -47,7 +47,8 @@ DEFAULT_DT = 100e-6  # [s] integration step of the emulator (docs/silicon.md, "E
 PHYSICS = Physics()  # device constants and capacitances (Rockpool 3.1.0 defaults)
 _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together)
 _AUTO_CHUNK = 1000  # steps per kernel call when the engine picks the thread count as it runs
-_AUTO_EXPLORE = 16  # with the faster count known, every 16th call times the other one again
+_AUTO_EXPLORE = 16  # with the faster count known, every 16th call times the other one again,
+_AUTO_EXPLORE_MAX = 256  # and every 32nd, 64th, .. 256th while each such call confirms the choice
 # (the same number of steps: a shorter call's fixed costs, thread start and state copies, would
 # count against it); the first call of each count warms it up and is not timed
 _AUTO_WEIGHT = 0.3  # weight of a call's time in the running mean of its thread count's pace
@@ -69,7 +70,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
     threads integrate a run; the result is bit for bit the same for every thread count. None
     (`adaptive`): one per core (`default_threads`) or one, whichever runs faster, measured as the
     run goes (calls of _AUTO_CHUNK steps, each count's first call untimed; the slower count is timed
-    again every _AUTO_EXPLORE calls): on a machine whose cores other work keeps busy, the
+    again every _AUTO_EXPLORE calls, less often while it stays slower, `_timed`): on a machine whose cores other work keeps busy, the
     threads' wait for each other every step can make them slower than one thread. `noise_seed`
     (int) seeds the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
     identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
@@ -98,7 +99,8 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         self.adaptive = threads is None and self.threads > 1
         self._pace: dict[int, float] = {}  # wall seconds per step by thread count (adaptive)
         self._warm: set[int] = set()  # thread counts that have run a call (adaptive)
-        self._calls = 0
+        self._calls = 0  # calls since the slower count was last timed (adaptive)
+        self._explore_every = _AUTO_EXPLORE
         dt_us = dt * 1e6
         if not (
             isinstance(dt, int | float) and 1 <= dt_us <= 1000 and abs(dt_us - round(dt_us)) < 1e-6
@@ -222,6 +224,9 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
         self._runs += 1
         steps, neurons, times = [], [], []
         buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        io = K.DTYPE(self.physics.Io)
+        n = self._state.shape[1]
+        work = K.work_array(self._state, c.P, self._pending, io)  # the state during the run
         k, pos = 0, 0
         while k < n_steps:
             threads = self._pick_threads()
@@ -236,17 +241,16 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
             out_step, out_neuron, out_t = buffers[threads]
             k_end = min(n_steps, k + _AUTO_CHUNK) if self.adaptive else n_steps
             t0 = time.perf_counter()
-            k_next, pos, nout = K.integrate(
-                self._state,
-                c.P,
-                self._pending,
+            k_next, pos, nout = K.run_work(
+                work,
+                n,
                 plan,
                 in_step,
                 in_src,
                 pos,
                 k,
                 k_end,
-                K.DTYPE(self.physics.Io),
+                io,
                 K.DTYPE(c.gamma),
                 K.DTYPE(self.dt),
                 c.noise_on,
@@ -259,15 +263,14 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
             # only whole calls are timed: a run's last call or one cut short by a full output
             # buffer has the same fixed costs over fewer steps
             if self.adaptive and k_next - k == _AUTO_CHUNK and threads in self._warm:
-                pace = (time.perf_counter() - t0) / (k_next - k)  # a running mean: one call's
-                last = self._pace.get(threads, pace)  # time is noisy under load
-                self._pace[threads] = last + _AUTO_WEIGHT * (pace - last)
+                self._timed(threads, (time.perf_counter() - t0) / (k_next - k))
             self._warm.add(threads)
             k = k_next
             for t, m in enumerate(nout):
                 steps.append(out_step[t, :m].copy())
                 neurons.append(out_neuron[t, :m].copy())
                 times.append(out_t[t, :m].copy())
+        K.store_state(work, self._state, self._pending)
         step = np.concatenate(steps) if steps else np.empty(0, np.int64)
         g = np.concatenate(neurons) if neurons else np.empty(0, np.int64)
         t_in = np.concatenate(times).astype(np.float64) if times else np.empty(0)
@@ -281,7 +284,7 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
 
     def _pick_threads(self) -> int:
         """The thread count of the next kernel call: `threads`, or when adaptive, a count not yet
-        timed, else the faster one (the other every _AUTO_EXPLORE calls)."""
+        timed, else the faster one (the other once every `_explore_every` calls)."""
         if not self.adaptive:
             return self.threads
         self._calls += 1
@@ -290,7 +293,27 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
             if t not in self._pace:
                 return t
         fast, slow = sorted(counts, key=lambda t: self._pace[t])
-        return slow if self._calls % _AUTO_EXPLORE == 0 else fast
+        if self._calls >= self._explore_every:
+            self._calls = 0
+            return slow
+        return fast
+
+    def _timed(self, threads: int, pace: float) -> None:
+        """Record a whole call's wall seconds per step on `threads` threads (adaptive): a running
+        mean per count (one call's time is noisy under load). When a call of the slower count
+        finds it still slower, the calls between two such calls double (up to
+        _AUTO_EXPLORE_MAX); when the other count becomes the faster, they are _AUTO_EXPLORE
+        again (each such call costs the difference between the two counts)."""
+        before = min(self._pace, key=self._pace.__getitem__) if len(self._pace) == 2 else None
+        last = self._pace.get(threads, pace)
+        self._pace[threads] = last + _AUTO_WEIGHT * (pace - last)
+        if len(self._pace) < 2:
+            return
+        after = min(self._pace, key=self._pace.__getitem__)
+        if after != before:
+            self._explore_every = _AUTO_EXPLORE
+        elif threads != after:
+            self._explore_every = min(2 * self._explore_every, _AUTO_EXPLORE_MAX)
 
     def seed_runs(self, seed: int) -> None:
         """Seed the membrane noise of the runs that follow (u32; the wire protocol's RUN seed)."""

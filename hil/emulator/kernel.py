@@ -32,7 +32,7 @@ Synaptic and AHP currents below 1e-30 A are flushed to 0 (no denormals). Membran
 Ornstein-Uhlenbeck current per neuron driven by a counter-based hash (reproducible from the run's
 noise seed); its innovations are Irwin-Hall(4) approximations of N(0, 1) (bounded at +-3.46).
 
-`integrate` runs on `Plan.threads` threads (`_thread`), each over a contiguous range of whole
+`run_work` runs on `Plan.threads` threads (`_thread`), each over a contiguous range of whole
 blocks of neurons, with one wait per step; every sum is formed in the serial order, so the result
 is bit for bit the same for every thread count (docs/silicon.md, "Speed and cores").
 """
@@ -311,6 +311,16 @@ def row_stride(n: int) -> int:
     return -(-n // 1024) * 1024 + _ROW_PAD
 
 
+@njit(inline="always")
+def _any_busy(spk: np.ndarray, i0: int, m: int) -> bool:
+    """Whether some spk[i0:i0 + m] is not -1: an OR of int32 flags over a constant m, which
+    vectorizes (a count into an int64, or a trip count not known when compiling, cost 4x more)."""
+    busy = np.int32(0)
+    for i in range(i0, i0 + m):
+        busy |= np.int32(spk[i] != _MINUS1)
+    return busy != 0
+
+
 @njit(error_model="numpy", cache=True)
 def _scan(
     spk: np.ndarray,
@@ -336,15 +346,10 @@ def _scan(
     steps in u, reset the neurons that spiked (refractory timer, AHP charge) and write their spikes
     from out position nout on (in neuron order); returns the next position. Blocks of neurons with
     nothing to do are skipped."""
-    m = spk.shape[0]
-    for b0 in range(0, m, BLOCK):
-        b1 = min(b0 + BLOCK, m)
-        busy = 0
-        for i in range(b0, b1):
-            busy += spk[i] != _MINUS1
-        if busy == 0:
+    for b0 in range(0, spk.shape[0], BLOCK):  # whole blocks (`Plan`)
+        if not _any_busy(spk, b0, BLOCK):
             continue
-        for i in range(b0, b1):
+        for i in range(b0, b0 + BLOCK):
             t_in = spk[i]
             if t_in == _MINUS2:  # a long step in u: invert y(u) exactly
                 ui = _invert(eu[i], u[i], io, igain[i])
@@ -606,10 +611,30 @@ def _aligned(shape: tuple[int, ...], align: int = 64) -> np.ndarray:
     return raw[skip : skip + size].reshape(shape)
 
 
-def integrate(
-    S: np.ndarray,
-    P: np.ndarray,
-    J: np.ndarray,
+def work_array(S: np.ndarray, P: np.ndarray, J: np.ndarray, io: np.float32) -> np.ndarray:
+    """The work array of `run_work` (the layout above): S (N_SROWS, N) state, P (N_PROWS, N)
+    parameters and J (N_JROWS, N) pending charges [A] copied in, the scratch rows set. It holds
+    the state between calls of a run (any thread counts): `store_state` copies it back out."""
+    n = S.shape[1]
+    W = _aligned((_WROWS, row_stride(n)))
+    W[:N_SROWS, :n] = S
+    W[_J : _J + N_JROWS, :n] = J
+    W[_P : _P + N_PROWS, :n] = P
+    W[_SPK:, :n] = _MINUS1
+    W[_YTHR, :n] = _thresholds(P, io)
+    return W
+
+
+def store_state(W: np.ndarray, S: np.ndarray, J: np.ndarray) -> None:
+    """Copy the state and the pending charges of work array W into S and J (`work_array`)."""
+    n = S.shape[1]
+    S[:] = W[:N_SROWS, :n]
+    J[:] = W[_J : _J + N_JROWS, :n]
+
+
+def run_work(
+    W: np.ndarray,
+    n: int,
     plan: Plan,
     in_step: np.ndarray,
     in_src: np.ndarray,
@@ -626,26 +651,19 @@ def integrate(
     out_neuron: np.ndarray,
     out_t: np.ndarray,
 ) -> tuple[int, int, np.ndarray]:
-    """Integrate steps k0 <= k < k1 on plan.threads threads; return (next step, next input
-    position, spikes written by each thread).
+    """Integrate steps k0 <= k < k1 of the n neurons in work array W (`work_array`: the state
+    stays in it between calls, whatever their thread counts) on plan.threads threads; return
+    (next step, next input position, spikes written by each thread).
 
-    S (N_SROWS, N) state, P (N_PROWS, N) parameters, J (N_JROWS, N) pending charges [A]; N a
-    multiple of BLOCK (plan.n). used (N_JROWS,) bool: which of AMPA, NMDA, GABA, SHUNT, AHP can carry
-    current (the others stay 0 and are skipped). `plan`: the connections (`Plan`; sources are
-    neurons 0..N-1, then input sources N..). Inputs: steps in_step (sorted) and sources in_src,
-    consumed from in_pos. Thread t writes its spikes to out_step[t], out_neuron[t] and out_t[t]
-    (time inside the step [s]), each (threads, capacity), in step order and neuron order within
-    a step; the call returns early when some thread has fewer free slots than neurons.
+    n is a multiple of BLOCK (plan.n). used (N_JROWS,) bool: which of AMPA, NMDA, GABA, SHUNT, AHP
+    can carry current. `plan`: the connections (`Plan`; sources are neurons 0..n-1, then input
+    sources n..). Inputs: steps in_step (sorted) and sources in_src, consumed from in_pos. Thread
+    t writes its spikes to out_step[t], out_neuron[t] and out_t[t] (time inside the step [s]),
+    each (threads, capacity), in step order and neuron order within a step; the call returns
+    early when some thread has fewer free slots than neurons.
     """
-    n = S.shape[1]
     if n != plan.n:
         raise ValueError(f"the plan is for {plan.n} neurons, the state has {n}")
-    W = _aligned((_WROWS, row_stride(n)))
-    W[:N_SROWS, :n] = S
-    W[_J : _J + N_JROWS, :n] = J
-    W[_P : _P + N_PROWS, :n] = P
-    W[_SPK:, :n] = _MINUS1
-    W[_YTHR, :n] = _thresholds(P, io)
     T = plan.threads
     marks = np.zeros((2, T, 2), np.int64)
     sync = np.zeros((T + 1) * _SYNC_STRIDE, np.int64)
@@ -673,6 +691,4 @@ def integrate(
         raise errors[0]
     done = [r for r in results if r is not None]
     assert len(done) == T and len({(r[0], r[1]) for r in done}) == 1, "threads out of step"
-    S[:] = W[:N_SROWS, :n]
-    J[:] = W[_J : _J + N_JROWS, :n]
     return done[0][0], done[0][1], np.array([r[2] for r in done], np.int64)

@@ -25,7 +25,7 @@ from numba import njit, prange
 
 from hil.errors import ConfigError
 from hil.sim.dynamics import Constants
-from hil.sim.fastmath32 import exp32, log32
+from hil.sim.fastmath32 import exp32, fma32, log32
 from hil.sim.fused import _pair, run_fused, torch_threads
 from hil.sim.records import State
 
@@ -175,6 +175,8 @@ def _segment_backward(  # noqa: PLR0913
     out: np.ndarray,  # (I, B, T, N) counts
     spikes0: np.ndarray,  # (I, B, N)
     x: np.ndarray,  # (B, T, Nin)
+    ev_ptr: np.ndarray,  # (B, T + 1) and
+    ev_ch: np.ndarray,  # x's channels with events (hil.sim.fused.events)
     w_rec_t: np.ndarray,  # (M, N)
     has_rec: bool,
     csr: tuple,
@@ -205,10 +207,10 @@ def _segment_backward(  # noqa: PLR0913
     sub-step loop ran ~5x slower (it stopped vectorizing)."""
     B, N = out.shape[1], out.shape[3]
     M = gd.shape[1]
-    Nin = x.shape[2]
     nb = gu.shape[0]
     ptr, cols, vals = csr[0], csr[1], csr[2]
     use_csr = ptr.shape[0] > 0
+    who = np.empty(N, dtype=np.int64)
     for t in range(t1 - 1, t0 - 1, -1):
         for pp in range(nb):
             i = (p0 + pp) // B
@@ -220,24 +222,31 @@ def _segment_backward(  # noqa: PLR0913
             )  # fmt: skip
             gdp = gd[pp]
             xt = x[b, t]
-            for c in range(Nin):  # dL/dW_in += x_t^T gd over the input events
+            for ev in range(ev_ptr[b, t], ev_ptr[b, t + 1]):  # dL/dW_in += x_t^T gd (events)
+                c = ev_ch[ev]
                 v = xt[c]
-                if v != _0:
-                    row = gi[c]
+                row = gi[c]
+                for m in range(M):
+                    row[m] += v * gdp[m]
+            if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes, ascending
+                prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
+                ns = 0
+                for n in range(N):  # no branch to mispredict
+                    who[ns] = n
+                    ns += 1 if prev[n] != _0 else 0
+                for e in range(ns):
+                    n = who[e]
+                    v = prev[n]
+                    row = gr[n]
                     for m in range(M):
                         row[m] += v * gdp[m]
-            if has_rec:  # dL/dW_rec += s_(t-1)^T gd over last bin's spikes
-                prev = out[i, b, t - 1] if t > 0 else spikes0[i, b]
-                for n in range(N):
-                    v = prev[n]
-                    if v != _0:
-                        row = gr[n]
-                        for m in range(M):
-                            row[m] += v * gdp[m]
         for pp in range(nb):
             gn = gnext[pp]
             for n in range(N):
                 gn[n] = _0
+        # gnext = (gd rec_grad) W_rec^T, each sum in m ascending order, one fused multiply-add
+        # (one rounding) per term in both the sparse and the dense loops, so that they agree bit
+        # for bit (a zero weight's term fma(0, g, acc) = acc adds nothing)
         if has_rec and rec_grad != _0 and use_csr:  # the same sums over the non-zeros
             for pp in range(nb):
                 gn = gnext[pp]
@@ -245,11 +254,11 @@ def _segment_backward(  # noqa: PLR0913
                 for n in range(N):
                     acc = _0
                     for e in range(ptr[n], ptr[n + 1]):
-                        acc += vals[e] * (gdp[cols[e]] * rec_grad)
+                        acc = fma32(vals[e], gdp[cols[e]] * rec_grad, acc)  # type: ignore[call-arg]
                     gn[n] = acc
         elif has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
             # four rows of W_rec^T per pass over gnext: a quarter of its loads and stores, the
-            # same additions in the same order (m ascending) as one row at a time
+            # same operations in the same order (m ascending) as one row at a time
             m4 = M - M % 4
             for m in range(0, m4, 4):
                 w0, w1, w2, w3 = w_rec_t[m], w_rec_t[m + 1], w_rec_t[m + 2], w_rec_t[m + 3]
@@ -259,14 +268,15 @@ def _segment_backward(  # noqa: PLR0913
                     g2, g3 = gdp[m + 2] * rec_grad, gdp[m + 3] * rec_grad
                     gn = gnext[pp]
                     for n in range(N):
-                        gn[n] = (((gn[n] + w0[n] * g0) + w1[n] * g1) + w2[n] * g2) + w3[n] * g3
+                        v = fma32(w1[n], g1, fma32(w0[n], g0, gn[n]))  # type: ignore[call-arg]
+                        gn[n] = fma32(w3[n], g3, fma32(w2[n], g2, v))
             for m in range(m4, M):
                 w = w_rec_t[m]
                 for pp in range(nb):
                     g = gd[pp, m] * rec_grad
                     gn = gnext[pp]
                     for n in range(N):
-                        gn[n] += w[n] * g
+                        gn[n] = fma32(w[n], g, gn[n])  # type: ignore[call-arg]
 
 
 @njit(cache=True, error_model="numpy")
@@ -275,6 +285,8 @@ def _block(  # noqa: PLR0913, PLR0915
     out: np.ndarray,  # (I, B, T, N) counts
     spikes0: np.ndarray,  # (I, B, N) counts before the first bin
     x: np.ndarray,  # (B, T, Nin) input counts
+    ev_ptr: np.ndarray,  # (B, T + 1) and
+    ev_ch: np.ndarray,  # x's channels with events (hil.sim.fused.events)
     w_in: np.ndarray,  # (Nin, M) input weight currents [A]
     w_rec: np.ndarray,  # (N, M) recurrent weight currents [A]
     w_rec_t: np.ndarray,  # (M, N) W_rec transposed
@@ -355,13 +367,13 @@ def _block(  # noqa: PLR0913, PLR0915
                     si[k, n] = ck[3 + k, n]
             nz = noise[i, b, t0:t1] if has_noise else noise[i, b]
             _pair(
-                x[b, t0:t1], w_in, w_rec, has_rec, csr, nz, has_noise, syn_jump[i], syn_decay[i],
-                syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp, False, ui, ti, si, hi,
-                sp, seg_out[: t1 - t0], no_first, seg_ut[pp, : t1 - t0], seg_bsa[pp, : t1 - t0],
-                no_ck, every,
+                x[b, t0:t1], ev_ptr[b, t0 : t1 + 1], ev_ch, w_in, w_rec, has_rec, csr, nz,
+                has_noise, syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h,
+                t_end, has_ahp, False, ui, ti, si, hi, sp, seg_out[: t1 - t0], no_first,
+                seg_ut[pp, : t1 - t0], seg_bsa[pp, : t1 - t0], no_ck, every,
             )  # fmt: skip
         _segment_backward(
-            t0, t1, p0, gout, out, spikes0, x, w_rec_t, has_rec, csr, rec_grad, seg_ut, seg_bsa,
+            t0, t1, p0, gout, out, spikes0, x, ev_ptr, ev_ch, w_rec_t, has_rec, csr, rec_grad, seg_ut, seg_bsa,
             syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, gu, gisyn,
             giahp, gnext, gd, gmean, gi, gr,
         )  # fmt: skip
@@ -373,6 +385,8 @@ def _backward(  # noqa: PLR0913
     out: np.ndarray,  # (I, B, T, N) counts
     spikes0: np.ndarray,  # (I, B, N) counts before the first bin
     x: np.ndarray,  # (B, T, Nin) input counts
+    ev_ptr: np.ndarray,  # (B, T + 1) and
+    ev_ch: np.ndarray,  # x's channels with events (hil.sim.fused.events)
     w_in: np.ndarray,  # (Nin, M)
     w_rec: np.ndarray,  # (N, M)
     w_rec_t: np.ndarray,  # (M, N) W_rec transposed
@@ -401,7 +415,7 @@ def _backward(  # noqa: PLR0913
     """Pairs in `blocks` blocks, in parallel; the pairs of a block walk the bins in lockstep so
     that W_rec is read once per bin for all of them (rec_grad > 0)."""
     for blk in prange(blocks):
-        _block(gout, out, spikes0, x, w_in, w_rec, w_rec_t, has_rec, csr, rec_grad, noise, has_noise, ck_state, every, t_end, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
+        _block(gout, out, spikes0, x, ev_ptr, ev_ch, w_in, w_rec, w_rec_t, has_rec, csr, rec_grad, noise, has_noise, ck_state, every, t_end, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
 
 
 # bins between the checkpoints the forward keeps; the backward recomputes each segment from one
@@ -446,7 +460,8 @@ class _Adjoint(torch.autograd.Function):
             noise = arr["noise"]
             _backward(
                 np.ascontiguousarray(gout.to(torch.float32).numpy()), counts.numpy(), arr["spikes0"],
-                np.ascontiguousarray(x), np.ascontiguousarray(w_in.numpy()), w_r, w_t,
+                np.ascontiguousarray(x), arr["events"][0][0], arr["events"][1],
+                np.ascontiguousarray(w_in.numpy()), w_r, w_t,
                 ctx.has_rec, arr["csr"], np.float32(ctx.rec_grad), noise, bool(arr["has_noise"]), arr["ck_state"], arr["every"], arr["t_end"], arr["syn_jump"],
                 arr["syn_decay"], arr["syn_mean"], arr["nrn"], arr["rows"], np.float32(k.Io),
                 np.float32(k.gamma), np.float32(k.h), k.has_ahp, np.float32(ctx.feedback_grad),

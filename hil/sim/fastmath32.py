@@ -85,3 +85,16 @@ def log32(x: np.float32) -> np.float32:
     y = y + _C2 * e
     y = y - _HALF * z
     return (m + y) + _C1 * e
+
+
+@intrinsic
+def fma32(typingctx, a, b, c):  # noqa: ANN001, ANN202, ARG001
+    """a b + c in float32, rounded once (llvm.fma: one instruction on CPUs with FMA)."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        f = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f, f, f]))
+        return builder.call(fn, args)
+
+    return sig, codegen

@@ -92,6 +92,8 @@ def _membrane(  # noqa: PLR0913
 @njit(cache=True, error_model="numpy")
 def _pair(  # noqa: PLR0913, PLR0915
     xi: np.ndarray,  # (T, Nin) input counts
+    ev_ptr: np.ndarray,  # (T + 1,) bin t's channels with events are ev_ch[ev_ptr[t]:ev_ptr[t + 1]]
+    ev_ch: np.ndarray,  # channels with events, ascending within each bin (`events`)
     wi: np.ndarray,  # (Nin, K*N) input weight currents [A]
     wr: np.ndarray,  # (N, K*N) recurrent weight currents [A]
     has_rec: bool,
@@ -133,7 +135,6 @@ def _pair(  # noqa: PLR0913, PLR0915
     T, N = out.shape
     K = si.shape[0]
     KN = K * N
-    Nin = xi.shape[1]
     r_ampa, r_nmda, r_gaba, r_shunt = rows[0], rows[1], rows[2], rows[3]
     drv = np.empty(KN, dtype=np.float32)
     rec = np.empty(KN, dtype=np.float32)
@@ -162,33 +163,32 @@ def _pair(  # noqa: PLR0913, PLR0915
         for q in range(KN):
             drv[q] = _0
         if use_in:  # only the synapses of the channels with events, in the dense order
-            for c in range(Nin):
+            for ev in range(ev_ptr[t], ev_ptr[t + 1]):
+                c = ev_ch[ev]
                 xc = xi[t, c]
-                if xc != _0:
-                    for e in range(iptr[c], iptr[c + 1]):
-                        drv[icols[e]] += xc * ivals[e]
+                for e in range(iptr[c], iptr[c + 1]):
+                    drv[icols[e]] += xc * ivals[e]
         else:
-            for c in range(Nin):
+            for ev in range(ev_ptr[t], ev_ptr[t + 1]):
+                c = ev_ch[ev]
                 xc = xi[t, c]
-                if xc != _0:
-                    row = wi[c]
-                    for q in range(KN):
-                        drv[q] += xc * row[q]
+                row = wi[c]
+                for q in range(KN):
+                    drv[q] += xc * row[q]
         if has_rec:
+            ns = 0
+            for p in range(N):  # last bin's spikers, ascending; no branch to mispredict
+                who[ns] = p
+                ns += 1 if sp[p] != _0 else 0
             for q in range(KN):
                 rec[q] = _0
             if use_csr:  # only the synapses of the spikers, in the dense order (by row)
-                for p in range(N):
+                for e0 in range(ns):
+                    p = who[e0]
                     sc = sp[p]
-                    if sc != _0:
-                        for e in range(ptr[p], ptr[p + 1]):
-                            rec[cols[e]] += sc * vals[e]
+                    for e in range(ptr[p], ptr[p + 1]):
+                        rec[cols[e]] += sc * vals[e]
             else:  # four spikers' rows per pass over rec: the same additions in the same order
-                ns = 0
-                for p in range(N):
-                    if sp[p] != _0:
-                        who[ns] = p
-                        ns += 1
                 n4 = ns - ns % 4
                 for e in range(0, n4, 4):
                     p0, p1, p2, p3 = who[e], who[e + 1], who[e + 2], who[e + 3]
@@ -249,8 +249,40 @@ def _pair(  # noqa: PLR0913, PLR0915
 
 
 @njit(parallel=True, cache=True, error_model="numpy", nogil=True)
+def events(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The channels with events of input counts x (Ix, B, T, Nin): (ptr (Ix, B, T + 1), ch), bin t
+    of row (ix, b) has events on channels ch[ptr[ix, b, t]:ptr[ix, b, t + 1]], ascending. Found
+    once per input row here rather than by every (instance, batch) pair that reads the row."""
+    Ix, B, T, Nin = x.shape
+    n = np.zeros(Ix * B * T + 1, dtype=np.int64)
+    for r in prange(Ix * B * T):
+        xr = x[r // (B * T), (r // T) % B, r % T]
+        c = 0
+        for q in range(Nin):
+            c += 1 if xr[q] != _0 else 0
+        n[r + 1] = c
+    for r in range(Ix * B * T):
+        n[r + 1] += n[r]
+    ch = np.empty(n[Ix * B * T], dtype=np.int32)
+    for r in prange(Ix * B * T):
+        xr = x[r // (B * T), (r // T) % B, r % T]
+        k = n[r]
+        for q in range(Nin):
+            if xr[q] != _0:
+                ch[k] = q
+                k += 1
+    ptr = np.empty((Ix, B, T + 1), dtype=np.int64)
+    for ib in prange(Ix * B):
+        for t in range(T + 1):
+            ptr[ib // B, ib % B, t] = n[ib * T + t]
+    return ptr, ch
+
+
+@njit(parallel=True, cache=True, error_model="numpy", nogil=True)
 def _run(  # noqa: PLR0913
     x: np.ndarray,  # (Ix, B, T, Nin) input counts
+    ev_ptr: np.ndarray,  # (Ix, B, T + 1) and
+    ev_ch: np.ndarray,  # (events,): x's channels with events (`events`)
     w_in: np.ndarray,  # (Iwi, Nin, K*N) input weight currents [A]
     w_rec: np.ndarray,  # (Iw, N, K*N) recurrent weight currents [A]
     has_rec: bool,
@@ -285,10 +317,12 @@ def _run(  # noqa: PLR0913
     for ib in prange(n_inst * B):
         i = ib // B
         b = ib % B
+        ix = i if x.shape[0] > 1 else 0
+        iwi = i if w_in.shape[0] > 1 else 0
+        iw = i if w_rec.shape[0] > 1 else 0
         _pair(
-            x[i if x.shape[0] > 1 else 0, b], w_in[i if w_in.shape[0] > 1 else 0],
-            w_rec[i if w_rec.shape[0] > 1 else 0], has_rec, csr, noise[i, b], has_noise,
-            syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp,
+            x[ix, b], ev_ptr[ix, b], ev_ch, w_in[iwi], w_rec[iw], has_rec, csr, noise[i, b],
+            has_noise, syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h, t_end, has_ahp,
             times, u[i, b], timer[i, b], isyn[i, b], iahp[i, b], spikes[i, b], out[i, b],
             first[i, b], rec_ut[i, b], rec_bsa[i, b], ck_state[i, b], every,
         )  # fmt: skip
@@ -390,10 +424,12 @@ def run_fused(
         "syn_jump": _np(syn[0]), "syn_decay": _np(syn[1]), "syn_mean": _np(syn[2]),
         "nrn": _np(nrn), "rows": rows.astype(np.int64), "t_end": t_end,
     }  # fmt: skip
+    x = _np(inputs)
     with torch_threads() as threads:
         numba.set_num_threads(threads)
+        ev = events(x)
         _run(
-            _np(inputs), w_i, w_r, w_rec is not None, csr,
+            x, *ev, w_i, w_r, w_rec is not None, csr,
             z, noise is not None, arrays["syn_jump"], arrays["syn_decay"], arrays["syn_mean"],
             arrays["nrn"], arrays["rows"], np.float32(k.Io), np.float32(k.gamma), np.float32(k.h),
             t_end, k.has_ahp, times, u, timer, isyn, iahp, spikes, out, first, rec_ut, rec_bsa,
@@ -409,6 +445,7 @@ def run_fused(
             ck_state=ck_state,
             every=every,
             csr=csr,
+            events=ev,
         )
     new = State(
         u=torch.from_numpy(u),
