@@ -49,8 +49,8 @@ _OUT_CAPACITY = 1 << 20  # spikes buffered per kernel call (all threads together
 _AUTO_CHUNK = 1000  # steps per kernel call when the engine picks the thread count as it runs
 _AUTO_EXPLORE = 16  # with the faster count known, every 16th call times the other one again,
 _AUTO_EXPLORE_MAX = 256  # and every 32nd, 64th, .. 256th while each such call confirms the choice
-# (the same number of steps: a shorter call's fixed costs, thread start and state copies, would
-# count against it); the first call of each count warms it up and is not timed
+# (the same number of steps: a shorter call's fixed costs, such as the threads' start, would count
+# against it); the first call of each count warms it up and is not timed
 _AUTO_WEIGHT = 0.3  # weight of a call's time in the running mean of its thread count's pace
 
 
@@ -70,8 +70,9 @@ class SiliconEngine(Board, CountsReadout, BiasWrites):
     threads integrate a run; the result is bit for bit the same for every thread count. None
     (`adaptive`): one per core (`default_threads`) or one, whichever runs faster, measured as the
     run goes (calls of _AUTO_CHUNK steps, each count's first call untimed; the slower count is timed
-    again every _AUTO_EXPLORE calls, less often while it stays slower, `_timed`): on a machine whose cores other work keeps busy, the
-    threads' wait for each other every step can make them slower than one thread. `noise_seed`
+    again after _AUTO_EXPLORE calls, less often while it stays slower: `_timed`): on a machine
+    whose cores other work keeps busy, the threads' wait for each other every step can make them
+    slower than one thread. `noise_seed`
     (int) seeds the membrane noise; None uses the silicon's seed. The noise of a run is a function of what
     identifies the run and nothing else (`noise_key`): the silicon (id, day, noise_seed), the applied
     config's content hash, the number of runs since that config was applied, and `run_seed` (set by

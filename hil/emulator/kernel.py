@@ -301,7 +301,11 @@ _YTHR = _SPK + 1  # y at the threshold [A]
 _WROWS = _YTHR + 1
 _ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
 _SYNC_STRIDE = 16  # int64 slots between two threads' arrival counters (separate cache lines)
-_SPINS = 64  # pause instructions between two looks at the counters, before yielding the core
+# pause instructions before a waiting thread yields the core at each look at the counters. In this
+# KVM guest, longer pause loops measured slower (2 threads, 4 chips, ns per neuron and step: 64
+# pauses 4.09-4.30, 1024 pauses 7.6-8.7, 1 pause 3.88-4.17; docs/silicon.md, "Speed and cores"):
+# a guest spinning on `pause` exits to the host (pause-loop exiting), which may run other work.
+_SPINS = 1
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")  # has `pause`
 _POSIX = os.name == "posix"  # has sched_yield
 
