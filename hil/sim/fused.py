@@ -6,7 +6,8 @@ Same equations, same integration scheme and the same float32 operations, in the 
 bits of exp/log (libm here, SLEEF in torch) and to the summation order of the weight rows. Each
 (instance, batch) pair runs its own time loop, in parallel (numba prange); the input and recurrent
 drive sum only the rows of channels and neurons that carry spikes in the bin (inputs ~2 %, spikes
-~3 % dense on the benchmark network) instead of a dense matrix product.
+~3 % dense on the benchmark network) instead of a dense matrix product; the channels with events are
+listed once per input row (`events`), not by every instance that reads the row.
 
 Shapes: I instances, B batch, T bins, N neurons, K simulated synapse types, Nin input channels.
 """
