@@ -6,7 +6,8 @@ the same surrogate, the same clamp/minimum conventions, the reset and refractory
 gradient, the gradient through the membrane's feedback term scaled by feedback_grad and the one to
 recurrent spikes by rec_grad. It returns dL/d(drive) per bin,
 from which dL/dW_in = X^T G and dL/dW_rec = S_prev^T G are two sparse products (inputs and spikes
-are sparse).
+are sparse). The gradient carried back through W_rec (g W_rec^T per bin) is summed with fused
+multiply-adds, one rounding per term, in the same order in the sparse and the dense loops.
 
 Scope (simulate falls back to the torch path otherwise): float32 on the CPU, weights shared by all
 instances, no parameter, input or initial-state gradient, no NMDA synapse (its voltage gate is not

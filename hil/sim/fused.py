@@ -6,7 +6,8 @@ Same equations, same integration scheme and the same float32 operations, in the 
 bits of exp/log (libm here, SLEEF in torch) and to the summation order of the weight rows. Each
 (instance, batch) pair runs its own time loop, in parallel (numba prange); the input and recurrent
 drive sum only the rows of channels and neurons that carry spikes in the bin (inputs ~2 %, spikes
-~3 % dense on the benchmark network) instead of a dense matrix product.
+~3 % dense on the benchmark network) instead of a dense matrix product; the channels with events are
+listed once per input row (`events`), not by every instance that reads the row.
 
 Shapes: I instances, B batch, T bins, N neurons, K simulated synapse types, Nin input channels.
 """
@@ -264,15 +265,18 @@ def events(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for r in range(Ix * B * T):
         n[r + 1] += n[r]
     ch = np.empty(n[Ix * B * T], dtype=np.int32)
-    for r in prange(Ix * B * T):
-        xr = x[r // (B * T), (r // T) % B, r % T]
-        k = n[r]
-        for q in range(Nin):
-            if xr[q] != _0:
-                ch[k] = q
-                k += 1
     ptr = np.empty((Ix, B, T + 1), dtype=np.int64)
     for ib in prange(Ix * B):
+        row = np.empty(Nin, dtype=np.int32)
+        for t in range(T):
+            xr = x[ib // B, ib % B, t]
+            k = 0
+            for q in range(Nin):  # write every channel, keep those with events: no branch
+                row[k] = q
+                k += 1 if xr[q] != _0 else 0
+            r = ib * T + t
+            for e in range(k):
+                ch[n[r] + e] = row[e]
         for t in range(T + 1):
             ptr[ib // B, ib % B, t] = n[ib * T + t]
     return ptr, ch
