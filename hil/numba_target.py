@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 TUNING = "-prefer-256-bit"
 
@@ -36,7 +37,7 @@ def use_full_vectors() -> bool:
         return False
     import llvmlite.binding as ll
 
-    config = sys.modules.get("numba.core.config")
+    config: Any = sys.modules.get("numba.core.config")  # numba.core.config, if imported
     if config is not None and config.CPU_FEATURES is not None:
         return False
     chosen = features(dict(ll.get_host_cpu_features()))
