@@ -15,7 +15,7 @@ AVX512 = bool(ll.get_host_cpu_features().get("avx512f", False))
 
 _PROBE = """
 import os, numpy as np
-import hil, numba
+{imports}
 @numba.njit(fastmath=True)
 def axpy(a, b):
     for i in range(a.shape[0]):
@@ -27,10 +27,10 @@ print("zmm" in axpy.inspect_asm(axpy.signatures[0]))
 """
 
 
-def _probe(env: dict[str, str]) -> list[str]:
+def _probe(env: dict[str, str], imports: str = "import hil, numba") -> list[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-c", _PROBE.format(imports=imports)],
         env={**clean, **env, "NUMBA_CACHE_DIR": ""},
         capture_output=True,
         text=True,
@@ -47,9 +47,12 @@ def test_features_only_for_avx512_hosts() -> None:
 
 
 @pytest.mark.skipif(not AVX512, reason="the host has no AVX-512")
-def test_kernels_use_512_bit_registers_after_import_hil() -> None:
-    tail, zmm = _probe({})
-    assert tail.endswith(TUNING) and zmm == "True"
+@pytest.mark.parametrize("imports", ["import hil, numba", "import numba, hil"])
+def test_kernels_use_512_bit_registers_after_import_hil(imports: str) -> None:
+    """Whether numba was imported before hil (its config is set) or after (the environment)."""
+    tail, zmm = _probe({}, imports)
+    assert zmm == "True"
+    assert tail.endswith(TUNING) == imports.startswith("import hil")
 
 
 @pytest.mark.skipif(not AVX512, reason="the host has no AVX-512")
