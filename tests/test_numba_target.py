@@ -22,7 +22,7 @@ def axpy(a, b):
         a[i] = a[i] * b[i] + np.float32(1)
 x = np.ones(4096, np.float32)
 axpy(x, x)
-print(os.environ.get("NUMBA_CPU_FEATURES", "")[-40:])
+print("env=" + os.environ.get("NUMBA_CPU_FEATURES", "")[-40:])
 print("zmm" in axpy.inspect_asm(axpy.signatures[0]))
 """
 
@@ -36,7 +36,8 @@ def _probe(env: dict[str, str], imports: str = "import hil, numba") -> list[str]
         text=True,
         check=True,
     )
-    return out.stdout.split()
+    env_tail, zmm = out.stdout.split()
+    return [env_tail.removeprefix("env="), zmm]
 
 
 def test_features_only_for_avx512_hosts() -> None:
