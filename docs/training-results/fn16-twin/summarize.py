@@ -34,8 +34,8 @@ for s in seeds:
         t = (d / f"{step}.time").read_text().split("_")
         cost[f"{step}_wall_s"] += float(t[0]); cost["cpu_s"] += float(t[2]) + float(t[4])
     cost["char_board_s"] += 0 if prefix else json.loads((d / "char.json").read_text())["board_time_s"]
-    if not prefix and (d / "candidates.json").exists():
-        c = json.loads((d / "candidates.json").read_text())
+    if (d / f"{prefix}candidates.json").exists():
+        c = json.loads((d / f"{prefix}candidates.json").read_text())
         for m in ("none", "noise"):
             for k, v in c[m].items():
                 cand.setdefault(f"{m}: {k}", []).append(v["accuracy"])
