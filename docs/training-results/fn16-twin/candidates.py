@@ -1,6 +1,7 @@
 """Diagnostic: task accuracy of each twin candidate (forced, no selection) and of the selected
 deployment with the silicon's hidden truth as the twin. Usage: candidates.py SEED..."""
 import json
+import os
 import sys
 import time
 
@@ -12,7 +13,9 @@ from hil.emulator.silicon import Silicon
 from hil.tasks import get_task
 from hil.train.model import Model
 
-task = get_task("frozen-noise-16", 0)
+TSEED = int(os.environ.get("TRAIN_SEED", "0"))  # 1: the fn16s1-* models, s1-candidates.json
+PRE = "s1-" if TSEED == 1 else ""
+task = get_task("frozen-noise-16", TSEED)
 for s in sys.argv[1:]:
     d = f"results/fn16/b{s}"
     Silicon.from_seed(int(s)).write_truth(f"{d}/truth.csv")
@@ -20,7 +23,7 @@ for s in sys.argv[1:]:
     out: dict = {}
     t0 = time.process_time()
     for m in ("none", "noise"):
-        model = Model.load(f"results/fn16/fn16-{m}.json")
+        model = Model.load(f"results/fn16/fn16{'s1' if TSEED == 1 else ''}-{m}.json")
         deps = {
             "fitted: twin (masks), forced": deploy(model, n_chips=1, twin=twins["fitted"], select=False),
             "fitted: twin, no masks, forced": deploy(
@@ -36,6 +39,6 @@ for s in sys.argv[1:]:
                           "selection": dep.report["placement"].get("selection", {}).get("chosen")}
         out[m] = res
     out["cpu_s"] = time.process_time() - t0
-    with open(f"{d}/candidates.json", "w") as f:
+    with open(f"{d}/{PRE}candidates.json", "w") as f:
         json.dump(out, f, indent=1)
     print(s, json.dumps({m: {k: v["accuracy"] for k, v in out[m].items()} for m in ("none", "noise")}))

@@ -9,7 +9,11 @@ import numpy as np
 
 from hil.train.evaluate import paired_ci
 
-seeds = [int(s) for s in sys.argv[1:]]
+args = sys.argv[1:]
+prefix = ""  # "s1-": the training-seed-1 outputs (no candidate rows)
+if args[:1] == ["--prefix"]:
+    prefix, args = args[1], args[2:]
+seeds = [int(s) for s in args]
 R = Path("results/fn16")
 acc: dict = {}
 sel: dict = {}
@@ -19,23 +23,23 @@ for s in seeds:
     d = R / f"b{s}"
     for m in ("none", "noise"):
         for arm in ("naive", "twin"):
-            doc = json.loads((d / f"{m}-{arm}.json").read_text())
+            doc = json.loads((d / f"{prefix}{m}-{arm}.json").read_text())
             b = doc["boards"][0]
             acc.setdefault(f"{m}-{arm}", []).append(b["accuracy"])
             if arm == "twin":
                 sel.setdefault(m, []).append(b["placement"])
-            t = (d / f"{m}-{arm}.time").read_text().split("_")
+            t = (d / f"{prefix}{m}-{arm}.time").read_text().split("_")
             cost["eval_wall_s"] += float(t[0]); cost["cpu_s"] += float(t[2]) + float(t[4])
-    for step in ("char", "fit"):
+    for step in ("char", "fit") if not prefix else ():
         t = (d / f"{step}.time").read_text().split("_")
         cost[f"{step}_wall_s"] += float(t[0]); cost["cpu_s"] += float(t[2]) + float(t[4])
-    cost["char_board_s"] += json.loads((d / "char.json").read_text())["board_time_s"]
-    if (d / "candidates.json").exists():
-        c = json.loads((d / "candidates.json").read_text())
+    cost["char_board_s"] += 0 if prefix else json.loads((d / "char.json").read_text())["board_time_s"]
+    if (d / f"{prefix}candidates.json").exists():
+        c = json.loads((d / f"{prefix}candidates.json").read_text())
         for m in ("none", "noise"):
             for k, v in c[m].items():
                 cand.setdefault(f"{m}: {k}", []).append(v["accuracy"])
-float_acc = {m: json.loads((R / f"b{seeds[0]}" / f"{m}-naive.json").read_text())["float_sim_accuracy"]
+float_acc = {m: json.loads((R / f"b{seeds[0]}" / f"{prefix}{m}-naive.json").read_text())["float_sim_accuracy"]
              for m in ("none", "noise")}
 pct = lambda x: 100 * np.asarray(x)
 diffs = {
@@ -79,4 +83,4 @@ print(); print("cost:", json.dumps({k: round(v, 1) for k, v in cost.items()}))
 out = Path("docs/training-results/fn16-twin"); out.mkdir(parents=True, exist_ok=True)
 doc = {"seeds": seeds, "float_sim_accuracy": float_acc, "accuracy": acc, "twin_selected": sel,
        "candidates": cand, "paired_diffs_points": diffs, "cost": cost}
-tmp = out / "summary.json.tmp"; tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, out / "summary.json")
+tmp = out / "summary.json.tmp"; tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, out / (f"summary-{prefix.rstrip('-')}.json" if prefix else "summary.json"))
