@@ -40,7 +40,6 @@ is bit for bit the same for every thread count (docs/silicon.md, "Speed and core
 from __future__ import annotations
 
 import os
-import platform
 import threading
 from typing import Any
 
@@ -301,12 +300,12 @@ _YTHR = _SPK + 1  # y at the threshold [A]
 _WROWS = _YTHR + 1
 _ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
 _SYNC_STRIDE = 16  # int64 slots between two threads' arrival counters (separate cache lines)
-# pause instructions before a waiting thread yields the core at each look at the counters. In this
-# KVM guest, longer pause loops measured slower (2 threads, 4 chips, ns per neuron and step: 64
-# pauses 4.09-4.30, 1024 pauses 7.6-8.7, 1 pause 3.88-4.17; docs/silicon.md, "Speed and cores"):
-# a guest spinning on `pause` exits to the host (pause-loop exiting), which may run other work.
-_SPINS = 1
-_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")  # has `pause`
+# looks at the counters before a waiting thread yields the core at each look. Plain loads, no x86
+# `pause`: in this KVM guest pause loops measured slower (2 threads, 4 chips, ns per neuron and
+# step, with other work on the machine: 64 pauses then yields 4.09-4.94, 1024 pauses 7.6-8.7, one
+# pause 3.88-4.17, 256 loads 3.80-4.50; docs/silicon.md, "Speed and cores"): a guest spinning on
+# `pause` exits to the host (pause-loop exiting), which may run other work meanwhile.
+_SPINS = 256
 _POSIX = os.name == "posix"  # has sched_yield
 
 
@@ -407,31 +406,22 @@ def _store_release_typing(typingctx, ary, idx, val):  # noqa: ANN001, ANN202, AR
 _store_release: Any = intrinsic(_store_release_typing)
 
 
-def _relax_typing(typingctx, yield_core):  # noqa: ANN001, ANN202, ARG001
-    """A spin-wait hint (x86 `pause`); with yield_core, give the core away (sched_yield)."""
-    sig = types.void(types.boolean)
+def _yield_core_typing(typingctx):  # noqa: ANN001, ANN202, ARG001
+    """Give the core away (sched_yield; nothing where the system has none)."""
+    sig = types.void()
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
-        mod = builder.module
-        pause = cgutils.get_or_insert_function(
-            mod, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"
-        )
-        give = cgutils.get_or_insert_function(
-            mod, ir.FunctionType(ir.IntType(32), []), "sched_yield"
-        )
-        with builder.if_else(args[0]) as (then, otherwise):
-            with then:
-                if _POSIX:
-                    builder.call(give, [])
-            with otherwise:
-                if _X86:
-                    builder.call(pause, [])
+        if _POSIX:
+            give = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield"
+            )
+            builder.call(give, [])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-_relax: Any = intrinsic(_relax_typing)
+_yield_core: Any = intrinsic(_yield_core_typing)
 
 
 @njit(cache=True)
@@ -444,7 +434,8 @@ def _wait_all(sync: np.ndarray, threads: int, gen: int) -> bool:
             if _load_acquire(sync, abort) != 0:
                 return False
             spins += 1
-            _relax(spins > _SPINS)
+            if spins > _SPINS:
+                _yield_core()
     return True
 
 
