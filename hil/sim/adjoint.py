@@ -178,9 +178,10 @@ def _segment_backward(  # noqa: PLR0913
     x: np.ndarray,  # (B, T, Nin)
     ev_ptr: np.ndarray,  # (B, T + 1) and
     ev_ch: np.ndarray,  # x's channels with events (hil.sim.fused.events)
-    w_rec_t: np.ndarray,  # (M, N)
+    w_rec_t: np.ndarray,  # (M, N) W_rec transposed, or (N, N) merged (see `merged_types`)
+    merged: bool,
     has_rec: bool,
-    csr: tuple,
+    gcsr: tuple,  # (indptr, cols, vals) of W_rec for g W_rec^T, in w_rec_t's order, or empty
     rec_grad: np.float32,
     seg_ut: np.ndarray,  # (nb, every, J, 2, N) the segment's recomputed records
     seg_bsa: np.ndarray,  # (nb, every, 3, N)
@@ -209,7 +210,7 @@ def _segment_backward(  # noqa: PLR0913
     B, N = out.shape[1], out.shape[3]
     M = gd.shape[1]
     nb = gu.shape[0]
-    ptr, cols, vals = csr[0], csr[1], csr[2]
+    ptr, cols, vals = gcsr[0], gcsr[1], gcsr[2]
     use_csr = ptr.shape[0] > 0
     who = np.empty(N, dtype=np.int64)
     for t in range(t1 - 1, t0 - 1, -1):
@@ -245,9 +246,10 @@ def _segment_backward(  # noqa: PLR0913
             gn = gnext[pp]
             for n in range(N):
                 gn[n] = _0
-        # gnext = (gd rec_grad) W_rec^T, each sum in m ascending order, one fused multiply-add
-        # (one rounding) per term in both the sparse and the dense loops, so that they agree bit
-        # for bit (a zero weight's term fma(0, g, acc) = acc adds nothing)
+        # gnext = (gd rec_grad) W_rec^T, each sum in the order of w_rec_t's rows (m ascending, or
+        # merged: post ascending), one fused multiply-add (one rounding) per term in both the
+        # sparse and the dense loops, so that they agree bit for bit (a zero weight's term
+        # fma(0, g, acc) = acc adds nothing)
         if has_rec and rec_grad != _0 and use_csr:  # the same sums over the non-zeros
             for pp in range(nb):
                 gn = gnext[pp]
@@ -257,6 +259,34 @@ def _segment_backward(  # noqa: PLR0913
                     for e in range(ptr[n], ptr[n + 1]):
                         acc = fma32(vals[e], gdp[cols[e]] * rec_grad, acc)  # type: ignore[call-arg]
                     gn[n] = acc
+        elif has_rec and rec_grad != _0 and merged:
+            # one N x N pass: row q of w_rec_t holds +w where the pair's synapse is type 0 and -w
+            # where it is type 1, whose term (-w) (-g) equals w g exactly; four rows per pass
+            q4 = N - N % 4
+            for q in range(0, q4, 4):
+                w0, w1, w2, w3 = w_rec_t[q], w_rec_t[q + 1], w_rec_t[q + 2], w_rec_t[q + 3]
+                for pp in range(nb):
+                    gdp = gd[pp]
+                    a0, a1 = gdp[q] * rec_grad, gdp[q + 1] * rec_grad
+                    a2, a3 = gdp[q + 2] * rec_grad, gdp[q + 3] * rec_grad
+                    b0, b1 = -(gdp[N + q] * rec_grad), -(gdp[N + q + 1] * rec_grad)
+                    b2, b3 = -(gdp[N + q + 2] * rec_grad), -(gdp[N + q + 3] * rec_grad)
+                    gn = gnext[pp]
+                    for n in range(N):
+                        x0, x1, x2, x3 = w0[n], w1[n], w2[n], w3[n]
+                        v = fma32(x0, a0 if x0 > _0 else b0, gn[n])  # type: ignore[call-arg]
+                        v = fma32(x1, a1 if x1 > _0 else b1, v)
+                        v = fma32(x2, a2 if x2 > _0 else b2, v)
+                        gn[n] = fma32(x3, a3 if x3 > _0 else b3, v)
+            for q in range(q4, N):
+                w = w_rec_t[q]
+                for pp in range(nb):
+                    a = gd[pp, q] * rec_grad
+                    b = -(gd[pp, N + q] * rec_grad)
+                    gn = gnext[pp]
+                    for n in range(N):
+                        x0 = w[n]
+                        gn[n] = fma32(x0, a if x0 > _0 else b, gn[n])  # type: ignore[call-arg]
         elif has_rec and rec_grad != _0:  # counts of bin t - 1 reach bin t through W_rec
             # four rows of W_rec^T per pass over gnext: a quarter of its loads and stores, the
             # same operations in the same order (m ascending) as one row at a time
@@ -290,9 +320,11 @@ def _block(  # noqa: PLR0913, PLR0915
     ev_ch: np.ndarray,  # x's channels with events (hil.sim.fused.events)
     w_in: np.ndarray,  # (Nin, M) input weight currents [A]
     w_rec: np.ndarray,  # (N, M) recurrent weight currents [A]
-    w_rec_t: np.ndarray,  # (M, N) W_rec transposed
+    w_rec_t: np.ndarray,  # (M, N) W_rec transposed, or (N, N) merged (see `merged_types`)
+    merged: bool,
     has_rec: bool,
     csr: tuple,  # (indptr, cols, vals) of w_rec (hil.sim.sparse.fanout), or empty: dense rows
+    gcsr: tuple,  # the same entries in w_rec_t's order, for g W_rec^T
     rec_grad: np.float32,
     noise: np.ndarray,  # (I, B, T, N) or (I, B, 1, N) zeros
     has_noise: bool,
@@ -374,7 +406,8 @@ def _block(  # noqa: PLR0913, PLR0915
                 seg_ut[pp, : t1 - t0], seg_bsa[pp, : t1 - t0], no_ck, every,
             )  # fmt: skip
         _segment_backward(
-            t0, t1, p0, gout, out, spikes0, x, ev_ptr, ev_ch, w_rec_t, has_rec, csr, rec_grad, seg_ut, seg_bsa,
+            t0, t1, p0, gout, out, spikes0, x, ev_ptr, ev_ch, w_rec_t, merged, has_rec, gcsr, rec_grad,
+            seg_ut, seg_bsa,
             syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, gu, gisyn,
             giahp, gnext, gd, gmean, gi, gr,
         )  # fmt: skip
@@ -390,9 +423,11 @@ def _backward(  # noqa: PLR0913
     ev_ch: np.ndarray,  # x's channels with events (hil.sim.fused.events)
     w_in: np.ndarray,  # (Nin, M)
     w_rec: np.ndarray,  # (N, M)
-    w_rec_t: np.ndarray,  # (M, N) W_rec transposed
+    w_rec_t: np.ndarray,  # (M, N) W_rec transposed, or (N, N) merged (see `merged_types`)
+    merged: bool,
     has_rec: bool,
     csr: tuple,
+    gcsr: tuple,
     rec_grad: np.float32,
     noise: np.ndarray,
     has_noise: bool,
@@ -416,7 +451,7 @@ def _backward(  # noqa: PLR0913
     """Pairs in `blocks` blocks, in parallel; the pairs of a block walk the bins in lockstep so
     that W_rec is read once per bin for all of them (rec_grad > 0)."""
     for blk in prange(blocks):
-        _block(gout, out, spikes0, x, ev_ptr, ev_ch, w_in, w_rec, w_rec_t, has_rec, csr, rec_grad, noise, has_noise, ck_state, every, t_end, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
+        _block(gout, out, spikes0, x, ev_ptr, ev_ch, w_in, w_rec, w_rec_t, merged, has_rec, csr, gcsr, rec_grad, noise, has_noise, ck_state, every, t_end, syn_jump, syn_decay, syn_mean, nrn, rows, io, gamma, h, has_ahp, fbg, blocks, g_in, g_rec, blk)  # fmt: skip
 
 
 # bins between the checkpoints the forward keeps; the backward recomputes each segment from one
@@ -448,10 +483,10 @@ class _Adjoint(torch.autograd.Function):
         M = len(k.types) * N
         if ctx.has_rec:
             w_r = np.ascontiguousarray(w_rec.numpy())
-            w_t = np.ascontiguousarray(w_rec.t().numpy())
+            w_t, merged, gcsr = recurrent_transpose(w_r, len(k.types), arr["csr"][:3])
         else:
             w_r = np.zeros((N, M), dtype=np.float32)
-            w_t = np.zeros((M, N), dtype=np.float32)
+            w_t, merged, gcsr = np.zeros((M, N), dtype=np.float32), False, arr["csr"][:3]
         with torch_threads() as threads:
             numba.set_num_threads(threads)
             blocks = min(threads, n_inst * B)
@@ -462,8 +497,8 @@ class _Adjoint(torch.autograd.Function):
             _backward(
                 np.ascontiguousarray(gout.to(torch.float32).numpy()), counts.numpy(), arr["spikes0"],
                 np.ascontiguousarray(x), arr["events"][0][0], arr["events"][1],
-                np.ascontiguousarray(w_in.numpy()), w_r, w_t,
-                ctx.has_rec, arr["csr"], np.float32(ctx.rec_grad), noise, bool(arr["has_noise"]), arr["ck_state"], arr["every"], arr["t_end"], arr["syn_jump"],
+                np.ascontiguousarray(w_in.numpy()), w_r, w_t, merged,
+                ctx.has_rec, arr["csr"], gcsr, np.float32(ctx.rec_grad), noise, bool(arr["has_noise"]), arr["ck_state"], arr["every"], arr["t_end"], arr["syn_jump"],
                 arr["syn_decay"], arr["syn_mean"], arr["nrn"], arr["rows"], np.float32(k.Io),
                 np.float32(k.gamma), np.float32(k.h), k.has_ahp, np.float32(ctx.feedback_grad),
                 blocks, g_in, g_rec,
@@ -471,6 +506,29 @@ class _Adjoint(torch.autograd.Function):
         g_in = torch.from_numpy(g_in.sum(0)) if ctx.needs_input_grad[0] else None
         g_rec = torch.from_numpy(g_rec.sum(0)) if ctx.has_rec and ctx.needs_input_grad[1] else None
         return g_in, g_rec, None, None, None, None, None, None, None, None
+
+
+def recurrent_transpose(w_rec: np.ndarray, n_types: int, csr: tuple) -> tuple:
+    """What the backward's g W_rec^T reads: (w_t, merged, gcsr).
+
+    w_rec (N, K N) weight currents [A] over the simulated types; csr: its compressed rows
+    (hil.sim.sparse.fanout) or empty arrays (dense rows). Where K = 2, every weight is >= 0 and no
+    (pre, post) pair has both types (signed weights: DynapNet, Weights.from_signed), w_t is one
+    signed (N, N) matrix, merged = True: w_t[post, pre] = +w of type 0, -w of type 1, and each sum
+    runs over post ascending, half the rows of the two type halves; gcsr holds csr's entries in
+    that order (post ascending within each row) so that the sparse loop adds the same terms in
+    the same order. Elsewhere w_t = w_rec^T (K N, N), merged = False, gcsr = csr."""
+    N = w_rec.shape[0]
+    pos = w_rec >= 0
+    if n_types != 2 or not pos.all() or ((w_rec[:, :N] != 0) & (w_rec[:, N:] != 0)).any():
+        return np.ascontiguousarray(w_rec.T), False, csr
+    w_t = np.ascontiguousarray((w_rec[:, :N] - w_rec[:, N:]).T)
+    ptr, cols, vals = csr
+    if ptr.shape[0] == 0:
+        return w_t, True, csr
+    rows = np.repeat(np.arange(N), np.diff(ptr))
+    order = np.lexsort((cols % N, rows))
+    return w_t, True, (ptr, np.ascontiguousarray(cols[order]), np.ascontiguousarray(vals[order]))
 
 
 def adjoint_applies(k: Constants, weights_shared: bool, times: bool) -> bool:
