@@ -4,7 +4,11 @@ factors) under a probe stimulus, against the same network deployed nominally on 
 
 `choose` uses that prediction to pick among candidate deployments (deploy's twin placement with
 and without mask compensation, and naive placement): the twin decides, the report says what it
-predicted for each, and nothing is switched without being reported.
+predicted for each, and nothing is switched without being reported. When the model's task is
+known, the twin also predicts each candidate's accuracy on VAL_SAMPLES samples of the task's
+validation split (the same twin simulation, batched over samples, classes read through the
+deployment's map as hil.deploy.evaluate reads a board), and that decides: what the deployment is
+for, rather than a probe's rates.
 
 Probe: Poisson input at PROBE_RATE_HZ on every input channel for PROBE_S seconds (seed
 PROBE_SEED), dt 1 ms. Predicted error: sqrt(mean((r - r_ref)^2)) / sqrt(mean(r_ref^2)) over the
