@@ -159,9 +159,35 @@ def test_hil_evaluate_checks_the_twin_and_reports_its_choice(
     assert main([*argv, "--board", "emu://?seed=3"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)["boards"]
     assert entry["twin_check"] == "silicon_id" and 0.0 <= entry["accuracy"] <= 1.0
-    predicted = entry["selection"]["predicted_rate_error"]
-    assert set(predicted) == {"twin", "twin, no mask compensation", "naive"}
-    assert entry["placement"] == entry["selection"]["chosen"] == min(predicted, key=predicted.get)
+    # the model names its task: the twin's predicted validation accuracy decides (highest wins),
+    # and the rate error is still reported
+    sel = entry["selection"]
+    acc, err = sel["predicted_accuracy"], sel["predicted_rate_error"]
+    assert set(acc) == set(err) == {"twin", "twin, no mask compensation", "naive"}
+    assert sel["criterion"] == "accuracy" and all(0.0 <= a <= 1.0 for a in acc.values())
+    best = [n for n in acc if acc[n] == max(acc.values())][0]  # ties: the earlier candidate
+    assert entry["placement"] == sel["chosen"] == best
+
+
+def test_the_twin_accuracy_prediction_reads_the_map_as_the_board_does(fn_model: Path) -> None:
+    # the prediction's sim path (task channels -> board channels, board neurons -> classes) on
+    # nominal currents must give the counts hil.deploy.evaluate reads from sim:// (the nominal
+    # simulator behind the Board interface, fed events one sample per run)
+    from hil.board import open_board
+    from hil.deploy.deploy import deploy, model_task
+    from hil.deploy.evaluate import board_counts
+    from hil.deploy.predict import simulated_class_counts, validation_subset
+    from hil.train.model import Model
+
+    model = Model.load(fn_model)
+    task = model_task(model)
+    assert task is not None and task.n_classes == 2  # frozen-noise: 2 val, 2 test samples
+    dep = deploy(model, n_chips=1)
+    for split in (validation_subset(task.val), task.test):
+        with open_board("sim://") as board:
+            want = board_counts(board, dep, split, task.dt)
+        got = simulated_class_counts(dep, split, task.dt)
+        assert want.sum() > 0 and np.array_equal(got, want)
 
 
 def test_heavy_tailed_fits_stay_finite(tmp_path: Path) -> None:

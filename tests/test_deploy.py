@@ -615,3 +615,35 @@ def test_a_model_tuned_from_the_naive_deployment_redeploys_naive(tmp_path: Path)
     assert deploy(model, twin=twin).config.content_hash() == naive.config.content_hash()
     model.training["finetune"]["deployed_as"] = "twin"
     assert deploy(model, twin=twin).config.content_hash() != naive.config.content_hash()
+
+
+def test_the_task_criterion_picks_the_highest_predicted_accuracy(monkeypatch) -> None:
+    """With a task, choose() decides by the twin's predicted validation accuracy (highest wins),
+    not by the rate error (lowest wins), when the two disagree; without a task, by the rate error;
+    ties keep the candidates' order. The two predictors are replaced by fixed numbers."""
+    from types import SimpleNamespace
+
+    from hil.deploy import predict
+    from hil.tasks import Split
+
+    names = ["twin", "twin, no mask compensation", "naive"]
+    cands = {n: SimpleNamespace(name=n) for n in names}
+    reference = SimpleNamespace(name="reference", network=SimpleNamespace(n_inputs=3))
+    rates = {"reference": 10.0, "twin": 14.0, "twin, no mask compensation": 12.0, "naive": 11.0}
+    acc = {"twin": 0.75, "twin, no mask compensation": 0.5, "naive": 0.25}
+    monkeypatch.setattr(predict, "simulated_rates", lambda d, s, t=None: np.full(4, rates[d.name]))
+    monkeypatch.setattr(predict, "predicted_accuracy", lambda d, split, dt, t: acc[d.name])
+    val = Split(np.zeros((300, 2, 3), dtype=np.uint8), np.arange(300) % 3)
+    task = SimpleNamespace(val=val, dt=1e-3)
+    best, pred, criterion = predict.choose(cands, reference, None, task)  # type: ignore[arg-type]
+    assert (best, criterion) == ("twin", "accuracy")
+    assert pred["accuracy"] == acc and pred["rate_error"]["naive"] == pytest.approx(0.1)
+    best, pred, criterion = predict.choose(cands, reference, None)  # type: ignore[arg-type]
+    assert (best, criterion, set(pred)) == ("naive", "rate_error", {"rate_error"})
+    acc.update({"twin, no mask compensation": 0.75})  # a tie: the earlier candidate
+    assert predict.choose(cands, reference, None, task)[0] == "twin"  # type: ignore[arg-type]
+    acc.update({"twin": 0.5})
+    assert predict.choose(cands, reference, None, task)[0] == "twin, no mask compensation"  # type: ignore[arg-type]
+    # the subset: VAL_SAMPLES samples spread over the split, every class kept
+    sub = predict.validation_subset(val)
+    assert len(sub) == predict.VAL_SAMPLES and set(sub.y.tolist()) == {0, 1, 2}

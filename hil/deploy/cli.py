@@ -146,10 +146,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Float simulation, emulated chips and boards on the model's task's test split."""
     from hil.artifacts import read_json
     from hil.board import open_board
-    from hil.deploy.deploy import deploy
+    from hil.deploy.deploy import deploy, model_task
     from hil.deploy.evaluate import board_accuracy
     from hil.deploy.placement import check_twin_board, load_twin
-    from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, unseen_chips
     from hil.train.model import Model
 
@@ -158,11 +157,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.twin is not None and len(args.board) > 1:
         raise HilError("argument --twin: a twin is one board's; give one --board with it")
     model = Model.load(args.model)
-    config = model.training.get("config") or {}
-    name, seed = config.get("task"), config.get("seed", 0)
-    if not isinstance(name, str) or not isinstance(seed, int):
+    task = model_task(model)
+    if task is None:
         raise HilError(f"{args.model}: training.config names no task and seed (not hil train's)")
-    task = get_task(name, seed, **(config.get("task_options") or {}))
     twin = load_twin(args.twin) if args.twin else None
     calibration = read_json(args.calibration, "calibration file") if args.calibration else None
     result: dict = {"float_sim_accuracy": float_accuracy(model, task.test), "boards": []}
@@ -393,6 +390,9 @@ def run_deploy(args: argparse.Namespace) -> int:
     selection = dep.report["placement"].get("selection")
     if selection is not None:
         summary["predicted_rate_error"] = selection["predicted_rate_error"]
+        summary["selection_criterion"] = selection["criterion"]
+        if selection["predicted_accuracy"] is not None:
+            summary["predicted_accuracy"] = selection["predicted_accuracy"]
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -404,7 +404,13 @@ def run_deploy(args: argparse.Namespace) -> int:
             + (
                 " (the twin predicts rate errors "
                 + ", ".join(f"{k} {v:.3f}" for k, v in summary["predicted_rate_error"].items())
-                + ")"
+                + (
+                    "; validation accuracies "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in summary["predicted_accuracy"].items())
+                    if "predicted_accuracy" in summary
+                    else ""
+                )
+                + f"; chosen by {summary['selection_criterion']})"
                 if selection is not None
                 else ""
             )

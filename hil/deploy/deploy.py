@@ -26,6 +26,7 @@ Map document (`<config stem>.map.json` beside the config):
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from hil.quantize.weights import (
     reference_gains,
     relative_rms_error,
 )
+from hil.tasks import Task
 from hil.train.model import Model
 
 MAP_SCHEMA = "hil.deploymap/1"
@@ -280,8 +282,10 @@ def deploy(
 
     With a twin, three deployments are candidates: twin placement with bias correction and mask
     compensation ("twin"), the same without mask compensation ("twin, no mask compensation") and
-    naive placement with nominal codes ("naive"); the twin predicts each one's rate error
-    (hil.deploy.predict) and the lowest wins (ties keep that order). The report's
+    naive placement with nominal codes ("naive"). When the model names its task (`model_task`),
+    the twin predicts each one's accuracy on the task's validation split and the highest wins;
+    otherwise the twin predicts each one's rate error and the lowest wins (hil.deploy.predict;
+    ties keep that order). The report's
     placement.selection has every prediction and the choice. `select=False`: no prediction, the
     first candidate that `compensate` allows. `naive=True`: naive placement, the twin only reports
     what lands on dead and hot neurons (the baseline the others are measured against).
@@ -312,19 +316,34 @@ def deploy(
     deps = {n: _deploy(net, report, twin, n, n_chips, calibration) for n in names}
     if len(deps) == 1:
         return deps[names[0]]
-    from hil.deploy.predict import PROBE_RATE_HZ, PROBE_S, PROBE_SEED, choose
+    from hil.deploy.predict import PROBE_RATE_HZ, PROBE_S, PROBE_SEED, VAL_SAMPLES, choose
 
     reference = _deploy(net, {}, None, "nominal", n_chips, None)
-    best, predicted = choose(deps, reference, twin)
+    task = model_task(model)
+    t0 = time.perf_counter()
+    best, predicted, criterion = choose(deps, reference, twin, task)
     dep = deps[best]
-    dep.report["placement"]["selection"] = {
-        "chosen": best,
-        "predicted_rate_error": predicted,
-        "how": (
+    methods = {
+        "rate_error": (
             f"hil.sim with the twin's currents, Poisson {PROBE_RATE_HZ:g} Hz on every input for "
             f"{PROBE_S:g} s (seed {PROBE_SEED}), against the nominal deployment on the nominal "
-            "chip (hil.deploy.predict)"
-        ),
+            "chip (hil.deploy.predict); lowest wins"
+        )
+    }
+    if task is not None:
+        n_val = min(VAL_SAMPLES, len(task.val))
+        methods["accuracy"] = (
+            f"hil.sim with the twin's currents on the {n_val} samples (evenly spaced) of the "
+            f"{task.name} validation split, classes read through the deployment's output map "
+            "(hil.deploy.predict); highest wins"
+        )
+    dep.report["placement"]["selection"] = {
+        "chosen": best,
+        "criterion": criterion,
+        "predicted_rate_error": predicted["rate_error"],
+        "predicted_accuracy": predicted.get("accuracy"),
+        "how": methods,
+        "wall_s": round(time.perf_counter() - t0, 3),
     }
     return dep
 
@@ -374,6 +393,18 @@ def _deploy(
     report["cores_used"] = placement.cores.tolist()
     report["chips_used"] = placement.n_chips
     return Deployment(config=config, network=net, placement=placement, report=report)
+
+
+def model_task(model: Model) -> Task | None:
+    """The task `model` was trained on, as its training.config names it (task, seed,
+    task_options: what `hil train` writes), or None when it names none."""
+    from hil.tasks import get_task
+
+    config = model.training.get("config") or {}
+    name, seed = config.get("task"), config.get("seed", 0)
+    if not isinstance(name, str) or not isinstance(seed, int):
+        return None
+    return get_task(name, seed, **(config.get("task_options") or {}))
 
 
 def twin_compensated(model: Model) -> bool:
