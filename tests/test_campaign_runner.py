@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hil.artifacts import write_atomic
+from hil.campaign import runner
 from hil.campaign.runner import Stage, run_stages
 from hil.errors import BoardURLError
 from hil.report.rundir import Run
@@ -78,6 +79,17 @@ def test_a_stage_whose_inputs_did_not_change_is_reused(tmp_path: Path) -> None:
     # a different run parameter redoes every stage
     go(tmp_path, toy(calls, src), {"p": 2})
     assert calls.n == {"first": 5, "second": 4, "third": 4}
+
+
+def test_other_code_redoes_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results of an older (or edited) hil are not reused: the code digest is in the fingerprint."""
+    calls, src = Calls(), {"value": 3}
+    go(tmp_path, toy(calls, src))
+    go(tmp_path, toy(calls, src))
+    assert calls.n == {"first": 2, "second": 1, "third": 1}
+    monkeypatch.setattr(runner, "code_digest", lambda: "0" * 64)
+    go(tmp_path, toy(calls, src))
+    assert calls.n == {"first": 3, "second": 2, "third": 2}
 
 
 def test_a_damaged_artifact_is_redone(tmp_path: Path) -> None:

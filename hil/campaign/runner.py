@@ -15,7 +15,8 @@ comparisons and checks to `ctx.run` (a hil.report Run); what it returns (a JSON 
 result, which the stages that name it in `inputs` read with `ctx.result(name)`.
 
 Resume. After a stage succeeds, `stages/<name>/stage.json` records its fingerprint: the sha256 of
-the stage's name and version, the run's parameters, and the records of the stages it names in
+the stage's name and version, hil's code (`code_digest`: a changed or upgraded hil reruns every
+stage instead of reusing what older code produced), the run's parameters, and the records of the stages it names in
 `inputs` (their results and the hashes of their files). A later run with the same fingerprint, whose
 files are all there with the same hashes, reuses the stage: its result, files, recordings, tables,
 comparisons and checks, without running it. A stage marked `always` runs every time, so that what
@@ -30,6 +31,7 @@ input (a board URL that cannot be opened as written) is re-raised, so that the c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -206,13 +208,26 @@ def _files(folder: Path, root: Path) -> dict[str, str]:
     }
 
 
+@functools.cache
+def code_digest() -> str:
+    """sha256 over hil's Python sources (relative path and bytes, in path order): the code that
+    produced a stage's output, so that resume never reuses results of other code."""
+    root = Path(hil.__file__).parent
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def fingerprint(stage: Stage, params: Mapping[str, Any], records: Mapping[str, dict]) -> str:
-    """sha256 of what a stage's output depends on: its name and version, hil's version, the run's
-    parameters, and its inputs' records (results but their message, and file hashes)."""
+    """sha256 of what a stage's output depends on: its name and version, hil's version and code
+    (`code_digest`), the run's parameters, and its inputs' records (results but their message,
+    and file hashes)."""
     doc = {
         "stage": stage.name,
         "version": stage.version,
         "hil": hil.__version__,
+        "code": code_digest(),
         "params": dict(params),
         "inputs": {
             n: {"result": _stable(records[n]["result"]), "files": records[n]["files"]}
