@@ -24,7 +24,7 @@ tests/test_emulator_accuracy.py checks the kernel against a scipy solution of th
 
 A presynaptic spike adds J = (1 - exp(-t_pulse/tau_s)) Igain_s/Itau_s Iw to the target synapse
 (precomputed per connection). e^x is a branch-free polynomial (`fexp`) so that the neuron loop
-vectorizes (AVX2/AVX-512), in float32 like the simulator: relative error below 1e-5 for |x| <= 20.
+vectorizes (AVX2/AVX-512), in float32 like the simulator: relative error below 1e-6 on [-50, 20].
 The state keeps e^u - 1 and e^(gamma u) - 1 beside u (updated with u), so a step evaluates three
 exponentials. Each call works on copies of the state and parameters laid out with rows one cache
 line apart (rows of exactly 4 KiB map to the same cache sets and evict one another).
@@ -96,9 +96,13 @@ _IH_SCALE = np.float32(np.sqrt(3.0) / 256)
 # float32 constants (a Python float literal would promote the loops to float64)
 F = np.float32
 DTYPE = np.float32  # the kernel's state and parameter arrays
-_0, _1, _HALF, _1_6, _1_24 = F(0), F(1), F(0.5), F(1 / 6), F(1 / 24)
-_1_120, _1_720 = F(1 / 120), F(1 / 720)
-_1_64, _2, _MIN_Z, _MAX_Z, _SMALL_Z = F(1 / 64), F(2), F(-50), F(20), F(1e-3)
+_0, _1, _HALF, _1_6 = F(0), F(1), F(0.5), F(1 / 6)
+_LOG2E, _LN2 = F(1 / np.log(2)), F(np.log(2))
+# fexp's polynomial (a relative-error weighted Chebyshev fit of e^f on |f| <= ln(2)/2, refined by
+# Lawson iterations toward minimax)
+_E1, _E2, _E3 = F(0.9999997071884875), F(0.49999149529758535), F(0.16667636197783808)
+_E4, _E5 = F(0.04189792938736108), F(0.008290314528937545)
+_MIN_Z, _MAX_Z, _SMALL_Z = F(-50), F(20), F(1e-3)
 _MINUS1, _MINUS2, _IH_MEAN = F(-1), F(-2), F(510)
 _FLUSH = F(1e-30)  # currents below this [A] are flushed to 0 (no denormals)
 _TINY, _NEVER = F(1e-30), F(1e30)
@@ -106,20 +110,53 @@ _D_MAX = F(0.5)  # longest tangent step in u that the predictor + one Newton ste
 _MAX_U = F(20)  # fexp's range; u never exceeds ln(Ispkthr / Io) < 15
 
 
+def _rint_typing(typingctx, x):  # noqa: ANN001, ANN202, ARG001
+    """x rounded to the nearest integer (ties to even), as a float32 (llvm.rint, which the loop
+    vectorizer turns into a vector rounding: vrndscaleps)."""
+    sig = types.float32(types.float32)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        f32 = ir.FloatType()
+        rint = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(f32, [f32]), "llvm.rint.f32"
+        )
+        return builder.call(rint, [args[0]])
+
+    return sig, codegen
+
+
+_rint: Any = intrinsic(_rint_typing)
+
+
+def _ldexp_typing(typingctx, p, k):  # noqa: ANN001, ANN202, ARG001
+    """p 2^k for a float32 p and an integral float32 k, by adding k to p's exponent bits (no
+    checks: p 2^k must be a normal float32)."""
+    sig = types.float32(types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        shift = builder.shl(builder.fptosi(args[1], i32), ir.Constant(i32, 23))
+        return builder.bitcast(builder.add(bits, shift), ir.FloatType())
+
+    return sig, codegen
+
+
+_ldexp: Any = intrinsic(_ldexp_typing)
+
+
 @njit(inline="always", fastmath=True)
 def fexp(x: np.float32) -> np.float32:
-    """e^x for -50 <= x <= 20 without branches, in float32: (Taylor_6(x/64))^64.
+    """e^x for -50 <= x <= 20 without branches, in float32: 2^k p(x - k ln 2), k = rint(x/ln 2).
 
-    Relative error below 1e-5 for |x| <= 20 (float32 rounding through 6 squarings: ~4e-6)."""
-    y = x * _1_64
-    p = _1 + y * (_1 + y * (_HALF + y * (_1_6 + y * (_1_24 + y * (_1_120 + y * _1_720)))))
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return p
+    p: a degree-5 polynomial, near-minimax for the relative error of e^f on |f| <= ln(2)/2 (9e-8);
+    with float32 rounding the relative error stays below 1e-6 (tests/test_emulator_engine.py).
+    |k| <= 73 there, so 2^k p is a normal float32. ln 2 in float32 is 1.9e-9 off, which shifts f
+    by at most 73 times that (1.4e-7). p(0) = 1: e^0 is exactly 1."""
+    k = _rint(x * _LOG2E)
+    f = x - k * _LN2
+    p = _1 + f * (_E1 + f * (_E2 + f * (_E3 + f * (_E4 + f * _E5))))
+    return _ldexp(p, k)
 
 
 @njit(inline="always")
@@ -219,9 +256,11 @@ def _membrane(
 ) -> None:
     """One membrane step of the first n neurons (module docstring).
 
-    spk[i] = spike time inside the step [s]; -1: no spike; -2: no spike, and the step in u was
-    too long for the predictor: then u[i] holds an upper bound of the new u and eu[i] the new y,
-    for `_invert` to finish.
+    spk[i] = -1: no spike; -2: no spike, and the step in u was too long for the predictor: then
+    u[i] holds an upper bound of the new u and eu[i] the new y, for `_invert` to finish; 0: a
+    spike, whose time inside the step `_scan` computes from what u[i], eu[i] and eg[i] then hold
+    (the step's rise in y, y before the step and the active time [s]: the division that places
+    the spike is made only for the few neurons that spike).
     """
     for i in range(n):
         m_h = iahp[i] * mh[i]
@@ -235,20 +274,27 @@ def _membrane(
         minf = gain[i] * (max(base, _0) - sink)
         g = igain[i]
         den = cur + g  # dy/du
-        inv_den = _1 / den
         fbk = fb[i] * (_1 + eg[i])  # Ia / Itau
         force = minf - a * cur + fbk * den  # tau dy/dt
-        jac = (fbk - a) * cur * inv_den + gamma * fbk  # d force / dy
         r = timer[i]
         # active time: a refractory period that ended inside the last step (timer < 0) adds the
         # rest of that step, which the membrane integrates now
         act = max(h - r, _0)
         timer[i] = max(r - h, _0)
         c = act * inv_tau[i]
-        z = c * jac
+        # z = c dforce/dy = c ((fbk - a) cur / den + gamma fbk) = zn / den; 1/den and 1/z from one
+        # division: q = 1 / (den zs), zs = zn (|z| >= 1e-3) or den (|z| < 1e-3, phi from its
+        # series). den >= Io (0.5 pA nominal) and den <= Io e^20 + Igain < 1e-3 A, |z| >= 1e-3, so
+        # den zs lies within [1e-3 Io^2, 1e-6 max(|z|, 1)]: far from float32's range limits
+        # (1e-38 .. 3e38) for any Io above 1e-17 A and any finite z.
+        zn = c * ((fbk - a) * cur + gamma * fbk * den)
+        small = abs(zn) < _SMALL_Z * den
+        zs = den if small else zn
+        q = _1 / (den * zs)
+        inv_den = zs * q
+        z = zn * inv_den
         ez = fexp(min(max(z, _MIN_Z), _MAX_Z))
-        small = abs(z) < _SMALL_Z
-        phi = _1 + z * (_HALF + z * _1_6) if small else (ez - _1) / (z if not small else _1)
+        phi = _1 + z * (_HALF + z * _1_6) if small else (ez - _1) * (den * (den * q))
         dy = c * force * phi
         y0 = cur + g * ui
         y1 = y0 + dy
@@ -262,13 +308,11 @@ def _membrane(
         step = (io * e + g * up - y1) / (io * e + g)
         un = up - step
         sg = gamma * step
-        u[i] = ui + d if big else max(un, _0)
-        eu[i] = y1 if big else max(e * (_1 - step * (_1 - _HALF * step)) - _1, _0)
-        eg[i] = max(e_g * (_1 - sg * (_1 - _HALF * sg)) - _1, _0)
-        yt = ythr[i]
-        frac = min(max((yt - y0) / max(dy, _TINY), _0), _1)
-        t_spike = max(h - act + frac * act, _0)
-        spk[i] = t_spike if y1 >= yt else (_MINUS2 if big else _MINUS1)
+        fire = y1 >= ythr[i]
+        u[i] = dy if fire else (ui + d if big else max(un, _0))
+        eu[i] = y0 if fire else (y1 if big else max(e * (_1 - step * (_1 - _HALF * step)) - _1, _0))
+        eg[i] = act if fire else max(e_g * (_1 - sg * (_1 - _HALF * sg)) - _1, _0)
+        spk[i] = _0 if fire else (_MINUS2 if big else _MINUS1)
 
 
 @njit(error_model="numpy", cache=True)
@@ -335,6 +379,7 @@ def _scan(
     tref: np.ndarray,
     ahp: np.ndarray,
     ahp_jump: np.ndarray,
+    ythr: np.ndarray,
     lo: int,
     k: int,
     io: np.float32,
@@ -346,9 +391,10 @@ def _scan(
     out_t: np.ndarray,
 ) -> int:
     """After `_membrane` of the neurons lo.. (the rows given are theirs, from lo on): finish long
-    steps in u, reset the neurons that spiked (refractory timer, AHP charge) and write their spikes
-    from out position nout on (in neuron order); returns the next position. Blocks of neurons with
-    nothing to do are skipped."""
+    steps in u, place the spikes inside the step (linear interpolation of y between its values
+    before and after the step, over the active time), reset the neurons that spiked (refractory
+    timer, AHP charge) and write their spikes from out position nout on (in neuron order); returns
+    the next position. Blocks of neurons with nothing to do are skipped."""
     for b0 in range(0, spk.shape[0], BLOCK):  # whole blocks (`Plan`)
         if not _any_busy(spk, b0, BLOCK):
             continue
@@ -359,7 +405,10 @@ def _scan(
                 u[i] = ui
                 eu[i] = np.expm1(ui)
                 eg[i] = np.expm1(gamma * ui)
-            elif t_in >= _0:
+            elif t_in >= _0:  # a spike: u, eu, eg hold the rise in y, y before, the active time
+                act = eg[i]
+                frac = min(max((ythr[i] - eu[i]) / max(u[i], _TINY), _0), _1)
+                t_in = max(dt - act + frac * act, _0)
                 u[i] = _0
                 eu[i] = _0
                 eg[i] = _0
@@ -536,8 +585,8 @@ def _thread(
         par = (k - k0) & 1
         marks[par, tid, 0] = written[tid]
         marks[par, tid, 1] = _scan(
-            spk, u, eu, eg, timer, igain, tref, jh, ahp_jump, lo, k, io, gamma, dt, written[tid],
-            my_step, my_neuron, my_t,
+            spk, u, eu, eg, timer, igain, tref, jh, ahp_jump, ythr, lo, k, io, gamma, dt,
+            written[tid], my_step, my_neuron, my_t,
         )  # fmt: skip
         if threads > 1:
             _store_release(sync, tid * _SYNC_STRIDE, k - k0 + 1)
