@@ -336,6 +336,8 @@ def _membrane(
         s_y1[i] = y0 if fire else y1
         spk[i] = act if fire else (_MINUS2 if big else _MINUS1)
     for i in range(n):
+        # where spk != -1, up is what u becomes (not a prediction, and it may leave fexp's range):
+        # e, e_g and step are then not used, and eg is set by `_scan`
         up = s_up[i]
         y1 = s_y1[i]
         g = igain[i]
@@ -374,7 +376,7 @@ def _invert(y: float, u_hi: float, io: float | np.float32, g: float) -> float:
 BLOCK = 64  # neurons per block (spike scan; thread ranges are whole blocks, cache-line aligned)
 _J = N_SROWS  # pending charges J (N_JROWS rows) [A]
 _P = _J + N_JROWS  # parameters (N_PROWS rows)
-_SPK = _P + N_PROWS  # spike time inside the step [s], -1 or -2 (see _membrane)
+_SPK = _P + N_PROWS  # a spike (its active time [s], >= 0), -1 or -2 (see _membrane)
 _YTHR = _SPK + 1  # y at the threshold [A]
 _UP, _Y1 = _YTHR + 1, _YTHR + 2  # scratch rows of `_membrane` (predicted u, new y [A])
 _WROWS = _YTHR + 3
