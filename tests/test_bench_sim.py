@@ -43,6 +43,11 @@ def test_speedups_tag_names_the_size() -> None:
         "speedup_fwd_b1_n1024": 3.0, "speedup_fwdbwd_b1_n1024": 3.0,
         "speedup_mismatch_100_vmap_n1024": 2.0, "speedup_mismatch_100_vmap_sharedw_n1024": 1.0,
     }  # fmt: skip
+    peer |= {"mismatch_100_vmap_s": None, "mismatch_100_vmap_skipped": "skipped (--no-full-vmap)"}
+    out = speedups({"": _times(True, 1.0)}, peer, names=sim.WORKLOADS[:-1], tag="_n1024")
+    assert out["speedup_mismatch_100_vmap_n1024"] is None
+    assert out["speedup_mismatch_100_vmap_n1024_null_reason"] == "skipped (--no-full-vmap)"
+    assert out["speedup_mismatch_100_vmap_sharedw_n1024"] == 1.0
 
 
 def _args(*argv: str):
@@ -62,14 +67,14 @@ def test_neurons_runs_that_size_and_suffixes_its_keys(monkeypatch) -> None:
     peer is handed the same network, and every key ends _n32; the N = 256 part does not run."""
     seen: list[tuple[int, ...]] = []
 
-    def fake_peer(args, w_in, w_rec, full=True) -> dict:
-        seen.append((*w_in.shape, *w_rec.shape, full))
+    def fake_peer(args, w_in, w_rec, full=True, full_vmap=True) -> dict:
+        seen.append((*w_in.shape, *w_rec.shape, full, full_vmap))
         return _times(True, 1.0) | {"mismatch_100_vmap_s": 2.0, "mismatch_100_vmap_sharedw_s": 1.0}
 
     monkeypatch.setattr(sim, "_rockpool", fake_peer)
     args = _args("--json", "--neurons", "32", "--repeats", "1")
     out = sim.run(args)
-    assert seen == [(32, 32, 32, 32, False)]
+    assert seen == [(32, 32, 32, 32, False, True)]
     mine = out["hil_fused_n32"]
     for name in ("fwd_b1", "fwd_b32", "fwdbwd_b1", "fwdbwd_b32", "mismatch_100"):
         assert mine[f"{name}_s"] > 0
