@@ -13,14 +13,18 @@ default 30 % / 3-sigma), batch 1. Rockpool runs as Sequential(LinearJax, DynapSi
 100 (`speedup_mismatch_100`); `speedup_mismatch_100_vmap_sharedw` is the same jit(vmap) mapping
 only the parameters the mismatch deviates, so the (not deviated) weights enter once and the
 recurrent product is one (100, N) x (N, N) product per bin rather than 100 (1, N) x (N, N) ones
-(the same spikes: `mismatch_100_vmap_sharedw_equals_vmap`). Times are medians over repeats.
+(`mismatch_100_vmap_sharedw_equals_single`: instance 1 spikes as when run alone; `..._equals_vmap`:
+bit-identical to the all-parameter vmap, true at N = 256 but not at 1024, where the product adds in
+another order and a flipped spike changes the rest of the run). Times are medians over repeats.
 `--neurons 256,1024` runs the same workload at more sizes (recurrent s.d. 2/sqrt(N), input
 weights 4 * identity): N = 256 as described here, with unsuffixed keys (their names and meaning
 predate the option); any other N only hil.sim's default path (`hil_fused_n1024`: forward and full
 BPTT forward + backward at batch 1 and 32, 100 mismatch instances) and Rockpool (`rockpool_n1024`:
 jit, and both jit(vmap) mismatch peers; not the re-jit loop or the dt = 0.1 ms rate), with keys
 ending `_n1024` (`speedup_fwd_b32_n1024`, `speedup_fwdbwd_b32_n1024`,
-`speedup_mismatch_100_vmap_n1024`, ...).
+`speedup_mismatch_100_vmap_n1024`, ...). `--no-full-vmap` skips the all-parameter vmap at sizes
+other than 256 (about 4 min at N = 1024 on 2 cores); its speedup key is then null, with
+`<key>_null_reason`.
 The floor is the bare matrix multiplications of the same workload (torch, float32): the input
 projection plus one (batch, N) x (N, N) product per bin, and (floor_matmul_2types) the recurrent
 product hil.sim itself needs, with one matrix per simulated synapse type, (N, 2N) for AMPA + GABA.
