@@ -1,6 +1,7 @@
 """Fused forward + hand-written backward (adjoint) of `simulate` for gradients with respect to the
-weights: the forward is hil.sim.fused (recording u and the timer before every sub-step and the
-per-bin membrane inputs), the backward one numba kernel per (instance, batch) pair that walks the
+weights: the forward is hil.sim.fused (recording u, the timer and the results of the exp and log
+of every sub-step, hil.sim.fused.KEPT_ROWS, and the per-bin membrane inputs), the backward one
+numba kernel per (instance, batch) pair that walks the
 bins in reverse through exactly the chain rule torch's autograd applies to dynamics.step:
 the same surrogate, the same clamp/minimum conventions, the reset and refractory timing outside the
 gradient, the gradient through the membrane's feedback term scaled by feedback_grad and the one to
@@ -26,8 +27,8 @@ from numba import njit, prange
 
 from hil.errors import ConfigError
 from hil.sim.dynamics import Constants
-from hil.sim.fastmath32 import exp32, fma32, log32
-from hil.sim.fused import _pair, run_fused, torch_threads
+from hil.sim.fastmath32 import fma32
+from hil.sim.fused import KEPT, _pair, run_fused, torch_threads
 from hil.sim.records import State
 
 F = np.float32
@@ -38,7 +39,7 @@ _0, _1, _HALF, _1P5, _2 = F(0), F(1), F(0.5), F(1.5), F(2)
 def _bin_backward(  # noqa: PLR0913, PLR0915
     t: int,
     gout: np.ndarray,  # (T, N) dL/d counts
-    rec_ut: np.ndarray,  # (T, J, 2, N) u and timer before each sub-step
+    rec_ut: np.ndarray,  # (T, J, KEPT, N) each sub-step's hil.sim.fused.KEPT_ROWS
     rec_bsa: np.ndarray,  # (T, 3, N) base, sink, a
     syn_jump: np.ndarray,  # (K, N)
     syn_decay: np.ndarray,
@@ -62,7 +63,7 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
     J = rec_ut.shape[1]
     K = syn_jump.shape[0]
     inv_tau, inv_itau, ig = nrn[0], nrn[2], nrn[3]
-    gain, fb, u_th = nrn[4], nrn[5], nrn[8]
+    gain, u_th = nrn[4], nrn[8]
     ahp_jump, ahp_decay, ahp_mean = nrn[10], nrn[11], nrn[12]
     r_ampa, r_gaba, r_shunt = rows[0], rows[2], rows[3]
     # fresh local copies: LLVM knows they alias nothing, so the sub-step loop vectorizes
@@ -81,16 +82,18 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
         gminf[n] = _0
         ga[n] = _0
     for j in range(J - 1, -1, -1):
+        # one-dimensional rows: indexed ut[j, r, n] in the loop, six rows, it stopped vectorizing
+        u_j, tm_j, cur_j = ut[j, 0], ut[j, 1], ut[j, 2]
+        fbk_j, lg_j, cn_j = ut[j, 3], ut[j, 4], ut[j, 5]
         for n in range(N):
-            un = ut[j, 0, n]
-            tm = ut[j, 1, n]
+            un = u_j[n]
+            tm = tm_j[n]
             base, sink, a = rec_bsa[t, 0, n], rec_bsa[t, 1, n], rec_bsa[t, 2, n]
             act = min(max(h - tm, _0), h)
-            # forward, as dynamics.membrane_substep (no NMDA)
+            # forward, as dynamics.membrane_substep (no NMDA); its exp and log as the forward kept
+            cur, fbk, lg, cn = cur_j[n], fbk_j[n], lg_j[n], cn_j[n]
             minf = gain[n] * (max(base, _0) - sink)
-            cur = io * exp32(un)
             den = cur + ig[n]
-            fbk = fb[n] * exp32(gamma * un)
             force = (minf - a * cur) + fbk * den
             jac = (fbk - a) * cur / den + gamma * fbk
             hk = act * inv_tau[n]
@@ -100,10 +103,8 @@ def _bin_backward(  # noqa: PLR0913, PLR0915
             y = (cur + ig[n] * un) + dy
             A = un + dy / den
             q = max(y, io) / io
-            lg = log32(q)
             u1p = min(A, lg)
             u1 = max(u1p, _0)
-            cn = io * exp32(u1)
             D = cn + ig[n]
             Nn = (cn + ig[n] * u1) - y
             u2p = u1 - Nn / D
@@ -183,7 +184,7 @@ def _segment_backward(  # noqa: PLR0913
     has_rec: bool,
     gcsr: tuple,  # (indptr, cols, vals) of W_rec for g W_rec^T, in w_rec_t's order, or empty
     rec_grad: np.float32,
-    seg_ut: np.ndarray,  # (nb, every, J, 2, N) the segment's recomputed records
+    seg_ut: np.ndarray,  # (nb, every, J, KEPT, N) the segment's recomputed records
     seg_bsa: np.ndarray,  # (nb, every, 3, N)
     syn_jump: np.ndarray,  # (I, K, N)
     syn_decay: np.ndarray,
@@ -366,7 +367,7 @@ def _block(  # noqa: PLR0913, PLR0915
     gnext = np.zeros((nb, N), dtype=np.float32)
     gd = np.zeros((nb, M), dtype=np.float32)
     gmean = np.zeros((K + 1, N), dtype=np.float32)
-    seg_ut = np.empty((nb, every, J, 2, N), dtype=np.float32)
+    seg_ut = np.empty((nb, every, J, KEPT, N), dtype=np.float32)
     seg_bsa = np.empty((nb, every, 3, N), dtype=np.float32)
     seg_out = np.empty((every, N), dtype=np.float32)
     no_first = np.empty((0, N), dtype=np.float32)
@@ -403,7 +404,7 @@ def _block(  # noqa: PLR0913, PLR0915
                 x[b, t0:t1], ev_ptr[b, t0 : t1 + 1], ev_ch, w_in, w_rec, has_rec, csr, nz,
                 has_noise, syn_jump[i], syn_decay[i], syn_mean[i], nrn[i], rows, io, gamma, h,
                 t_end, has_ahp, False, ui, ti, si, hi, sp, seg_out[: t1 - t0], no_first,
-                seg_ut[pp, : t1 - t0], seg_bsa[pp, : t1 - t0], no_ck, every,
+                seg_ut[pp], seg_bsa[pp], no_ck, every,
             )  # fmt: skip
         _segment_backward(
             t0, t1, p0, gout, out, spikes0, x, ev_ptr, ev_ch, w_rec_t, merged, has_rec, gcsr, rec_grad,
@@ -568,6 +569,6 @@ def saved_bytes(counts: torch.Tensor) -> int:
     tensors = [t for t in node.saved_tensors if t is not None]
     n_inst, B, _, N = counts.shape
     J = node.k.substeps
-    segments = n_inst * B * CHECKPOINT_BINS * (2 * J + 3) * N * 4
+    segments = n_inst * B * CHECKPOINT_BINS * (KEPT * J + 3) * N * 4
     kept = sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in tensors)
     return kept + segments

@@ -35,6 +35,56 @@ _INF = F(np.inf)
 _TINY = F(np.finfo(np.float32).tiny)  # smallest normal float32; smaller values are flushed to 0
 
 
+@njit(inline="always", error_model="numpy")
+def _substep(  # noqa: PLR0913
+    un: np.float32,
+    tm: np.float32,
+    f: np.float32,
+    base: np.float32,
+    sink: np.float32,
+    a: np.float32,
+    m_nmda: np.float32,
+    if_nmda: np.float32,
+    gain: np.float32,
+    ig: np.float32,
+    fb: np.float32,
+    inv_tau: np.float32,
+    u_th: np.float32,
+    t_ref: np.float32,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    te: np.float32,
+    has_nmda: bool,
+) -> tuple:
+    """One membrane sub-step of one neuron: dynamics.membrane_substep, operation for operation
+    (without an NMDA synapse its gated term, an exact 0, is skipped: two divisions of the eight).
+    From u, timer and first spike time before it: (u, timer, first spike time, fired) after it
+    and cur, fbk, lg, cn (see KEPT_ROWS)."""
+    act = min(max(h - tm, _0), h)
+    tm = max(tm - h, _0)
+    cur = io * exp32(un)
+    drive = base + m_nmda / (_1 + if_nmda / cur) if has_nmda else base
+    minf = gain * (max(drive, _0) - sink)
+    den = cur + ig
+    fbk = fb * exp32(gamma * un)
+    force = (minf - a * cur) + fbk * den
+    jac = (fbk - a) * cur / den + gamma * fbk
+    hk = act * inv_tau
+    phi = _1 / (_1 - _HALF * min(hk * jac, _1P5))
+    dy = hk * force * phi
+    y = (cur + ig * un) + dy
+    lg = log32(max(y, io) / io)
+    unew = max(min(un + dy / den, lg), _0)
+    cn = io * exp32(unew)
+    unew = max(unew - ((cn + ig * unew) - y) / (cn + ig), _0)
+    fired = unew - u_th >= _0
+    frac = min(max((u_th - un) / max(unew - un, _MIN_DU), _0), _1)
+    tm = tm + ((t_ref - (_1 - frac) * act) - tm) if fired else tm
+    f = (te - act) + frac * act if fired and f == _INF else f
+    return _0 if fired else unew, tm, f, fired, cur, fbk, lg, cn
+
+
 @njit(cache=True, error_model="numpy")
 def _membrane(  # noqa: PLR0913
     ui: np.ndarray,  # (N,) u = ln(Imem / Io), updated
@@ -58,36 +108,68 @@ def _membrane(  # noqa: PLR0913
     te: np.float32,
     has_nmda: bool,
 ) -> None:
-    """One membrane sub-step of every neuron: dynamics.membrane_substep, operation for operation
-    (without an NMDA synapse its gated term, an exact 0, is skipped: two divisions of the eight).
-    A separate function so that it vectorizes."""
+    """One membrane sub-step of every neuron (`_substep`). A separate function so that it
+    vectorizes."""
     for n in range(ui.shape[0]):
-        un = ui[n]
-        tm = ti[n]
-        act = min(max(h - tm, _0), h)
-        tm = max(tm - h, _0)
-        cur = io * exp32(un)
-        drive = base[n] + m_nmda[n] / (_1 + if_nmda[n] / cur) if has_nmda else base[n]
-        minf = gain[n] * (max(drive, _0) - sink[n])
-        den = cur + ig[n]
-        fbk = fb[n] * exp32(gamma * un)
-        a = aa[n]
-        force = (minf - a * cur) + fbk * den
-        jac = (fbk - a) * cur / den + gamma * fbk
-        hk = act * inv_tau[n]
-        phi = _1 / (_1 - _HALF * min(hk * jac, _1P5))
-        dy = hk * force * phi
-        y = (cur + ig[n] * un) + dy
-        unew = max(min(un + dy / den, log32(max(y, io) / io)), _0)
-        cn = io * exp32(unew)
-        unew = max(unew - ((cn + ig[n] * unew) - y) / (cn + ig[n]), _0)
-        fired = unew - u_th[n] >= _0
-        frac = min(max((u_th[n] - un) / max(unew - un, _MIN_DU), _0), _1)
-        ti[n] = tm + ((t_ref[n] - (_1 - frac) * act) - tm) if fired else tm
-        f = fst[n]
-        fst[n] = (te - act) + frac * act if fired and f == _INF else f
+        u, tm, f, fired, _, _, _, _ = _substep(
+            ui[n], ti[n], fst[n], base[n], sink[n], aa[n], m_nmda[n], if_nmda[n], gain[n], ig[n],
+            fb[n], inv_tau[n], u_th[n], t_ref[n], io, gamma, h, te, has_nmda,
+        )  # fmt: skip
+        ui[n] = u
+        ti[n] = tm
+        fst[n] = f
         count[n] += _1 if fired else _0
-        ui[n] = _0 if fired else unew
+
+
+# what the adjoint reads of each sub-step (`_membrane_kept`): u and the refractory timer before
+# it, Io e^u, the feedback current, the log bound of the implicit step and Io e^u1 after its first
+# stage, so that the backward computes none of the sub-step's exp and log again
+KEPT_ROWS = ("u", "timer", "cur", "fbk", "lg", "cn")
+KEPT = len(KEPT_ROWS)
+
+
+@njit(cache=True, error_model="numpy")
+def _membrane_kept(  # noqa: PLR0913
+    ui: np.ndarray,
+    ti: np.ndarray,
+    fst: np.ndarray,
+    count: np.ndarray,
+    base: np.ndarray,
+    sink: np.ndarray,
+    aa: np.ndarray,
+    m_nmda: np.ndarray,
+    if_nmda: np.ndarray,
+    gain: np.ndarray,
+    ig: np.ndarray,
+    fb: np.ndarray,
+    inv_tau: np.ndarray,
+    u_th: np.ndarray,
+    t_ref: np.ndarray,
+    io: np.float32,
+    gamma: np.float32,
+    h: np.float32,
+    te: np.float32,
+    has_nmda: bool,
+    k_cur: np.ndarray,  # (N,) outputs: rows cur, fbk, lg, cn of KEPT_ROWS
+    k_fbk: np.ndarray,
+    k_lg: np.ndarray,
+    k_cn: np.ndarray,
+) -> None:
+    """`_membrane`, also writing the sub-step's cur, fbk, lg and cn. One-dimensional outputs:
+    written through one (4, N) array, the loop stopped vectorizing (7x slower)."""
+    for n in range(ui.shape[0]):
+        u, tm, f, fired, cur, fbk, lg, cn = _substep(
+            ui[n], ti[n], fst[n], base[n], sink[n], aa[n], m_nmda[n], if_nmda[n], gain[n], ig[n],
+            fb[n], inv_tau[n], u_th[n], t_ref[n], io, gamma, h, te, has_nmda,
+        )  # fmt: skip
+        ui[n] = u
+        ti[n] = tm
+        fst[n] = f
+        count[n] += _1 if fired else _0
+        k_cur[n] = cur
+        k_fbk[n] = fbk
+        k_lg[n] = lg
+        k_cn[n] = cn
 
 
 @njit(cache=True, error_model="numpy")
@@ -120,13 +202,13 @@ def _pair(  # noqa: PLR0913, PLR0915
     sp: np.ndarray,
     out: np.ndarray,  # (T, N) spike counts
     first: np.ndarray,  # (T, N) first spike times [s], or (0, N)
-    rec_ut: np.ndarray,  # (T, J, 2, N): u and timer before each sub-step, or (0, J, 2, N)
+    rec_ut: np.ndarray,  # (T, J, KEPT, N): each sub-step's KEPT_ROWS, or (0, J, KEPT, N)
     rec_bsa: np.ndarray,  # (T, 3, N): base, sink and a of each bin, or (0, 3, N)
     ck_state: np.ndarray,  # (S, 3 + K, N): u, timer, iahp, isyn at every `every`-th bin start
     every: int,
 ) -> None:
     """The whole time loop of one (instance, batch) pair; records what the adjoint
-    (hil.sim.adjoint) needs when rec_ut has T rows, and the state every `every` bins (a
+    (hil.sim.adjoint) needs when rec_ut has rows (at least T), and the state every `every` bins (a
     checkpoint the adjoint recomputes from) when ck_state has rows."""
     record = rec_ut.shape[0] > 0
     checkpoint = ck_state.shape[0] > 0
@@ -228,13 +310,19 @@ def _pair(  # noqa: PLR0913, PLR0915
                 rec_bsa[t, 2, n] = aa[n]
         for j in range(t_end.shape[0]):
             if record:
+                kt = rec_ut[t, j]
                 for n in range(N):
-                    rec_ut[t, j, 0, n] = ui[n]
-                    rec_ut[t, j, 1, n] = ti[n]
-            _membrane(
-                ui, ti, fst, count, base, sink, aa, m_nmda, if_nmda, gain, ig, fb, inv_tau,
-                u_th, t_ref, io, gamma, h, t_end[j], r_nmda < K,
-            )  # fmt: skip
+                    kt[0, n] = ui[n]
+                    kt[1, n] = ti[n]
+                _membrane_kept(
+                    ui, ti, fst, count, base, sink, aa, m_nmda, if_nmda, gain, ig, fb, inv_tau,
+                    u_th, t_ref, io, gamma, h, t_end[j], r_nmda < K, kt[2], kt[3], kt[4], kt[5],
+                )  # fmt: skip
+            else:
+                _membrane(
+                    ui, ti, fst, count, base, sink, aa, m_nmda, if_nmda, gain, ig, fb, inv_tau,
+                    u_th, t_ref, io, gamma, h, t_end[j], r_nmda < K,
+                )  # fmt: skip
         if has_ahp:
             for n in range(N):
                 v = hi[n] * ahp_decay[n] + ahp_jump[n] * count[n]
@@ -311,7 +399,7 @@ def _run(  # noqa: PLR0913
     spikes: np.ndarray,  # (I, B, N) last bin's counts
     out: np.ndarray,  # (I, B, T, N) spike counts
     first: np.ndarray,  # (I, B, T, N) first spike time in the bin [s], or (I, B, 0, N)
-    rec_ut: np.ndarray,  # (I, B, T, J, 2, N) or (I, B, 0, J, 2, N): see _pair
+    rec_ut: np.ndarray,  # (I, B, T, J, KEPT, N) or (I, B, 0, J, KEPT, N): see _pair
     rec_bsa: np.ndarray,  # (I, B, T, 3, N) or (I, B, 0, 3, N)
     ck_state: np.ndarray,  # (I, B, S, 3 + K, N) or (I, B, 0, 3 + K, N): see _pair
     every: int,
@@ -414,7 +502,7 @@ def run_fused(
     out = np.empty((n_inst, B, T, N), dtype=np.float32)
     first = np.full((n_inst, B, T if times else 0, N), np.inf, dtype=np.float32)
     J, Tr = k.substeps, T if record else 0
-    rec_ut = np.empty((n_inst, B, Tr, J, 2, N), dtype=np.float32)
+    rec_ut = np.empty((n_inst, B, Tr, J, KEPT, N), dtype=np.float32)
     rec_bsa = np.empty((n_inst, B, Tr, 3, N), dtype=np.float32)
     every = max(1, checkpoint)
     S = -(-T // every) if checkpoint > 0 else 0

@@ -22,7 +22,7 @@ from hil.errors import ConfigError
 from hil.sim.adjoint import adjoint_applies, run_adjoint
 from hil.sim.dynamics import DEFAULT_SUBSTEP, Constants, constants, step
 from hil.sim.fused import run_fused, sparse_rows
-from hil.sim.records import DTYPE, NeuronParams, State, Weights
+from hil.sim.records import AMPA, DTYPE, GABA, NeuronParams, State, Weights
 
 
 @dataclass
@@ -85,6 +85,11 @@ def _prepare(weights: Weights, types: Sequence[int] | None) -> _Prepared:
     asked = None if types is None else tuple(types)
 
     def build() -> _Prepared:
+        parts = weights.signed_parts() if asked is None else None
+        if parts is not None:
+            signed = _from_signed(parts)
+            if signed is not None:
+                return signed
         used = active_types(weights) if asked is None else asked
         has_rec = len(used) > 0 and bool((weights.w_rec[:, list(used)] != 0).any())
         w_rec = _cat(weights.w_rec, used) if has_rec else None
@@ -109,6 +114,24 @@ def _prepare(weights: Weights, types: Sequence[int] | None) -> _Prepared:
 
     _PREPARED[key] = (weakref.ref(weights, forget), stamp, prep)
     return prep
+
+
+def _from_signed(parts: tuple[torch.Tensor, ...]) -> _Prepared | None:
+    """_prepare's result from Weights.signed_parts (AMPA and GABA of w_in, then of w_rec): the
+    same types, values and gradients as active_types and _cat of the four-type tensors, without
+    the autograd path through them. None when no type is in use (the general path handles it)."""
+    with torch.no_grad():
+        on = [
+            (t, wi, wr)
+            for t, wi, wr in ((AMPA, parts[0], parts[2]), (GABA, parts[1], parts[3]))
+            if bool((wi != 0).any()) or bool((wr != 0).any())
+        ]
+        has_rec = any(bool((wr != 0).any()) for _, _, wr in on)
+    if not on:
+        return None
+    w_in = torch.cat([wi for _, wi, _ in on], dim=-1)
+    w_rec = torch.cat([wr for _, _, wr in on], dim=-1) if has_rec else None
+    return _Prepared(tuple(t for t, _, _ in on), w_in, w_rec, {})
 
 
 def input_drive(inputs: torch.Tensor, w_in: torch.Tensor, types: Sequence[int]) -> torch.Tensor:

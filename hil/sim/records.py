@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -196,11 +196,26 @@ class Weights:
 
     w_in: torch.Tensor
     w_rec: torch.Tensor
+    # set by from_signed only: its AMPA and GABA parts of w_in and w_rec and the tensors' versions
+    # then (see `signed_parts`); not an __init__ argument, so that `replace` does not carry it over
+    _signed: tuple | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("w_in", "w_rec"):
             t = getattr(self, name)
             _check_range(name, t, 0.0, math.inf, False, "finite weight currents >= 0 [A]")
+
+    def signed_parts(self) -> tuple[torch.Tensor, ...] | None:
+        """For weights made by `from_signed`: (AMPA of w_in, GABA of w_in, AMPA of w_rec, GABA of
+        w_rec), each (instances or 1, pre, post) [A], the tensors w_in[:, AMPA] etc. hold, with
+        their autograd history from the signed weights but not through the four-type tensors
+        (a cheaper path for simulate). None for other weights, or when any of these tensors or
+        the four-type ones was written in place since (their values may differ then)."""
+        if self._signed is None:
+            return None
+        parts, versions = self._signed
+        now = tuple(t._version for t in (self.w_in, self.w_rec, *parts))
+        return parts if now == versions else None
 
     @property
     def inputs(self) -> int:
@@ -227,11 +242,19 @@ class Weights:
             w_rec = torch.zeros(1, w_in.shape[-1], w_in.shape[-1], dtype=w_in.dtype)
         w_rec = w_rec if w_rec.dim() == 3 else w_rec.unsqueeze(0)
 
-        def split(w: torch.Tensor) -> torch.Tensor:
-            z = torch.zeros_like(w)
-            return torch.stack([torch.relu(w), z, torch.relu(-w), z], dim=1) * scale
+        p_in, n_in = torch.relu(w_in) * scale, torch.relu(-w_in) * scale
+        p_rec, n_rec = torch.relu(w_rec) * scale, torch.relu(-w_rec) * scale
 
-        return cls(split(w_in), split(w_rec))
+        def stack(p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+            z = torch.zeros_like(p)
+            return torch.stack([p, z, n, z], dim=1)
+
+        parts = (p_in, n_in, p_rec, n_rec)
+        s_in, s_rec = stack(p_in, n_in), stack(p_rec, n_rec)
+        versions = tuple(t._version for t in (s_in, s_rec, *parts))
+        weights = cls(s_in, s_rec)
+        object.__setattr__(weights, "_signed", (parts, versions))  # frozen: set once, here
+        return weights
 
 
 @dataclass
