@@ -1,7 +1,7 @@
 """`hil deploy MODEL --board URL [--calibration C.json] [--twin T.csv] -o CONFIG`: quantize, map
 and place a trained model on a board, write the config and its map, apply it.
-`hil finetune MODEL --board URL --twin T.csv --out TUNED.json`: chip-in-the-loop fine-tuning of
-that deployment (hil.deploy.finetune).
+`hil finetune MODEL --board URL --twin T.csv --out TUNED.json [--objective rates|task]`:
+chip-in-the-loop fine-tuning of that deployment (hil.deploy.finetune).
 `hil evaluate MODEL [--board URL ...] [--calibration C.json] [--twin T] --json`: accuracy in float
 simulation, on emulated chips in simulation (hil.train.evaluate) and on boards
 (hil.deploy.evaluate).
@@ -207,21 +207,26 @@ FT_HELP = "chip-in-the-loop fine-tuning: forward on the board, gradient from the
 FT_EPILOG = """examples:
   hil finetune model.json --board 'emu://?seed=3' --twin truth.csv --out tuned.json
   hil finetune model.json --board emu:// --twin truth.csv --out tuned.json --iterations 8 --json
+  hil finetune fn16.json --board 'emu://?seed=3' --twin twin.json --objective task --out t.json
 
-Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
-(Poisson input on every input channel at --rate for --duration), takes each network neuron's rate
-error against the same deployment on the nominal simulator (sim://: no mismatch, noise, dead or
-hot neurons), and moves the synapses' masks along the twin's gradient of that error
-(docs/deploy.md). Writes
-TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
-training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
-.config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the tuned model is
-marked twin-compensated: its base weights and masks are not corrected a second time). The errors
-printed are on held-out input (another Poisson seed, seed + 1) before and after tuning; the
-tuning input's history (in-sample, its best chose the result) is printed beside them.
-Board runs: iterations + 3 (the tuning runs and two held-out ones), plus two runs on the nominal
-simulator for the target rates. A twin of another board (chip count, or the board/silicon id
-a hil.twin/1 JSON names) is refused unless --force-twin."""
+Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board and
+moves the synapses' masks along the twin's gradient of the board's error (docs/deploy.md
+section 5). --objective rates (default): Poisson input on every input channel at --rate for
+--duration, each network neuron's rate error against the same deployment on the nominal simulator
+(sim://: no mismatch, noise, dead or hot neurons). --objective task: --samples K samples of the
+model's task's training split (evenly spaced, every class), one board run each, scored by the loss
+training minimizes (cross-entropy of logit_scale x class counts); the model must name its task
+(hil train writes it). Writes TUNED.json (hil.model/1 with the tuned masks in its quantized form
+and the history under training.finetune) and the tuned config + map beside it (TUNED stem +
+.config.json / .config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the
+tuned model is marked twin-compensated: its base weights and masks are not corrected a second
+time). What is printed is held out, before and after tuning: rates: the rate error on another
+Poisson seed (seed + 1); task: the accuracy on the task's test split, which tuning never uses.
+The tuning input's history (in-sample, its best chose the result) is printed beside it.
+Board runs: rates: iterations + 3 (the tuning runs and two held-out ones), plus two runs on the
+nominal simulator for the target rates; task: (iterations + 1) x K + 2 x the test split's size.
+A twin of another board (chip count, or the board/silicon id a hil.twin/1 JSON names) is refused
+unless --force-twin."""
 
 
 def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
