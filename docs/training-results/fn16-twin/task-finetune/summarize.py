@@ -4,7 +4,8 @@ Reads RES/bS/{,s1-}{none,noise}-task.{out,json,time} (the measure*.sh outputs; t
 training.finetune for the loss history), the `hil evaluate --twin` outputs of the task-selection
 study (../task-selection/bS/s{0,1}-MODE-twin.json: the same twin deployment, as a check that
 "before" is it) and, when present, RES/bS/noise-rates-eval.json (the rates objective's tuned
-model evaluated on the test split) and RES/bS/it10-noise-task.out (10 steps). Writes
+model evaluated on the test split), RES/bS/it10-noise-task.out (10 steps) and
+RES/bS/it10-noise-rates-eval.json (the rates objective, 10 steps). Writes
 summary.json and the per-board records (bS/*.finetune.json) beside this script; prints markdown.
 usage: PYTHONPATH=<hil checkout> python summarize.py RES"""
 
@@ -82,19 +83,20 @@ for prefix, seed in (("", "s0"), ("s1-", "s1")):
             f"{min(v['cpu_s'] for v in per.values()):.0f}-{max(v['cpu_s'] for v in per.values()):.0f} s\n"
         )
 
-extra: dict = {"rates": {}, "it10": {}}
+extra: dict = {"rates": {}, "it10": {}, "rates10": {}}
 for d in sorted(RES.glob("b74*")):
-    ev = d / "noise-rates-eval.json"
-    if ev.exists() and ev.stat().st_size:
-        r = json.loads((d / "noise-rates.out").read_text())
-        extra["rates"][d.name[1:]] = {
-            "test_accuracy": json.loads(ev.read_text())["boards"][0]["accuracy"],
-            "board_runs": r["board_runs"],
-            "rate_error_before": r["rate_error_before"],
-            "rate_error_after": r["rate_error_after"],
-        }
-        shutil.copy(d / "noise-rates.out", HERE / d.name / "noise-rates.out")
-        shutil.copy(ev, HERE / d.name / "noise-rates-eval.json")
+    for key, pre in (("rates", ""), ("rates10", "it10-")):
+        ev = d / f"{pre}noise-rates-eval.json"
+        if ev.exists() and ev.stat().st_size:
+            r = json.loads((d / f"{pre}noise-rates.out").read_text())
+            extra[key][d.name[1:]] = {
+                "test_accuracy": json.loads(ev.read_text())["boards"][0]["accuracy"],
+                "board_runs": r["board_runs"],
+                "rate_error_before": r["rate_error_before"],
+                "rate_error_after": r["rate_error_after"],
+            }
+            shutil.copy(d / f"{pre}noise-rates.out", HERE / d.name / f"{pre}noise-rates.out")
+            shutil.copy(ev, HERE / d.name / ev.name)
     it = d / "it10-noise-task.out"
     if it.exists() and it.stat().st_size:
         s = json.loads(it.read_text())
@@ -103,12 +105,16 @@ for d in sorted(RES.glob("b74*")):
         ft = json.loads((d / "it10-noise-task.json").read_text())["training"]["finetune"]
         (HERE / d.name / "it10-noise-task.finetune.json").write_text(json.dumps(ft, indent=1))
 base = summary.get("s0-noise", {}).get("boards", {})
-for key, name in (("rates", "rates objective (5 steps)"), ("it10", "task objective, 10 steps")):
+for key, name in (
+    ("rates", "rates objective (5 steps)"),
+    ("it10", "task objective, 10 steps"),
+    ("rates10", "rates objective, 10 steps"),
+):
     rows = extra[key]
     if len(rows) < 2:
         continue
     seeds = [s for s in rows if s in base]
-    x = [rows[s]["test_accuracy" if key == "rates" else "after"] for s in seeds]
+    x = [rows[s]["after" if key == "it10" else "test_accuracy"] for s in seeds]
     b = [base[s]["before"] for s in seeds]
     t5 = [base[s]["after"] for s in seeds]
     print(f"**s0 noise, {name}** ({len(seeds)} boards)\n")
@@ -119,5 +125,15 @@ for key, name in (("rates", "rates objective (5 steps)"), ("it10", "task objecti
     print(f"\n{name} - twin deployment {ci_text(x, b)}; - task objective 5 steps {ci_text(x, t5)}\n")
     extra[key + "_vs_twin"] = ci_text(x, b)
     extra[key + "_vs_task5"] = ci_text(x, t5)
+    if key == "rates10" and all(s in extra["it10"] for s in seeds):
+        t10 = [extra["it10"][s]["after"] for s in seeds]
+        extra["task10_vs_rates10"] = ci_text(t10, x)
+        print(f"task objective, 10 steps - rates objective, 10 steps {ci_text(t10, x)}\n")
+if len(extra["rates"]) >= 2:
+    seeds = [s for s in extra["rates"] if s in base]
+    t5 = [base[s]["after"] for s in seeds]
+    r5 = [extra["rates"][s]["test_accuracy"] for s in seeds]
+    extra["task5_vs_rates5"] = ci_text(t5, r5)
+    print(f"task objective, 5 steps - rates objective, 5 steps {ci_text(t5, r5)}\n")
 summary["extra"] = extra
 (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
