@@ -1,7 +1,7 @@
 """`hil deploy MODEL --board URL [--calibration C.json] [--twin T.csv] -o CONFIG`: quantize, map
 and place a trained model on a board, write the config and its map, apply it.
-`hil finetune MODEL --board URL --twin T.csv --out TUNED.json`: chip-in-the-loop fine-tuning of
-that deployment (hil.deploy.finetune).
+`hil finetune MODEL --board URL --twin T.csv --out TUNED.json [--objective rates|task]`:
+chip-in-the-loop fine-tuning of that deployment (hil.deploy.finetune).
 `hil evaluate MODEL [--board URL ...] [--calibration C.json] [--twin T] --json`: accuracy in float
 simulation, on emulated chips in simulation (hil.train.evaluate) and on boards
 (hil.deploy.evaluate).
@@ -15,10 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from hil import argtypes as at
 from hil.errors import HilError, quote
+
+if TYPE_CHECKING:
+    from hil.board import Board
+    from hil.deploy.deploy import Deployment
+    from hil.deploy.placement import Twin
+    from hil.tasks import Split, Task
+    from hil.train.model import Model
 
 T = TypeVar("T")
 HELP = "quantize, map and place a trained model (hil.model/1) on a board; write config + map"
@@ -200,21 +207,26 @@ FT_HELP = "chip-in-the-loop fine-tuning: forward on the board, gradient from the
 FT_EPILOG = """examples:
   hil finetune model.json --board 'emu://?seed=3' --twin truth.csv --out tuned.json
   hil finetune model.json --board emu:// --twin truth.csv --out tuned.json --iterations 8 --json
+  hil finetune fn16.json --board 'emu://?seed=3' --twin twin.json --objective task --out t.json
 
-Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board
-(Poisson input on every input channel at --rate for --duration), takes each network neuron's rate
-error against the same deployment on the nominal simulator (sim://: no mismatch, noise, dead or
-hot neurons), and moves the synapses' masks along the twin's gradient of that error
-(docs/deploy.md). Writes
-TUNED.json (hil.model/1 with the tuned masks in its quantized form and the history under
-training.finetune) and the tuned config + map beside it (TUNED stem + .config.json /
-.config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the tuned model is
-marked twin-compensated: its base weights and masks are not corrected a second time). The errors
-printed are on held-out input (another Poisson seed, seed + 1) before and after tuning; the
-tuning input's history (in-sample, its best chose the result) is printed beside them.
-Board runs: iterations + 3 (the tuning runs and two held-out ones), plus two runs on the nominal
-simulator for the target rates. A twin of another board (chip count, or the board/silicon id
-a hil.twin/1 JSON names) is refused unless --force-twin."""
+Deploys MODEL with the twin (as `hil deploy --twin`), then per iteration runs it on the board and
+moves the synapses' masks along the twin's gradient of the board's error (docs/deploy.md
+section 5). --objective rates (default): Poisson input on every input channel at --rate for
+--duration, each network neuron's rate error against the same deployment on the nominal simulator
+(sim://: no mismatch, noise, dead or hot neurons). --objective task: --samples K samples of the
+model's task's training split (evenly spaced, every class), one board run each, scored by the loss
+training minimizes (cross-entropy of logit_scale x class counts); the model must name its task
+(hil train writes it). Writes TUNED.json (hil.model/1 with the tuned masks in its quantized form
+and the history under training.finetune) and the tuned config + map beside it (TUNED stem +
+.config.json / .config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the
+tuned model is marked twin-compensated: its base weights and masks are not corrected a second
+time). What is printed is held out, before and after tuning: rates: the rate error on another
+Poisson seed (seed + 1); task: the accuracy on the task's test split, which tuning never uses.
+The tuning input's history (in-sample, its best chose the result) is printed beside it.
+Board runs: rates: iterations + 3 (the tuning runs and two held-out ones), plus two runs on the
+nominal simulator for the target rates; task: (iterations + 1) x K + 2 x the test split's size.
+A twin of another board (chip count, or the board/silicon id a hil.twin/1 JSON names) is refused
+unless --force-twin."""
 
 
 def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -248,21 +260,62 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     p.add_argument("--iterations", type=at.integer(1, 100), default=5, help="steps (default 5)")
     p.add_argument(
+        "--objective",
+        default="rates",
+        metavar="rates|task",
+        help="rates (default): match the nominal chip's rates under Poisson input; task: the "
+        "task's loss on --samples training samples",
+    )
+    p.add_argument(
+        "--samples",
+        type=at.integer(1, 100_000),
+        metavar="K",
+        help=f"--objective task: training samples per iteration (default {TASK_SAMPLES})",
+    )
+    p.add_argument(
         "--rate",
         type=at.number(0, 1000, "Hz", lo_open=True),
-        default=20.0,
-        help="input rate per channel [Hz] (default 20)",
+        help=f"--objective rates: input rate per channel [Hz] (default {RATE_HZ:g})",
     )
     p.add_argument(
         "--duration",
         type=at.number(1e-6, 60, "s"),
-        default=1.0,
-        help="seconds per board run (default 1)",
+        help=f"--objective rates: seconds per board run (default {DURATION_S:g})",
     )
-    p.add_argument("--seed", type=at.seed, default=0, help="input seed")
+    p.add_argument("--seed", type=at.seed, help="--objective rates: input seed (default 0)")
     p.add_argument("--json", action="store_true", help="print a JSON summary only")
     p.set_defaults(func=run_finetune)
     return p
+
+
+OBJECTIVES = ("rates", "task")
+RATE_HZ, DURATION_S = 20.0, 1.0  # --objective rates: the Poisson input's defaults
+TASK_SAMPLES = 128  # --objective task: tuning samples per iteration
+
+
+def _finetune_options(args: argparse.Namespace) -> None:
+    """Check --objective and the options that belong to it; fill in the objective's defaults."""
+    from hil.errors import ConfigError
+
+    if args.objective not in OBJECTIVES:
+        raise ConfigError("--objective", args.objective, "one of " + ", ".join(OBJECTIVES))
+    if args.objective == "task":
+        given = [o for o in ("rate", "duration", "seed") if getattr(args, o) is not None]
+        if given:
+            raise ConfigError(
+                "--objective task", "--" + ", --".join(given), "--samples K (they are for rates)"
+            )
+        args.samples = TASK_SAMPLES if args.samples is None else args.samples
+    else:
+        if args.samples is not None:
+            raise ConfigError(
+                "--objective rates",
+                "--samples",
+                "--rate, --duration, --seed (--samples is for --objective task)",
+            )
+        args.rate = RATE_HZ if args.rate is None else args.rate
+        args.duration = DURATION_S if args.duration is None else args.duration
+        args.seed = 0 if args.seed is None else args.seed
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -270,37 +323,27 @@ def run_finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hil.board import open_board
-    from hil.chip.netlist import board_currents
     from hil.deploy.deploy import deploy, save
-    from hil.deploy.finetune import board_rates, finetune, rate_error
     from hil.deploy.placement import base_weights, check_twin_board, load_twin
-    from hil.events import poisson_input
     from hil.quantize.weights import quantize_model
     from hil.train.model import Model
 
+    _finetune_options(args)
     _check_writable(args.out, "--out")  # before any board run, not after them
     twin = load_twin(args.twin)
     model = _load(Model.load, args.model, "model")
+    task = _task_setup(args, model) if args.objective == "task" else None  # before any board run
     if model.quantized is None:  # its synapse gains then live in its currents, which it keeps
         model = quantize_model(model)
-    stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
-    held = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed + 1)
     with open_board(args.board) as board:
         info = board.info()
         twin_check = check_twin_board(twin, info, args.force_twin)
         dep = deploy(model, n_chips=info.n_chips, twin=twin)
         dep.report["twin_check"] = twin_check
-        plain = deploy(model)
-        with open_board("sim://") as ideal:  # the nominal chip the network was designed for
-            target = board_rates(ideal, plain, stim, args.duration)
-            target_held = board_rates(ideal, plain, held, args.duration)
-        nominal = board_currents(dep.config, twin.n_chips)
-        cur = {k: nominal[k] * twin.factors[k] for k in twin.factors}
-        best, history = finetune(dep, board, cur, stim, args.duration, target, args.iterations)
-        # judged on input the tuning never saw (the in-sample history chose `best`)
-        before = rate_error(board_rates(board, dep, held, args.duration), target_held)
-        after = rate_error(board_rates(board, best, held, args.duration), target_held)
-    board_runs = len(history) + 2
+        if task is None:
+            best, record, summary, line = _tune_rates(args, model, twin, board, dep)
+        else:
+            best, record, summary, line = _tune_task(args, twin, board, dep, *task)
     out = Path(args.out)
     cfg_path, map_path = save(best, out.with_name(out.stem + ".config.json"), model_path=args.model)
     # the deployed form as tuned: base weights (twin-corrected codes) and masks (twin-compensated
@@ -313,14 +356,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     model.training = {
         **model.training,
         "finetune": {
+            "objective": args.objective,
             "board": info.board_id,
-            "board_runs": board_runs,
-            "rate_error_history": history,
-            "held_out_rate_error": {"before": before, "after": after, "seed": args.seed + 1},
+            **record,
             "config": cfg_path.name,
             "config_sha256": best.config.content_hash(),
             "iterations": args.iterations,
-            "seed": args.seed,
             "twin_compensated": True,
             "deployed_as": dep.report["placement"]["method"],
         },
@@ -331,23 +372,133 @@ def run_finetune(args: argparse.Namespace) -> int:
         "config": str(cfg_path),
         "map": str(map_path),
         "board": info.board_id,
-        "board_runs": board_runs,
-        "rate_error_before": before,
-        "rate_error_after": after,
-        "in_sample_rate_error_first": history[0],
-        "in_sample_rate_error_best": min(history),
+        "objective": args.objective,
+        **summary,
         "twin_check": twin_check["checked"],
     }
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print(f"wrote {quote(str(out))}, {quote(str(cfg_path))} and {quote(str(map_path))}")
-        print(
-            f"rate error on held-out input {before:.3f} -> {after:.3f} "
-            f"(tuning input, best of {len(history)} runs: {history[0]:.3f} -> {min(history):.3f}); "
-            f"{board_runs} board runs on {quote(info.board_id)}"
-        )
+        print(f"{line}; {summary['board_runs']} board runs on {quote(info.board_id)}")
     return 0
+
+
+def _tune_rates(
+    args: argparse.Namespace, model: Model, twin: Twin, board: Board, dep: Deployment
+) -> tuple[Deployment, dict, dict, str]:
+    """--objective rates on `board` from `dep`: (best, record for training.finetune, summary
+    entries, the line to print)."""
+    from hil.board import open_board
+    from hil.chip.netlist import board_currents
+    from hil.deploy.deploy import deploy
+    from hil.deploy.finetune import board_rates, finetune, rate_error
+    from hil.events import poisson_input
+
+    stim = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed)
+    held = poisson_input(args.rate, model.n_inputs, args.duration, seed=args.seed + 1)
+    plain = deploy(model)
+    with open_board("sim://") as ideal:  # the nominal chip the network was designed for
+        target = board_rates(ideal, plain, stim, args.duration)
+        target_held = board_rates(ideal, plain, held, args.duration)
+    nominal = board_currents(dep.config, twin.n_chips)
+    cur = {k: nominal[k] * twin.factors[k] for k in twin.factors}
+    best, history = finetune(dep, board, cur, stim, args.duration, target, args.iterations)
+    # judged on input the tuning never saw (the in-sample history chose `best`)
+    before = rate_error(board_rates(board, dep, held, args.duration), target_held)
+    after = rate_error(board_rates(board, best, held, args.duration), target_held)
+    board_runs = len(history) + 2
+    record = {
+        "board_runs": board_runs,
+        "rate_error_history": history,
+        "held_out_rate_error": {"before": before, "after": after, "seed": args.seed + 1},
+        "seed": args.seed,
+    }
+    summary = {
+        "board_runs": board_runs,
+        "rate_error_before": before,
+        "rate_error_after": after,
+        "in_sample_rate_error_first": history[0],
+        "in_sample_rate_error_best": min(history),
+    }
+    line = (
+        f"rate error on held-out input {before:.3f} -> {after:.3f} "
+        f"(tuning input, best of {len(history)} runs: {history[0]:.3f} -> {min(history):.3f})"
+    )
+    return best, record, summary, line
+
+
+def _task_setup(args: argparse.Namespace, model: Model) -> tuple[Task, Split, float]:
+    """--objective task: (the model's task, the tuning samples, its logit scale), or a
+    ConfigError naming what is missing."""
+    from hil.deploy.deploy import model_task
+    from hil.deploy.predict import spaced_subset
+    from hil.errors import ConfigError
+
+    task = model_task(model)
+    scale = (model.training.get("config") or {}).get("logit_scale")
+    if task is None or not isinstance(scale, (int, float)) or not scale > 0:
+        raise ConfigError(
+            f"--objective task: model {args.model}",
+            "no task" if task is None else f"logit_scale {scale!r}",
+            "a model hil train wrote (training.config names its task, seed and logit_scale > 0)",
+        )
+    train = task.train(0)
+    if args.samples > len(train):
+        raise ConfigError(
+            "--samples", args.samples, f"1..{len(train)} ({task.name}'s training split)"
+        )
+    return task, spaced_subset(train, args.samples), float(scale)
+
+
+def _tune_task(
+    args: argparse.Namespace,
+    twin: Twin,
+    board: Board,
+    dep: Deployment,
+    task: Task,
+    tuning: Split,
+    scale: float,
+) -> tuple[Deployment, dict, dict, str]:
+    """--objective task on `board` from `dep`, tuned on `tuning`, judged on the test split before
+    and after: (best, record for training.finetune, summary entries, the line to print)."""
+    from hil.deploy.evaluate import board_accuracy
+    from hil.deploy.finetune import finetune_task
+
+    best, losses, accs = finetune_task(dep, board, twin, tuning, task.dt, scale, args.iterations)
+    # judged on the test split, which the tuning never saw
+    before = board_accuracy(board, dep, task.test, task.dt)
+    after = board_accuracy(board, best, task.test, task.dt)
+    tuning_runs = len(losses) * len(tuning)
+    board_runs = tuning_runs + 2 * len(task.test)
+    record = {
+        "board_runs": board_runs,
+        "board_runs_tuning": tuning_runs,
+        "samples": len(tuning),
+        "tuning_split": f"{task.name} training split (epoch 0), {len(tuning)} evenly spaced",
+        "loss_history": losses,
+        "accuracy_history": accs,
+        "test_accuracy": {"before": before, "after": after, "samples": len(task.test)},
+    }
+    i = losses.index(min(losses))
+    summary = {
+        "board_runs": board_runs,
+        "board_runs_tuning": tuning_runs,
+        "samples": len(tuning),
+        "test_accuracy_before": before,
+        "test_accuracy_after": after,
+        "test_samples": len(task.test),
+        "in_sample_loss_first": losses[0],
+        "in_sample_loss_best": losses[i],
+        "in_sample_accuracy_first": accs[0],
+        "in_sample_accuracy_best": accs[i],
+    }
+    line = (
+        f"test accuracy {before:.3f} -> {after:.3f} ({len(task.test)} samples); tuning samples "
+        f"(in-sample, best of {len(losses)}): loss {losses[0]:.3f} -> {losses[i]:.3f}, accuracy "
+        f"{accs[0]:.3f} -> {accs[i]:.3f}"
+    )
+    return best, record, summary, line
 
 
 def run_deploy(args: argparse.Namespace) -> int:

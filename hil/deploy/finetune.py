@@ -17,12 +17,22 @@ returns are in-sample (the run that chose the best); judge the result on held-ou
 The target rates are the caller's: `hil finetune` takes them from the same deployment on the
 nominal simulator (sim://, no mismatch, noise, dead or hot neurons): the chip the network was
 designed for.
+
+`finetune_task` tunes for the task instead (the same step and line search): each iteration runs a
+fixed set of the task's samples on the board, one board run per sample (hil.deploy.evaluate's
+`board_counts`), and scores the board's class counts c with the loss training minimizes
+(hil.train.trainer.class_loss: cross-entropy of logit_scale * c). The gradient is the chip's
+loss gradient pushed through the twin: d(sum_{s,k} n_sim,s,k G_s,k)/dw with G = dL/dc at the
+chip's counts, n_sim the twin's class counts of the same samples (hil.sim with the twin's
+currents, CAM-slot factors and dead neurons, as hil.deploy.predict simulates it). Cost:
+(iterations + 1) * samples board runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -35,6 +45,13 @@ from hil.deploy.placement import base_weights
 from hil.errors import ConfigError
 from hil.events import events_to_raster, global_index
 from hil.quantize.weights import assign_nonzero, levels_per_core
+from hil.tasks import Split, accuracy
+
+if TYPE_CHECKING:
+    from hil.deploy.placement import Twin
+    from hil.sim.compile import CompiledConfig
+
+S = TypeVar("S")
 
 
 def rate_error(r: np.ndarray, ref: np.ndarray) -> float:
@@ -52,6 +69,38 @@ def board_rates(
     return counts[dep.placement.neurons] / duration_s
 
 
+def count_gradient(
+    dep: Deployment, cc: CompiledConfig, inputs: np.ndarray, weight: np.ndarray, dt: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """d(sum_{s,i} n_s,i weight_s,i)/dw in hil.sim: n_s,i the spike count of network neuron i in
+    sample s when `cc` (dep's config, compiled with the twin) runs `inputs` (samples, T,
+    cc.channels) counts per bin of `dt` [s]; weight (samples, N). Returns (g_in (n_inputs, N),
+    g_rec (N, N)) per synapse of the network [weight unit / A], for the type each synapse has
+    (zero where there is none)."""
+    import torch
+
+    from hil.sim import Weights, simulate
+
+    w_in = cc.weights.w_in.clone().requires_grad_(True)
+    w_rec = cc.weights.w_rec.clone().requires_grad_(True)
+    x = torch.as_tensor(inputs, dtype=w_in.dtype)
+    res = simulate(cc.params, Weights(w_in, w_rec), x, dt=dt)
+    counts = res.spikes.sum(dim=2)[0]  # (samples, N_sim)
+    col = np.searchsorted(cc.neurons, dep.placement.neurons)
+    w = torch.as_tensor(weight, dtype=counts.dtype)
+    (counts[:, torch.as_tensor(col)] * w).sum().backward()
+    # no gradient reaches a weight the simulation skips (e.g. w_rec of a feed-forward network)
+    gi, gr = (
+        np.zeros(tuple(t.shape[1:])) if t.grad is None else t.grad[0].numpy() for t in (w_in, w_rec)
+    )  # (4, C, N_sim), (4, N_sim, N_sim)
+    net = dep.network
+    ampa, gaba = TYPE_INDEX[Dendrite.AMPA], TYPE_INDEX[Dendrite.GABA]
+    rows = np.searchsorted(cc.channels, dep.placement.channels)
+    g_in = np.where(net.sign_in > 0, gi[ampa][np.ix_(rows, col)], gi[gaba][np.ix_(rows, col)])
+    g_rec = np.where(net.sign_rec > 0, gr[ampa][np.ix_(col, col)], gr[gaba][np.ix_(col, col)])
+    return g_in * (net.masks_in > 0), g_rec * (net.masks_rec > 0)
+
+
 def twin_gradient(
     dep: Deployment,
     currents: Mapping[str, np.ndarray],
@@ -62,27 +111,44 @@ def twin_gradient(
 ) -> tuple[np.ndarray, np.ndarray]:
     """d(sum_i r_i e_i)/dw from the twin: (g_in (n_inputs, N), g_rec (N, N)) per synapse of the
     network [Hz^2 / A], for the type each synapse has (zero where there is none)."""
-    import torch
-
-    from hil.sim import Weights, compile_config, simulate
+    from hil.sim import compile_config
 
     cc = compile_config(dep.config, currents=currents)
-    w_in = cc.weights.w_in.clone().requires_grad_(True)
-    w_rec = cc.weights.w_rec.clone().requires_grad_(True)
     raster = events_to_raster(stimulus, dt, duration_s, n_columns=int(cc.channels.max()) + 1)
-    inputs = torch.as_tensor(raster[:, cc.channels], dtype=w_in.dtype)[None]
-    res = simulate(cc.params, Weights(w_in, w_rec), inputs, dt=dt)
-    rates = res.spikes.sum(dim=2)[0, 0] / duration_s  # (N_sim,)
-    col = np.searchsorted(cc.neurons, dep.placement.neurons)
-    (rates[torch.as_tensor(col)] * torch.as_tensor(error, dtype=rates.dtype)).sum().backward()
-    assert w_in.grad is not None and w_rec.grad is not None
-    gi, gr = w_in.grad[0].numpy(), w_rec.grad[0].numpy()  # (4, C, N_sim), (4, N_sim, N_sim)
-    net = dep.network
-    ampa, gaba = TYPE_INDEX[Dendrite.AMPA], TYPE_INDEX[Dendrite.GABA]
-    rows = np.searchsorted(cc.channels, dep.placement.channels)
-    g_in = np.where(net.sign_in > 0, gi[ampa][np.ix_(rows, col)], gi[gaba][np.ix_(rows, col)])
-    g_rec = np.where(net.sign_rec > 0, gr[ampa][np.ix_(col, col)], gr[gaba][np.ix_(col, col)])
-    return g_in * (net.masks_in > 0), g_rec * (net.masks_rec > 0)
+    weight = np.asarray(error, dtype=np.float64)[None] / duration_s
+    return count_gradient(dep, cc, raster[None, :, cc.channels], weight, dt)
+
+
+def task_loss(counts: np.ndarray, y: np.ndarray, logit_scale: float) -> tuple[float, np.ndarray]:
+    """(loss, dloss/dcounts (samples, classes)): training's loss (hil.train.trainer.class_loss) of
+    class counts (samples, classes) against labels y (samples,), logits logit_scale * counts."""
+    import torch
+
+    from hil.train.trainer import class_loss
+
+    c = torch.as_tensor(np.asarray(counts, dtype=np.float64)).requires_grad_(True)
+    loss = class_loss(logit_scale * c, torch.as_tensor(np.asarray(y, dtype=np.int64)))
+    loss.backward()
+    assert c.grad is not None
+    return float(loss.detach()), c.grad.numpy()
+
+
+def task_gradient(
+    dep: Deployment, twin: Twin, split: Split, dt: float, dloss: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """d(sum_{s,k} n_s,k dloss_s,k)/dw: n_s,k class k's count in sample s of `split` on the twin
+    (hil.deploy.predict's simulation: the twin's currents, CAM-slot factors, dead neurons silent,
+    inputs through the map), dloss (samples, classes) the loss gradient at the chip's counts;
+    (g_in, g_rec) as count_gradient's."""
+    from hil.deploy.predict import board_raster, compiled
+
+    cc = compiled(dep, twin)
+    weight = np.zeros((len(split), dep.network.n_neurons))
+    for c, neurons in enumerate(dep.network.outputs):
+        weight[:, neurons] = dloss[:, c : c + 1]
+    weight[:, twin.dead[dep.placement.neurons]] = 0.0  # the twin predicts them silent
+    inputs = board_raster(dep, cc, split.x)[:, :, cc.channels]
+    return count_gradient(dep, cc, inputs, weight, dt)
 
 
 def _step(dep: Deployment, g_in: np.ndarray, g_rec: np.ndarray, eta: float) -> Deployment:
@@ -108,6 +174,34 @@ def _step(dep: Deployment, g_in: np.ndarray, g_rec: np.ndarray, eta: float) -> D
     return Deployment(to_config(tuned, dep.placement), tuned, dep.placement, dict(dep.report))
 
 
+def _descend(
+    dep: Deployment,
+    measure: Callable[[Deployment], tuple[float, S]],
+    gradient: Callable[[Deployment, S], tuple[np.ndarray, np.ndarray]],
+    iterations: int,
+    eta: float,
+) -> tuple[Deployment, list[float]]:
+    """The board-in-the-loop descent both objectives share: `measure(dep)` runs dep on the board
+    and gives (error, what `gradient` needs); each step goes from the best deployment seen along
+    the twin's gradient; a step that does not lower the board's error is retried from the best
+    with half the step size. Returns (best, error of each measurement)."""
+    history: list[float] = []
+    best, best_err = dep, np.inf
+    for it in range(iterations + 1):
+        err, state = measure(dep)
+        history.append(err)
+        if err < best_err:
+            best, best_err, best_state = dep, err, state
+        else:
+            eta /= 2  # the step overshot on the board: try a shorter one from the best
+        if it == iterations:
+            break
+        if it == 0 or err <= best_err:
+            g_in, g_rec = gradient(best, best_state)
+        dep = _step(best, g_in, g_rec, eta)
+    return best, history
+
+
 def finetune(
     dep: Deployment,
     board: Board,
@@ -125,19 +219,47 @@ def finetune(
     if target.shape != (dep.network.n_neurons,) or not np.isfinite(target).all():
         raise ConfigError("target", target.shape, f"({dep.network.n_neurons},) finite rates [Hz]")
     denom = float(np.sqrt(np.mean(target**2))) or 1.0
-    history: list[float] = []
-    best, best_err = dep, np.inf
-    for it in range(iterations + 1):
-        r = board_rates(board, dep, stimulus, duration_s)
-        err = float(np.sqrt(np.mean((r - target) ** 2))) / denom
-        history.append(err)
-        if err < best_err:
-            best, best_err, best_error = dep, err, r - target
-        else:
-            eta /= 2  # the step overshot on the board: try a shorter one from the best
-        if it == iterations:
-            break
-        if it == 0 or err <= best_err:
-            g_in, g_rec = twin_gradient(best, currents, stimulus, duration_s, best_error)
-        dep = _step(best, g_in, g_rec, eta)
-    return best, history
+
+    def measure(d: Deployment) -> tuple[float, np.ndarray]:
+        r = board_rates(board, d, stimulus, duration_s)
+        return float(np.sqrt(np.mean((r - target) ** 2))) / denom, r - target
+
+    def gradient(d: Deployment, error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return twin_gradient(d, currents, stimulus, duration_s, error)
+
+    return _descend(dep, measure, gradient, iterations, eta)
+
+
+def finetune_task(
+    dep: Deployment,
+    board: Board,
+    twin: Twin,
+    split: Split,
+    dt: float,
+    logit_scale: float,
+    iterations: int = 5,
+    eta: float = 0.3,
+) -> tuple[Deployment, list[float], list[float]]:
+    """(best deployment, board loss of each iteration, board accuracy of each iteration) after
+    `iterations` steps on the task objective (module docstring): `split` the tuning samples
+    (never the test split), `dt` [s] the task's bin, `logit_scale` the model's (training's).
+    (iterations + 1) * len(split) board runs; the losses and accuracies are in-sample."""
+    from hil.deploy.evaluate import board_counts
+
+    if len(split) < 1:
+        raise ConfigError("tuning samples", len(split), "at least 1")
+    if not (np.isfinite(logit_scale) and logit_scale > 0):
+        raise ConfigError("logit_scale", logit_scale, "a finite number > 0")
+    accuracies: list[float] = []
+
+    def measure(d: Deployment) -> tuple[float, np.ndarray]:
+        counts = board_counts(board, d, split, dt)
+        accuracies.append(float(accuracy(counts, split.y)))
+        loss, dloss = task_loss(counts, split.y, logit_scale)
+        return loss, dloss
+
+    def gradient(d: Deployment, dloss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return task_gradient(d, twin, split, dt, dloss)
+
+    best, losses = _descend(dep, measure, gradient, iterations, eta)
+    return best, losses, accuracies

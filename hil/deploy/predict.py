@@ -48,7 +48,7 @@ def probe(n_inputs: int) -> np.ndarray:
     return poisson_input(PROBE_RATE_HZ, n_inputs, PROBE_S, seed=PROBE_SEED)
 
 
-def _compiled(dep: Deployment, twin: Twin | None) -> CompiledConfig:
+def compiled(dep: Deployment, twin: Twin | None) -> CompiledConfig:
     """`dep`'s config compiled for hil.sim: nominal currents, or the twin's (its per-neuron current
     factors on the config's nominal currents, and its CAM-slot weight factors when it has them)."""
     from hil.sim import compile_config
@@ -63,15 +63,15 @@ def _compiled(dep: Deployment, twin: Twin | None) -> CompiledConfig:
 
 
 def _simulated_counts(
-    cc: CompiledConfig, board_raster: np.ndarray, twin: Twin | None, dt: float
+    cc: CompiledConfig, raster: np.ndarray, twin: Twin | None, dt: float
 ) -> np.ndarray:
-    """(batch, N) spike counts of every simulated neuron (cc.neurons) for `board_raster`
+    """(batch, N) spike counts of every simulated neuron (cc.neurons) for `raster`
     (batch, T, board channels) counts per bin of `dt` [s]; the twin's dead neurons are silent."""
     import torch
 
     from hil.sim import simulate
 
-    inputs = torch.as_tensor(board_raster[:, :, cc.channels], dtype=cc.weights.w_in.dtype)
+    inputs = torch.as_tensor(raster[:, :, cc.channels], dtype=cc.weights.w_in.dtype)
     with torch.no_grad():
         res = simulate(cc.params, cc.weights, inputs, dt=dt)
     counts = res.spikes.sum(dim=2)[0].numpy().astype(np.int64)
@@ -82,19 +82,36 @@ def _simulated_counts(
 
 def simulated_rates(dep: Deployment, stimulus: np.ndarray, twin: Twin | None = None) -> np.ndarray:
     """(N,) rates [Hz] of `dep`'s network neurons in hil.sim: nominal currents, or the twin's."""
-    cc = _compiled(dep, twin)
+    cc = compiled(dep, twin)
     raster = events_to_raster(stimulus, DT, PROBE_S, n_columns=int(cc.channels.max()) + 1)
     counts = _simulated_counts(cc, raster[None], twin, DT)[0] / PROBE_S
     return counts[np.searchsorted(cc.neurons, dep.placement.neurons)].astype(np.float64)
 
 
-def validation_subset(split: Split) -> Split:
-    """VAL_SAMPLES samples of `split` evenly spaced over it (all of them if it has fewer), so a
-    split ordered by class keeps every class."""
-    if len(split) <= VAL_SAMPLES:
+def spaced_subset(split: Split, n: int) -> Split:
+    """`n` samples of `split` evenly spaced over it (all of them if it has fewer), so a split
+    ordered by class keeps every class."""
+    if len(split) <= n:
         return split
-    idx = np.linspace(0, len(split) - 1, VAL_SAMPLES).round().astype(np.int64)
+    idx = np.linspace(0, len(split) - 1, n).round().astype(np.int64)
     return Split(split.x[idx], split.y[idx])
+
+
+def validation_subset(split: Split) -> Split:
+    """VAL_SAMPLES samples of `split` evenly spaced over it (`spaced_subset`)."""
+    return spaced_subset(split, VAL_SAMPLES)
+
+
+def board_raster(dep: Deployment, cc: CompiledConfig, x: np.ndarray) -> np.ndarray:
+    """(samples, T, board channels) float32: task inputs `x` (samples, T, task channels) counts
+    per bin on the board channels `dep`'s map gives them (task channel i -> board channel
+    placement.channels[i]), as wide as `cc`'s channels need."""
+    channels = np.asarray(dep.placement.channels, dtype=np.int64)
+    width = max(int(cc.channels.max()), int(channels.max())) + 1
+    board = np.zeros(x.shape[:2] + (width,), dtype=np.float32)
+    for i, c in enumerate(channels):
+        board[:, :, c] += x[:, :, i]
+    return board
 
 
 def simulated_class_counts(
@@ -105,13 +122,8 @@ def simulated_class_counts(
     Inputs and outputs go through the deployment map as hil.deploy.evaluate does on a board: task
     channel i drives board channel placement.channels[i] (unrouted channels drive nothing), and a
     class's count is the spikes of the board neurons output_map() assigns to it."""
-    cc = _compiled(dep, twin)
-    channels = np.asarray(dep.placement.channels, dtype=np.int64)
-    width = max(int(cc.channels.max()), int(channels.max())) + 1
-    board = np.zeros(split.x.shape[:2] + (width,), dtype=np.float32)
-    for i, c in enumerate(channels):
-        board[:, :, c] += split.x[:, :, i]
-    counts = _simulated_counts(cc, board, twin, dt)
+    cc = compiled(dep, twin)
+    counts = _simulated_counts(cc, board_raster(dep, cc, split.x), twin, dt)
     n_classes = len(dep.network.outputs)
     out = np.zeros((len(split), n_classes), dtype=np.int64)
     for neuron, cls in dep.output_map().items():

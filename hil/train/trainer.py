@@ -126,6 +126,14 @@ def output_counts(
     return out.reshape(*out.shape[:-1], lay.n_classes, lay.per_class).sum(-1)
 
 
+def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The task loss training minimizes: mean cross-entropy of `logits` (..., batch, classes),
+    i.e. `logit_scale` times the class counts, against the labels y (batch,) (every leading
+    index, e.g. each chip instance, against the same labels)."""
+    target = y.expand(logits.shape[:-1])
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.flatten())
+
+
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
@@ -159,8 +167,7 @@ def step_loss(
         return scale * out
 
     logits = logits_of([w_in, w_rec])
-    target = y.expand(logits.shape[0], -1)
-    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+    loss = class_loss(logits, y)
     if mode == "adversarial":  # the attack and its KL term on the first attack_batch samples
         gen = torch.Generator().manual_seed(seed + 2)
         xa = x[: adv.batch]
