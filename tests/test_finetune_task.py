@@ -236,3 +236,16 @@ def test_cli_task_objective_needs_a_model_that_names_its_task(tmp_path: Path) ->
     args = _parser().parse_args([*argv, "--objective", "task", "--out", str(tmp_path / "t.json")])
     with pytest.raises(ConfigError, match="no task.*names its task, seed and logit_scale"):
         args.func(args)
+
+
+@pytest.mark.parametrize(("objective", "steps"), [("rates", 5), ("task", 10), (None, 5)])
+def test_cli_iterations_default_per_objective(objective: str | None, steps: int) -> None:
+    from hil.deploy.cli import _finetune_options
+
+    argv = ["finetune", "m.json", "--board", "emu://", "--twin", "t.csv", "--out", "o.json"]
+    args = _parser().parse_args(argv + (["--objective", objective] if objective else []))
+    _finetune_options(args)
+    assert args.iterations == steps
+    args = _parser().parse_args([*argv, "--iterations", "3"])
+    _finetune_options(args)
+    assert args.iterations == 3
