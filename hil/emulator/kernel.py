@@ -389,7 +389,7 @@ _P = _J + N_JROWS  # parameters (N_PROWS rows)
 _SPK = _P + N_PROWS  # a spike (its active time [s], >= 0), -1 or -2 (see _membrane)
 _YTHR = _SPK + 1  # y at the threshold [A]
 _UP, _Y1 = _YTHR + 1, _YTHR + 2  # scratch rows of `_membrane` (predicted u, new y [A])
-_ETA1 = _YTHR + 3  # the next step's membrane noise [A], made while a thread waits (`_thread`)
+_ETA1 = _YTHR + 3  # the membrane noise [A] every other step on several threads (`_thread`)
 _WROWS = _YTHR + 4
 _ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
 _SYNC_STRIDE = 16  # int64 slots between two threads' arrival counters (separate cache lines)
@@ -604,7 +604,8 @@ def _thread(
     # (views made once: each view made in the loop would cost reference counting every step)
     written = np.zeros(threads, np.int64)  # spikes each thread has written (all threads agree)
     k = k0
-    ahead = False  # eta1 holds step k's noise (made during step k - 1's wait)
+    ahead = False  # step k's noise was made during step k - 1's wait, in the row not in use
+    in1 = False  # the noise in use (of step k - 1, then of step k) is in eta1, not in eta
     while k < k1:
         full = False
         for t in range(threads):
@@ -627,12 +628,13 @@ def _thread(
         if used[4]:
             _charge(iahp, jh, dh)
         if noise_on and ahead:
-            eta[:] = eta1
+            in1 = not in1
         elif noise_on:
             key = _step_key(noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n))
-            _noise(eta, noise_a, noise_b, key, lo)
+            _noise(eta1 if in1 else eta, noise_a, noise_b, key, lo)
+        cur = eta1 if in1 else eta
         _membrane(
-            ia, inm, ig, ish, iahp, u, eu, eg, timer, eta, spk, ma, mn, mg, msh, mh, inv_tau,
+            ia, inm, ig, ish, iahp, u, eu, eg, timer, cur, spk, ma, mn, mg, msh, mh, inv_tau,
             itau, inv_itau, igain, gain, fb, idc, if_nmda, ythr, s_up, s_y1, io, gamma, dt,
             used[1], hi - lo,
         )  # fmt: skip
@@ -645,13 +647,13 @@ def _thread(
         if threads > 1:
             _store_release(sync, tid * _SYNC_STRIDE, k - k0 + 1)
             # the next step's noise needs only this thread's state: made now, it overlaps the
-            # others' last work and the counters' way between cores (eta keeps this step's, so a
-            # call that stops before the next step leaves the state as it was)
+            # others' last work and the counters' way between cores; into the other row, so that
+            # a call that stops before the next step keeps this step's noise
             ahead = noise_on and k + 1 < k1
             if ahead:
                 kn = np.uint64(k + 1) * np.uint64(n)
                 key = _step_key(noise_seed * np.uint64(0x100000001B3) + kn)
-                _noise_to(eta1, eta, noise_a, noise_b, key, lo)
+                _noise_to(eta if in1 else eta1, cur, noise_a, noise_b, key, lo)
             if not _wait_all(sync, threads, k - k0 + 1):
                 return -1, in_pos, written[tid]
         for t in range(threads):
@@ -661,6 +663,9 @@ def _thread(
                 for e in range(ptr[i], ptr[i + 1]):
                     Wf[target[e]] += charge[e]
         k += 1
+    if in1:  # the state's row gets the noise of the last step
+        for i in range(eta.shape[0]):
+            eta[i] = eta1[i]
     return k, in_pos, written[tid]
 
 
