@@ -83,6 +83,21 @@ def test_switching_thread_counts_within_a_run_changes_nothing(
         np.testing.assert_array_equal(a, b)
 
 
+def test_calls_that_stop_when_the_spike_buffer_fills_change_nothing(
+    two_chips: SiliconEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the smallest spike buffer a kernel call stops every few steps, before a step whose
+    spikes might not fit, after the threads made that step's noise during their wait: the state
+    must stay that of the last whole step (the same bits as one thread with a large buffer)."""
+    eng = two_chips
+    stim = ev.poisson_input(bench.INPUT_RATE_HZ, 2 * bench.N_INPUTS, 0.15, seed=4, dt=1e-4)
+    serial = runs(eng, stim, threads=1)
+    monkeypatch.setattr(engine_module, "_OUT_CAPACITY", 1)  # one range's neurons + 1 per thread
+    for threads in (2, 3):
+        for a, b in zip(serial, runs(eng, stim, threads), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{threads} threads")
+
+
 def test_adaptation_and_nmda_rows_agree_across_thread_counts() -> None:
     eng = SiliconEngine(Silicon.from_seed(6))
     eng.apply(with_adaptation_and_nmda(example_config(6)))

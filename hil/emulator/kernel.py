@@ -239,6 +239,16 @@ def _noise(eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int)
         eta[i] = eta[i] * a[i] + b[i] * _normal(U32(k0 + U32(i)))
 
 
+@njit(error_model="numpy", cache=True)
+def _noise_to(
+    out: np.ndarray, eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int
+) -> None:
+    """out <- eta a + b N(0, 1): `_noise` written to another row (the same bits), eta unchanged."""
+    k0 = U32(k + U32(i0))
+    for i in range(eta.shape[0]):
+        out[i] = eta[i] * a[i] + b[i] * _normal(U32(k0 + U32(i)))
+
+
 @njit(fastmath=True, error_model="numpy", cache=True)
 def _membrane(
     ia: np.ndarray,
@@ -369,7 +379,7 @@ def _invert(y: float, u_hi: float, io: float | np.float32, g: float) -> float:
 
 
 # -- the time loop ---------------------------------------------------------------------------------
-# The work array W (_WROWS, stride) holds the state, the pending charges, the parameters and four
+# The work array W (_WROWS, stride) holds the state, the pending charges, the parameters and five
 # scratch rows of every neuron, rows one cache line apart modulo 4 KiB (rows of exactly 4 KiB map to
 # the same cache sets and evict one another in the neuron loop). Threads take contiguous ranges of
 # whole blocks of neurons.
@@ -379,7 +389,8 @@ _P = _J + N_JROWS  # parameters (N_PROWS rows)
 _SPK = _P + N_PROWS  # a spike (its active time [s], >= 0), -1 or -2 (see _membrane)
 _YTHR = _SPK + 1  # y at the threshold [A]
 _UP, _Y1 = _YTHR + 1, _YTHR + 2  # scratch rows of `_membrane` (predicted u, new y [A])
-_WROWS = _YTHR + 3
+_ETA1 = _YTHR + 3  # the membrane noise [A] every other step on several threads (`_thread`)
+_WROWS = _YTHR + 4
 _ROW_PAD = 16  # floats (one cache line) added to a 4 KiB-multiple row stride
 _SYNC_STRIDE = 16  # int64 slots between two threads' arrival counters (separate cache lines)
 # looks at the counters before a waiting thread yields the core at each look. Plain loads, no x86
@@ -573,7 +584,7 @@ def _thread(
     ia, inm, ig, ish = W[S_AMPA, lo:hi], W[S_NMDA, lo:hi], W[S_GABA, lo:hi], W[S_SHUNT, lo:hi]
     iahp, u, eu, eg = W[S_AHP, lo:hi], W[S_U, lo:hi], W[S_EU, lo:hi], W[S_EG, lo:hi]
     timer, eta, spk, ythr = W[S_TIMER, lo:hi], W[S_NOISE, lo:hi], W[_SPK, lo:hi], W[_YTHR, lo:hi]
-    s_up, s_y1 = W[_UP, lo:hi], W[_Y1, lo:hi]
+    s_up, s_y1, eta1 = W[_UP, lo:hi], W[_Y1, lo:hi], W[_ETA1, lo:hi]
     ma, mn, mg = W[_P + P_MEAN_AMPA, lo:hi], W[_P + P_MEAN_NMDA, lo:hi], W[_P + P_MEAN_GABA, lo:hi]
     msh, mh = W[_P + P_MEAN_SHUNT, lo:hi], W[_P + P_MEAN_AHP, lo:hi]
     inv_tau, itau, inv_itau = (
@@ -593,6 +604,8 @@ def _thread(
     # (views made once: each view made in the loop would cost reference counting every step)
     written = np.zeros(threads, np.int64)  # spikes each thread has written (all threads agree)
     k = k0
+    ahead = False  # step k's noise was made during step k - 1's wait, in the row not in use
+    in1 = False  # the noise in use (of step k - 1, then of step k) is in eta1, not in eta
     while k < k1:
         full = False
         for t in range(threads):
@@ -614,11 +627,14 @@ def _thread(
             _charge(ish, jsh, dsh)
         if used[4]:
             _charge(iahp, jh, dh)
-        if noise_on:
+        if noise_on and ahead:
+            in1 = not in1
+        elif noise_on:
             key = _step_key(noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n))
-            _noise(eta, noise_a, noise_b, key, lo)
+            _noise(eta1 if in1 else eta, noise_a, noise_b, key, lo)
+        cur = eta1 if in1 else eta
         _membrane(
-            ia, inm, ig, ish, iahp, u, eu, eg, timer, eta, spk, ma, mn, mg, msh, mh, inv_tau,
+            ia, inm, ig, ish, iahp, u, eu, eg, timer, cur, spk, ma, mn, mg, msh, mh, inv_tau,
             itau, inv_itau, igain, gain, fb, idc, if_nmda, ythr, s_up, s_y1, io, gamma, dt,
             used[1], hi - lo,
         )  # fmt: skip
@@ -630,6 +646,14 @@ def _thread(
         )  # fmt: skip
         if threads > 1:
             _store_release(sync, tid * _SYNC_STRIDE, k - k0 + 1)
+            # the next step's noise needs only this thread's state: made now, it overlaps the
+            # others' last work and the counters' way between cores; into the other row, so that
+            # a call that stops before the next step keeps this step's noise
+            ahead = noise_on and k + 1 < k1
+            if ahead:
+                kn = np.uint64(k + 1) * np.uint64(n)
+                key = _step_key(noise_seed * np.uint64(0x100000001B3) + kn)
+                _noise_to(eta if in1 else eta1, cur, noise_a, noise_b, key, lo)
             if not _wait_all(sync, threads, k - k0 + 1):
                 return -1, in_pos, written[tid]
         for t in range(threads):
@@ -639,6 +663,9 @@ def _thread(
                 for e in range(ptr[i], ptr[i + 1]):
                     Wf[target[e]] += charge[e]
         k += 1
+    if in1:  # the state's row gets the noise of the last step
+        for i in range(eta.shape[0]):
+            eta[i] = eta1[i]
     return k, in_pos, written[tid]
 
 
@@ -749,7 +776,7 @@ def run_work(
     if n != plan.n:
         raise ValueError(f"the plan is for {plan.n} neurons, the state has {n}")
     T = plan.threads
-    marks = np.zeros((2, T, 2), np.int64)
+    marks = np.zeros((2, T, 16), np.int64)  # each thread's (first, end) on cache lines of its own
     sync = np.zeros((T + 1) * _SYNC_STRIDE, np.int64)
     args = (
         W, plan.bounds, plan.indptr, plan.target, plan.charge, in_step, in_src, in_pos, k0, k1,
