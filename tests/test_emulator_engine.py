@@ -294,14 +294,15 @@ def test_spike_scan_finds_every_neuron_with_work_wherever_it_sits_in_its_block(t
         igain, tref, jump = np.full(m, g, f32), np.full(m, 2e-3, f32), np.full(m, 1e-12, f32)
         out = np.zeros(4, np.int64), np.zeros(4, np.int64), np.zeros(4, f32)
         nout = kernel._scan(
-            spk, u, eu, eg, timer, igain, tref, ahp, jump, ythr, 1000, 7, f32(io), f32(gamma),
-            f32(dt), 0, *out,
+            spk, u, eu, eg, timer, igain, tref, ahp, jump, ythr, 1000, 1000 + m // 2, 64, 7,
+            f32(io), f32(gamma), f32(dt), 0, *out,
         )  # fmt: skip
         others = np.arange(m) != p
         assert np.all(u[others] == f32(2.0)) and np.all(timer[others] == 0), p
         assert np.all(eu[others] == np.expm1(f32(2.0))), p
         if t_in >= 0:
-            assert nout == 1 and (out[0][0], out[1][0]) == (7, 1000 + p), p
+            neuron = 1000 + p - (64 if p >= m // 2 else 0)  # columns from 1000 + m/2 on: gap 64
+            assert nout == 1 and (out[0][0], out[1][0]) == (7, neuron), p
             assert out[2][0] == pytest.approx(t_in, rel=1e-4), p
             assert u[p] == 0 and eu[p] == 0 and ahp[p] == f32(1e-12), p
             assert timer[p] == pytest.approx(2e-3 - (dt - t_in), rel=1e-6), p
@@ -342,7 +343,7 @@ def test_membrane_noise_is_an_ou_process_with_the_documented_std_and_time_consta
     eta = np.zeros(n)
     trace = np.empty((steps, n))
     for k in range(steps):
-        kernel._noise(eta, a, b, kernel._step_key(np.uint64(12345 * 2**20 + k * n)), 0)
+        kernel._noise(eta, a, b, kernel._step_key(np.uint64(12345 * 2**20 + k * n)), 0, n, 0)
         trace[k] = eta
     x = trace[1000:]  # past the start-up transient
     assert abs(x.std() / std - 1) < 0.05

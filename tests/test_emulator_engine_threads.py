@@ -126,7 +126,13 @@ def test_plan_gives_each_thread_the_charges_of_its_own_neurons(two_chips: Silico
             np.testing.assert_array_equal(
                 np.repeat(np.arange(n_src), np.diff(plan.indptr[t])), src[mine]
             )
-            np.testing.assert_array_equal((row - K.N_SROWS) * n + neuron, c.target[mine])
+            np.testing.assert_array_equal(
+                (row - K.N_SROWS) * n + np.searchsorted(K.columns(np.arange(n), n), neuron),
+                c.target[mine],
+            )
+            assert np.isin(neuron, K.columns(np.arange(n), n)).all()  # no charge into the gap
+            cols = K.columns(np.arange(plan.bounds[t], plan.bounds[t + 1]), n)
+            assert plan.col_lo[t] == cols[0] and plan.col_hi[t] == cols[-1] + 1
             np.testing.assert_array_equal(plan.charge[a:b], c.charge[mine])
         assert plan.indptr[-1, -1] == c.target.size  # every charge belongs to some thread
 

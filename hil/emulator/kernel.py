@@ -231,22 +231,32 @@ def _step_key(key: np.uint64) -> np.uint32:
 
 # Not fastmath: reassociating b (s - 510) scale gave different bits in different compilations.
 @njit(error_model="numpy", cache=True)
-def _noise(eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int) -> None:
-    """eta <- eta a + b N(0, 1): one step of the OU noise of the neurons i0.. (eta's length). The
-    innovation of neuron i is _normal(k + i); k = `_step_key` of the step."""
-    k0 = U32(k + U32(i0))
+def _noise(
+    eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int, cut: int, gap: int
+) -> None:
+    """eta <- eta a + b N(0, 1): one step of the OU noise of the work array's columns i0.. (eta's
+    length). The innovation of neuron i is _normal(k + i); k = `_step_key` of the step; column c
+    holds neuron c, or c - gap from column cut on (`layout`)."""
     for i in range(eta.shape[0]):
-        eta[i] = eta[i] * a[i] + b[i] * _normal(U32(k0 + U32(i)))
+        c = i0 + i
+        eta[i] = eta[i] * a[i] + b[i] * _normal(U32(k + U32(c - (gap if c >= cut else 0))))
 
 
 @njit(error_model="numpy", cache=True)
 def _noise_to(
-    out: np.ndarray, eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int
+    out: np.ndarray,
+    eta: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    k: np.uint32,
+    i0: int,
+    cut: int,
+    gap: int,
 ) -> None:
     """out <- eta a + b N(0, 1): `_noise` written to another row (the same bits), eta unchanged."""
-    k0 = U32(k + U32(i0))
     for i in range(eta.shape[0]):
-        out[i] = eta[i] * a[i] + b[i] * _normal(U32(k0 + U32(i)))
+        c = i0 + i
+        out[i] = eta[i] * a[i] + b[i] * _normal(U32(k + U32(c - (gap if c >= cut else 0))))
 
 
 @njit(fastmath=True, error_model="numpy", cache=True)
@@ -403,8 +413,30 @@ _POSIX = os.name == "posix"  # has sched_yield
 
 
 def row_stride(n: int) -> int:
-    """Floats between two rows of the work array of n neurons."""
-    return -(-n // 1024) * 1024 + _ROW_PAD
+    """Floats between two rows of the work array of n neurons (`layout`'s columns)."""
+    return -(-(n + layout(n)[1]) // 1024) * 1024 + _ROW_PAD
+
+
+def layout(n: int) -> tuple[int, int]:
+    """(cut, gap): the work array's columns of n neurons. Neuron i < cut - gap is column i; the
+    upper half (from the two-thread boundary on) starts one block later, neuron i in column
+    i + gap: when two threads take the two halves, no cache line or 4 KiB page of a row is
+    written by both, and a thread streaming to the end of its range does not pull in the other's
+    lines (the hardware prefetchers follow a stream to the end of its page); the same layout for
+    every thread count, so the state stays put when the count changes. The gap's columns are
+    inert (no input, a threshold never reached); a thread whose range spans them integrates
+    them too (one block: 1.6 % of 4096 neurons). docs/silicon.md, "Issue 13, two threads"."""
+    nb = n // BLOCK
+    if nb < 2:
+        return n, 0
+    return nb // 2 * BLOCK + BLOCK, BLOCK
+
+
+def columns(neurons: np.ndarray, n: int) -> np.ndarray:
+    """The work-array column of each neuron of n (`layout`)."""
+    cut, gap = layout(n)
+    neurons = np.asarray(neurons, np.int64)
+    return neurons + np.where(neurons >= cut - gap, gap, 0)
 
 
 @njit(inline="always")
@@ -430,6 +462,8 @@ def _scan(
     ahp_jump: np.ndarray,
     ythr: np.ndarray,
     lo: int,
+    cut: int,
+    gap: int,
     k: int,
     io: np.float32,
     gamma: np.float32,
@@ -439,7 +473,8 @@ def _scan(
     out_neuron: np.ndarray,
     out_t: np.ndarray,
 ) -> int:
-    """After `_membrane` of the neurons lo.. (the rows given are theirs, from lo on): finish long
+    """After `_membrane` of the columns lo.. (the rows given are theirs, from lo on; column c is
+    neuron c, or c - gap from column cut on: `layout`): finish long
     steps in u, place the spikes inside the step (linear interpolation of y between its values
     before and after the step, over the active time), reset the neurons that spiked (refractory
     timer, AHP charge) and write their spikes from out position nout on (in neuron order); returns
@@ -464,7 +499,8 @@ def _scan(
                 timer[i] = tref[i] - (dt - t_in)
                 ahp[i] += ahp_jump[i]
                 out_step[nout] = k
-                out_neuron[nout] = lo + i
+                c = lo + i
+                out_neuron[nout] = c - gap if c >= cut else c
                 out_t[nout] = t_in
                 nout += 1
     return nout
@@ -541,7 +577,10 @@ def _wait_all(sync: np.ndarray, threads: int, gen: int) -> bool:
 def _thread(
     tid: int,
     W: np.ndarray,
-    bounds: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    cut: int,
+    gap: int,
     indptr: np.ndarray,
     target: np.ndarray,
     charge: np.ndarray,
@@ -563,8 +602,8 @@ def _thread(
     marks: np.ndarray,
     sync: np.ndarray,
 ) -> tuple[int, int, int]:
-    """Thread tid's part of steps k0 <= k < k1: the neurons bounds[tid] <= i < bounds[tid + 1]
-    and the charges that reach them; returns (next step, next input position, its spikes).
+    """Thread tid's part of steps k0 <= k < k1: the work array's columns col_lo[tid] <= c <
+    col_hi[tid] (its neurons, `Plan`) and the charges that reach them; returns (next step, next input position, its spikes).
 
     Each step: the inputs of the step (to the thread's own targets), the charges, noise and
     membrane of its neurons and their spikes (`_scan`); then a wait for every thread to finish
@@ -573,8 +612,8 @@ def _thread(
     the result is bit for bit the serial one. out_*[tid] and marks[step parity, tid] = (first,
     end) spike of the step are the thread's own; sync holds arrival counters and an abort flag.
     """
-    threads = bounds.shape[0] - 1
-    lo, hi = bounds[tid], bounds[tid + 1]
+    threads = col_lo.shape[0]
+    lo, hi = col_lo[tid], col_hi[tid]
     Wf = W.reshape(W.size)
     cap = out_step.shape[1]
     n_in = in_step.shape[0]
@@ -609,7 +648,7 @@ def _thread(
     while k < k1:
         full = False
         for t in range(threads):
-            full |= written[t] + bounds[t + 1] - bounds[t] > cap
+            full |= written[t] + col_hi[t] - col_lo[t] > cap
         if full:  # every thread stops at the same step
             break
         while in_pos < n_in and in_step[in_pos] == k:
@@ -631,7 +670,7 @@ def _thread(
             in1 = not in1
         elif noise_on:
             key = _step_key(noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n))
-            _noise(eta1 if in1 else eta, noise_a, noise_b, key, lo)
+            _noise(eta1 if in1 else eta, noise_a, noise_b, key, lo, cut, gap)
         cur = eta1 if in1 else eta
         _membrane(
             ia, inm, ig, ish, iahp, u, eu, eg, timer, cur, spk, ma, mn, mg, msh, mh, inv_tau,
@@ -641,8 +680,8 @@ def _thread(
         par = (k - k0) & 1
         marks[par, tid, 0] = written[tid]
         marks[par, tid, 1] = _scan(
-            spk, u, eu, eg, timer, igain, tref, jh, ahp_jump, ythr, lo, k, io, gamma, dt,
-            written[tid], my_step, my_neuron, my_t,
+            spk, u, eu, eg, timer, igain, tref, jh, ahp_jump, ythr, lo, cut, gap, k, io, gamma,
+            dt, written[tid], my_step, my_neuron, my_t,
         )  # fmt: skip
         if threads > 1:
             _store_release(sync, tid * _SYNC_STRIDE, k - k0 + 1)
@@ -653,7 +692,7 @@ def _thread(
             if ahead:
                 kn = np.uint64(k + 1) * np.uint64(n)
                 key = _step_key(noise_seed * np.uint64(0x100000001B3) + kn)
-                _noise_to(eta if in1 else eta1, cur, noise_a, noise_b, key, lo)
+                _noise_to(eta if in1 else eta1, cur, noise_a, noise_b, key, lo, cut, gap)
             if not _wait_all(sync, threads, k - k0 + 1):
                 return -1, in_pos, written[tid]
         for t in range(threads):
@@ -699,12 +738,15 @@ class Plan:
         self.threads = threads = max(1, min(threads, nb))
         self.n = n
         self.bounds = np.array([nb * t // threads * BLOCK for t in range(threads + 1)], np.int64)
+        # the same ranges as work-array columns (`layout`): thread t's are col_lo[t] <= c < col_hi[t]
+        self.col_lo = columns(self.bounds[:-1], n)
+        self.col_hi = columns(self.bounds[1:] - 1, n) + 1
         n_src = indptr.shape[0] - 1
         src = np.repeat(np.arange(n_src, dtype=np.int64), np.diff(indptr))
         typ, neuron = np.divmod(np.asarray(target, np.int64), n)
         owner = np.searchsorted(self.bounds, neuron, side="right") - 1
         order = np.lexsort((np.arange(src.size), src, owner))  # owner, source, then table order
-        self.target = ((_J + typ) * row_stride(n) + neuron)[order]
+        self.target = ((_J + typ) * row_stride(n) + columns(neuron, n))[order]
         self.charge = np.ascontiguousarray(np.asarray(charge)[order], DTYPE)
         counts = np.zeros((threads, n_src), np.int64)
         np.add.at(counts, (owner, src), 1)
@@ -727,20 +769,27 @@ def work_array(S: np.ndarray, P: np.ndarray, J: np.ndarray, io: np.float32) -> n
     parameters and J (N_JROWS, N) pending charges [A] copied in, the scratch rows set. It holds
     the state between calls of a run (any thread counts): `store_state` copies it back out."""
     n = S.shape[1]
+    cut, gap = layout(n)
+    cols = columns(np.arange(n), n)
     W = _aligned((_WROWS, row_stride(n)))
-    W[:N_SROWS, :n] = S
-    W[_J : _J + N_JROWS, :n] = J
-    W[_P : _P + N_PROWS, :n] = P
-    W[_SPK:, :n] = _MINUS1
-    W[_YTHR, :n] = _thresholds(P, io)
+    W[:] = _0
+    W[:N_SROWS, cols] = S
+    W[_J : _J + N_JROWS, cols] = J
+    W[_P : _P + N_PROWS, cols] = P
+    W[_SPK:, : cols[-1] + 1] = _MINUS1
+    W[_YTHR, cols] = _thresholds(P, io)
+    # the gap's inert columns: a real neuron's parameters (finite arithmetic), at rest, no input,
+    # a threshold never reached
+    W[_P : _P + N_PROWS, cut - gap : cut] = P[:, cut - gap : cut - gap + 1]
+    W[_YTHR, cut - gap : cut] = _NEVER
     return W
 
 
 def store_state(W: np.ndarray, S: np.ndarray, J: np.ndarray) -> None:
     """Copy the state and the pending charges of work array W into S and J (`work_array`)."""
-    n = S.shape[1]
-    S[:] = W[:N_SROWS, :n]
-    J[:] = W[_J : _J + N_JROWS, :n]
+    cols = columns(np.arange(S.shape[1]), S.shape[1])
+    S[:] = W[:N_SROWS, cols]
+    J[:] = W[_J : _J + N_JROWS, cols]
 
 
 def run_work(
@@ -779,7 +828,8 @@ def run_work(
     marks = np.zeros((2, T, 16), np.int64)  # each thread's (first, end) on cache lines of its own
     sync = np.zeros((T + 1) * _SYNC_STRIDE, np.int64)
     args = (
-        W, plan.bounds, plan.indptr, plan.target, plan.charge, in_step, in_src, in_pos, k0, k1,
+        W, plan.col_lo, plan.col_hi, *layout(n), plan.indptr, plan.target, plan.charge, in_step,
+        in_src, in_pos, k0, k1,
         io, gamma, dt, noise_on, used, noise_seed, n, out_step, out_neuron, out_t, marks, sync,
     )  # fmt: skip
     results: list[tuple[int, int, int] | None] = [None] * T
