@@ -295,8 +295,8 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 OBJECTIVES = ("rates", "task")
 RATE_HZ, DURATION_S = 20.0, 1.0  # --objective rates: the Poisson input's defaults
 TASK_SAMPLES = 128  # --objective task: tuning samples per iteration
-# steps per objective: task's 10 took frozen-noise-16 on all 13 measured boards to >= 98 % where
-# 5 left 80-100 % (docs/training.md 4.2)
+# steps per objective: task's 10 brought frozen-noise-16 (four models, 13 boards) to board means
+# within 0.7 points of float simulation, where 5 left them 4-8 points below (docs/training.md 4.2)
 ITERATIONS = {"rates": 5, "task": 10}
 
 
