@@ -343,7 +343,8 @@ def test_membrane_noise_is_an_ou_process_with_the_documented_std_and_time_consta
     eta = np.zeros(n)
     trace = np.empty((steps, n))
     for k in range(steps):
-        kernel._noise(eta, a, b, kernel._step_key(np.uint64(12345 * 2**20 + k * n)), 0, n, 0)
+        key = kernel._step_key(np.uint64(12345 * 2**20 + k * n))
+        kernel._noise(eta, eta, a, b, key, 0, n, 0)
         trace[k] = eta
     x = trace[1000:]  # past the start-up transient
     assert abs(x.std() / std - 1) < 0.05

@@ -232,18 +232,6 @@ def _step_key(key: np.uint64) -> np.uint32:
 # Not fastmath: reassociating b (s - 510) scale gave different bits in different compilations.
 @njit(error_model="numpy", cache=True)
 def _noise(
-    eta: np.ndarray, a: np.ndarray, b: np.ndarray, k: np.uint32, i0: int, cut: int, gap: int
-) -> None:
-    """eta <- eta a + b N(0, 1): one step of the OU noise of the work array's columns i0.. (eta's
-    length). The innovation of neuron i is _normal(k + i); k = `_step_key` of the step; column c
-    holds neuron c, or c - gap from column cut on (`layout`)."""
-    for i in range(eta.shape[0]):
-        c = i0 + i
-        eta[i] = eta[i] * a[i] + b[i] * _normal(U32(k + U32(c - (gap if c >= cut else 0))))
-
-
-@njit(error_model="numpy", cache=True)
-def _noise_to(
     out: np.ndarray,
     eta: np.ndarray,
     a: np.ndarray,
@@ -253,7 +241,9 @@ def _noise_to(
     cut: int,
     gap: int,
 ) -> None:
-    """out <- eta a + b N(0, 1): `_noise` written to another row (the same bits), eta unchanged."""
+    """out <- eta a + b N(0, 1): one step of the OU noise of the work array's columns i0.. (eta's
+    length; out may be eta itself). The innovation of neuron i is _normal(k + i); k = `_step_key`
+    of the step; column c holds neuron c, or c - gap from column cut on (`layout`)."""
     for i in range(eta.shape[0]):
         c = i0 + i
         out[i] = eta[i] * a[i] + b[i] * _normal(U32(k + U32(c - (gap if c >= cut else 0))))
@@ -670,7 +660,8 @@ def _thread(
             in1 = not in1
         elif noise_on:
             key = _step_key(noise_seed * np.uint64(0x100000001B3) + np.uint64(k) * np.uint64(n))
-            _noise(eta1 if in1 else eta, noise_a, noise_b, key, lo, cut, gap)
+            row = eta1 if in1 else eta
+            _noise(row, row, noise_a, noise_b, key, lo, cut, gap)
         cur = eta1 if in1 else eta
         _membrane(
             ia, inm, ig, ish, iahp, u, eu, eg, timer, cur, spk, ma, mn, mg, msh, mh, inv_tau,
@@ -692,7 +683,7 @@ def _thread(
             if ahead:
                 kn = np.uint64(k + 1) * np.uint64(n)
                 key = _step_key(noise_seed * np.uint64(0x100000001B3) + kn)
-                _noise_to(eta if in1 else eta1, cur, noise_a, noise_b, key, lo, cut, gap)
+                _noise(eta if in1 else eta1, cur, noise_a, noise_b, key, lo, cut, gap)
             if not _wait_all(sync, threads, k - k0 + 1):
                 return -1, in_pos, written[tid]
         for t in range(threads):
