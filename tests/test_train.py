@@ -273,14 +273,46 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
         run("frozen-noise", tmp_path / "no", 1, modes=("none", "noise-fitted"))
     assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
-              modes=("none", "noise-fitted"), mismatch=m, seed=1)  # fmt: skip
+              modes=("none", "noise-fitted"), mismatch=m, seed=1, instances=3)  # fmt: skip
     fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
+    assert fitted["instances"] == 3 and res["instances"] == 3
     plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]
     assert fitted["robust"] == "noise" and fitted["prior"]["fitted"] == str(m.resolve())
     assert plain["prior"]["fitted"] is None and fitted["seed"] == plain["seed"] == res["seed"] == 1
     assert res["mismatch"]["path"] == str(m.resolve()) and "vs_none" in res["modes"]["noise-fitted"]
     on_disk = json.loads((tmp_path / "r" / "frozen-noise-results.json").read_text())
     assert set(on_disk["modes"]) == {"none", "noise-fitted"}
+
+
+def test_experiment_table_pools_training_seeds(tmp_path) -> None:
+    """`--table` over several seeds' folders ends with the across-seeds table: per-seed chip means
+    against `none`, their mean with a t-interval over the seeds, and the count of seeds whose
+    chip interval is above / below zero; results on other chips are not pooled with them."""
+    from hil.train.experiment import table
+
+    def res(seed: int, diff: float, lo: float, hi: float, chips: list) -> dict:
+        none = {"train": {"elapsed_s": 1.0}, "float_sim_accuracy": 0.9, "chip_mean": 0.8,
+                "chip_accuracies": [0.8, 0.8], "levels": {"0.0": [0.9]}}  # fmt: skip
+        noise = none | {"chip_mean": 0.8 + diff, "float_sim_accuracy": 0.9 + diff,
+                        "vs_none": {"mean_diff": diff, "ci_low": lo, "ci_high": hi}}  # fmt: skip
+        return {"task": "digits", "epochs": 2, "seed": seed, "instances": 8, "chips": chips,
+                "modes": {"none": none, "noise": noise}}  # fmt: skip
+
+    runs = [(0, 0.01, -0.005, 0.025), (1, 0.03, 0.02, 0.04), (2, -0.01, -0.02, -0.001)]
+    for seed, d, lo, hi in runs:
+        (tmp_path / f"s{seed}").mkdir()
+        (tmp_path / f"s{seed}" / "digits-results.json").write_text(
+            json.dumps(res(seed, d, lo, hi, [{"seed": 1}]))
+        )
+    (tmp_path / "other").mkdir()  # other chips: a table of its own, not pooled
+    (tmp_path / "other" / "digits-results.json").write_text(
+        json.dumps(res(3, 0.5, 0.4, 0.6, [{"seed": 2}]))
+    )
+    text = table([tmp_path / "s0", tmp_path / "s1", tmp_path / "s2", tmp_path / "other"])
+    # diffs 1, 3, -1 points: mean 1.0, s.d. 2.0, t(0.975, 2) = 4.303 -> +-4.97 points
+    assert "**digits across training seeds** 0, 1, 2 (epochs: 2, 8 instances per step" in text
+    assert "| noise | 3 | 10.0 | +1.0 +3.0 -1.0 | +1.00 [-3.97, +5.97] | 1 / 1 |" in text
+    assert "| none | 3 | 10.0 | - | - | - |" in text and text.count("across training seeds") == 1
 
 
 def test_experiment_table_compares_fitted_with_prior_paired() -> None:

@@ -4,9 +4,9 @@
     python -m hil.train.experiment --plot results/train --figure docs/figures/training_mismatch.png
 
 For one task it trains (or resumes) `none`, `noise` and `adversarial` with the same seed, then
-evaluates each model: float-simulation accuracy on the test split, accuracy on 12 unseen emulated
-chips (hil.train.evaluate.unseen_chips: families and spreads unlike the prior, the same chips for
-every mode, so differences are paired), and accuracy against the mismatch level (10 chips per
+evaluates each model: float-simulation accuracy on the test split, accuracy on `--chips` (12)
+unseen emulated chips (hil.train.evaluate.unseen_chips: families and spreads unlike the prior, the
+same chips for every mode, so differences are paired), and accuracy against the mismatch level (10 chips per
 level, every current and weight at that relative spread). Writes `<task>-<mode>.json` models and
 `<task>-results.json`; `--plot` draws accuracy against level for every task and mode found.
 
@@ -17,6 +17,17 @@ that it sits beside `noise` in the same tables with the same chips:
 
     python -m hil.train.experiment --task digits --dir DIR --epochs 10 \
         --modes none,noise,noise-fitted --mismatch mismatch.json
+
+A paired interval over the chips of one training seed says whether that robust model beats that
+standard model on those chips; two models trained with different seeds differ by a point or so for
+reasons that have nothing to do with mismatch, and over 36 chips such an interval excludes zero in
+either direction. So `--table` over the folders of several seeds (same task, chips and modes) ends
+with an "across training seeds" table: each mode's per-seed mean difference against `none`, their
+mean with a t-interval over the seeds, and how many seeds' chip intervals lie above and below zero:
+
+    for S in 0 1 2 3 4; do python -m hil.train.experiment --task digits --dir DIR/s$S --seed $S \
+        --modes none,noise --chips 36 --instances 8; done
+    python -m hil.train.experiment --table DIR/s*
 """
 
 from __future__ import annotations
@@ -63,9 +74,12 @@ def run(
     per_class: int | None = None,
     mismatch: Path | None = None,
     seed: int = 0,
+    instances: int | None = None,
 ) -> dict:
     """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
-    fitted hil.mismatch/1 model `mismatch`) on `task`; returns and writes the results."""
+    fitted hil.mismatch/1 model `mismatch`) on `task` and `chips` unseen chips; `instances`:
+    mismatched instances per training step (default TrainConfig's); returns and writes the
+    results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
     from hil.train.robust import fitted_prior
@@ -75,6 +89,8 @@ def run(
     prior = fitted_prior(mismatch) if mismatch is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
+    if instances is not None:
+        results["instances"] = instances
     results["modes"] = {}
     if prior is not None:
         results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
@@ -85,6 +101,8 @@ def run(
         t0 = time.perf_counter()
         robust, fitted = bases[mode]
         cfg = TrainConfig(task=task, robust=robust, seed=seed, epochs=epochs, per_class=per_class)
+        if instances is not None:
+            cfg = replace(cfg, instances=instances)
         if fitted:
             assert prior is not None
             cfg = replace(cfg, prior=prior)
@@ -212,15 +230,18 @@ def sensitivity(model_path: Path, sigma: float = 0.1, draws: int = 6) -> dict[st
 
 def table(result_dirs: list[Path]) -> str:
     """Markdown tables of every `<task>-results.json` in `result_dirs` (docs/training.md)."""
-    lines = []
+    lines, all_res = [], []
     for f in _results(result_dirs):
         res = read_json(f, "results")
         assert isinstance(res, dict)
+        all_res.append(res)
+        n_chips = len(next(iter(res["modes"].values()))["chip_accuracies"])
         lines += [
             f"**{res['task']}** (epochs: {res.get('epochs') or 'default'}"
-            + (f", training seed {res['seed']})" if "seed" in res else ")"),
+            + (f", training seed {res['seed']}" if "seed" in res else "")
+            + (f", {res['instances']} instances per step)" if "instances" in res else ")"),
             "",
-            "| mode | train [s] | float sim | 12 unseen chips: mean (min) | gap | vs none: "
+            f"| mode | train [s] | float sim | {n_chips} unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
             "|---|---|---|---|---|---|",
         ]
@@ -252,12 +273,61 @@ def table(result_dirs: list[Path]) -> str:
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")
         lines += _fitted_vs_prior(res, lv)
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _across_seeds(all_res))
+
+
+def _across_seeds(results: list[dict]) -> list[str]:
+    """The "across training seeds" table (module docstring) for every group of results with the
+    same task, epochs, instances and chips and at least 2 seeds; `none` must be among the modes."""
+    from scipy import stats
+
+    groups: dict[tuple, list[dict]] = {}
+    for res in results:
+        finished = all("vs_none" in m for k, m in res["modes"].items() if k != "none")
+        if "none" not in res["modes"] or not finished:
+            continue
+        chips = json.dumps(res.get("chips"), sort_keys=True)
+        key = (res["task"], res.get("epochs"), res.get("instances"), chips)
+        groups.setdefault(key, []).append(res)
+    lines = []
+    for (task, epochs, instances, _), group in groups.items():
+        seeds = sorted({res.get("seed", 0) for res in group})
+        if len(seeds) < 2 or len(seeds) != len(group):
+            continue
+        n_chips = len(group[0]["modes"]["none"]["chip_accuracies"])
+        lines += [
+            f"**{task} across training seeds** {', '.join(map(str, seeds))} (epochs: "
+            f"{epochs or 'default'}, {instances or 'default'} instances per step, "
+            f"the same {n_chips} unseen chips)",
+            "",
+            "| mode | seeds | mean gap to float | vs none per seed | mean [95 % CI over seeds] "
+            "| seeds with chip CI above / below 0 |",
+            "|---|---|---|---|---|---|",
+        ]
+        modes = [m for m in group[0]["modes"] if all(m in res["modes"] for res in group)]
+        for mode in modes:
+            ms = [res["modes"][mode] for res in group]
+            gap = np.mean([m["float_sim_accuracy"] - m["chip_mean"] for m in ms])
+            if mode == "none":
+                lines.append(f"| none | {len(ms)} | {100 * gap:.1f} | - | - | - |")
+                continue
+            d = np.array([m["vs_none"]["mean_diff"] for m in ms])
+            h = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+            above = sum(m["vs_none"]["ci_low"] > 0 for m in ms)
+            below = sum(m["vs_none"]["ci_high"] < 0 for m in ms)
+            lines.append(
+                f"| {mode} | {len(ms)} | {100 * gap:.1f} | "
+                + " ".join(f"{100 * x:+.1f}" for x in d)
+                + f" | {100 * d.mean():+.2f} [{100 * (d.mean() - h):+.2f}, "
+                f"{100 * (d.mean() + h):+.2f}] | {above} / {below} |"
+            )
+        lines.append("")
+    return lines
 
 
 def _fitted_vs_prior(res: dict, lv: list[str]) -> list[str]:
     """Table rows: each `-fitted` mode minus its base mode (trained against the prior), paired over
-    the same 12 unseen chips and over the same chips at each level (mean diff [95 % CI], points)."""
+    the same unseen chips and over the same chips at each level (mean diff [95 % CI], points)."""
     from hil.train.evaluate import paired_ci
 
     def cell(a: list[float], b: list[float]) -> str:
@@ -275,7 +345,7 @@ def _fitted_vs_prior(res: dict, lv: list[str]) -> list[str]:
         return []
     lines = [
         "",
-        "| fitted vs prior | 12 unseen chips | "
+        f"| fitted vs prior | {len(res['modes'][pairs[0][1]]['chip_accuracies'])} unseen chips | "
         + " | ".join(f"{100 * float(k):.0f} %" for k in lv)
         + " |",
         "|---|---|" + "---|" * len(lv),
@@ -354,6 +424,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-class", type=int, help="output neurons per class (default: the task's)")
     p.add_argument("--seed", type=int, default=0, help="training seed of every mode (default 0)")
     p.add_argument(
+        "--chips", type=int, default=12, help="unseen chips to evaluate on (default 12, >= 2)"
+    )
+    p.add_argument(
+        "--instances",
+        type=int,
+        help="mismatched instances per training step of the robust modes (default 2)",
+    )
+    p.add_argument(
         "--modes",
         default=",".join(MODES),
         help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
@@ -395,10 +473,14 @@ def _main(a: argparse.Namespace) -> None:
     elif a.plot is not None:
         plot(a.plot, a.figure)
     elif a.task:
+        if a.chips < 2:
+            raise ConfigError("--chips", a.chips, "at least 2 (a paired interval needs 2)")
         run(
             a.task,
             a.dir,
             a.epochs,
+            chips=a.chips,
+            instances=a.instances,
             modes=tuple(a.modes.split(",")),
             per_class=a.per_class,
             seed=a.seed,
