@@ -213,12 +213,19 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     for argv in (
         ["evaluate", str(out), "--board", "nope://x"],
         ["train", "--task", "digits", "--mismatch", "m.json", "--out", str(tmp_path / "x.json")],
+        ["train", "--task", "digits", "--spread", "0.2", "--out", str(tmp_path / "x.json")],
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ("nope://x" in err[0] or "--robust none" in err[0])
     assert main(["train", "--task", "digits", "--robust", "maybe", "--out", str(out)]) == 2
     assert "invalid choice" in capsys.readouterr().err
+    noisy = ["train", "--task", "frozen-noise", "--robust", "noise", "--out", str(out)]
+    assert main([*noisy, "--spread", "0"]) == 2 and "--spread" in capsys.readouterr().err
+    assert main([*noisy, "--spread", "0.25", "--epochs", "1", "--instances", "3", "--json"]) == 0
+    cfg = Model.load(out).training
+    assert cfg["prior"]["sigma_currents"] == cfg["prior"]["sigma_weights"] == 0.25
+    assert "25 %" in cfg["prior"]["source"] and cfg["config"]["instances"] == 3
 
 
 @pytest.mark.slow
@@ -273,9 +280,12 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
         run("frozen-noise", tmp_path / "no", 1, modes=("none", "noise-fitted"))
     assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
-              modes=("none", "noise-fitted"), mismatch=m, seed=1, instances=3)  # fmt: skip
+              modes=("none", "noise-fitted"), mismatch=m, seed=1, instances=3,
+              spread=0.2)  # fmt: skip
     fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
-    assert fitted["instances"] == 3 and res["instances"] == 3
+    assert fitted["instances"] == 3 and res["instances"] == 3 and res["spread"] == 0.2
+    fitted_prior = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["prior"]
+    assert fitted_prior["sigma_weights"] == 0.2  # the fitted model has no weights: the prior's
     plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]
     assert fitted["robust"] == "noise" and fitted["prior"]["fitted"] == str(m.resolve())
     assert plain["prior"]["fitted"] is None and fitted["seed"] == plain["seed"] == res["seed"] == 1
@@ -313,6 +323,7 @@ def test_experiment_table_pools_training_seeds(tmp_path) -> None:
     assert "**digits across training seeds** 0, 1, 2 (epochs: 2, 8 instances per step" in text
     assert "| noise | 3 | 10.0 | +1.0 +3.0 -1.0 | +1.00 [-3.97, +5.97] | 1 / 1 |" in text
     assert "| none | 3 | 10.0 | - | - | - |" in text and text.count("across training seeds") == 1
+    assert "not pooled" in table([tmp_path / "s0", tmp_path / "s0", tmp_path / "s1"])
 
 
 def test_experiment_table_compares_fitted_with_prior_paired() -> None:

@@ -16,6 +16,7 @@ TRAIN_EPILOG = """examples:
   hil train --task digits --robust noise --out models/digits-noise.json
   hil train --task frozen-noise-16 --robust adversarial --out fn16-adv.json
   hil train --task digits --out m.json --resume        # continue from m.ckpt.pt
+  hil train --task frozen-noise-16 --robust noise --instances 8 --spread 0.2 --out fn16.json
 
 Tasks: frozen-noise (the paper's 2 patterns), frozen-noise-16 (jittered, thinned repeats),
 digits (scikit-learn's digits, rate-coded). Robustness: none, noise (mismatched instances from the
@@ -56,6 +57,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=2,
         help="mismatched instances per step (noise, adversarial)",
     )
+    p.add_argument(
+        "--spread",
+        type=argtypes.number(0.0, 0.9, "", lo_open=True),
+        help="relative spread of the assumed prior on every current and weight (noise, "
+        "adversarial; default 0.1); with --mismatch, for what the fitted model does not cover",
+    )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -66,17 +73,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_train(args: argparse.Namespace) -> int:
     from hil import progress
-    from hil.train.robust import Prior, fitted_prior
+    from hil.train.robust import assumed_prior, fitted_prior
     from hil.train.trainer import TrainConfig, train
 
-    prior = None
-    if args.mismatch is not None:
-        if args.robust == "none":
+    for flag, value in (("--mismatch", args.mismatch), ("--spread", args.spread)):
+        if value is not None and args.robust == "none":
             raise HilError(
-                "argument --mismatch: a mismatch model is used by --robust noise or adversarial, "
+                f"argument {flag}: a mismatch model is used by --robust noise or adversarial, "
                 "not by --robust none"
             )
-        prior = fitted_prior(args.mismatch)  # a ConfigError names what is wrong with the file
+    prior = assumed_prior(0.1 if args.spread is None else args.spread)
+    if args.mismatch is not None:
+        prior = fitted_prior(args.mismatch, prior)  # a ConfigError names what is wrong with it
     cfg = TrainConfig(
         task=args.task,
         robust=args.robust,
@@ -84,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         instances=args.instances,
         quantize=args.quantize,
-        prior=prior or Prior(),
+        prior=prior,
     )
     previous = progress.set_enabled(False) if args.json else progress.set_enabled(None)
     try:

@@ -75,6 +75,7 @@ def run(
     mismatch: Path | None = None,
     seed: int = 0,
     instances: int | None = None,
+    spread: float | None = None,
 ) -> dict:
     """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
     fitted hil.mismatch/1 model `mismatch`) on `task` and `chips` unseen chips; `instances`:
@@ -82,15 +83,18 @@ def run(
     results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
-    from hil.train.robust import fitted_prior
+    from hil.train.robust import assumed_prior, fitted_prior
     from hil.train.trainer import TrainConfig, train
 
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
-    prior = fitted_prior(mismatch) if mismatch is not None else None
+    assumed = assumed_prior(0.1 if spread is None else spread)
+    prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
     if instances is not None:
         results["instances"] = instances
+    if spread is not None:
+        results["spread"] = spread
     results["modes"] = {}
     if prior is not None:
         results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
@@ -103,6 +107,7 @@ def run(
         cfg = TrainConfig(task=task, robust=robust, seed=seed, epochs=epochs, per_class=per_class)
         if instances is not None:
             cfg = replace(cfg, instances=instances)
+        cfg = replace(cfg, prior=assumed)
         if fitted:
             assert prior is not None
             cfg = replace(cfg, prior=prior)
@@ -239,7 +244,8 @@ def table(result_dirs: list[Path]) -> str:
         lines += [
             f"**{res['task']}** (epochs: {res.get('epochs') or 'default'}"
             + (f", training seed {res['seed']}" if "seed" in res else "")
-            + (f", {res['instances']} instances per step)" if "instances" in res else ")"),
+            + (f", {res['instances']} instances per step" if "instances" in res else "")
+            + (f", prior spread {res['spread']:g})" if "spread" in res else ")"),
             "",
             f"| mode | train [s] | float sim | {n_chips} unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
@@ -287,18 +293,22 @@ def _across_seeds(results: list[dict]) -> list[str]:
         if "none" not in res["modes"] or not finished:
             continue
         chips = json.dumps(res.get("chips"), sort_keys=True)
-        key = (res["task"], res.get("epochs"), res.get("instances"), chips)
+        key = (res["task"], res.get("epochs"), res.get("instances"), res.get("spread"), chips)
         groups.setdefault(key, []).append(res)
     lines = []
-    for (task, epochs, instances, _), group in groups.items():
+    for (task, epochs, instances, spread, _), group in groups.items():
         seeds = sorted({res.get("seed", 0) for res in group})
-        if len(seeds) < 2 or len(seeds) != len(group):
+        if len(seeds) != len(group):
+            lines += [f"**{task}**: not pooled across seeds: a seed appears in two folders", ""]
+            continue
+        if len(seeds) < 2:
             continue
         n_chips = len(group[0]["modes"]["none"]["chip_accuracies"])
         lines += [
             f"**{task} across training seeds** {', '.join(map(str, seeds))} (epochs: "
             f"{epochs or 'default'}, {instances or 'default'} instances per step, "
-            f"the same {n_chips} unseen chips)",
+            + (f"prior spread {spread:g}, " if spread is not None else "")
+            + f"the same {n_chips} unseen chips)",
             "",
             "| mode | seeds | mean gap to float | vs none per seed | mean [95 % CI over seeds] "
             "| seeds with chip CI above / below 0 |",
@@ -432,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         help="mismatched instances per training step of the robust modes (default 2)",
     )
     p.add_argument(
+        "--spread",
+        type=float,
+        help="relative spread of the assumed prior of the robust modes (default 0.1)",
+    )
+    p.add_argument(
         "--modes",
         default=",".join(MODES),
         help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
@@ -481,6 +496,7 @@ def _main(a: argparse.Namespace) -> None:
             a.epochs,
             chips=a.chips,
             instances=a.instances,
+            spread=a.spread,
             modes=tuple(a.modes.split(",")),
             per_class=a.per_class,
             seed=a.seed,

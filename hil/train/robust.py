@@ -96,6 +96,14 @@ class Adversary:
             raise ConfigError("adversary", (self.zeta, self.beta), "0 < zeta < 1, 0 <= beta <= 100")
 
 
+def assumed_prior(spread: float = 0.1) -> Prior:
+    """The assumed prior (module docstring) with relative spread `spread` on every current and
+    weight; 0.1 is the documented default, anything else is named as such in `source`."""
+    if spread == Prior.sigma_currents:
+        return Prior()
+    return Prior("normal", spread, spread, f"prior: normal {100 * spread:g} % (--spread)")
+
+
 def fitted_prior(path: str | Path, base: Prior | None = None) -> Prior:
     """`base` (default: the prior) drawing from the fitted hil.mismatch/1 model at `path`; a file
     that is not one is a ConfigError."""
