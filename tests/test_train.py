@@ -200,6 +200,18 @@ def test_paired_ci_matches_scipy() -> None:
     assert np.isclose(got["ci_low"], ci.low) and np.isclose(got["ci_high"], ci.high)
 
 
+def test_robust_defaults_are_per_task() -> None:
+    """frozen-noise-16's robust modes default to 8 instances and a 20 % prior (docs/training.md
+    4.4), the other tasks to 2 and 10 %; explicit settings win, and the resolved configuration
+    (what a checkpoint is checked against) carries the prior actually used."""
+    fn16, digits = TrainConfig(task="frozen-noise-16"), TrainConfig(task="digits")
+    assert fn16.resolved()["instances"] == 8 and digits.resolved()["instances"] == 2
+    assert fn16.resolved()["prior"]["sigma_currents"] == 0.2 == fn16.resolved_prior().sigma_weights
+    assert digits.resolved()["prior"] == Prior().to_dict()
+    mine = TrainConfig(task="frozen-noise-16", instances=3, prior=Prior(sigma_currents=0.05))
+    assert mine.resolved()["instances"] == 3 and mine.resolved_prior().sigma_currents == 0.05
+
+
 def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     out = tmp_path / "m.json"
     code = main(["train", "--task", "frozen-noise", "--epochs", "1", "--out", str(out), "--json"])

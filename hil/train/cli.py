@@ -16,7 +16,7 @@ TRAIN_EPILOG = """examples:
   hil train --task digits --robust noise --out models/digits-noise.json
   hil train --task frozen-noise-16 --robust adversarial --out fn16-adv.json
   hil train --task digits --out m.json --resume        # continue from m.ckpt.pt
-  hil train --task frozen-noise-16 --robust noise --instances 8 --spread 0.2 --out fn16.json
+  hil train --task digits --robust noise --spread 0.15 --out d.json   # a wider assumed prior
 
 Tasks: frozen-noise (the paper's 2 patterns), frozen-noise-16 (jittered, thinned repeats),
 digits (scikit-learn's digits, rate-coded). Robustness: none, noise (mismatched instances from the
@@ -54,14 +54,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--instances",
         type=argtypes.integer(1, 64),
-        default=2,
-        help="mismatched instances per step (noise, adversarial)",
+        help="mismatched instances per step (noise, adversarial; default: the task's, "
+        "docs/training.md)",
     )
     p.add_argument(
         "--spread",
         type=argtypes.number(0.0, 0.9, "", lo_open=True),
         help="relative spread of the assumed prior on every current and weight (noise, "
-        "adversarial; default 0.1); with --mismatch, for what the fitted model does not cover",
+        "adversarial; default: the task's, docs/training.md); with --mismatch, for what the "
+        "fitted model does not cover",
     )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -73,8 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_train(args: argparse.Namespace) -> int:
     from hil import progress
-    from hil.train.robust import assumed_prior, fitted_prior
-    from hil.train.trainer import TrainConfig, train
+    from hil.train.robust import fitted_prior
+    from hil.train.trainer import TrainConfig, task_prior, train
 
     for flag, value in (("--mismatch", args.mismatch), ("--spread", args.spread)):
         if value is not None and args.robust == "none":
@@ -82,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
                 f"argument {flag}: a mismatch model is used by --robust noise or adversarial, "
                 "not by --robust none"
             )
-    prior = assumed_prior(0.1 if args.spread is None else args.spread)
+    prior = task_prior(args.task, args.spread)
     if args.mismatch is not None:
         prior = fitted_prior(args.mismatch, prior)  # a ConfigError names what is wrong with it
     cfg = TrainConfig(

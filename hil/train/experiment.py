@@ -83,11 +83,11 @@ def run(
     results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
-    from hil.train.robust import assumed_prior, fitted_prior
-    from hil.train.trainer import TrainConfig, train
+    from hil.train.robust import fitted_prior
+    from hil.train.trainer import TrainConfig, task_prior, train
 
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
-    assumed = assumed_prior(0.1 if spread is None else spread)
+    assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
@@ -439,12 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--instances",
         type=int,
-        help="mismatched instances per training step of the robust modes (default 2)",
+        help="mismatched instances per training step of the robust modes (default: the task's)",
     )
     p.add_argument(
         "--spread",
         type=float,
-        help="relative spread of the assumed prior of the robust modes (default 0.1)",
+        help="relative spread of the assumed prior of the robust modes (default: the task's)",
     )
     p.add_argument(
         "--modes",

@@ -5,7 +5,8 @@ Prior (used when no fitted model is given): every bias current of every neuron i
 factor f = 1 + sigma z, z ~ N(0, 1) (hil.chip.mismatch.draw_factors, family "normal"), sigma = 0.1,
 and every synaptic weight likewise with sigma = 0.1: Rockpool's Dynap-SE2 default of 30 % at
 3 sigma, ARCANA's default, and the order of magnitude of the DYNAP-SE measurements in Büchel et al.
-ICLR 2022 Fig. S1 (paper_facts.md D). Capacitances are not perturbed by the prior.
+ICLR 2022 Fig. S1 (paper_facts.md D). Capacitances are not perturbed by the prior. A task may
+default to another spread (hil.train.trainer.DEFAULTS; `assumed_prior`).
 
 `noise`: each training step simulates `instances` chips at once (hil.sim instance batching): the
 currents of each instance drawn from the prior per neuron; the weights get one fresh multiplicative
@@ -101,7 +102,9 @@ def assumed_prior(spread: float = 0.1) -> Prior:
     weight; 0.1 is the documented default, anything else is named as such in `source`."""
     if spread == Prior.sigma_currents:
         return Prior()
-    return Prior("normal", spread, spread, f"prior: normal {100 * spread:g} % (--spread)")
+    return Prior(
+        "normal", spread, spread, f"prior: normal {100 * spread:g} % on currents and weights"
+    )
 
 
 def fitted_prior(path: str | Path, base: Prior | None = None) -> Prior:

@@ -32,11 +32,21 @@ from hil.tasks import Split, Task, accuracy, get_task
 from hil.train import MODES
 from hil.train.model import Model
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
-from hil.train.robust import Adversary, Prior, attack, kl, noisy_params, prior_weight_factors
+from hil.train.robust import (
+    Adversary,
+    Prior,
+    assumed_prior,
+    attack,
+    kl,
+    noisy_params,
+    prior_weight_factors,
+)
 
 CKPT_SCHEMA = "hil.train.checkpoint/1"
 
-# Per task: layout and training length that fit the 15-minute budget on 2 cores (docs/training.md).
+# Per task: layout and training length that fit the 15-minute budget on 2 cores (docs/training.md),
+# and the robust modes' instances per step and assumed prior spread where they differ from
+# ROBUST_DEFAULTS.
 DEFAULTS: dict[str, dict] = {
     "frozen-noise": {
         "hidden": 0,
@@ -55,6 +65,8 @@ DEFAULTS: dict[str, dict] = {
         "batch": 32,
         "lr": 0.05,
         "logit_scale": 0.25,
+        "instances": 8,  # chosen on held-out chips (docs/training.md 4.4)
+        "spread": 0.2,
     },
     "digits": {
         "hidden": 0,
@@ -66,6 +78,15 @@ DEFAULTS: dict[str, dict] = {
         "logit_scale": 0.25,
     },
 }
+
+
+ROBUST_DEFAULTS = {"instances": 2, "spread": 0.1}
+
+
+def task_prior(task: str, spread: float | None = None) -> Prior:
+    """The assumed prior of `task`'s robust modes: relative spread `spread`, else the task's."""
+    default = DEFAULTS.get(task, {}).get("spread", ROBUST_DEFAULTS["spread"])
+    return assumed_prior(default if spread is None else spread)
 
 
 @dataclass(frozen=True)
@@ -84,17 +105,19 @@ class TrainConfig:
     quantize: bool = False
     train_currents: tuple[str, ...] = ("Itau_mem", "Igain_mem", "Itau_syn")
     currents_every: int = 10
-    instances: int = 2
+    instances: int | None = None
     logit_scale: float | None = None
     rec_grad: float = 1.0
     task_options: dict = field(default_factory=dict)  # hil.tasks.get_task options
-    prior: Prior = field(default_factory=Prior)
+    prior: Prior | None = None  # None: task_prior(task)
     adversary: Adversary = field(default_factory=Adversary)
 
     def __post_init__(self) -> None:
         if self.robust not in MODES:
             raise ConfigError("robust", self.robust, "one of " + ", ".join(MODES))
-        if not (isinstance(self.instances, int) and 1 <= self.instances <= 64):
+        if self.instances is not None and not (
+            isinstance(self.instances, int) and 1 <= self.instances <= 64
+        ):
             raise ConfigError("instances", self.instances, "an integer 1..64")
         if not (isinstance(self.currents_every, int) and self.currents_every >= 1):
             raise ConfigError("currents_every", self.currents_every, "an integer >= 1")
@@ -102,11 +125,16 @@ class TrainConfig:
     def resolved(self) -> dict:
         """Every setting with the task defaults filled in (JSON-able)."""
         d = asdict(self)
-        for k, v in DEFAULTS.get(self.task, {}).items():
-            if d.get(k) is None:
+        for k, v in (ROBUST_DEFAULTS | DEFAULTS.get(self.task, {})).items():
+            if k in d and d[k] is None:
                 d[k] = v
         d["train_currents"] = list(self.train_currents)
+        d["prior"] = self.resolved_prior().to_dict()
         return d
+
+    def resolved_prior(self) -> Prior:
+        """The prior the robust modes draw from: `prior`, else the task's (task_prior)."""
+        return self.prior if self.prior is not None else task_prior(self.task)
 
 
 def output_counts(
@@ -276,6 +304,7 @@ def train(
     `max_epochs_now`: stop after that many epochs in this call (the checkpoint stays; a later
     resume goes on), for interruption tests and time-sliced runs."""
     cfg = config.resolved()
+    prior = config.resolved_prior()
     task = get_task(config.task, config.seed, **config.task_options)
     torch.manual_seed(config.seed)
     net = build_net(cfg, task)
@@ -309,7 +338,7 @@ def train(
             loss, _ = step_loss(
                 net,
                 cfg,
-                config.prior,
+                prior,
                 config.adversary,
                 x,
                 y,
@@ -349,7 +378,7 @@ def train(
     test = evaluate_split(net, task.test, task.dt)
     training = {
         "config": cfg,
-        "prior": config.prior.to_dict(),
+        "prior": prior.to_dict(),
         "epochs_done": int(history[-1][0]) + 1 if history else 0,
         "complete": done,
         "elapsed_s": elapsed,
