@@ -97,9 +97,9 @@ class Adversary:
             raise ConfigError("adversary", (self.zeta, self.beta), "0 < zeta < 1, 0 <= beta <= 100")
 
 
-def assumed_prior(spread: float = 0.1) -> Prior:
+def assumed_prior(spread: float) -> Prior:
     """The assumed prior (module docstring) with relative spread `spread` on every current and
-    weight; 0.1 is the documented default, anything else is named as such in `source`."""
+    weight: the documented Prior() at its spread, anything else named as such in `source`."""
     if spread == Prior.sigma_currents:
         return Prior()
     return Prior(

@@ -80,7 +80,7 @@ DEFAULTS: dict[str, dict] = {
 }
 
 
-ROBUST_DEFAULTS = {"instances": 2, "spread": 0.1}
+ROBUST_DEFAULTS = {"instances": 2, "spread": Prior.sigma_currents}  # the documented prior's
 
 
 def task_prior(task: str, spread: float | None = None) -> Prior:
