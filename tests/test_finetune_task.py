@@ -134,6 +134,18 @@ def _parser() -> argparse.ArgumentParser:
 OPTIONS = {"duration": 0.05, "n_train": 4, "n_val": 2, "n_test": 2}
 
 
+def _argv(tmp_path: Path, model: Path) -> list[str]:
+    """`hil finetune MODEL` on emu://?seed=3 with the twin tmp_path/truth.csv."""
+    return [
+        "finetune",
+        str(model),
+        "--board",
+        "emu://?seed=3",
+        "--twin",
+        str(tmp_path / "truth.csv"),
+    ]
+
+
 def _task_model(tmp_path: Path) -> Path:
     """A frozen-noise-16 model (one output neuron per class, hand-made weights) that names its
     task as `hil train` writes it."""
@@ -167,14 +179,7 @@ def test_cli_task_objective_counts_its_board_runs_and_never_tunes_on_test(
         return real(dep, board, twin, split, *a, **k)
 
     monkeypatch.setattr(finetune_mod, "finetune_task", spy)
-    argv = [
-        "finetune",
-        str(path),
-        "--board",
-        "emu://?seed=3",
-        "--twin",
-        str(tmp_path / "truth.csv"),
-    ]
+    argv = _argv(tmp_path, path)
     argv += ["--objective", "task", "--samples", "16", "--iterations", "1", "--json"]
     args = _parser().parse_args([*argv, "--out", str(tmp_path / "tuned.json")])
     assert args.func(args) == 0
@@ -206,14 +211,7 @@ def test_cli_task_objective_counts_its_board_runs_and_never_tunes_on_test(
 )
 def test_cli_task_objective_bad_input(tmp_path: Path, extra: list[str], match: str) -> None:
     path = _task_model(tmp_path)
-    argv = [
-        "finetune",
-        str(path),
-        "--board",
-        "emu://?seed=3",
-        "--twin",
-        str(tmp_path / "truth.csv"),
-    ]
+    argv = _argv(tmp_path, path)
     args = _parser().parse_args([*argv, *extra, "--out", str(tmp_path / "tuned.json")])
     with pytest.raises(ConfigError, match=match):
         args.func(args)
@@ -225,14 +223,7 @@ def test_cli_task_objective_needs_a_model_that_names_its_task(tmp_path: Path) ->
     model = Model.load(path)
     model.training = {}
     model.save(path)
-    argv = [
-        "finetune",
-        str(path),
-        "--board",
-        "emu://?seed=3",
-        "--twin",
-        str(tmp_path / "truth.csv"),
-    ]
+    argv = _argv(tmp_path, path)
     args = _parser().parse_args([*argv, "--objective", "task", "--out", str(tmp_path / "t.json")])
     with pytest.raises(ConfigError, match="no task.*names its task, seed and logit_scale"):
         args.func(args)

@@ -291,6 +291,9 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
     with pytest.raises(ConfigError, match="noise-fitted"):
         run("frozen-noise", tmp_path / "no", 1, modes=("none", "noise-fitted"))
     assert not (tmp_path / "no").exists()
+    with pytest.raises(ConfigError, match="instances"):
+        run("frozen-noise", tmp_path / "no", 1, modes=("none",), instances=0)
+    assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
               modes=("none", "noise-fitted"), mismatch=m, seed=1, instances=3,
               spread=0.2)  # fmt: skip

@@ -89,6 +89,7 @@ def run(
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
     assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
+    TrainConfig(task=task, instances=instances)  # a bad --instances is refused before any output
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
     if instances is not None:
