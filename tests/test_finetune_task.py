@@ -47,26 +47,33 @@ def _model() -> Model:
     return Model(w_in, np.zeros((n, n)), np.zeros(n, int), [cur], outputs, DT)
 
 
-def _cross_entropy(counts: np.ndarray, y: np.ndarray, scale: float) -> tuple[float, np.ndarray]:
-    """Oracle (numpy, not torch): mean over samples of -log softmax(scale * counts)[y] and its
-    gradient in the counts, scale * (softmax - onehot) / n."""
-    z = scale * np.asarray(counts, dtype=np.float64)
+def _cross_entropy(
+    counts: np.ndarray, y: np.ndarray, scale: float, log: bool = False
+) -> tuple[float, np.ndarray]:
+    """Oracle (numpy, not torch): mean over samples of -log softmax(scale * u)[y], u the counts
+    or (log) log(1 + counts), and its gradient in the counts, scale * (softmax - onehot) / n
+    times du/dcounts (1, or 1 / (1 + counts))."""
+    c = np.asarray(counts, dtype=np.float64)
+    z = scale * (np.log(1.0 + c) if log else c)
     z = z - z.max(1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     n = len(y)
     loss = float(-np.log(p[np.arange(n), y]).mean())
     onehot = np.eye(counts.shape[1])[y]
-    return loss, scale * (p - onehot) / n
+    return loss, scale * (p - onehot) / n / ((1.0 + c) if log else 1.0)
 
 
-def test_task_loss_is_trainings_cross_entropy_and_its_count_gradient() -> None:
+@pytest.mark.parametrize("logits", ["counts", "log-counts"])
+def test_task_loss_is_trainings_cross_entropy_and_its_count_gradient(logits: str) -> None:
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 40, (12, 5))
     y = rng.integers(0, 5, 12)
-    loss, grad = finetune_mod.task_loss(counts, y, 0.25)
-    want_loss, want_grad = _cross_entropy(counts, y, 0.25)
+    loss, grad = finetune_mod.task_loss(counts, y, logits, 0.25)
+    want_loss, want_grad = _cross_entropy(counts, y, 0.25, log=logits == "log-counts")
     assert loss == pytest.approx(want_loss, rel=1e-12)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-10, atol=1e-15)
+    with pytest.raises(ConfigError, match="logits"):
+        finetune_mod.task_loss(counts, y, "rates", 0.25)
 
 
 def test_the_gradient_is_taken_at_the_chips_counts(monkeypatch, tmp_path: Path) -> None:
@@ -91,7 +98,9 @@ def test_the_gradient_is_taken_at_the_chips_counts(monkeypatch, tmp_path: Path) 
 
     monkeypatch.setattr(evaluate_mod, "board_counts", fake_board)
     monkeypatch.setattr(finetune_mod, "task_gradient", spy)
-    _, losses, accs = finetune_mod.finetune_task(dep, None, twin, tune, DT, 0.5, iterations=3)  # type: ignore[arg-type]
+    _, losses, accs = finetune_mod.finetune_task(
+        dep, None, twin, tune, DT, "counts", 0.5, iterations=3
+    )  # type: ignore[arg-type]
     assert len(runs) == 4 and len(losses) == 4 and len(accs) == 4
     for counts, loss in zip(runs, losses, strict=True):
         assert loss == pytest.approx(_cross_entropy(counts, tune.y, 0.5)[0], rel=1e-12)
@@ -112,7 +121,7 @@ def test_task_finetuning_lowers_the_boards_loss_on_held_out_samples(tmp_path: Pa
     twin = load_twin(str(tmp_path / "truth.csv"))
     dep = deploy(model, twin=twin, naive=True)  # naive: the mismatch is left for the tuning
     with SiliconEngine(sil) as board:
-        best, losses, _ = finetune_mod.finetune_task(dep, board, twin, tune, DT, 1.0, 3)
+        best, losses, _ = finetune_mod.finetune_task(dep, board, twin, tune, DT, "counts", 1.0, 3)
         before = board_counts(board, dep, held, DT)
         after = board_counts(board, best, held, DT)
     assert min(losses) < 0.8 * losses[0], losses
@@ -167,15 +176,23 @@ def _task_model(tmp_path: Path) -> Path:
     return tmp_path / "model.json"
 
 
+@pytest.mark.parametrize("logits", [None, "log-counts"])
 def test_cli_task_objective_counts_its_board_runs_and_never_tunes_on_test(
-    tmp_path: Path, capsys, monkeypatch
+    tmp_path: Path, capsys, monkeypatch, logits: str | None
 ) -> None:
+    """... and scores the board with the model's logits (counts when the model names none)."""
     path = _task_model(tmp_path)
+    if logits is not None:
+        model = Model.load(path)
+        model.training["config"]["logits"] = logits
+        model.save(path)
     seen: list[Split] = []
+    scored: list[tuple] = []
     real = finetune_mod.finetune_task
 
     def spy(dep, board, twin, split, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
         seen.append(split)
+        scored.append(a[1:])
         return real(dep, board, twin, split, *a, **k)
 
     monkeypatch.setattr(finetune_mod, "finetune_task", spy)
@@ -188,6 +205,7 @@ def test_cli_task_objective_counts_its_board_runs_and_never_tunes_on_test(
     assert s["objective"] == "task" and s["samples"] == 16 and s["test_samples"] == len(test)
     assert s["board_runs_tuning"] == 2 * 16 and s["board_runs"] == 32 + 2 * len(test)
     (tuning,) = seen
+    assert scored == [(logits or "counts", 0.25)]
     assert len(tuning) == 16 and len(set(tuning.y.tolist())) == 16  # every class
     flat = {x.tobytes() for x in test.x}
     assert not any(x.tobytes() in flat for x in tuning.x)
@@ -225,7 +243,12 @@ def test_cli_task_objective_needs_a_model_that_names_its_task(tmp_path: Path) ->
     model.save(path)
     argv = _argv(tmp_path, path)
     args = _parser().parse_args([*argv, "--objective", "task", "--out", str(tmp_path / "t.json")])
-    with pytest.raises(ConfigError, match="no task.*names its task, seed and logit_scale"):
+    with pytest.raises(ConfigError, match="no task.*names its task, seed, logit_scale"):
+        args.func(args)
+    model.training = {"config": {"task": "frozen-noise-16", "seed": 0, "logit_scale": 0.25,
+                                 "task_options": OPTIONS, "logits": "rates"}}  # fmt: skip
+    model.save(path)
+    with pytest.raises(ConfigError, match="logits 'rates'.*counts or log-counts"):
         args.func(args)
 
 

@@ -201,22 +201,51 @@ def test_paired_ci_matches_scipy() -> None:
 
 
 def test_robust_defaults_are_per_task() -> None:
-    """frozen-noise-16's robust modes default to 8 instances and a 20 % prior (docs/training.md
-    4.4), the other tasks to 2 and 10 %; explicit settings win, and the resolved configuration
-    (what a checkpoint is checked against) carries the prior actually used."""
+    """frozen-noise-16's robust modes default to a 20 % prior (docs/training.md 4.5), the other
+    tasks to 10 %, every task to 2 instances; explicit settings win, and the resolved
+    configuration (what a checkpoint is checked against) carries the prior actually used."""
     fn16, digits = TrainConfig(task="frozen-noise-16"), TrainConfig(task="digits")
-    assert fn16.resolved()["instances"] == 8 and digits.resolved()["instances"] == 2
+    assert fn16.resolved()["instances"] == 2 == digits.resolved()["instances"]
     assert fn16.resolved()["prior"]["sigma_currents"] == 0.2 == fn16.resolved_prior().sigma_weights
     assert digits.resolved()["prior"] == Prior().to_dict()
     mine = TrainConfig(task="frozen-noise-16", instances=3, prior=Prior(sigma_currents=0.05))
     assert mine.resolved()["instances"] == 3 and mine.resolved_prior().sigma_currents == 0.05
 
 
+@pytest.mark.parametrize("logits", ["counts", "log-counts"])
+def test_the_loss_scores_the_configured_logits(logits: str) -> None:
+    """step_loss is the cross-entropy (numpy oracle) of logit_scale x counts, or x log(1 + counts),
+    as TrainConfig.logits says; frozen-noise-16 defaults to log-counts (docs/training.md 4.5),
+    the other tasks to counts, and an unknown kind is refused."""
+    from hil.train.trainer import build_net, output_counts, step_loss
+
+    cfg = TrainConfig(task="frozen-noise", logits=logits, logit_scale=0.7).resolved()
+    task = get_task("frozen-noise")
+    torch.manual_seed(0)
+    net = build_net(cfg, task)
+    x, y = torch.as_tensor(task.test.x[:6], dtype=torch.float32), torch.as_tensor(task.test.y[:6])
+    loss, _ = step_loss(net, cfg, Prior(), Adversary(), x, y, task.dt, 1, False)
+    with torch.no_grad():
+        w_in, w_rec = net.effective_weights()
+        c = output_counts(net, x, net.params(), w_in, w_rec, task.dt, 0.0)[0].double().numpy()
+    assert c.max() > 1  # counts where log(1 + c) and c differ
+    z = 0.7 * (np.log1p(c) if logits == "log-counts" else c)
+    p = np.exp(z - z.max(1, keepdims=True))
+    want = -np.log(p[np.arange(len(y)), y.numpy()] / p.sum(1)).mean()
+    assert float(loss.detach()) == pytest.approx(want, rel=1e-5)
+    assert TrainConfig(task="frozen-noise-16").resolved()["logits"] == "log-counts"
+    assert TrainConfig(task="digits").resolved()["logits"] == "counts"
+    with pytest.raises(ConfigError, match="logits.*counts, log-counts"):
+        TrainConfig(task="digits", logits="rates")
+
+
 def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     out = tmp_path / "m.json"
-    code = main(["train", "--task", "frozen-noise", "--epochs", "1", "--out", str(out), "--json"])
+    argv = ["train", "--task", "frozen-noise", "--epochs", "1", "--logits", "log-counts"]
+    code = main([*argv, "--out", str(out), "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and summary["epochs_done"] == 1 and out.exists()
+    assert Model.load(out).training["config"]["logits"] == "log-counts"
     assert (tmp_path / "m.npz").exists() and (tmp_path / "m.ckpt.pt").exists()
     code = main(["evaluate", str(out), "--chips", "2", "--json"])
     res = json.loads(capsys.readouterr().out)
@@ -339,6 +368,14 @@ def test_experiment_table_pools_training_seeds(tmp_path) -> None:
     assert "| noise | 3 | 10.0 | +1.0 +3.0 -1.0 | +1.00 [-3.97, +5.97] | 1 / 1 |" in text
     assert "| none | 3 | 10.0 | - | - | - |" in text and text.count("across training seeds") == 1
     assert "not pooled" in table([tmp_path / "s0", tmp_path / "s0", tmp_path / "s1"])
+    for seed in (0, 1):  # the same seeds and chips, other logits: a group of their own
+        (tmp_path / f"log{seed}").mkdir()
+        r = res(seed, 0.2, 0.1, 0.3, [{"seed": 1}]) | {"logits": "log-counts"}
+        (tmp_path / f"log{seed}" / "digits-results.json").write_text(json.dumps(r))
+    text = table([tmp_path / f"s{i}" for i in range(3)] + [tmp_path / "log0", tmp_path / "log1"])
+    assert text.count("across training seeds") == 2 and "logits log-counts, the same 2" in text
+    assert "| noise | 3 | 10.0 | +1.0 +3.0 -1.0 | +1.00 [-3.97, +5.97] | 1 / 1 |" in text
+    assert "| noise | 2 | 10.0 | +20.0 +20.0 |" in text
 
 
 def test_experiment_table_compares_fitted_with_prior_paired() -> None:

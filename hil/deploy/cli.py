@@ -215,7 +215,8 @@ section 5). --objective rates (default): Poisson input on every input channel at
 --duration, each network neuron's rate error against the same deployment on the nominal simulator
 (sim://: no mismatch, noise, dead or hot neurons). --objective task: --samples K samples of the
 model's task's training split (evenly spaced, every class), one board run each, scored by the loss
-training minimizes (cross-entropy of logit_scale x class counts); the model must name its task
+training minimizes (cross-entropy of logit_scale x class counts, or x log(1 + counts), as the
+model was trained); the model must name its task
 (hil train writes it). Writes TUNED.json (hil.model/1 with the tuned masks in its quantized form
 and the history under training.finetune) and the tuned config + map beside it (TUNED stem +
 .config.json / .config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the
@@ -437,27 +438,31 @@ def _tune_rates(
     return best, record, summary, line
 
 
-def _task_setup(args: argparse.Namespace, model: Model) -> tuple[Task, Split, float]:
-    """--objective task: (the model's task, the tuning samples, its logit scale), or a
-    ConfigError naming what is missing."""
+def _task_setup(args: argparse.Namespace, model: Model) -> tuple[Task, Split, tuple[str, float]]:
+    """--objective task: (the model's task, the tuning samples, its logits and logit scale), or
+    a ConfigError naming what is missing. A model written before training knew `logits` was
+    trained on counts."""
     from hil.deploy.deploy import model_task
     from hil.deploy.predict import spaced_subset
     from hil.errors import ConfigError
+    from hil.train import LOGITS
 
     task = model_task(model)
-    scale = (model.training.get("config") or {}).get("logit_scale")
-    if task is None or not isinstance(scale, (int, float)) or not scale > 0:
+    config = model.training.get("config") or {}
+    scale, logits = config.get("logit_scale"), config.get("logits", "counts")
+    if task is None or not isinstance(scale, (int, float)) or not scale > 0 or logits not in LOGITS:
         raise ConfigError(
             f"--objective task: model {args.model}",
-            "no task" if task is None else f"logit_scale {scale!r}",
-            "a model hil train wrote (training.config names its task, seed and logit_scale > 0)",
+            "no task" if task is None else f"logit_scale {scale!r}, logits {logits!r}",
+            "a model hil train wrote (training.config names its task, seed, logit_scale > 0 "
+            "and logits " + " or ".join(LOGITS) + ")",
         )
     train = task.train(0)
     if args.samples > len(train):
         raise ConfigError(
             "--samples", args.samples, f"1..{len(train)} ({task.name}'s training split)"
         )
-    return task, spaced_subset(train, args.samples), float(scale)
+    return task, spaced_subset(train, args.samples), (logits, float(scale))
 
 
 def _tune_task(
@@ -467,14 +472,16 @@ def _tune_task(
     dep: Deployment,
     task: Task,
     tuning: Split,
-    scale: float,
+    scoring: tuple[str, float],
 ) -> tuple[Deployment, dict, dict, str]:
     """--objective task on `board` from `dep`, tuned on `tuning`, judged on the test split before
     and after: (best, record for training.finetune, summary entries, the line to print)."""
     from hil.deploy.evaluate import board_accuracy
     from hil.deploy.finetune import finetune_task
 
-    best, losses, accs = finetune_task(dep, board, twin, tuning, task.dt, scale, args.iterations)
+    best, losses, accs = finetune_task(
+        dep, board, twin, tuning, task.dt, *scoring, iterations=args.iterations
+    )
     # judged on the test split, which the tuning never saw
     before = board_accuracy(board, dep, task.test, task.dt)
     after = board_accuracy(board, best, task.test, task.dt)

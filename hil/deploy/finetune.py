@@ -21,7 +21,8 @@ designed for.
 `finetune_task` tunes for the task instead (the same step and line search): each iteration runs a
 fixed set of the task's samples on the board, one board run per sample (hil.deploy.evaluate's
 `board_counts`), and scores the board's class counts c with the loss training minimizes
-(hil.train.trainer.class_loss: cross-entropy of logit_scale * c). The gradient is the chip's
+(hil.train.trainer.class_loss of class_logits: cross-entropy of logit_scale * c, or of
+logit_scale * log(1 + c), as the model was trained). The gradient is the chip's
 loss gradient pushed through the twin: d(sum_{s,k} n_sim,s,k G_s,k)/dw with G = dL/dc at the
 chip's counts, n_sim the twin's class counts of the same samples (hil.sim with the twin's
 currents, CAM-slot factors and dead neurons, as hil.deploy.predict simulates it). Cost:
@@ -119,15 +120,19 @@ def twin_gradient(
     return count_gradient(dep, cc, raster[None, :, cc.channels], weight, dt)
 
 
-def task_loss(counts: np.ndarray, y: np.ndarray, logit_scale: float) -> tuple[float, np.ndarray]:
+def task_loss(
+    counts: np.ndarray, y: np.ndarray, logits: str, logit_scale: float
+) -> tuple[float, np.ndarray]:
     """(loss, dloss/dcounts (samples, classes)): training's loss (hil.train.trainer.class_loss) of
-    class counts (samples, classes) against labels y (samples,), logits logit_scale * counts."""
+    class counts (samples, classes) against labels y (samples,), the logits `logits` ("counts"
+    or "log-counts") times logit_scale (hil.train.trainer.class_logits)."""
     import torch
 
-    from hil.train.trainer import class_loss
+    from hil.train.trainer import class_logits, class_loss
 
     c = torch.as_tensor(np.asarray(counts, dtype=np.float64)).requires_grad_(True)
-    loss = class_loss(logit_scale * c, torch.as_tensor(np.asarray(y, dtype=np.int64)))
+    scores = class_logits(c, logits, logit_scale)
+    loss = class_loss(scores, torch.as_tensor(np.asarray(y, dtype=np.int64)))
     loss.backward()
     assert c.grad is not None
     return float(loss.detach()), c.grad.numpy()
@@ -236,13 +241,15 @@ def finetune_task(
     twin: Twin,
     split: Split,
     dt: float,
+    logits: str,
     logit_scale: float,
     iterations: int = 5,
     eta: float = 0.3,
 ) -> tuple[Deployment, list[float], list[float]]:
     """(best deployment, board loss of each iteration, board accuracy of each iteration) after
     `iterations` steps on the task objective (module docstring): `split` the tuning samples
-    (never the test split), `dt` [s] the task's bin, `logit_scale` the model's (training's).
+    (never the test split), `dt` [s] the task's bin, `logits` and `logit_scale` the model's
+    (training's: hil.train.trainer.class_logits).
     (iterations + 1) * len(split) board runs; the losses and accuracies are in-sample."""
     from hil.deploy.evaluate import board_counts
 
@@ -255,7 +262,7 @@ def finetune_task(
     def measure(d: Deployment) -> tuple[float, np.ndarray]:
         counts = board_counts(board, d, split, dt)
         accuracies.append(float(accuracy(counts, split.y)))
-        loss, dloss = task_loss(counts, split.y, logit_scale)
+        loss, dloss = task_loss(counts, split.y, logits, logit_scale)
         return loss, dloss
 
     def gradient(d: Deployment, dloss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

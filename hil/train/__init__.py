@@ -10,3 +10,4 @@ hil.train.cli       `hil train` (`hil evaluate` is hil.deploy's)
 """
 
 MODES = ("none", "noise", "adversarial")  # robustness modes (hil.train.robust)
+LOGITS = ("counts", "log-counts")  # what the loss's softmax scores (hil.train.trainer.class_logits)

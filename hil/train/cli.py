@@ -28,7 +28,7 @@ A progress bar shows on stderr when it is a terminal; --json prints only the sum
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `train` to `subparsers` (the `hil` command's)."""
     from hil.tasks.registry import TASKS
-    from hil.train import MODES
+    from hil.train import LOGITS, MODES
 
     p = subparsers.add_parser(
         "train",
@@ -64,6 +64,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "adversarial; default: the task's, docs/training.md); with --mismatch, for what the "
         "fitted model does not cover",
     )
+    p.add_argument(
+        "--logits",
+        choices=LOGITS,
+        help="what the loss's softmax scores: class counts, or log(1 + counts) (default: the "
+        "task's, docs/training.md)",
+    )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -92,6 +98,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         instances=args.instances,
+        logits=args.logits,
         quantize=args.quantize,
         prior=prior,
     )

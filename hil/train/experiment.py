@@ -43,21 +43,19 @@ import numpy as np
 
 from hil.artifacts import read_json, write_atomic
 from hil.errors import ConfigError
+from hil.train import LOGITS, MODES
 
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
-MODES = ("none", "noise", "adversarial")
 FITTED = "-fitted"  # mode suffix: that mode's training against the fitted model (`--mismatch`)
 
 
 def _base_mode(mode: str, mismatch: Path | None) -> tuple[str, bool]:
     """(robustness mode, fitted?) of an experiment mode; a ConfigError for an unknown one or a
     `-fitted` mode without a fitted model."""
-    from hil.train import MODES as TRAIN_MODES
-
     base = mode.removesuffix(FITTED)
     fitted = base != mode
-    allowed = [*TRAIN_MODES, *(m + FITTED for m in TRAIN_MODES if m != "none")]
-    if base not in TRAIN_MODES or (fitted and base == "none"):
+    allowed = [*MODES, *(m + FITTED for m in MODES if m != "none")]
+    if base not in MODES or (fitted and base == "none"):
         raise ConfigError("mode", mode, "one of " + ", ".join(allowed))
     if fitted and mismatch is None:
         raise ConfigError("mode", mode, "a -fitted mode with --mismatch M.json (hil fit --model)")
@@ -76,11 +74,12 @@ def run(
     seed: int = 0,
     instances: int | None = None,
     spread: float | None = None,
+    logits: str | None = None,
 ) -> dict:
     """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
     fitted hil.mismatch/1 model `mismatch`) on `task` and `chips` unseen chips; `instances`:
-    mismatched instances per training step (default TrainConfig's); returns and writes the
-    results."""
+    mismatched instances per training step, `spread` the assumed prior's, `logits` what the loss
+    scores (each None: the task's default); returns and writes the results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
     from hil.train.robust import fitted_prior
@@ -89,13 +88,15 @@ def run(
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
     assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
-    TrainConfig(task=task, instances=instances)  # a bad --instances is refused before any output
+    TrainConfig(task=task, instances=instances, logits=logits)  # refused before any output
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
     if instances is not None:
         results["instances"] = instances
     if spread is not None:
         results["spread"] = spread
+    if logits is not None:
+        results["logits"] = logits
     results["modes"] = {}
     if prior is not None:
         results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
@@ -105,10 +106,16 @@ def run(
     for mode in modes:
         t0 = time.perf_counter()
         robust, fitted = bases[mode]
-        cfg = TrainConfig(task=task, robust=robust, seed=seed, epochs=epochs, per_class=per_class)
-        if instances is not None:
-            cfg = replace(cfg, instances=instances)
-        cfg = replace(cfg, prior=assumed)
+        cfg = TrainConfig(
+            task=task,
+            robust=robust,
+            seed=seed,
+            epochs=epochs,
+            per_class=per_class,
+            instances=instances,
+            logits=logits,
+            prior=assumed,
+        )
         if fitted:
             assert prior is not None
             cfg = replace(cfg, prior=prior)
@@ -246,7 +253,8 @@ def table(result_dirs: list[Path]) -> str:
             f"**{res['task']}** (epochs: {res.get('epochs') or 'default'}"
             + (f", training seed {res['seed']}" if "seed" in res else "")
             + (f", {res['instances']} instances per step" if "instances" in res else "")
-            + (f", prior spread {res['spread']:g})" if "spread" in res else ")"),
+            + (f", prior spread {res['spread']:g}" if "spread" in res else "")
+            + (f", logits {res['logits']})" if "logits" in res else ")"),
             "",
             f"| mode | train [s] | float sim | {n_chips} unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
@@ -294,10 +302,11 @@ def _across_seeds(results: list[dict]) -> list[str]:
         if "none" not in res["modes"] or not finished:
             continue
         chips = json.dumps(res.get("chips"), sort_keys=True)
-        key = (res["task"], res.get("epochs"), res.get("instances"), res.get("spread"), chips)
+        key = (res["task"], res.get("epochs"), res.get("instances"), res.get("spread"),
+               res.get("logits"), chips)  # fmt: skip
         groups.setdefault(key, []).append(res)
     lines = []
-    for (task, epochs, instances, spread, _), group in groups.items():
+    for (task, epochs, instances, spread, logits, _), group in groups.items():
         seeds = sorted({res.get("seed", 0) for res in group})
         if len(seeds) != len(group):
             lines += [f"**{task}**: not pooled across seeds: a seed appears in two folders", ""]
@@ -309,6 +318,7 @@ def _across_seeds(results: list[dict]) -> list[str]:
             f"**{task} across training seeds** {', '.join(map(str, seeds))} (epochs: "
             f"{epochs or 'default'}, {instances or 'default'} instances per step, "
             + (f"prior spread {spread:g}, " if spread is not None else "")
+            + (f"logits {logits}, " if logits is not None else "")
             + f"the same {n_chips} unseen chips)",
             "",
             "| mode | seeds | mean gap to float | vs none per seed | mean [95 % CI over seeds] "
@@ -375,10 +385,9 @@ def boards_table(files: list[Path]) -> str:
     accuracy on every board the folder's modes all ran on (files of one mode are merged, boards
     by URL), their mean (min), and paired differences over those boards (95 % t-interval): against
     `none`, and for a `-fitted` mode against its base mode (trained against the prior)."""
-    from hil.train import MODES as TRAIN_MODES
     from hil.train.evaluate import paired_ci
 
-    known = sorted([*TRAIN_MODES, *(m + FITTED for m in TRAIN_MODES)], key=len, reverse=True)
+    known = sorted([*MODES, *(m + FITTED for m in MODES)], key=len, reverse=True)
     groups: dict[Path, dict[str, dict]] = {}
     for f in files:
         label = f.stem.rsplit("-boards", 1)[0]
@@ -448,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         help="relative spread of the assumed prior of the robust modes (default: the task's)",
     )
     p.add_argument(
+        "--logits",
+        choices=LOGITS,
+        help="what the loss's softmax scores: class counts or log(1 + counts) (default: the task's)",
+    )
+    p.add_argument(
         "--modes",
         default=",".join(MODES),
         help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
@@ -498,6 +512,7 @@ def _main(a: argparse.Namespace) -> None:
             chips=a.chips,
             instances=a.instances,
             spread=a.spread,
+            logits=a.logits,
             modes=tuple(a.modes.split(",")),
             per_class=a.per_class,
             seed=a.seed,

@@ -5,7 +5,7 @@
 
 Every `epoch` draws the task's training split for that epoch, shuffles it with (seed, epoch) and
 steps Adam over mini-batches; the loss is the cross-entropy of the output layer's spike counts
-(times `logit_scale`) plus, for `adversarial`, beta times the attack's KL (hil.train.robust). After
+(`class_logits`: `logit_scale` times the counts, or times log(1 + counts)) plus, for `adversarial`, beta times the attack's KL (hil.train.robust). After
 each epoch the validation accuracy is measured at nominal parameters and the best epoch's weights
 are kept; a checkpoint (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed
 time, configuration) is written atomically. `resume=True` loads it and continues with the next
@@ -29,7 +29,7 @@ from hil.chip.netlist import PARAMETERS
 from hil.errors import ConfigError
 from hil.sim import NeuronParams, simulate
 from hil.tasks import Split, Task, accuracy, get_task
-from hil.train import MODES
+from hil.train import LOGITS, MODES
 from hil.train.model import Model
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
 from hil.train.robust import (
@@ -45,8 +45,8 @@ from hil.train.robust import (
 CKPT_SCHEMA = "hil.train.checkpoint/1"
 
 # Per task: layout and training length that fit the 15-minute budget on 2 cores (docs/training.md),
-# and the robust modes' instances per step and assumed prior spread where they differ from
-# ROBUST_DEFAULTS.
+# the loss's logits, and the robust modes' instances per step and assumed prior spread where they
+# differ from ROBUST_DEFAULTS.
 DEFAULTS: dict[str, dict] = {
     "frozen-noise": {
         "hidden": 0,
@@ -55,6 +55,7 @@ DEFAULTS: dict[str, dict] = {
         "epochs": 30,
         "batch": 2,
         "lr": 0.05,
+        "logits": "counts",
         "logit_scale": 0.5,
     },
     "frozen-noise-16": {
@@ -64,8 +65,8 @@ DEFAULTS: dict[str, dict] = {
         "epochs": 20,
         "batch": 32,
         "lr": 0.05,
-        "logit_scale": 0.25,
-        "instances": 8,  # chosen on held-out chips (docs/training.md 4.4)
+        "logits": "log-counts",  # these three chosen on held-out chips (docs/training.md 4.5)
+        "logit_scale": 1.0,
         "spread": 0.2,
     },
     "digits": {
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, dict] = {
         "epochs": 20,
         "batch": 64,
         "lr": 0.05,
+        "logits": "counts",
         "logit_scale": 0.25,
     },
 }
@@ -106,6 +108,7 @@ class TrainConfig:
     train_currents: tuple[str, ...] = ("Itau_mem", "Igain_mem", "Itau_syn")
     currents_every: int = 10
     instances: int | None = None
+    logits: str | None = None
     logit_scale: float | None = None
     rec_grad: float = 1.0
     task_options: dict = field(default_factory=dict)  # hil.tasks.get_task options
@@ -119,6 +122,8 @@ class TrainConfig:
             isinstance(self.instances, int) and 1 <= self.instances <= 64
         ):
             raise ConfigError("instances", self.instances, "an integer 1..64")
+        if self.logits is not None and self.logits not in LOGITS:
+            raise ConfigError("logits", self.logits, "one of " + ", ".join(LOGITS))
         if not (isinstance(self.currents_every, int) and self.currents_every >= 1):
             raise ConfigError("currents_every", self.currents_every, "an integer >= 1")
 
@@ -154,10 +159,20 @@ def output_counts(
     return out.reshape(*out.shape[:-1], lay.n_classes, lay.per_class).sum(-1)
 
 
+def class_logits(counts: torch.Tensor, logits: str, scale: float) -> torch.Tensor:
+    """What the loss's softmax scores, from class spike counts (..., classes): `counts`: `scale` x
+    counts, so the difference of two classes' counts decides; `log-counts`: `scale` x log(1 +
+    counts), so their ratio does, which a per-neuron gain (mismatch of a neuron's synaptic
+    efficacy) moves less. Accuracy is the argmax either way."""
+    if logits not in LOGITS:
+        raise ConfigError("logits", logits, "one of " + ", ".join(LOGITS))
+    return scale * (torch.log1p(counts) if logits == "log-counts" else counts)
+
+
 def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The task loss training minimizes: mean cross-entropy of `logits` (..., batch, classes),
-    i.e. `logit_scale` times the class counts, against the labels y (batch,) (every leading
-    index, e.g. each chip instance, against the same labels)."""
+    """The task loss training minimizes: mean cross-entropy of `logits` (..., batch, classes)
+    (class_logits) against the labels y (batch,) (every leading index, e.g. each chip instance,
+    against the same labels)."""
     target = y.expand(logits.shape[:-1])
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.flatten())
 
@@ -188,11 +203,10 @@ def step_loss(
     if mode == "noise":
         f_in, f_rec = prior_weight_factors((tuple(w_in.shape), tuple(w_rec.shape)), prior, seed + 1)
         w_in, w_rec = w_in * f_in, w_rec * f_rec
-    scale = cfg["logit_scale"]
 
     def logits_of(theta: list[torch.Tensor], inputs: torch.Tensor = x) -> torch.Tensor:
         out = output_counts(net, inputs, params, theta[0], theta[1], dt, cfg["rec_grad"])
-        return scale * out
+        return class_logits(out, cfg["logits"], cfg["logit_scale"])
 
     logits = logits_of([w_in, w_rec])
     loss = class_loss(logits, y)
