@@ -322,12 +322,15 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
     assert not (tmp_path / "no").exists()
     with pytest.raises(ConfigError, match="instances"):
         run("frozen-noise", tmp_path / "no", 1, modes=("none",), instances=0)
+    with pytest.raises(ConfigError, match="logits"):
+        run("frozen-noise", tmp_path / "no", 1, modes=("none",), logits="rates")
     assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
               modes=("none", "noise-fitted"), mismatch=m, seed=1, instances=3,
               spread=0.2)  # fmt: skip
     fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
     assert fitted["instances"] == 3 and res["instances"] == 3 and res["spread"] == 0.2
+    assert res["logits"] == "counts" == fitted["logits"]  # the task's default, recorded
     fitted_prior = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["prior"]
     assert fitted_prior["sigma_weights"] == 0.2  # the fitted model has no weights: the prior's
     plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]

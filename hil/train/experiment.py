@@ -88,15 +88,15 @@ def run(
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
     assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
-    TrainConfig(task=task, instances=instances, logits=logits)  # refused before any output
+    # a bad --instances or --logits is refused before any output
+    resolved = TrainConfig(task=task, instances=instances, logits=logits).resolved()
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
     if instances is not None:
         results["instances"] = instances
     if spread is not None:
         results["spread"] = spread
-    if logits is not None:
-        results["logits"] = logits
+    results["logits"] = resolved["logits"]  # recorded even when it is the task's default
     results["modes"] = {}
     if prior is not None:
         results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
