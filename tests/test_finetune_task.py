@@ -76,9 +76,13 @@ def test_task_loss_is_trainings_cross_entropy_and_its_count_gradient(logits: str
         finetune_mod.task_loss(counts, y, "rates", 0.25)
 
 
-def test_the_gradient_is_taken_at_the_chips_counts(monkeypatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("logits", ["counts", "log-counts"])
+def test_the_gradient_is_taken_at_the_chips_counts(
+    monkeypatch, tmp_path: Path, logits: str
+) -> None:
     """Each iteration's loss is the board's, and the twin's gradient is weighted by dL/dcounts at
-    the board's counts (not the twin's): the board's counts are stand-ins here, recorded per run."""
+    the board's counts (not the twin's): the board's counts are stand-ins here, recorded per run.
+    The loss scores the logits it is given; unknown logits are refused before any board run."""
     model, tune = _model(), _split(2, 1)
     sil = Silicon.from_seed(3)
     sil.write_truth(tmp_path / "truth.csv")
@@ -98,18 +102,30 @@ def test_the_gradient_is_taken_at_the_chips_counts(monkeypatch, tmp_path: Path) 
 
     monkeypatch.setattr(evaluate_mod, "board_counts", fake_board)
     monkeypatch.setattr(finetune_mod, "task_gradient", spy)
+    with pytest.raises(ConfigError, match="logits"):
+        finetune_mod.finetune_task(dep, None, twin, tune, DT, "rates", 0.5)  # type: ignore[arg-type]
+    assert runs == []
+    log = logits == "log-counts"
     _, losses, accs = finetune_mod.finetune_task(
-        dep, None, twin, tune, DT, "counts", 0.5, iterations=3
-    )  # type: ignore[arg-type]
+        dep,
+        None,  # type: ignore[arg-type]
+        twin,
+        tune,
+        DT,
+        logits,
+        0.5,
+        iterations=3,
+    )
     assert len(runs) == 4 and len(losses) == 4 and len(accs) == 4
     for counts, loss in zip(runs, losses, strict=True):
-        assert loss == pytest.approx(_cross_entropy(counts, tune.y, 0.5)[0], rel=1e-12)
+        assert loss == pytest.approx(_cross_entropy(counts, tune.y, 0.5, log)[0], rel=1e-12)
     best = [int(np.argmin(losses[: i + 1])) for i in range(4)]
     # a gradient is taken after the first run and after each run that improved on the best
     improved = [0] + [i for i in range(1, 3) if losses[i] < min(losses[:i])]
     assert len(weights) == len(improved)
     for w, i in zip(weights, improved, strict=True):
-        np.testing.assert_allclose(w, _cross_entropy(runs[best[i]], tune.y, 0.5)[1], rtol=1e-10)
+        want = _cross_entropy(runs[best[i]], tune.y, 0.5, log)[1]
+        np.testing.assert_allclose(w, want, rtol=1e-10)
 
 
 def test_task_finetuning_lowers_the_boards_loss_on_held_out_samples(tmp_path: Path) -> None:

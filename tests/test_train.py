@@ -154,6 +154,26 @@ def test_resume_continues_where_it_stopped(tmp_path) -> None:
         train(_tiny(instances=3), tmp_path / "part.json", resume=True)
 
 
+def test_a_checkpoint_from_before_logits_resumes_as_counts(tmp_path) -> None:
+    """A checkpoint whose settings lack `logits` (written before it was a setting) was trained on
+    counts: it resumes under counts and is refused under log-counts."""
+    import io
+
+    from hil.artifacts import write_atomic
+
+    train(_tiny(), tmp_path / "m.json", max_epochs_now=1)
+    ckpt = tmp_path / "m.ckpt.pt"
+    state = _state(ckpt)
+    del state["config"]["logits"]
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_atomic(ckpt, buf.getvalue())
+    with pytest.raises(ConfigError, match=r"settings differ: \['logits'\]"):
+        train(_tiny(logits="log-counts"), tmp_path / "m.json", resume=True, max_epochs_now=1)
+    _, summary = train(_tiny(), tmp_path / "m.json", resume=True, max_epochs_now=1)
+    assert summary["epochs_done"] == 2
+
+
 def test_training_learns_the_frozen_noise_task(tmp_path) -> None:
     model, summary = train(
         TrainConfig(
@@ -206,6 +226,7 @@ def test_robust_defaults_are_per_task() -> None:
     configuration (what a checkpoint is checked against) carries the prior actually used."""
     fn16, digits = TrainConfig(task="frozen-noise-16"), TrainConfig(task="digits")
     assert fn16.resolved()["instances"] == 2 == digits.resolved()["instances"]
+    assert fn16.resolved()["logit_scale"] == 1.0 and digits.resolved()["logit_scale"] == 0.25
     assert fn16.resolved()["prior"]["sigma_currents"] == 0.2 == fn16.resolved_prior().sigma_weights
     assert digits.resolved()["prior"] == Prior().to_dict()
     mine = TrainConfig(task="frozen-noise-16", instances=3, prior=Prior(sigma_currents=0.05))
@@ -237,15 +258,18 @@ def test_the_loss_scores_the_configured_logits(logits: str) -> None:
     assert TrainConfig(task="digits").resolved()["logits"] == "counts"
     with pytest.raises(ConfigError, match="logits.*counts, log-counts"):
         TrainConfig(task="digits", logits="rates")
+    with pytest.raises(ConfigError, match="logit_scale.*> 0"):
+        TrainConfig(task="digits", logit_scale=0.0)
 
 
 def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     out = tmp_path / "m.json"
     argv = ["train", "--task", "frozen-noise", "--epochs", "1", "--logits", "log-counts"]
-    code = main([*argv, "--out", str(out), "--json"])
+    code = main([*argv, "--logit-scale", "0.7", "--out", str(out), "--json"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and summary["epochs_done"] == 1 and out.exists()
-    assert Model.load(out).training["config"]["logits"] == "log-counts"
+    config = Model.load(out).training["config"]
+    assert config["logits"] == "log-counts" and config["logit_scale"] == 0.7
     assert (tmp_path / "m.npz").exists() and (tmp_path / "m.ckpt.pt").exists()
     code = main(["evaluate", str(out), "--chips", "2", "--json"])
     res = json.loads(capsys.readouterr().out)
@@ -327,10 +351,11 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
     assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
               modes=("none", "noise-fitted"), mismatch=m, seed=1, instances=3,
-              spread=0.2)  # fmt: skip
+              spread=0.2, logits="log-counts", logit_scale=0.7)  # fmt: skip
     fitted = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["config"]
     assert fitted["instances"] == 3 and res["instances"] == 3 and res["spread"] == 0.2
-    assert res["logits"] == "counts" == fitted["logits"]  # the task's default, recorded
+    assert res["logits"] == "log-counts" == fitted["logits"]  # reaches training, recorded
+    assert res["logit_scale"] == 0.7 == fitted["logit_scale"]
     fitted_prior = Model.load(tmp_path / "r" / "frozen-noise-noise-fitted.json").training["prior"]
     assert fitted_prior["sigma_weights"] == 0.2  # the fitted model has no weights: the prior's
     plain = Model.load(tmp_path / "r" / "frozen-noise-none.json").training["config"]

@@ -70,6 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="what the loss's softmax scores: class counts, or log(1 + counts) (default: the "
         "task's, docs/training.md)",
     )
+    p.add_argument(
+        "--logit-scale",
+        type=argtypes.number(0.0, 1000.0, "", lo_open=True),
+        help="the logits' factor (default: the task's, docs/training.md)",
+    )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -99,6 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         instances=args.instances,
         logits=args.logits,
+        logit_scale=args.logit_scale,
         quantize=args.quantize,
         prior=prior,
     )

@@ -75,11 +75,13 @@ def run(
     instances: int | None = None,
     spread: float | None = None,
     logits: str | None = None,
+    logit_scale: float | None = None,
 ) -> dict:
     """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
     fitted hil.mismatch/1 model `mismatch`) on `task` and `chips` unseen chips; `instances`:
-    mismatched instances per training step, `spread` the assumed prior's, `logits` what the loss
-    scores (each None: the task's default); returns and writes the results."""
+    mismatched instances per training step, `spread` the assumed prior's, `logits` and
+    `logit_scale` what the loss scores (each None: the task's default); returns and writes the
+    results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
     from hil.train.robust import fitted_prior
@@ -89,14 +91,17 @@ def run(
     assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
     # a bad --instances or --logits is refused before any output
-    resolved = TrainConfig(task=task, instances=instances, logits=logits).resolved()
+    resolved = TrainConfig(
+        task=task, instances=instances, logits=logits, logit_scale=logit_scale
+    ).resolved()
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
     if instances is not None:
         results["instances"] = instances
     if spread is not None:
         results["spread"] = spread
-    results["logits"] = resolved["logits"]  # recorded even when it is the task's default
+    for k in ("logits", "logit_scale"):  # recorded even when they are the task's defaults
+        results[k] = resolved[k]
     results["modes"] = {}
     if prior is not None:
         results["mismatch"] = {"path": prior.fitted, "sha256": prior.fitted_sha256}
@@ -114,6 +119,7 @@ def run(
             per_class=per_class,
             instances=instances,
             logits=logits,
+            logit_scale=logit_scale,
             prior=assumed,
         )
         if fitted:
@@ -254,7 +260,8 @@ def table(result_dirs: list[Path]) -> str:
             + (f", training seed {res['seed']}" if "seed" in res else "")
             + (f", {res['instances']} instances per step" if "instances" in res else "")
             + (f", prior spread {res['spread']:g}" if "spread" in res else "")
-            + (f", logits {res['logits']})" if "logits" in res else ")"),
+            + (f", logits {res['logits']}" if "logits" in res else "")
+            + (f" x {res['logit_scale']:g})" if "logit_scale" in res else ")"),
             "",
             f"| mode | train [s] | float sim | {n_chips} unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
@@ -302,11 +309,12 @@ def _across_seeds(results: list[dict]) -> list[str]:
         if "none" not in res["modes"] or not finished:
             continue
         chips = json.dumps(res.get("chips"), sort_keys=True)
+        scoring = (res.get("logits"), res.get("logit_scale"))
         key = (res["task"], res.get("epochs"), res.get("instances"), res.get("spread"),
-               res.get("logits"), chips)  # fmt: skip
+               scoring, chips)  # fmt: skip
         groups.setdefault(key, []).append(res)
     lines = []
-    for (task, epochs, instances, spread, logits, _), group in groups.items():
+    for (task, epochs, instances, spread, (logits, scale), _), group in groups.items():
         seeds = sorted({res.get("seed", 0) for res in group})
         if len(seeds) != len(group):
             lines += [f"**{task}**: not pooled across seeds: a seed appears in two folders", ""]
@@ -319,6 +327,7 @@ def _across_seeds(results: list[dict]) -> list[str]:
             f"{epochs or 'default'}, {instances or 'default'} instances per step, "
             + (f"prior spread {spread:g}, " if spread is not None else "")
             + (f"logits {logits}, " if logits is not None else "")
+            + (f"logit scale {scale:g}, " if scale is not None else "")
             + f"the same {n_chips} unseen chips)",
             "",
             "| mode | seeds | mean gap to float | vs none per seed | mean [95 % CI over seeds] "
@@ -462,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
         help="what the loss's softmax scores: class counts or log(1 + counts) (default: the task's)",
     )
     p.add_argument(
+        "--logit-scale", type=float, help="the logits' factor, > 0 (default: the task's)"
+    )
+    p.add_argument(
         "--modes",
         default=",".join(MODES),
         help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
@@ -513,6 +525,7 @@ def _main(a: argparse.Namespace) -> None:
             instances=a.instances,
             spread=a.spread,
             logits=a.logits,
+            logit_scale=a.logit_scale,
             modes=tuple(a.modes.split(",")),
             per_class=a.per_class,
             seed=a.seed,

@@ -5,7 +5,8 @@
 
 Every `epoch` draws the task's training split for that epoch, shuffles it with (seed, epoch) and
 steps Adam over mini-batches; the loss is the cross-entropy of the output layer's spike counts
-(`class_logits`: `logit_scale` times the counts, or times log(1 + counts)) plus, for `adversarial`, beta times the attack's KL (hil.train.robust). After
+(`class_logits`: `logit_scale` times the counts, or times log(1 + counts)) plus, for
+`adversarial`, beta times the attack's KL (hil.train.robust). After
 each epoch the validation accuracy is measured at nominal parameters and the best epoch's weights
 are kept; a checkpoint (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed
 time, configuration) is written atomically. `resume=True` loads it and continues with the next
@@ -124,6 +125,8 @@ class TrainConfig:
             raise ConfigError("instances", self.instances, "an integer 1..64")
         if self.logits is not None and self.logits not in LOGITS:
             raise ConfigError("logits", self.logits, "one of " + ", ".join(LOGITS))
+        if self.logit_scale is not None and not (0 < self.logit_scale < float("inf")):
+            raise ConfigError("logit_scale", self.logit_scale, "a finite number > 0")
         if not (isinstance(self.currents_every, int) and self.currents_every >= 1):
             raise ConfigError("currents_every", self.currents_every, "an integer >= 1")
 
@@ -264,8 +267,10 @@ def _load_checkpoint(path: Path, cfg: dict) -> dict:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file ({e})") from None
     if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file")
-    if state.get("config") != cfg:
-        diff = sorted(k for k in cfg if state.get("config", {}).get(k) != cfg[k])
+    # a checkpoint written before `logits` was a setting was trained on counts
+    stored = {"logits": "counts"} | (state.get("config") or {})
+    if stored != cfg:
+        diff = sorted(k for k in cfg if stored.get(k) != cfg[k])
         raise ConfigError("checkpoint", f"settings differ: {diff}", "the same settings to resume")
     return state
 

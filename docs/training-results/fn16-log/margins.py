@@ -1,3 +1,4 @@
+# output: margins.txt (models from exp.sh and ../fn16-seeds/twin/train.sh; not kept)
 """Nominal class counts on the test split: the right class's count, the strongest wrong class's, their ratio."""
 import numpy as np
 from hil.tasks import get_task
