@@ -252,14 +252,13 @@ def finetune_task(
     (training's: hil.train.trainer.class_logits).
     (iterations + 1) * len(split) board runs; the losses and accuracies are in-sample."""
     from hil.deploy.evaluate import board_counts
-    from hil.train import LOGITS
+    from hil.train import check_logits
 
     if len(split) < 1:
         raise ConfigError("tuning samples", len(split), "at least 1")
     if not (np.isfinite(logit_scale) and logit_scale > 0):
         raise ConfigError("logit_scale", logit_scale, "a finite number > 0")
-    if logits not in LOGITS:
-        raise ConfigError("logits", logits, "one of " + ", ".join(LOGITS))
+    check_logits(logits)  # before any board run
     accuracies: list[float] = []
 
     def measure(d: Deployment) -> tuple[float, np.ndarray]:

@@ -11,3 +11,12 @@ hil.train.cli       `hil train` (`hil evaluate` is hil.deploy's)
 
 MODES = ("none", "noise", "adversarial")  # robustness modes (hil.train.robust)
 LOGITS = ("counts", "log-counts")  # what the loss's softmax scores (hil.train.trainer.class_logits)
+
+
+def check_logits(logits: str) -> str:
+    """`logits` if it is one of LOGITS, else a ConfigError naming the allowed ones."""
+    from hil.errors import ConfigError
+
+    if logits not in LOGITS:
+        raise ConfigError("logits", logits, "one of " + ", ".join(LOGITS))
+    return logits

@@ -25,6 +25,11 @@ OUT (hil.model/1 JSON), OUT's .npz and a checkpoint OUT's .ckpt.pt after every e
 A progress bar shows on stderr when it is a terminal; --json prints only the summary."""
 
 
+# argument types shared with `python -m hil.train.experiment`
+SPREAD = argtypes.number(0.0, 0.9, "", lo_open=True)
+LOGIT_SCALE = argtypes.number(0.0, 1000.0, "", lo_open=True)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `train` to `subparsers` (the `hil` command's)."""
     from hil.tasks.registry import TASKS
@@ -59,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--spread",
-        type=argtypes.number(0.0, 0.9, "", lo_open=True),
+        type=SPREAD,
         help="relative spread of the assumed prior on every current and weight (noise, "
         "adversarial; default: the task's, docs/training.md); with --mismatch, for what the "
         "fitted model does not cover",
@@ -72,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--logit-scale",
-        type=argtypes.number(0.0, 1000.0, "", lo_open=True),
+        type=LOGIT_SCALE,
         help="the logits' factor (default: the task's, docs/training.md)",
     )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")

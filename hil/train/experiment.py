@@ -443,6 +443,8 @@ def boards_table(files: list[Path]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hil.train.cli import LOGIT_SCALE, SPREAD
+
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -462,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--spread",
-        type=float,
+        type=SPREAD,
         help="relative spread of the assumed prior of the robust modes (default: the task's)",
     )
     p.add_argument(
@@ -471,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         help="what the loss's softmax scores: class counts or log(1 + counts) (default: the task's)",
     )
     p.add_argument(
-        "--logit-scale", type=float, help="the logits' factor, > 0 (default: the task's)"
+        "--logit-scale", type=LOGIT_SCALE, help="the logits' factor (default: the task's)"
     )
     p.add_argument(
         "--modes",

@@ -30,7 +30,7 @@ from hil.chip.netlist import PARAMETERS
 from hil.errors import ConfigError
 from hil.sim import NeuronParams, simulate
 from hil.tasks import Split, Task, accuracy, get_task
-from hil.train import LOGITS, MODES
+from hil.train import MODES, check_logits
 from hil.train.model import Model
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
 from hil.train.robust import (
@@ -123,8 +123,8 @@ class TrainConfig:
             isinstance(self.instances, int) and 1 <= self.instances <= 64
         ):
             raise ConfigError("instances", self.instances, "an integer 1..64")
-        if self.logits is not None and self.logits not in LOGITS:
-            raise ConfigError("logits", self.logits, "one of " + ", ".join(LOGITS))
+        if self.logits is not None:
+            check_logits(self.logits)
         if self.logit_scale is not None and not (0 < self.logit_scale < float("inf")):
             raise ConfigError("logit_scale", self.logit_scale, "a finite number > 0")
         if not (isinstance(self.currents_every, int) and self.currents_every >= 1):
@@ -167,8 +167,7 @@ def class_logits(counts: torch.Tensor, logits: str, scale: float) -> torch.Tenso
     counts, so the difference of two classes' counts decides; `log-counts`: `scale` x log(1 +
     counts), so their ratio does, which a per-neuron gain (mismatch of a neuron's synaptic
     efficacy) moves less. Accuracy is the argmax either way."""
-    if logits not in LOGITS:
-        raise ConfigError("logits", logits, "one of " + ", ".join(LOGITS))
+    check_logits(logits)
     return scale * (torch.log1p(counts) if logits == "log-counts" else counts)
 
 
