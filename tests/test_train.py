@@ -155,8 +155,9 @@ def test_resume_continues_where_it_stopped(tmp_path) -> None:
 
 
 def test_a_checkpoint_from_before_logits_resumes_as_counts(tmp_path) -> None:
-    """A checkpoint whose settings lack `logits` (written before it was a setting) was trained on
-    counts: it resumes under counts and is refused under log-counts."""
+    """A checkpoint whose settings lack `logits` and `init` (written before they were settings)
+    was trained on counts from random weights: it resumes under counts and is refused under
+    log-counts."""
     import io
 
     from hil.artifacts import write_atomic
@@ -164,7 +165,7 @@ def test_a_checkpoint_from_before_logits_resumes_as_counts(tmp_path) -> None:
     train(_tiny(), tmp_path / "m.json", max_epochs_now=1)
     ckpt = tmp_path / "m.ckpt.pt"
     state = _state(ckpt)
-    del state["config"]["logits"]
+    del state["config"]["logits"], state["config"]["init"]
     buf = io.BytesIO()
     torch.save(state, buf)
     write_atomic(ckpt, buf.getvalue())
@@ -172,6 +173,39 @@ def test_a_checkpoint_from_before_logits_resumes_as_counts(tmp_path) -> None:
         train(_tiny(logits="log-counts"), tmp_path / "m.json", resume=True, max_epochs_now=1)
     _, summary = train(_tiny(), tmp_path / "m.json", resume=True, max_epochs_now=1)
     assert summary["epochs_done"] == 2
+
+
+def test_training_from_a_model_starts_at_its_weights_and_currents(tmp_path) -> None:
+    """`init`: the network starts as that model (written back unchanged: every weight and trained
+    current), the run records the model's hash, a short run at a low rate is the default, and a
+    model of another seed (whose training split holds this seed's test samples) or of another
+    layout is refused before anything is written."""
+    import hashlib
+
+    from hil.train.trainer import build_net
+
+    task = get_task("frozen-noise", duration=0.1)
+    start, _ = train(_tiny(robust="none"), tmp_path / "a.json")
+    init = str(tmp_path / "a.json")
+    back = to_model(build_net(_tiny(init=init).resolved(), task), task, {})
+    fresh = to_model(build_net(_tiny().resolved(), task), task, {})
+    assert np.allclose(back.w_in, start.w_in, rtol=1e-6, atol=0)
+    assert np.allclose(back.w_rec, start.w_rec, rtol=1e-6, atol=0)
+    assert not np.allclose(fresh.w_in, start.w_in, rtol=1e-3, atol=0)
+    for mine, theirs, nominal in zip(back.currents, start.currents, fresh.currents, strict=True):
+        assert mine == pytest.approx(theirs, rel=1e-6)
+        assert any(theirs[k] != pytest.approx(nominal[k], rel=1e-3) for k in theirs)
+    model, _ = train(_tiny(init=init, epochs=1), tmp_path / "b.json")
+    sha = hashlib.sha256((tmp_path / "a.json").read_bytes()).hexdigest()
+    assert model.training["init_sha256"] == sha and model.training["config"]["init"] == init
+    assert (TrainConfig(task="digits", init=init).resolved()["epochs"],
+            TrainConfig(task="digits", init=init).resolved()["lr"]) == (10, 0.01)  # fmt: skip
+    assert TrainConfig(task="digits").resolved()["epochs"] == 20
+    with pytest.raises(ConfigError, match=r"init.*seed 0.*seed 1"):
+        train(_tiny(init=init, seed=1), tmp_path / "c.json")
+    with pytest.raises(ConfigError, match=r"init.*this layout.*2 a class"):
+        train(_tiny(init=init, per_class=2), tmp_path / "c.json")
+    assert not list(tmp_path.glob("c.*"))
 
 
 def test_training_learns_the_frozen_noise_task(tmp_path) -> None:
@@ -291,6 +325,14 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     cfg = Model.load(out).training
     assert cfg["prior"]["sigma_currents"] == cfg["prior"]["sigma_weights"] == 0.25
     assert "25 %" in cfg["prior"]["source"] and cfg["config"]["instances"] == 3
+    hard = tmp_path / "hard.json"  # harden the model: start from its weights
+    assert main([*noisy[:-1], str(hard), "--init", str(out), "--epochs", "1", "--json"]) == 0
+    assert Model.load(hard).training["config"]["init"] == str(out)
+    capsys.readouterr()
+    for other in (["--seed", "3"], ["--init", str(tmp_path / "nope.json")]):
+        assert main([*noisy[:-1], str(hard), "--init", str(out), *other]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("seed 3" in err[0] or "nope.json" in err[0]), err
 
 
 @pytest.mark.slow
@@ -364,6 +406,33 @@ def test_experiment_fitted_mode_trains_against_the_fitted_model(tmp_path) -> Non
     assert res["mismatch"]["path"] == str(m.resolve()) and "vs_none" in res["modes"]["noise-fitted"]
     on_disk = json.loads((tmp_path / "r" / "frozen-noise-results.json").read_text())
     assert set(on_disk["modes"]) == {"none", "noise-fitted"}
+
+
+def test_experiment_warm_mode_starts_from_the_seeds_standard_model(tmp_path) -> None:
+    """`--modes noise-warm,none`: `none` trains first and the warm mode starts from its model (its
+    config and hash name that file); a warm mode without `none`, or an unknown suffix, is refused
+    before anything is written."""
+    import hashlib
+
+    from hil.train.experiment import EXPERIMENT_MODES, _base_mode, run
+
+    assert _base_mode("adversarial-fitted-warm", tmp_path) == ("adversarial", True, True)
+    assert _base_mode("noise-warm", None) == ("noise", False, True)
+    for bad in ("none-warm", "noise-warm-fitted", "none-fitted"):
+        with pytest.raises(ConfigError, match="mode"):
+            _base_mode(bad, tmp_path)
+    assert len(set(EXPERIMENT_MODES)) == 9
+    with pytest.raises(ConfigError, match="none among them"):
+        run("frozen-noise", tmp_path / "no", 1, modes=("noise-warm",))
+    assert not (tmp_path / "no").exists()
+    res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
+              modes=("noise-warm", "none"), instances=2)  # fmt: skip
+    assert list(res["modes"]) == ["none", "noise-warm"] and "vs_none" in res["modes"]["noise-warm"]
+    none = tmp_path / "r" / "frozen-noise-none.json"
+    warm = Model.load(tmp_path / "r" / "frozen-noise-noise-warm.json").training
+    assert warm["config"]["init"] == str(none) and warm["config"]["robust"] == "noise"
+    assert warm["init_sha256"] == hashlib.sha256(none.read_bytes()).hexdigest()
+    assert Model.load(none).training["config"]["init"] is None
 
 
 def test_experiment_table_pools_training_seeds(tmp_path) -> None:

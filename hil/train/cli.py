@@ -17,6 +17,9 @@ TRAIN_EPILOG = """examples:
   hil train --task frozen-noise-16 --robust adversarial --out fn16-adv.json
   hil train --task digits --out m.json --resume        # continue from m.ckpt.pt
   hil train --task digits --robust noise --spread 0.15 --out d.json   # a wider assumed prior
+  hil train --task digits --out std.json && \
+      hil train --task digits --robust noise --init std.json --out robust.json
+                        # harden a trained model: 10 epochs at lr 0.01 from its weights
 
 Tasks: frozen-noise (the paper's 2 patterns), frozen-noise-16 (jittered, thinned repeats),
 digits (scikit-learn's digits, rate-coded). Robustness: none, noise (mismatched instances from the
@@ -80,6 +83,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=LOGIT_SCALE,
         help="the logits' factor (default: the task's, docs/training.md)",
     )
+    p.add_argument(
+        "--init",
+        metavar="MODEL.json",
+        help="start from this model's weights and currents (same task, seed and layout); "
+        "then --epochs defaults to 10 and the learning rate to 0.01",
+    )
     p.add_argument("--quantize", action="store_true", help="quantization-aware training")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -111,6 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
         logits=args.logits,
         logit_scale=args.logit_scale,
         quantize=args.quantize,
+        init=args.init,
         prior=prior,
     )
     previous = progress.set_enabled(False) if args.json else progress.set_enabled(None)

@@ -18,6 +18,13 @@ that it sits beside `noise` in the same tables with the same chips:
     python -m hil.train.experiment --task digits --dir DIR --epochs 10 \
         --modes none,noise,noise-fitted --mismatch mismatch.json
 
+A mode with the suffix `-warm` (`noise-warm`, `noise-fitted-warm`, ...) starts from this seed's
+`none` model instead of random weights (`hil train --init`: 10 epochs at learning rate 0.01 unless
+`--epochs`), so `none` runs first; the robust model stays near the standard one and the pair
+differs by what robust training changes, not by where training went (docs/training.md 4.6):
+
+    python -m hil.train.experiment --task digits --dir DIR --modes none,noise-warm --instances 8
+
 A paired interval over the chips of one training seed says whether that robust model beats that
 standard model on those chips; two models trained with different seeds differ by a point or so for
 reasons that have nothing to do with mismatch, and over 36 chips such an interval excludes zero in
@@ -47,19 +54,26 @@ from hil.train import LOGITS, MODES
 
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 FITTED = "-fitted"  # mode suffix: that mode's training against the fitted model (`--mismatch`)
+WARM = "-warm"  # mode suffix: that mode's training starts from this seed's `none` model (--init)
+EXPERIMENT_MODES = (
+    *MODES,
+    *(m + FITTED for m in MODES[1:]),
+    *(m + WARM for m in MODES[1:]),
+    *(m + FITTED + WARM for m in MODES[1:]),
+)
 
 
-def _base_mode(mode: str, mismatch: Path | None) -> tuple[str, bool]:
-    """(robustness mode, fitted?) of an experiment mode; a ConfigError for an unknown one or a
-    `-fitted` mode without a fitted model."""
-    base = mode.removesuffix(FITTED)
-    fitted = base != mode
-    allowed = [*MODES, *(m + FITTED for m in MODES if m != "none")]
-    if base not in MODES or (fitted and base == "none"):
-        raise ConfigError("mode", mode, "one of " + ", ".join(allowed))
+def _base_mode(mode: str, mismatch: Path | None) -> tuple[str, bool, bool]:
+    """(robustness mode, fitted?, warm?) of an experiment mode; a ConfigError for an unknown one
+    or a `-fitted` mode without a fitted model."""
+    if mode not in EXPERIMENT_MODES:
+        raise ConfigError("mode", mode, "one of " + ", ".join(EXPERIMENT_MODES))
+    warm = mode.endswith(WARM)
+    base = mode.removesuffix(WARM).removesuffix(FITTED)
+    fitted = FITTED in mode
     if fitted and mismatch is None:
         raise ConfigError("mode", mode, "a -fitted mode with --mismatch M.json (hil fit --model)")
-    return base, fitted
+    return base, fitted, warm
 
 
 def run(
@@ -88,6 +102,10 @@ def run(
     from hil.train.trainer import TrainConfig, task_prior, train
 
     bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
+    if any(warm for _, _, warm in bases.values()):
+        if "none" not in modes:
+            raise ConfigError("modes", ",".join(modes), f"none among them for a {WARM} mode")
+        modes = ("none", *(m for m in modes if m != "none"))  # the warm modes start from it
     assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
     # a bad --instances or --logits is refused before any output
@@ -110,7 +128,7 @@ def run(
     data = get_task(task, seed)  # the seed also draws the task's splits (TrainConfig.seed)
     for mode in modes:
         t0 = time.perf_counter()
-        robust, fitted = bases[mode]
+        robust, fitted, warm = bases[mode]
         cfg = TrainConfig(
             task=task,
             robust=robust,
@@ -125,6 +143,8 @@ def run(
         if fitted:
             assert prior is not None
             cfg = replace(cfg, prior=prior)
+        if warm:
+            cfg = replace(cfg, init=str(out_dir / f"{task}-none.json"))
         model, summary = train(
             cfg,
             out_dir / f"{task}-{mode}.json",
@@ -184,15 +204,16 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
             lv = sorted(m["levels"], key=float)
             mean = [np.mean(m["levels"][k]) for k in lv]
             sd = [np.std(m["levels"][k]) for k in lv]
-            base = mode.removesuffix(FITTED)  # a -fitted mode: its base mode's colour, dashed
+            # a -fitted mode: its base mode's colour, dashed; a -warm one: square markers
+            base, fitted, warm = _base_mode(mode, Path())
             ax.errorbar(
                 [100 * float(k) + 0.3 * i for k in lv],  # offset: the error bars stay apart
                 mean,
                 yerr=sd,
-                marker="o",
+                marker="s" if warm else "o",
                 capsize=3,
-                label=mode + (" (fitted model)" if base != mode else ""),
-                ls="--" if base != mode else "-",
+                label=mode + (" (fitted model)" if fitted else ""),
+                ls="--" if fitted else "-",
                 color=f"C{MODES.index(base)}" if base in MODES else None,
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
@@ -369,7 +390,7 @@ def _fitted_vs_prior(res: dict, lv: list[str]) -> list[str]:
             return f"{100 * ci['mean_diff']:+.1f} (every chip)"
         return f"{100 * ci['mean_diff']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
-    pairs = [(m, m.removesuffix(FITTED)) for m in res["modes"] if m.endswith(FITTED)]
+    pairs = [(m, m.replace(FITTED, "")) for m in res["modes"] if FITTED in m]
     pairs = [(m, b) for m, b in pairs if b in res["modes"]]
     if not pairs:
         return []
@@ -396,7 +417,7 @@ def boards_table(files: list[Path]) -> str:
     `none`, and for a `-fitted` mode against its base mode (trained against the prior)."""
     from hil.train.evaluate import paired_ci
 
-    known = sorted([*MODES, *(m + FITTED for m in MODES)], key=len, reverse=True)
+    known = sorted(EXPERIMENT_MODES, key=len, reverse=True)
     groups: dict[Path, dict[str, dict]] = {}
     for f in files:
         label = f.stem.rsplit("-boards", 1)[0]
@@ -422,7 +443,7 @@ def boards_table(files: list[Path]) -> str:
     lines = []
     for folder, modes in groups.items():
         urls = sorted(set.intersection(*(set(m["boards"]) for m in modes.values())))
-        order = [m for m in MODES + tuple(x + FITTED for x in MODES) if m in modes]
+        order = [m for m in EXPERIMENT_MODES if m in modes]
         acc = {mode: [modes[mode]["boards"][u] for u in urls] for mode in order}
         lines += [
             f"**{folder.name}**: {len(urls)} boards",
@@ -432,7 +453,7 @@ def boards_table(files: list[Path]) -> str:
             "|---|---|" + "---|" * (len(urls) + 3),
         ]  # fmt: skip
         for mode, a in acc.items():
-            base = mode.removesuffix(FITTED)
+            base = mode.replace(FITTED, "")
             cells = [f"{100 * modes[mode]['float']:.1f}", *(f"{100 * x:.1f}" for x in a)]
             cells.append(f"{100 * np.mean(a):.1f} ({100 * np.min(a):.1f})" if a else "-")
             cells.append(diff(a, acc["none"]) if mode != "none" and "none" in acc else "-")
@@ -478,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--modes",
         default=",".join(MODES),
-        help="comma-separated robustness modes; noise-fitted, adversarial-fitted: with --mismatch",
+        help="comma-separated modes: " + ", ".join(EXPERIMENT_MODES) + " (-fitted: with "
+        "--mismatch; -warm: from the none model)",
     )
     p.add_argument(
         "--mismatch", type=Path, metavar="M.json", help="fitted model for the -fitted modes"

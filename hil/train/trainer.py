@@ -16,6 +16,7 @@ All randomness derives from (seed, epoch, batch): data, shuffles, noise draws, a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from hil.errors import ConfigError
 from hil.sim import NeuronParams, simulate
 from hil.tasks import Split, Task, accuracy, get_task
 from hil.train import MODES, check_logits
+from hil.train.evaluate import model_params
 from hil.train.model import Model
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
 from hil.train.robust import (
@@ -84,6 +86,9 @@ DEFAULTS: dict[str, dict] = {
 
 
 ROBUST_DEFAULTS = {"instances": 2, "spread": Prior.sigma_currents}  # the documented prior's
+# Starting from a trained model (`init`): a short run at a fifth of the learning rate, so that the
+# network stays near the model it starts from (docs/training.md section 4.6).
+INIT_DEFAULTS = {"epochs": 10, "lr": 0.01}
 
 
 def task_prior(task: str, spread: float | None = None) -> Prior:
@@ -112,6 +117,7 @@ class TrainConfig:
     logits: str | None = None
     logit_scale: float | None = None
     rec_grad: float = 1.0
+    init: str | None = None  # a hil.model/1 JSON of the same task and layout to start from
     task_options: dict = field(default_factory=dict)  # hil.tasks.get_task options
     prior: Prior | None = None  # None: task_prior(task)
     adversary: Adversary = field(default_factory=Adversary)
@@ -133,7 +139,10 @@ class TrainConfig:
     def resolved(self) -> dict:
         """Every setting with the task defaults filled in (JSON-able)."""
         d = asdict(self)
-        for k, v in (ROBUST_DEFAULTS | DEFAULTS.get(self.task, {})).items():
+        defaults = ROBUST_DEFAULTS | DEFAULTS.get(self.task, {})
+        if self.init is not None:
+            defaults |= INIT_DEFAULTS
+        for k, v in defaults.items():
             if k in d and d[k] is None:
                 d[k] = v
         d["train_currents"] = list(self.train_currents)
@@ -238,6 +247,8 @@ def evaluate_split(net: ChipNet, split: Split, dt: float, batch: int = 256) -> f
 
 
 def build_net(cfg: dict, task: Task) -> ChipNet:
+    """The network of `cfg`: random weights and nominal currents, or, with `cfg["init"]`, that
+    model's weights and currents (start_model)."""
     layout = Layout(
         task.n_inputs,
         task.n_classes,
@@ -245,7 +256,46 @@ def build_net(cfg: dict, task: Task) -> ChipNet:
         bool(cfg["recurrent"]),
         int(cfg["per_class"]),
     )
-    return ChipNet(layout, cfg["train_currents"], cfg["quantize"], cfg["seed"])
+    if cfg["init"] is None:
+        return ChipNet(layout, cfg["train_currents"], cfg["quantize"], cfg["seed"])
+    model = start_model(cfg["init"], task, layout)
+    net = ChipNet(
+        layout, cfg["train_currents"], cfg["quantize"], cfg["seed"], params=model_params(model)
+    )
+    with torch.no_grad():
+        net.w_in.copy_(torch.as_tensor(model.w_in / SCALE, dtype=net.w_in.dtype))
+        net.w_rec.copy_(torch.as_tensor(model.w_rec / SCALE, dtype=net.w_rec.dtype))
+    return net
+
+
+def start_model(path: str | Path, task: Task, layout: Layout) -> Model:
+    """The model at `path` if it was trained on `task` (the same split seed: another seed's
+    training data holds this seed's test samples) with `layout`; else a ConfigError."""
+    model = Model.load(path)
+    name = Path(path).name
+    wanted = task.spec | {"T": task.T, "n_classes": task.n_classes}
+    differ = sorted(
+        k for k in wanted.keys() | model.task.keys() if wanted.get(k) != model.task.get(k)
+    )
+    if differ:  # name what tells tasks apart first
+        differ = [k for k in ("name", "k", "seed") if k in differ] or differ[:3]
+        theirs = ", ".join(f"{k} {model.task.get(k)}" for k in differ)
+        ours = ", ".join(f"{k} {wanted.get(k)}" for k in differ)
+        raise ConfigError("init", f"{name} ({theirs})", f"a model of task {task.name} ({ours})")
+    same = (
+        model.w_in.shape == (layout.n_inputs, layout.n_neurons)
+        and model.w_rec.shape == (layout.n_neurons, layout.n_neurons)
+        and np.array_equal(model.core_of, layout.core_of())
+        and model.outputs == layout.outputs
+    )
+    if not same:
+        raise ConfigError(
+            "init",
+            f"{name} ({model.n_neurons} neurons)",
+            f"a model of this layout ({layout.n_neurons} neurons: hidden {layout.hidden}, "
+            f"{layout.per_class} a class, recurrent {layout.recurrent})",
+        )
+    return model
 
 
 def checkpoint_path(out: str | Path) -> Path:
@@ -266,8 +316,9 @@ def _load_checkpoint(path: Path, cfg: dict) -> dict:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file ({e})") from None
     if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file")
-    # a checkpoint written before `logits` was a setting was trained on counts
-    stored = {"logits": "counts"} | (state.get("config") or {})
+    # a checkpoint written before `logits` and `init` were settings was trained on counts, from
+    # random weights
+    stored = {"logits": "counts", "init": None} | (state.get("config") or {})
     if stored != cfg:
         diff = sorted(k for k in cfg if stored.get(k) != cfg[k])
         raise ConfigError("checkpoint", f"settings differ: {diff}", "the same settings to resume")
@@ -405,6 +456,8 @@ def train(
         "test_accuracy": test,
         "history": history,
     }
+    if cfg["init"] is not None:  # the model it started from (its JSON records its NPZ's hash)
+        training["init_sha256"] = hashlib.sha256(Path(cfg["init"]).read_bytes()).hexdigest()
     model = to_model(net, task, training)
     model.save(out)
     return model, {
