@@ -205,6 +205,10 @@ def test_training_from_a_model_starts_at_its_weights_and_currents(tmp_path) -> N
         train(_tiny(init=init, seed=1), tmp_path / "c.json")
     with pytest.raises(ConfigError, match=r"init.*this layout.*2 a class"):
         train(_tiny(init=init, per_class=2), tmp_path / "c.json")
+    recurrent, _ = train(_tiny(robust="none", recurrent=True, epochs=1), tmp_path / "rec.json")
+    assert recurrent.w_rec.any()  # its recurrent synapses would be dropped by a feed-forward net
+    with pytest.raises(ConfigError, match=r"init.*this layout.*recurrent False"):
+        train(_tiny(init=str(tmp_path / "rec.json")), tmp_path / "c.json")
     assert not list(tmp_path.glob("c.*"))
 
 
@@ -414,13 +418,13 @@ def test_experiment_warm_mode_starts_from_the_seeds_standard_model(tmp_path) -> 
     before anything is written."""
     import hashlib
 
-    from hil.train.experiment import EXPERIMENT_MODES, _base_mode, run
+    from hil.train.experiment import EXPERIMENT_MODES, _split_mode, run
 
-    assert _base_mode("adversarial-fitted-warm", tmp_path) == ("adversarial", True, True)
-    assert _base_mode("noise-warm", None) == ("noise", False, True)
+    assert _split_mode("adversarial-fitted-warm") == ("adversarial", True, True)
+    assert _split_mode("noise-warm") == ("noise", False, True)
     for bad in ("none-warm", "noise-warm-fitted", "none-fitted"):
         with pytest.raises(ConfigError, match="mode"):
-            _base_mode(bad, tmp_path)
+            _split_mode(bad)
     assert len(set(EXPERIMENT_MODES)) == 9
     with pytest.raises(ConfigError, match="none among them"):
         run("frozen-noise", tmp_path / "no", 1, modes=("noise-warm",))

@@ -63,17 +63,11 @@ EXPERIMENT_MODES = (
 )
 
 
-def _base_mode(mode: str, mismatch: Path | None) -> tuple[str, bool, bool]:
-    """(robustness mode, fitted?, warm?) of an experiment mode; a ConfigError for an unknown one
-    or a `-fitted` mode without a fitted model."""
+def _split_mode(mode: str) -> tuple[str, bool, bool]:
+    """(robustness mode, fitted?, warm?) of an experiment mode; a ConfigError for an unknown one."""
     if mode not in EXPERIMENT_MODES:
         raise ConfigError("mode", mode, "one of " + ", ".join(EXPERIMENT_MODES))
-    warm = mode.endswith(WARM)
-    base = mode.removesuffix(WARM).removesuffix(FITTED)
-    fitted = FITTED in mode
-    if fitted and mismatch is None:
-        raise ConfigError("mode", mode, "a -fitted mode with --mismatch M.json (hil fit --model)")
-    return base, fitted, warm
+    return mode.removesuffix(WARM).removesuffix(FITTED), FITTED in mode, mode.endswith(WARM)
 
 
 def run(
@@ -101,7 +95,12 @@ def run(
     from hil.train.robust import fitted_prior
     from hil.train.trainer import TrainConfig, task_prior, train
 
-    bases = {mode: _base_mode(mode, mismatch) for mode in modes}  # every mode checked up front
+    bases = {mode: _split_mode(mode) for mode in modes}  # every mode checked up front
+    for mode, (_, fitted, _) in bases.items():
+        if fitted and mismatch is None:
+            raise ConfigError(
+                "mode", mode, "a -fitted mode with --mismatch M.json (hil fit --model)"
+            )
     if any(warm for _, _, warm in bases.values()):
         if "none" not in modes:
             raise ConfigError("modes", ",".join(modes), f"none among them for a {WARM} mode")
@@ -205,7 +204,7 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
             mean = [np.mean(m["levels"][k]) for k in lv]
             sd = [np.std(m["levels"][k]) for k in lv]
             # a -fitted mode: its base mode's colour, dashed; a -warm one: square markers
-            base, fitted, warm = _base_mode(mode, Path())
+            base, fitted, warm = _split_mode(mode)
             ax.errorbar(
                 [100 * float(k) + 0.3 * i for k in lv],  # offset: the error bars stay apart
                 mean,

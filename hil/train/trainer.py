@@ -282,11 +282,14 @@ def start_model(path: str | Path, task: Task, layout: Layout) -> Model:
         theirs = ", ".join(f"{k} {model.task.get(k)}" for k in differ)
         ours = ", ".join(f"{k} {wanted.get(k)}" for k in differ)
         raise ConfigError("init", f"{name} ({theirs})", f"a model of task {task.name} ({ours})")
+    m_in, m_rec = (m.numpy() == 0 for m in layout.masks())  # where the layout has no synapse
     same = (
-        model.w_in.shape == (layout.n_inputs, layout.n_neurons)
-        and model.w_rec.shape == (layout.n_neurons, layout.n_neurons)
+        model.w_in.shape == m_in.shape
+        and model.w_rec.shape == m_rec.shape
         and np.array_equal(model.core_of, layout.core_of())
         and model.outputs == layout.outputs
+        and not model.w_in[m_in].any()
+        and not model.w_rec[m_rec].any()  # e.g. a recurrent model into a feed-forward layout
     )
     if not same:
         raise ConfigError(
