@@ -195,11 +195,20 @@ def test_training_from_a_model_starts_at_its_weights_and_currents(tmp_path) -> N
     for mine, theirs, nominal in zip(back.currents, start.currents, fresh.currents, strict=True):
         assert mine == pytest.approx(theirs, rel=1e-6)
         assert any(theirs[k] != pytest.approx(nominal[k], rel=1e-3) for k in theirs)
-    model, _ = train(_tiny(init=init, epochs=1), tmp_path / "b.json")
+    _, part = train(_tiny(init=init, epochs=2), tmp_path / "b.json", max_epochs_now=1)
+    assert part["epochs_done"] == 1 and not part["complete"]
     sha = hashlib.sha256((tmp_path / "a.json").read_bytes()).hexdigest()
-    assert model.training["init_sha256"] == sha and model.training["config"]["init"] == init
-    assert (TrainConfig(task="digits", init=init).resolved()["epochs"],
-            TrainConfig(task="digits", init=init).resolved()["lr"]) == (10, 0.01)  # fmt: skip
+    # the same model under another path text resumes; its hash, not its path, is the setting
+    model, done = train(_tiny(init=str(tmp_path / ".." / tmp_path.name / "a.json"), epochs=2),
+                        tmp_path / "b.json", resume=True)  # fmt: skip
+    assert done["epochs_done"] == 2 and model.training["config"]["init_sha256"] == sha
+    train(_tiny(robust="none", epochs=1), tmp_path / "a2.json")  # another model: no resume
+    with pytest.raises(ConfigError, match=r"settings differ: \['init_sha256'\]"):
+        train(_tiny(init=str(tmp_path / "a2.json"), epochs=2), tmp_path / "b.json", resume=True)
+    resolved = TrainConfig(task="digits", init=init).resolved()
+    assert (resolved["epochs"], resolved["lr"]) == (10, 0.01)
+    mine = TrainConfig(task="digits", init=init, epochs=3, lr=0.02).resolved()
+    assert (mine["epochs"], mine["lr"]) == (3, 0.02)
     assert TrainConfig(task="digits").resolved()["epochs"] == 20
     with pytest.raises(ConfigError, match=r"init.*seed 0.*seed 1"):
         train(_tiny(init=init, seed=1), tmp_path / "c.json")
@@ -209,6 +218,9 @@ def test_training_from_a_model_starts_at_its_weights_and_currents(tmp_path) -> N
     assert recurrent.w_rec.any()  # its recurrent synapses would be dropped by a feed-forward net
     with pytest.raises(ConfigError, match=r"init.*this layout.*recurrent False"):
         train(_tiny(init=str(tmp_path / "rec.json")), tmp_path / "c.json")
+    with pytest.raises(ConfigError, match=r"init.*other than the one this training writes"):
+        train(_tiny(init=init), tmp_path / "a.json")  # would overwrite what it starts from
+    assert Model.load(tmp_path / "a.json").training == start.training
     assert not list(tmp_path.glob("c.*"))
 
 
@@ -331,12 +343,18 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     assert "25 %" in cfg["prior"]["source"] and cfg["config"]["instances"] == 3
     hard = tmp_path / "hard.json"  # harden the model: start from its weights
     assert main([*noisy[:-1], str(hard), "--init", str(out), "--epochs", "1", "--json"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last)["epochs_done"] == 1  # --epochs wins over the --init default
     assert Model.load(hard).training["config"]["init"] == str(out)
-    capsys.readouterr()
-    for other in (["--seed", "3"], ["--init", str(tmp_path / "nope.json")]):
+    (tmp_path / "not-a-model.json").write_text("{}")
+    for other, says in (
+        (["--seed", "3"], "seed 3"),
+        (["--init", str(tmp_path / "nope.json")], "nope.json"),
+        (["--init", str(tmp_path / "not-a-model.json")], "init: "),
+    ):
         assert main([*noisy[:-1], str(hard), "--init", str(out), *other]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and ("seed 3" in err[0] or "nope.json" in err[0]), err
+        assert len(err) == 1 and says in err[0], err
 
 
 @pytest.mark.slow
@@ -435,7 +453,7 @@ def test_experiment_warm_mode_starts_from_the_seeds_standard_model(tmp_path) -> 
     none = tmp_path / "r" / "frozen-noise-none.json"
     warm = Model.load(tmp_path / "r" / "frozen-noise-noise-warm.json").training
     assert warm["config"]["init"] == str(none) and warm["config"]["robust"] == "noise"
-    assert warm["init_sha256"] == hashlib.sha256(none.read_bytes()).hexdigest()
+    assert warm["config"]["init_sha256"] == hashlib.sha256(none.read_bytes()).hexdigest()
     assert Model.load(none).training["config"]["init"] is None
 
 

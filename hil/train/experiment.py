@@ -55,11 +55,12 @@ from hil.train import LOGITS, MODES
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 FITTED = "-fitted"  # mode suffix: that mode's training against the fitted model (`--mismatch`)
 WARM = "-warm"  # mode suffix: that mode's training starts from this seed's `none` model (--init)
+_ROBUST = [m for m in MODES if m != "none"]
 EXPERIMENT_MODES = (
     *MODES,
-    *(m + FITTED for m in MODES[1:]),
-    *(m + WARM for m in MODES[1:]),
-    *(m + FITTED + WARM for m in MODES[1:]),
+    *(m + FITTED for m in _ROBUST),
+    *(m + WARM for m in _ROBUST),
+    *(m + FITTED + WARM for m in _ROBUST),
 )
 
 
@@ -213,7 +214,7 @@ def plot(result_dirs: list[Path], figure: Path) -> None:
                 capsize=3,
                 label=mode + (" (fitted model)" if fitted else ""),
                 ls="--" if fitted else "-",
-                color=f"C{MODES.index(base)}" if base in MODES else None,
+                color=f"C{MODES.index(base)}",
             )
         ax.axvline(10, color="grey", ls=":", lw=1, label="training prior (10 %)")
         seed = f", training seed {res['seed']}" if "seed" in res else ""

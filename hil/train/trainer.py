@@ -268,12 +268,28 @@ def build_net(cfg: dict, task: Task) -> ChipNet:
     return net
 
 
+def _init_sha256(init: str, out: str | Path) -> str:
+    """SHA-256 of the model training starts from (its JSON records its NPZ's hash): what a resume
+    checks, so the same model under another path text resumes and another file does not."""
+    if Path(init).resolve() == Path(out).resolve():
+        raise ConfigError("init", init, "a model other than the one this training writes (--out)")
+    return hashlib.sha256(read_bytes(init, "model")).hexdigest()
+
+
+def task_record(task: Task) -> dict:
+    """What a model records of the task it was trained on (Model.task)."""
+    return task.spec | {"T": task.T, "n_classes": task.n_classes}
+
+
 def start_model(path: str | Path, task: Task, layout: Layout) -> Model:
     """The model at `path` if it was trained on `task` (the same split seed: another seed's
     training data holds this seed's test samples) with `layout`; else a ConfigError."""
-    model = Model.load(path)
     name = Path(path).name
-    wanted = task.spec | {"T": task.T, "n_classes": task.n_classes}
+    try:
+        model = Model.load(path)
+    except ConfigError as e:
+        raise ConfigError("init", f"{name}: {e}", "a hil.model/1 model (hil train --out)") from None
+    wanted = task_record(task)
     differ = sorted(
         k for k in wanted.keys() | model.task.keys() if wanted.get(k) != model.task.get(k)
     )
@@ -321,9 +337,10 @@ def _load_checkpoint(path: Path, cfg: dict) -> dict:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file")
     # a checkpoint written before `logits` and `init` were settings was trained on counts, from
     # random weights
-    stored = {"logits": "counts", "init": None} | (state.get("config") or {})
-    if stored != cfg:
-        diff = sorted(k for k in cfg if stored.get(k) != cfg[k])
+    stored = {"logits": "counts", "init": None, "init_sha256": None} | (state.get("config") or {})
+    # the model a run started from is its hash; its path is only how this run named it
+    diff = sorted(k for k in cfg.keys() - {"init"} if stored.get(k) != cfg[k])
+    if diff:
         raise ConfigError("checkpoint", f"settings differ: {diff}", "the same settings to resume")
     return state
 
@@ -359,7 +376,7 @@ def to_model(net: ChipNet, task: Task, training: dict) -> Model:
             currents=currents,
             outputs=outputs,
             dt=task.dt,
-            task=task.spec | {"T": task.T, "n_classes": task.n_classes},
+            task=task_record(task),
             training=training,
             quantized=quantized,
         )
@@ -376,6 +393,7 @@ def train(
     `max_epochs_now`: stop after that many epochs in this call (the checkpoint stays; a later
     resume goes on), for interruption tests and time-sliced runs."""
     cfg = config.resolved()
+    cfg["init_sha256"] = None if config.init is None else _init_sha256(config.init, out)
     prior = config.resolved_prior()
     task = get_task(config.task, config.seed, **config.task_options)
     torch.manual_seed(config.seed)
@@ -459,8 +477,6 @@ def train(
         "test_accuracy": test,
         "history": history,
     }
-    if cfg["init"] is not None:  # the model it started from (its JSON records its NPZ's hash)
-        training["init_sha256"] = hashlib.sha256(Path(cfg["init"]).read_bytes()).hexdigest()
     model = to_model(net, task, training)
     model.save(out)
     return model, {
