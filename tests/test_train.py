@@ -440,16 +440,22 @@ def test_experiment_warm_mode_starts_from_the_seeds_standard_model(tmp_path) -> 
 
     assert _split_mode("adversarial-fitted-warm") == ("adversarial", True, True)
     assert _split_mode("noise-warm") == ("noise", False, True)
-    for bad in ("none-warm", "noise-warm-fitted", "none-fitted"):
+    assert _split_mode("none-warm") == ("none", False, True)
+    for bad in ("none-fitted-warm", "noise-warm-fitted", "none-fitted"):
         with pytest.raises(ConfigError, match="mode"):
             _split_mode(bad)
-    assert len(set(EXPERIMENT_MODES)) == 9
+    assert len(set(EXPERIMENT_MODES)) == 10
     with pytest.raises(ConfigError, match="none among them"):
         run("frozen-noise", tmp_path / "no", 1, modes=("noise-warm",))
     assert not (tmp_path / "no").exists()
     res = run("frozen-noise", tmp_path / "r", 1, chips=2, per_level=1,
-              modes=("noise-warm", "none"), instances=2)  # fmt: skip
-    assert list(res["modes"]) == ["none", "noise-warm"] and "vs_none" in res["modes"]["noise-warm"]
+              modes=("noise-warm", "none", "none-warm"), instances=2)  # fmt: skip
+    assert list(res["modes"]) == ["none", "noise-warm", "none-warm"]
+    assert "vs_none" in res["modes"]["noise-warm"] and "vs_none" in res["modes"]["none-warm"]
+    control = Model.load(tmp_path / "r" / "frozen-noise-none-warm.json").training["config"]
+    assert control["robust"] == "none" and control["init"] == str(
+        tmp_path / "r" / "frozen-noise-none.json"
+    )
     none = tmp_path / "r" / "frozen-noise-none.json"
     warm = Model.load(tmp_path / "r" / "frozen-noise-noise-warm.json").training
     assert warm["config"]["init"] == str(none) and warm["config"]["robust"] == "noise"

@@ -21,9 +21,11 @@ that it sits beside `noise` in the same tables with the same chips:
 A mode with the suffix `-warm` (`noise-warm`, `noise-fitted-warm`, ...) starts from this seed's
 `none` model instead of random weights (`hil train --init`: 10 epochs at learning rate 0.01 unless
 `--epochs`), so `none` runs first; the robust model stays near the standard one and the pair
-differs by what robust training changes, not by where training went (docs/training.md 4.6):
+differs by what robust training changes, not by where training went (docs/training.md 4.6).
+`none-warm` trains those extra epochs without mismatch: the control for what they alone do.
 
-    python -m hil.train.experiment --task digits --dir DIR --modes none,noise-warm --instances 8
+    python -m hil.train.experiment --task digits --dir DIR --modes none,noise-warm,none-warm \
+        --instances 8
 
 A paired interval over the chips of one training seed says whether that robust model beats that
 standard model on those chips; two models trained with different seeds differ by a point or so for
@@ -59,7 +61,7 @@ _ROBUST = [m for m in MODES if m != "none"]
 EXPERIMENT_MODES = (
     *MODES,
     *(m + FITTED for m in _ROBUST),
-    *(m + WARM for m in _ROBUST),
+    *(m + WARM for m in MODES),  # none-warm: the same extra epochs without mismatch, a control
     *(m + FITTED + WARM for m in _ROBUST),
 )
 
