@@ -95,26 +95,26 @@ def fn_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_board_counts_through_the_map_equal_the_simulator(fn_model: Path) -> None:
     # sim:// is the nominal simulator behind the Board interface: the deployed network, fed
-    # through the map's input channels and read through its output map, must give the counts the
+    # through the map's input channels and read through its neuron map, must give the counts the
     # simulator gives the model's own (quantized) weights directly (hil.train.evaluate: no
     # deployment, no board, no map).
     import torch
 
     from hil.board import open_board
     from hil.deploy.deploy import deploy
-    from hil.deploy.evaluate import board_counts
+    from hil.deploy.evaluate import board_neuron_counts
     from hil.sim import Weights
     from hil.tasks import get_task
-    from hil.train.evaluate import model_params, model_weights, output_counts
+    from hil.train.evaluate import model_params, model_weights, neuron_counts
     from hil.train.model import Model
 
     model = Model.load(fn_model)
     task = get_task("frozen-noise", 0)
     w_in, w_rec = (torch.as_tensor(a, dtype=torch.float32) for a in model_weights(model))
     w = Weights.from_signed(w_in, w_rec, scale=1.0)
-    want = output_counts(model, model_params(model), w, task.test)[0]
+    want = neuron_counts(model, model_params(model), w, task.test)[0]
     with open_board("sim://") as board:
-        got = board_counts(board, deploy(model, n_chips=1), task.test, task.dt)
+        got = board_neuron_counts(board, deploy(model, n_chips=1), task.test, task.dt)
     assert want.sum() > 0 and np.array_equal(got, want)
 
 
@@ -170,13 +170,13 @@ def test_hil_evaluate_checks_the_twin_and_reports_its_choice(
 
 
 def test_the_twin_accuracy_prediction_reads_the_map_as_the_board_does(fn_model: Path) -> None:
-    # the prediction's sim path (task channels -> board channels, board neurons -> classes) on
+    # the prediction's sim path (task channels -> board channels, board -> network neurons) on
     # nominal currents must give the counts hil.deploy.evaluate reads from sim:// (the nominal
     # simulator behind the Board interface, fed events one sample per run)
     from hil.board import open_board
     from hil.deploy.deploy import deploy, model_task
-    from hil.deploy.evaluate import board_counts
-    from hil.deploy.predict import simulated_class_counts, validation_subset
+    from hil.deploy.evaluate import board_neuron_counts
+    from hil.deploy.predict import simulated_neuron_counts, validation_subset
     from hil.train.model import Model
 
     model = Model.load(fn_model)
@@ -185,8 +185,8 @@ def test_the_twin_accuracy_prediction_reads_the_map_as_the_board_does(fn_model: 
     dep = deploy(model, n_chips=1)
     for split in (validation_subset(task.val), task.test):
         with open_board("sim://") as board:
-            want = board_counts(board, dep, split, task.dt)
-        got = simulated_class_counts(dep, split, task.dt)
+            want = board_neuron_counts(board, dep, split, task.dt)
+        got = simulated_neuron_counts(dep, split, task.dt)
         assert want.sum() > 0 and np.array_equal(got, want)
 
 

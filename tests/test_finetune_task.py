@@ -14,7 +14,7 @@ from hil.deploy import cli as deploy_cli
 from hil.deploy import evaluate as evaluate_mod
 from hil.deploy import finetune as finetune_mod
 from hil.deploy.deploy import deploy
-from hil.deploy.evaluate import board_counts
+from hil.deploy.evaluate import board_neuron_counts
 from hil.deploy.placement import load_twin
 from hil.emulator.engine import SiliconEngine
 from hil.emulator.silicon import Silicon
@@ -35,7 +35,7 @@ def _split(n: int, seed: int) -> Split:
     return Split(rng.poisson(rate[:, None, :] * DT, (y.size, T, N_IN)).astype(np.uint8), y)
 
 
-def _model() -> Model:
+def _model(decode: str = "sum") -> Model:
     """PER output neurons per class, 10 nA from the class's own channels and 4 nA from the rest:
     about 97 % on the nominal chip, a few spikes between the classes."""
     n = K * PER
@@ -44,7 +44,22 @@ def _model() -> Model:
         w_in[4 * c : 4 * c + 4, c * PER : (c + 1) * PER] = 10e-9
     cur = {k: v for k, v in HighLevel().currents().items() if not k.startswith("Iw_")}
     outputs = [list(range(c * PER, (c + 1) * PER)) for c in range(K)]
-    return Model(w_in, np.zeros((n, n)), np.zeros(n, int), [cur], outputs, DT)
+    return Model(w_in, np.zeros((n, n)), np.zeros(n, int), [cur], outputs, DT, decode=decode)
+
+
+def _class_counts(neuron_counts: np.ndarray) -> np.ndarray:
+    """(samples, K): each class's PER output neurons (neurons c * PER ...) summed."""
+    return neuron_counts.reshape(len(neuron_counts), K, PER).sum(-1)
+
+
+def _decoded_accuracy(neuron_counts: np.ndarray, y: np.ndarray, decode: str) -> float:
+    """Oracle: the fraction of samples whose class has the unique highest score, the score the
+    sum of its neurons' counts or of log(1 + count)."""
+    c = neuron_counts.astype(np.float64)
+    score = _class_counts(np.log(1.0 + c) if decode == "log-sum" else c)
+    top = score.max(1, keepdims=True)
+    unique = (score == top).sum(1) == 1
+    return float(np.mean(unique & (score[np.arange(len(y)), y] == top[:, 0])))
 
 
 def _cross_entropy(
@@ -82,8 +97,11 @@ def test_the_gradient_is_taken_at_the_chips_counts(
 ) -> None:
     """Each iteration's loss is the board's, and the twin's gradient is weighted by dL/dcounts at
     the board's counts (not the twin's): the board's counts are stand-ins here, recorded per run.
-    The loss scores the logits it is given; unknown logits are refused before any board run."""
-    model, tune = _model(), _split(2, 1)
+    The loss scores the logits it is given, on the class counts (each class's neurons summed),
+    and the accuracies decode the runs as the model says; unknown logits are refused before any
+    board run."""
+    decode = "log-sum" if logits == "log-counts" else "sum"
+    model, tune = _model(decode), _split(2, 1)
     sil = Silicon.from_seed(3)
     sil.write_truth(tmp_path / "truth.csv")
     twin = load_twin(str(tmp_path / "truth.csv"))
@@ -93,14 +111,14 @@ def test_the_gradient_is_taken_at_the_chips_counts(
     weights: list[np.ndarray] = []
 
     def fake_board(board, d, split, dt):  # noqa: ANN001, ANN202
-        runs.append(rng.integers(0, 30, (len(split), K)))
+        runs.append(rng.integers(0, 30, (len(split), K * PER)))
         return runs[-1]
 
     def spy(d, twin_, split, dt, dloss):  # noqa: ANN001, ANN202
         weights.append(dloss.copy())
         return np.ones_like(d.network.masks_in, float), np.zeros_like(d.network.masks_rec, float)
 
-    monkeypatch.setattr(evaluate_mod, "board_counts", fake_board)
+    monkeypatch.setattr(evaluate_mod, "board_neuron_counts", fake_board)
     monkeypatch.setattr(finetune_mod, "task_gradient", spy)
     with pytest.raises(ConfigError, match="logits"):
         finetune_mod.finetune_task(dep, None, twin, tune, DT, "rates", 0.5)  # type: ignore[arg-type]
@@ -117,14 +135,17 @@ def test_the_gradient_is_taken_at_the_chips_counts(
         iterations=3,
     )
     assert len(runs) == 4 and len(losses) == 4 and len(accs) == 4
-    for counts, loss in zip(runs, losses, strict=True):
-        assert loss == pytest.approx(_cross_entropy(counts, tune.y, 0.5, log)[0], rel=1e-12)
+    for n, loss, acc in zip(runs, losses, accs, strict=True):
+        assert loss == pytest.approx(
+            _cross_entropy(_class_counts(n), tune.y, 0.5, log)[0], rel=1e-12
+        )
+        assert acc == _decoded_accuracy(n, tune.y, decode)
     best = [int(np.argmin(losses[: i + 1])) for i in range(4)]
     # a gradient is taken after the first run and after each run that improved on the best
     improved = [0] + [i for i in range(1, 3) if losses[i] < min(losses[:i])]
     assert len(weights) == len(improved)
     for w, i in zip(weights, improved, strict=True):
-        want = _cross_entropy(runs[best[i]], tune.y, 0.5, log)[1]
+        want = _cross_entropy(_class_counts(runs[best[i]]), tune.y, 0.5, log)[1]
         np.testing.assert_allclose(w, want, rtol=1e-10)
 
 
@@ -138,8 +159,8 @@ def test_task_finetuning_lowers_the_boards_loss_on_held_out_samples(tmp_path: Pa
     dep = deploy(model, twin=twin, naive=True)  # naive: the mismatch is left for the tuning
     with SiliconEngine(sil) as board:
         best, losses, _ = finetune_mod.finetune_task(dep, board, twin, tune, DT, "counts", 1.0, 3)
-        before = board_counts(board, dep, held, DT)
-        after = board_counts(board, best, held, DT)
+        before = _class_counts(board_neuron_counts(board, dep, held, DT))
+        after = _class_counts(board_neuron_counts(board, best, held, DT))
     assert min(losses) < 0.8 * losses[0], losses
     loss_before = _cross_entropy(before, held.y, 1.0)[0]
     loss_after = _cross_entropy(after, held.y, 1.0)[0]

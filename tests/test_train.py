@@ -272,13 +272,16 @@ def test_paired_ci_matches_scipy() -> None:
 
 def test_robust_defaults_are_per_task() -> None:
     """frozen-noise-16's robust modes default to a 20 % prior (docs/training.md 4.5), the other
-    tasks to 10 %, every task to 2 instances; explicit settings win, and the resolved
+    tasks to 10 %, every task to 2 instances; frozen-noise-16 decodes by log-sum; explicit settings win, and the resolved
     configuration (what a checkpoint is checked against) carries the prior actually used."""
     fn16, digits = TrainConfig(task="frozen-noise-16"), TrainConfig(task="digits")
     assert fn16.resolved()["instances"] == 2 == digits.resolved()["instances"]
     assert fn16.resolved()["logit_scale"] == 1.0 and digits.resolved()["logit_scale"] == 0.25
     assert fn16.resolved()["prior"]["sigma_currents"] == 0.2 == fn16.resolved_prior().sigma_weights
     assert digits.resolved()["prior"] == Prior().to_dict()
+    # docs/training.md 4.7: 16 outputs a class, decoded by log-sum; digits keeps 8 and sum
+    assert (fn16.resolved()["per_class"], fn16.resolved()["decode"]) == (16, "log-sum")
+    assert (digits.resolved()["per_class"], digits.resolved()["decode"]) == (8, "sum")
     mine = TrainConfig(task="frozen-noise-16", instances=3, prior=Prior(sigma_currents=0.05))
     assert mine.resolved()["instances"] == 3 and mine.resolved_prior().sigma_currents == 0.05
 
@@ -323,7 +326,8 @@ def test_cli_train_and_evaluate(tmp_path, capsys) -> None:
     assert (tmp_path / "m.npz").exists() and (tmp_path / "m.ckpt.pt").exists()
     code = main(["evaluate", str(out), "--chips", "2", "--json"])
     res = json.loads(capsys.readouterr().out)
-    assert code == 0 and set(res) == {"float_sim_accuracy", "boards", "chips"}
+    assert code == 0 and set(res) == {"float_sim_accuracy", "decode", "boards", "chips"}
+    assert res["decode"] == "sum"  # frozen-noise's default
     assert len(res["chips"]["accuracies"]) == 2 and res["boards"] == []
     for argv in (
         ["evaluate", str(out), "--board", "nope://x"],

@@ -77,10 +77,11 @@ def test_round_trip_through_a_nir_file(tmp_path) -> None:
     net = ChipNet(Layout(6, 3, hidden=4, per_class=2), seed=2)
     with __import__("torch").no_grad():
         net.w_rec[:4, 4:] *= 3.0
-    model = to_model(net, get_task("frozen-noise"), {})
+    model = to_model(net, get_task("frozen-noise"), {"config": {"decode": "log-sum"}})
     nir.write(tmp_path / "net.nir", to_nir(model))
     m1, rep1 = from_nir(nir.read(tmp_path / "net.nir"))
     assert m1.outputs == model.outputs and list(m1.core_of) == list(model.core_of)
+    assert m1.decode == "log-sum"  # the decoding travels in the graph's hil metadata
     # efficacies (what the dynamics see) are kept exactly; time constants to the bias codes
     for c in range(2):
         for cur, name, cap in (("Itau_mem", "mem", PHYSICS.C_mem), ("Itau_ampa", "a", 24.5e-12)):

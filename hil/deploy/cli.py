@@ -169,7 +169,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise HilError(f"{args.model}: training.config names no task and seed (not hil train's)")
     twin = load_twin(args.twin) if args.twin else None
     calibration = read_json(args.calibration, "calibration file") if args.calibration else None
-    result: dict = {"float_sim_accuracy": float_accuracy(model, task.test), "boards": []}
+    result: dict = {
+        "float_sim_accuracy": float_accuracy(model, task.test),
+        "decode": model.decode,  # how every accuracy here turned output counts into classes
+        "boards": [],
+    }
     for url in args.board:
         with open_board(url) as board:
             info = board.info()
@@ -195,7 +199,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"float sim accuracy {result['float_sim_accuracy']:.3f}")
+        print(f"float sim accuracy {result['float_sim_accuracy']:.3f} (decode {model.decode})")
         for b in result["boards"]:
             print(f"{quote(b['url'])}: accuracy {b['accuracy']:.3f} ({b['samples']} samples)")
         if args.chips:

@@ -20,7 +20,7 @@ Map document (`<config stem>.map.json` beside the config):
     {"schema": "hil.deploymap/1", "config_sha256", "model": {"path", "tensors_sha256"},
      "inputs": [board channel per task channel], "neurons": [board neuron per network neuron],
      "cores": [[chip, core] per logical core], "outputs": {"board neuron": task output},
-     "report": {...}}
+     "decode": "sum" | "log-sum" (the model's: how output counts make class scores), "report": {...}}
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class Deployment:
             "neurons": self.placement.neurons.tolist(),
             "cores": self.placement.cores.tolist(),
             "outputs": {str(k): v for k, v in sorted(self.output_map().items())},
+            "decode": self.network.decode,
             "report": self.report,
         }
 
@@ -189,6 +190,7 @@ def network_from_model(model: Model) -> tuple[QuantizedNetwork, dict]:
         parameters=parameters,
         dc_enable=dc,
         outputs=[list(c) for c in model.outputs],
+        decode=model.decode,
     )
     return net, report
 
@@ -334,8 +336,8 @@ def deploy(
         n_val = min(VAL_SAMPLES, len(task.val))
         methods["accuracy"] = (
             f"hil.sim with the twin's currents on the {n_val} samples (evenly spaced) of the "
-            f"{task.name} validation split, classes read through the deployment's output map "
-            "(hil.deploy.predict); highest wins"
+            f"{task.name} validation split, outputs read through the deployment's map and "
+            f"decoded by {dep.network.decode} (hil.deploy.predict); highest wins"
         )
     dep.report["placement"]["selection"] = {
         "chosen": best,

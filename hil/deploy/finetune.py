@@ -20,13 +20,14 @@ designed for.
 
 `finetune_task` tunes for the task instead (the same step and line search): each iteration runs a
 fixed set of the task's samples on the board, one board run per sample (hil.deploy.evaluate's
-`board_counts`), and scores the board's class counts c with the loss training minimizes
-(hil.train.trainer.class_loss of class_logits: cross-entropy of logit_scale * c, or of
-logit_scale * log(1 + c), as the model was trained). The gradient is the chip's
-loss gradient pushed through the twin: d(sum_{s,k} n_sim,s,k G_s,k)/dw with G = dL/dc at the
-chip's counts, n_sim the twin's class counts of the same samples (hil.sim with the twin's
-currents, CAM-slot factors and dead neurons, as hil.deploy.predict simulates it). Cost:
-(iterations + 1) * samples board runs.
+`board_neuron_counts`), and scores the board's class counts c (each class's output neurons'
+counts summed) with the loss training minimizes (hil.train.trainer.class_loss of class_logits:
+cross-entropy of logit_scale * c, or of logit_scale * log(1 + c), as the model was trained). The
+gradient is the chip's loss gradient pushed through the twin: d(sum_{s,k} n_sim,s,k G_s,k)/dw with
+G = dL/dc at the chip's counts, n_sim the twin's class counts of the same samples (hil.sim with
+the twin's currents, CAM-slot factors and dead neurons, as hil.deploy.predict simulates it). The
+accuracies it reports decode the same runs as the model says (hil.train.model.class_scores).
+Cost: (iterations + 1) * samples board runs.
 """
 
 from __future__ import annotations
@@ -251,8 +252,9 @@ def finetune_task(
     (never the test split), `dt` [s] the task's bin, `logits` and `logit_scale` the model's
     (training's: hil.train.trainer.class_logits).
     (iterations + 1) * len(split) board runs; the losses and accuracies are in-sample."""
-    from hil.deploy.evaluate import board_counts
+    from hil.deploy.evaluate import board_neuron_counts
     from hil.train import check_logits
+    from hil.train.model import class_scores
 
     if len(split) < 1:
         raise ConfigError("tuning samples", len(split), "at least 1")
@@ -262,8 +264,10 @@ def finetune_task(
     accuracies: list[float] = []
 
     def measure(d: Deployment) -> tuple[float, np.ndarray]:
-        counts = board_counts(board, d, split, dt)
-        accuracies.append(float(accuracy(counts, split.y)))
+        n = board_neuron_counts(board, d, split, dt)
+        decoded = class_scores(n, d.network.outputs, d.network.decode)
+        accuracies.append(float(accuracy(decoded, split.y)))
+        counts = class_scores(n, d.network.outputs, "sum")
         loss, dloss = task_loss(counts, split.y, logits, logit_scale)
         return loss, dloss
 

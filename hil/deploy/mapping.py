@@ -60,6 +60,7 @@ from hil.chip.geometry import (
 )
 from hil.chip.netlist import SYNAPSE_TYPES, build_netlist
 from hil.errors import ConfigError
+from hil.train import check_decode
 
 MAX_CORES = MAX_CHIPS * CORES_PER_CHIP
 
@@ -72,7 +73,7 @@ class QuantizedNetwork:
     sign_in, sign_rec: int8, +1 AMPA, -1 GABA, 0 where the mask is 0; core_of (N,): logical core of
     each neuron; parameters: per logical core, device bias name -> (coarse, fine), the base weights
     SYAM_W0_P..SYAM_W3_P included; dc_enable (N,) bool: latch_so_dc; outputs: neuron indices per
-    task output (class)."""
+    task output (class); decode: how their counts make class scores (hil.train.model.class_scores)."""
 
     masks_in: np.ndarray
     masks_rec: np.ndarray
@@ -82,6 +83,7 @@ class QuantizedNetwork:
     parameters: list[dict[str, tuple[int, int]]]
     dc_enable: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     outputs: list[list[int]] = field(default_factory=list)
+    decode: str = "sum"
 
     def __post_init__(self) -> None:
         self.masks_in = np.asarray(self.masks_in, dtype=np.uint8)
@@ -89,6 +91,7 @@ class QuantizedNetwork:
         self.sign_in = np.asarray(self.sign_in, dtype=np.int8)
         self.sign_rec = np.asarray(self.sign_rec, dtype=np.int8)
         self.core_of = np.asarray(self.core_of, dtype=np.int64)
+        check_decode(self.decode)
         n = self.core_of.size
         self.dc_enable = np.asarray(self.dc_enable, dtype=bool)
         if self.dc_enable.size == 0:

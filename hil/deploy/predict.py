@@ -27,6 +27,7 @@ from hil.chip.netlist import board_currents
 from hil.deploy.placement import Twin
 from hil.events import events_to_raster, poisson_input
 from hil.tasks import Split, Task, accuracy
+from hil.train.model import class_scores
 
 if TYPE_CHECKING:
     from hil.deploy.deploy import Deployment
@@ -114,28 +115,31 @@ def board_raster(dep: Deployment, cc: CompiledConfig, x: np.ndarray) -> np.ndarr
     return board
 
 
-def simulated_class_counts(
+def simulated_neuron_counts(
     dep: Deployment, split: Split, dt: float, twin: Twin | None = None
 ) -> np.ndarray:
-    """(samples, classes) spike counts of each class's output neurons when `dep` runs `split` in
-    hil.sim (nominal currents, or the twin's; all samples in one batch, `dt` [s] the task's bin).
+    """(samples, N) spike counts of `dep`'s network neurons when it runs `split` in hil.sim
+    (nominal currents, or the twin's; all samples in one batch, `dt` [s] the task's bin).
     Inputs and outputs go through the deployment map as hil.deploy.evaluate does on a board: task
     channel i drives board channel placement.channels[i] (unrouted channels drive nothing), and a
-    class's count is the spikes of the board neurons output_map() assigns to it."""
+    network neuron's count is the spikes of the board neuron the map places it on (silent when the
+    compiled config does not simulate that neuron)."""
     cc = compiled(dep, twin)
     counts = _simulated_counts(cc, board_raster(dep, cc, split.x), twin, dt)
-    n_classes = len(dep.network.outputs)
-    out = np.zeros((len(split), n_classes), dtype=np.int64)
-    for neuron, cls in dep.output_map().items():
-        i = int(np.searchsorted(cc.neurons, neuron))
-        if i < cc.neurons.size and cc.neurons[i] == neuron:  # else not simulated: silent
-            out[:, cls] += counts[:, i]
+    placed = np.asarray(dep.placement.neurons, dtype=np.int64)
+    out = np.zeros((len(split), placed.size), dtype=np.int64)
+    pos = np.searchsorted(cc.neurons, placed)
+    simulated = pos < cc.neurons.size
+    simulated[simulated] = cc.neurons[pos[simulated]] == placed[simulated]
+    out[:, simulated] = counts[:, pos[simulated]]
     return out
 
 
 def predicted_accuracy(dep: Deployment, split: Split, dt: float, twin: Twin) -> float:
-    """Fraction of `split` the twin predicts `dep` classifies correctly (hil.tasks.accuracy)."""
-    return float(accuracy(simulated_class_counts(dep, split, dt, twin), split.y))
+    """Fraction of `split` the twin predicts `dep` classifies correctly: the class scores decoded
+    as the model says (hil.train.model.class_scores), hil.tasks.accuracy."""
+    counts = simulated_neuron_counts(dep, split, dt, twin)
+    return float(accuracy(class_scores(counts, dep.network.outputs, dep.network.decode), split.y))
 
 
 def choose(

@@ -11,12 +11,22 @@ hil.train.cli       `hil train` (`hil evaluate` is hil.deploy's)
 
 MODES = ("none", "noise", "adversarial")  # robustness modes (hil.train.robust)
 LOGITS = ("counts", "log-counts")  # what the loss's softmax scores (hil.train.trainer.class_logits)
+DECODES = ("sum", "log-sum")  # class scores from output counts (hil.train.model.class_scores)
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    from hil.errors import ConfigError
+
+    if value not in allowed:
+        raise ConfigError(name, value, "one of " + ", ".join(allowed))
+    return value
 
 
 def check_logits(logits: str) -> str:
     """`logits` if it is one of LOGITS, else a ConfigError naming the allowed ones."""
-    from hil.errors import ConfigError
+    return _one_of("logits", logits, LOGITS)
 
-    if logits not in LOGITS:
-        raise ConfigError("logits", logits, "one of " + ", ".join(LOGITS))
-    return logits
+
+def check_decode(decode: str) -> str:
+    """`decode` if it is one of DECODES, else a ConfigError naming the allowed ones."""
+    return _one_of("decode", decode, DECODES)

@@ -20,6 +20,8 @@ TRAIN_EPILOG = """examples:
   hil train --task digits --out std.json && \
       hil train --task digits --robust noise --init std.json --out robust.json
                         # harden a trained model: 10 epochs at lr 0.01 from its weights
+  hil train --task frozen-noise-16 --robust noise --per-class 4 --decode sum --out fn16-4.json
+                        # 4 neurons a class, their counts summed (the defaults before 2026-12-06)
 
 Tasks: frozen-noise (the paper's 2 patterns), frozen-noise-16 (jittered, thinned repeats),
 digits (scikit-learn's digits, rate-coded). Robustness: none, noise (mismatched instances from the
@@ -36,7 +38,7 @@ LOGIT_SCALE = argtypes.number(0.0, 1000.0, "", lo_open=True)
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `train` to `subparsers` (the `hil` command's)."""
     from hil.tasks.registry import TASKS
-    from hil.train import LOGITS, MODES
+    from hil.train import DECODES, LOGITS, MODES
 
     p = subparsers.add_parser(
         "train",
@@ -60,6 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--epochs", type=argtypes.integer(1, 100_000), help="default: per task")
     p.add_argument("--seed", type=argtypes.seed, default=0, help="seed of everything (default 0)")
     p.add_argument(
+        "--per-class",
+        type=argtypes.integer(1, 256),
+        help="output neurons per class (default: the task's, docs/training.md; classes x "
+        "per-class <= 256, one core)",
+    )
+    p.add_argument(
         "--instances",
         type=argtypes.integer(1, 64),
         help="mismatched instances per step (noise, adversarial; default: the task's, "
@@ -82,6 +90,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--logit-scale",
         type=LOGIT_SCALE,
         help="the logits' factor (default: the task's, docs/training.md)",
+    )
+    p.add_argument(
+        "--decode",
+        choices=DECODES,
+        help="how a class's output neurons' counts make its score: their sum, or the sum of "
+        "log(1 + count), which one hot neuron sways less (default: the task's, docs/training.md)",
     )
     p.add_argument(
         "--init",
@@ -116,9 +130,11 @@ def run_train(args: argparse.Namespace) -> int:
         robust=args.robust,
         seed=args.seed,
         epochs=args.epochs,
+        per_class=args.per_class,
         instances=args.instances,
         logits=args.logits,
         logit_scale=args.logit_scale,
+        decode=args.decode,
         quantize=args.quantize,
         init=args.init,
         prior=prior,

@@ -26,7 +26,7 @@ from hil.chip.netlist import PARAMETERS
 from hil.errors import ConfigError
 from hil.sim import NeuronParams, Weights, simulate
 from hil.tasks import Split, accuracy
-from hil.train.model import Model
+from hil.train.model import Model, class_scores
 
 
 @dataclass(frozen=True)
@@ -118,31 +118,37 @@ def chip_instances(
     return p, w
 
 
-def output_counts(
+def neuron_counts(
     model: Model, params: NeuronParams, weights: Weights, split: Split, batch: int = 128
 ) -> np.ndarray:
-    """Spike counts per class (instances, samples, classes) of `split`: each class's output neurons
-    together (no gradient, fused kernel)."""
+    """Spike counts of every network neuron (instances, samples, N) over `split` (no gradient,
+    fused kernel)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(split), batch):
             x = torch.as_tensor(split.x[i : i + batch], dtype=torch.float32)
-            s = simulate(params, weights, x, model.dt).spikes.sum(2)
-            out.append(torch.stack([s[..., c].sum(-1) for c in model.outputs], -1).numpy())
+            out.append(simulate(params, weights, x, model.dt).spikes.sum(2).numpy())
     return np.concatenate(out, axis=1)
+
+
+def accuracies(model: Model, params: NeuronParams, weights: Weights, split: Split) -> np.ndarray:
+    """Accuracy on `split` of every instance (instances,), the class scores decoded as the model
+    says (hil.train.model.class_scores)."""
+    scores = class_scores(neuron_counts(model, params, weights, split), model.outputs, model.decode)
+    return np.asarray(accuracy(scores, split.y), dtype=np.float64)
 
 
 def float_accuracy(model: Model, split: Split) -> float:
     """Accuracy at nominal parameters with the float weights (no mismatch, no quantization)."""
     w = Weights.from_signed(torch.as_tensor(model.w_in), torch.as_tensor(model.w_rec), scale=1.0)
-    return float(accuracy(output_counts(model, model_params(model), w, split)[0], split.y))
+    return float(accuracies(model, model_params(model), w, split)[0])
 
 
 def chip_accuracies(model: Model, split: Split, chips: list[ChipSpec]) -> np.ndarray:
     """Accuracy on every chip (chips,), the chip's weights from `model_weights`."""
     w_in, w_rec = model_weights(model)
     p, w = chip_instances(model_params(model), w_in, w_rec, model.core_of, chips)
-    return np.asarray(accuracy(output_counts(model, p, w, split), split.y), dtype=np.float64)
+    return accuracies(model, p, w, split)
 
 
 def paired_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict:

@@ -52,7 +52,7 @@ import numpy as np
 
 from hil.artifacts import read_json, write_atomic
 from hil.errors import ConfigError
-from hil.train import LOGITS, MODES
+from hil.train import DECODES, LOGITS, MODES
 
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3)
 FITTED = "-fitted"  # mode suffix: that mode's training against the fitted model (`--mismatch`)
@@ -87,11 +87,13 @@ def run(
     spread: float | None = None,
     logits: str | None = None,
     logit_scale: float | None = None,
+    decode: str | None = None,
 ) -> dict:
     """Train (or resume) and evaluate every mode of `modes` (MODES, or a `-fitted` one with the
     fitted hil.mismatch/1 model `mismatch`) on `task` and `chips` unseen chips; `instances`:
     mismatched instances per training step, `spread` the assumed prior's, `logits` and
-    `logit_scale` what the loss scores (each None: the task's default); returns and writes the
+    `logit_scale` what the loss scores, `decode` how output counts make class scores (each None:
+    the task's default); returns and writes the
     results."""
     from hil.tasks import get_task
     from hil.train.evaluate import chip_accuracies, float_accuracy, paired_ci, unseen_chips
@@ -112,7 +114,7 @@ def run(
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
     # a bad --instances or --logits is refused before any output
     resolved = TrainConfig(
-        task=task, instances=instances, logits=logits, logit_scale=logit_scale
+        task=task, instances=instances, logits=logits, logit_scale=logit_scale, decode=decode
     ).resolved()
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
@@ -120,7 +122,7 @@ def run(
         results["instances"] = instances
     if spread is not None:
         results["spread"] = spread
-    for k in ("logits", "logit_scale"):  # recorded even when they are the task's defaults
+    for k in ("logits", "logit_scale", "decode"):  # recorded even when they are the task's defaults
         results[k] = resolved[k]
     results["modes"] = {}
     if prior is not None:
@@ -140,6 +142,7 @@ def run(
             instances=instances,
             logits=logits,
             logit_scale=logit_scale,
+            decode=decode,
             prior=assumed,
         )
         if fitted:
@@ -237,8 +240,8 @@ def sensitivity(model_path: Path, sigma: float = 0.1, draws: int = 6) -> dict[st
     from hil.chip.mismatch import draw_factors
     from hil.chip.netlist import PARAMETERS
     from hil.sim import Weights
-    from hil.tasks import accuracy, get_task
-    from hil.train.evaluate import model_params, model_weights, output_counts
+    from hil.tasks import get_task
+    from hil.train.evaluate import accuracies, model_params, model_weights
     from hil.train.model import Model
 
     model = Model.load(model_path)
@@ -265,7 +268,7 @@ def sensitivity(model_path: Path, sigma: float = 0.1, draws: int = 6) -> dict[st
                 torch.as_tensor(w_rec, dtype=torch.float32),
                 scale=1.0,
             )
-            accs.append(float(accuracy(output_counts(model, p, w, data)[0], data.y)))
+            accs.append(float(accuracies(model, p, w, data)[0]))
         out[target] = float(np.mean(accs))
     return out
 
@@ -284,7 +287,10 @@ def table(result_dirs: list[Path]) -> str:
             + (f", {res['instances']} instances per step" if "instances" in res else "")
             + (f", prior spread {res['spread']:g}" if "spread" in res else "")
             + (f", logits {res['logits']}" if "logits" in res else "")
-            + (f" x {res['logit_scale']:g})" if "logit_scale" in res else ")"),
+            + (f" x {res['logit_scale']:g}" if "logit_scale" in res else "")
+            + (f", decode {res['decode']}" if "decode" in res else "")
+            + (f", {res['per_class']} outputs per class" if res.get("per_class") else "")
+            + ")",
             "",
             f"| mode | train [s] | float sim | {n_chips} unseen chips: mean (min) | gap | vs none: "
             "mean diff [95 % CI] |",
@@ -332,12 +338,14 @@ def _across_seeds(results: list[dict]) -> list[str]:
         if "none" not in res["modes"] or not finished:
             continue
         chips = json.dumps(res.get("chips"), sort_keys=True)
-        scoring = (res.get("logits"), res.get("logit_scale"))
+        scoring = (res.get("logits"), res.get("logit_scale"), res.get("decode"),
+                   res.get("per_class"))  # fmt: skip
         key = (res["task"], res.get("epochs"), res.get("instances"), res.get("spread"),
                scoring, chips)  # fmt: skip
         groups.setdefault(key, []).append(res)
     lines = []
-    for (task, epochs, instances, spread, (logits, scale), _), group in groups.items():
+    for (task, epochs, instances, spread, scoring, _), group in groups.items():
+        logits, scale, decode, per_class = scoring
         seeds = sorted({res.get("seed", 0) for res in group})
         if len(seeds) != len(group):
             lines += [f"**{task}**: not pooled across seeds: a seed appears in two folders", ""]
@@ -351,6 +359,8 @@ def _across_seeds(results: list[dict]) -> list[str]:
             + (f"prior spread {spread:g}, " if spread is not None else "")
             + (f"logits {logits}, " if logits is not None else "")
             + (f"logit scale {scale:g}, " if scale is not None else "")
+            + (f"decode {decode}, " if decode is not None else "")
+            + (f"{per_class} outputs per class, " if per_class else "")
             + f"the same {n_chips} unseen chips)",
             "",
             "| mode | seeds | mean gap to float | vs none per seed | mean [95 % CI over seeds] "
@@ -499,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
         "--logit-scale", type=LOGIT_SCALE, help="the logits' factor (default: the task's)"
     )
     p.add_argument(
+        "--decode",
+        choices=DECODES,
+        help="how output neurons' counts make class scores: sum or log-sum (default: the task's)",
+    )
+    p.add_argument(
         "--modes",
         default=",".join(MODES),
         help="comma-separated modes: " + ", ".join(EXPERIMENT_MODES) + " (-fitted: with "
@@ -552,6 +567,7 @@ def _main(a: argparse.Namespace) -> None:
             spread=a.spread,
             logits=a.logits,
             logit_scale=a.logit_scale,
+            decode=a.decode,
             modes=tuple(a.modes.split(",")),
             per_class=a.per_class,
             seed=a.seed,

@@ -7,7 +7,8 @@ NIR graphs (the `nir` package) in and out of hil.model/1.
 Graphs: an Input, populations (LIF or CubaLIF nodes), Linear or Affine (zero bias) nodes each
 between one source (the Input or a population, itself included: recurrence) and one population,
 and an Output fed by one population (its neurons are the classes, in order, unless an exported hil
-model's metadata groups several neurons per class). Each population
+model's metadata groups several neurons per class; it also records the model's decoding, `sum`
+when absent). Each population
 becomes one logical core (<= 256 neurons; the chip shares biases per core).
 
 Mapping, per population (one core):
@@ -257,15 +258,21 @@ def from_nir(graph: Any, dt: float = 1e-3) -> tuple[Model, dict]:
         outputs=[[start[o] + i for i in cls] for cls in _classes(graph, size[o])],
         dt=dt,
         training={"from": "nir", "conversion": report},
+        decode=str(_hil_metadata(graph).get("decode", "sum")),
     )
     return model, report
+
+
+def _hil_metadata(graph: Any) -> dict:
+    """What an exported hil model recorded in the graph (metadata["hil"]), else {}."""
+    meta = graph.metadata.get("hil") if isinstance(graph.metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _classes(graph: Any, n: int) -> list[list[int]]:
     """The output population's neurons of each class: one neuron per class, or the grouping an
     exported hil model recorded (metadata["hil"]["classes"], when it covers exactly 0..n-1)."""
-    meta = graph.metadata.get("hil") if isinstance(graph.metadata, dict) else None
-    groups = meta.get("classes") if isinstance(meta, dict) else None
+    groups = _hil_metadata(graph).get("classes")
     try:
         flat = sorted(int(i) for g in groups for i in g)  # type: ignore[union-attr]
         if flat == list(range(n)):
@@ -320,5 +327,5 @@ def to_nir(model: Model) -> Any:
     nodes["output"] = nir.Output({"output": np.array([len(out_neurons)])})
     edges.append((f"core{o}", "output"))
     groups = [[out_neurons.index(i) for i in cls] for cls in model.outputs]
-    meta = {"hil": {"dt": model.dt, "classes": groups}}
+    meta = {"hil": {"dt": model.dt, "classes": groups, "decode": model.decode}}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)

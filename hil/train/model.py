@@ -5,12 +5,17 @@ A network is chip-agnostic: N neurons in logical cores, inputs by task channel, 
 
     model.json   {"schema": "hil.model/1", "n_inputs", "n_neurons", "core_of": [N ints],
                   "currents": [{simulation name: amperes} per logical core],
-                  "outputs": [[neuron indices] per class], "dt", "task": {...},
+                  "outputs": [[neuron indices] per class], "decode": "sum" | "log-sum",
+                  "dt", "task": {...},
                   "training": {...}, "hil_version", "tensors": {"file", "sha256"}}
     model.npz    w_in (n_inputs, N) float32, w_rec (N, N) float32: signed weight currents [A]
                  (> 0: AMPA, < 0: GABA, the sign picks the synapse type as on the chip), indexed
                  [pre, post]; optional quantized form: iw (n_cores, 4) base weights [A] and
                  masks_in (n_inputs, N) / masks_rec (N, N) uint8 4-bit masks.
+
+A class's score is the sum over its output neurons of their spike counts (`decode` "sum"), or of
+log(1 + count) ("log-sum"); the predicted class is the highest score (`class_scores`). A document
+without `decode` (written before it existed) decodes by "sum".
 
 Neurons of one logical core share every current (biases are per core on the chip). Deployment maps
 logical cores onto physical (chip, core)s; `currents` names come from hil.chip.netlist.
@@ -30,10 +35,23 @@ from hil import __version__
 from hil.artifacts import read_bytes, read_json, write_atomic
 from hil.chip.geometry import NEURONS_PER_CORE
 from hil.errors import ConfigError
+from hil.train import check_decode
 
 SCHEMA = "hil.model/1"
 TENSORS = ("w_in", "w_rec")
 QUANTIZED = ("iw", "masks_in", "masks_rec")
+
+
+def class_scores(counts: np.ndarray, outputs: list[list[int]], decode: str) -> np.ndarray:
+    """Class scores (..., classes) from spike counts per network neuron (..., N): per class, the
+    sum over its output neurons (`outputs`) of the count ("sum") or of log(1 + count) ("log-sum").
+    Under "log-sum" a neuron that mismatch makes fire three times as often adds log 3 more rather
+    than three times as much, so one hot neuron outvotes its class's others less (docs/training.md
+    section 4.7)."""
+    check_decode(decode)
+    c = np.asarray(counts, dtype=np.float64)
+    per_neuron = np.log1p(c) if decode == "log-sum" else c
+    return np.stack([per_neuron[..., cls].sum(-1) for cls in outputs], -1)
 
 
 @dataclass
@@ -49,8 +67,10 @@ class Model:
     task: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     quantized: dict[str, np.ndarray] | None = None
+    decode: str = "sum"
 
     def __post_init__(self) -> None:
+        check_decode(self.decode)
         self.w_in = np.asarray(self.w_in, dtype=np.float32)
         self.w_rec = np.asarray(self.w_rec, dtype=np.float32)
         self.core_of = np.asarray(self.core_of, dtype=np.int64)
@@ -108,6 +128,7 @@ class Model:
             "core_of": self.core_of.tolist(),
             "currents": [{k: float(v) for k, v in c.items()} for c in self.currents],
             "outputs": [[int(i) for i in c] for c in self.outputs],
+            "decode": self.decode,
             "dt": float(self.dt),
             "task": self.task,
             "training": self.training,
@@ -147,6 +168,7 @@ class Model:
                 task=dict(doc.get("task") or {}),
                 training=dict(doc.get("training") or {}),
                 quantized=quant,
+                decode=str(doc.get("decode", "sum")),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(

@@ -7,8 +7,8 @@ Every `epoch` draws the task's training split for that epoch, shuffles it with (
 steps Adam over mini-batches; the loss is the cross-entropy of the output layer's spike counts
 (`class_logits`: `logit_scale` times the counts, or times log(1 + counts)) plus, for
 `adversarial`, beta times the attack's KL (hil.train.robust). After
-each epoch the validation accuracy is measured at nominal parameters and the best epoch's weights
-are kept; a checkpoint (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed
+each epoch the validation accuracy is measured at nominal parameters, decoded as the model will be
+(`decode`, hil.train.model.class_scores), and the best epoch's weights are kept; a checkpoint (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed
 time, configuration) is written atomically. `resume=True` loads it and continues with the next
 epoch, so an interrupted run ends where an uninterrupted one would (tests/test_train.py).
 All randomness derives from (seed, epoch, batch): data, shuffles, noise draws, attacks.
@@ -31,9 +31,9 @@ from hil.chip.netlist import PARAMETERS
 from hil.errors import ConfigError
 from hil.sim import NeuronParams, simulate
 from hil.tasks import Split, Task, accuracy, get_task
-from hil.train import MODES, check_logits
+from hil.train import MODES, check_decode, check_logits
 from hil.train.evaluate import model_params
-from hil.train.model import Model
+from hil.train.model import Model, class_scores
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
 from hil.train.robust import (
     Adversary,
@@ -48,7 +48,7 @@ from hil.train.robust import (
 CKPT_SCHEMA = "hil.train.checkpoint/1"
 
 # Per task: layout and training length that fit the 15-minute budget on 2 cores (docs/training.md),
-# the loss's logits, and the robust modes' instances per step and assumed prior spread where they
+# the loss's logits, the model's decoding, and the robust modes' instances per step and assumed prior spread where they
 # differ from ROBUST_DEFAULTS.
 DEFAULTS: dict[str, dict] = {
     "frozen-noise": {
@@ -60,16 +60,18 @@ DEFAULTS: dict[str, dict] = {
         "lr": 0.05,
         "logits": "counts",
         "logit_scale": 0.5,
+        "decode": "sum",
     },
     "frozen-noise-16": {
         "hidden": 0,
         "recurrent": False,
-        "per_class": 4,
+        "per_class": 16,  # with decode, chosen on held-out chips (docs/training.md 4.7)
         "epochs": 20,
         "batch": 32,
         "lr": 0.05,
         "logits": "log-counts",  # these three chosen on held-out chips (docs/training.md 4.5)
         "logit_scale": 1.0,
+        "decode": "log-sum",
         "spread": 0.2,
     },
     "digits": {
@@ -81,6 +83,7 @@ DEFAULTS: dict[str, dict] = {
         "lr": 0.05,
         "logits": "counts",
         "logit_scale": 0.25,
+        "decode": "sum",
     },
 }
 
@@ -116,6 +119,7 @@ class TrainConfig:
     instances: int | None = None
     logits: str | None = None
     logit_scale: float | None = None
+    decode: str | None = None
     rec_grad: float = 1.0
     init: str | None = None  # a hil.model/1 JSON of the same task and layout to start from
     task_options: dict = field(default_factory=dict)  # hil.tasks.get_task options
@@ -131,6 +135,8 @@ class TrainConfig:
             raise ConfigError("instances", self.instances, "an integer 1..64")
         if self.logits is not None:
             check_logits(self.logits)
+        if self.decode is not None:
+            check_decode(self.decode)
         if self.logit_scale is not None and not (0 < self.logit_scale < float("inf")):
             raise ConfigError("logit_scale", self.logit_scale, "a finite number > 0")
         if not (isinstance(self.currents_every, int) and self.currents_every >= 1):
@@ -234,16 +240,18 @@ def step_loss(
     return loss, logits
 
 
-def evaluate_split(net: ChipNet, split: Split, dt: float, batch: int = 256) -> float:
-    """Accuracy at nominal parameters (no mismatch) of the effective weights."""
+def evaluate_split(net: ChipNet, split: Split, dt: float, decode: str, batch: int = 256) -> float:
+    """Accuracy at nominal parameters (no mismatch) of the effective weights, the class scores
+    decoded by `decode` (hil.train.model.class_scores)."""
     with torch.no_grad():
         params = net.params()
-        w_in, w_rec = net.effective_weights()
+        w = net.weights(*net.effective_weights())
         counts = []
         for i in range(0, len(split), batch):
             x = torch.as_tensor(split.x[i : i + batch], dtype=torch.float32)
-            counts.append(output_counts(net, x, params, w_in, w_rec, dt, 0.0)[0].numpy())
-    return float(accuracy(np.concatenate(counts), split.y))
+            counts.append(simulate(params, w, x, dt).spikes[0].sum(1).numpy())
+    scores = class_scores(np.concatenate(counts), net.layout.outputs, decode)
+    return float(accuracy(scores, split.y))
 
 
 def build_net(cfg: dict, task: Task) -> ChipNet:
@@ -335,9 +343,10 @@ def _load_checkpoint(path: Path, cfg: dict) -> dict:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file ({e})") from None
     if not isinstance(state, dict) or state.get("schema") != CKPT_SCHEMA:
         raise ConfigError("checkpoint", path.name, f"a {CKPT_SCHEMA} file")
-    # a checkpoint written before `logits` and `init` were settings was trained on counts, from
-    # random weights
-    stored = {"logits": "counts", "init": None, "init_sha256": None} | (state.get("config") or {})
+    # a checkpoint written before `logits`, `init` and `decode` were settings was trained on counts,
+    # from random weights, and kept the best epoch by summed counts
+    old = {"logits": "counts", "init": None, "init_sha256": None, "decode": "sum"}
+    stored = old | (state.get("config") or {})
     # the model a run started from is its hash; its path is only how this run named it
     diff = sorted(k for k in cfg.keys() - {"init"} if stored.get(k) != cfg[k])
     if diff:
@@ -346,7 +355,8 @@ def _load_checkpoint(path: Path, cfg: dict) -> dict:
 
 
 def to_model(net: ChipNet, task: Task, training: dict) -> Model:
-    """The trained network as a hil.model/1 artifact (weights in amperes, currents per core)."""
+    """The trained network as a hil.model/1 artifact (weights in amperes, currents per core),
+    decoded as training's configuration says (training["config"]["decode"], else "sum")."""
     with torch.no_grad():
         w_in, w_rec = net.effective_weights()
         params = net.params()
@@ -379,6 +389,7 @@ def to_model(net: ChipNet, task: Task, training: dict) -> Model:
             task=task_record(task),
             training=training,
             quantized=quantized,
+            decode=(training.get("config") or {}).get("decode", "sum"),
         )
 
 
@@ -440,7 +451,7 @@ def train(
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        val = evaluate_split(net, task.val, task.dt)
+        val = evaluate_split(net, task.val, task.dt, cfg["decode"])
         if val > best_val:
             best_val = val
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -465,7 +476,7 @@ def train(
     done = len(history) > 0 and int(history[-1][0]) + 1 >= epochs
     if best_state is not None:
         net.load_state_dict(best_state)
-    test = evaluate_split(net, task.test, task.dt)
+    test = evaluate_split(net, task.test, task.dt, cfg["decode"])
     training = {
         "config": cfg,
         "prior": prior.to_dict(),
