@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 
 from hil.chip.params import HighLevel
 from hil.errors import ConfigError
-from hil.tasks import Split
+from hil.tasks import Split, accuracy
 from hil.train.model import Model, class_scores
 
 K, PER, N_IN, DT = 2, 2, 4, 1e-3
@@ -161,3 +161,75 @@ def test_hil_train_takes_the_decoding_and_the_outputs_per_class(tmp_path: Path, 
     assert main(["train", "--task", "frozen-noise", *args]) == 0
     model = Model.load(out)
     assert model.outputs == [[0, 1, 2], [3, 4, 5]] and model.decode == "log-sum"
+
+
+def test_equal_products_tie_under_log_sum() -> None:
+    # log 2 + log 5 and log 10 + log 1 are equal but round differently; so are the same counts in
+    # another order. A tie is no prediction, whichever label the sample has.
+    outputs = [[0, 1], [2, 3]]
+    for counts in ([[1, 4, 9, 0]], [[3, 7, 7, 3]], [[0, 0, 0, 0]]):
+        scores = class_scores(np.array(counts), outputs, "log-sum")
+        assert scores[0, 0] == scores[0, 1], counts
+        for label in (0, 1):
+            assert accuracy(scores, np.array([label])) == 0.0
+
+
+def test_a_bad_decoding_in_a_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    from hil.train.interchange import from_nir, to_nir
+
+    path = _model().save(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    for bad in (None, ["sum"], "median"):
+        doc["decode"] = bad
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ConfigError, match=r"m\.json: decode: .* allowed: one of sum, log-sum"):
+            Model.load(path)
+    graph = to_nir(_model("log-sum"))
+    graph.metadata["hil"]["decode"] = "vote"
+    with pytest.raises(ConfigError, match="NIR metadata hil.decode: 'vote'"):
+        from_nir(graph)
+
+
+def test_training_validates_every_epoch_by_the_configured_decoding(monkeypatch, tmp_path) -> None:
+    from hil.train import trainer
+    from hil.train.trainer import TrainConfig, train
+
+    seen: list[str] = []
+    real = trainer.evaluate_split
+
+    def spy(net, split, dt, decode, batch=256):  # noqa: ANN001, ANN202
+        seen.append(decode)
+        return real(net, split, dt, decode, batch)
+
+    monkeypatch.setattr(trainer, "evaluate_split", spy)
+    train(TrainConfig(task="frozen-noise", epochs=2, decode="log-sum"), tmp_path / "m.json")
+    assert seen == ["log-sum"] * 3  # two epochs' validation and the test split
+
+
+def test_counts_follow_a_scrambled_placement(tmp_path: Path) -> None:
+    # network neuron j on a board neuron far from j, input channels permuted: the board (sim://)
+    # and the twin's simulation must still give network neuron j's count in column j
+    from hil.board import open_board
+    from hil.deploy.deploy import Deployment, deploy
+    from hil.deploy.evaluate import board_neuron_counts
+    from hil.deploy.mapping import Placement, to_config
+    from hil.deploy.predict import simulated_neuron_counts
+
+    n = K * PER
+    w_in = np.zeros((N_IN, n))
+    for j in range(n):
+        w_in[j, j] = (4 + 4 * j) * 1e-9  # each neuron its own channel and drive
+    model = replace(_model("log-sum"), w_in=w_in.astype(np.float32))
+    split = Split(
+        np.random.default_rng(0).poisson(0.2, (3, 200, N_IN)).astype(np.uint8), np.zeros(3, int)
+    )
+    dep = deploy(model, n_chips=1)
+    with open_board("sim://") as board:
+        want = board_neuron_counts(board, dep, split, DT)
+    assert len(set(want.sum(0))) == n and want.min() >= 0  # every neuron distinguishable
+    on_core_2 = 2 * 256 + np.array([200, 7, 100, 3])
+    pl = Placement(cores=np.array([[0, 2]]), neurons=on_core_2, channels=np.array([3, 1, 2, 0]))
+    scrambled = Deployment(to_config(dep.network, pl), dep.network, pl, {})
+    with open_board("sim://") as board:
+        np.testing.assert_array_equal(board_neuron_counts(board, scrambled, split, DT), want)
+    np.testing.assert_array_equal(simulated_neuron_counts(scrambled, split, DT), want)

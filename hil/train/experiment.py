@@ -47,6 +47,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,12 +113,27 @@ def run(
         modes = ("none", *(m for m in modes if m != "none"))  # the warm modes start from it
     assumed = task_prior(task, spread)
     prior = fitted_prior(mismatch, assumed) if mismatch is not None else None
-    # a bad --instances or --logits is refused before any output
-    resolved = TrainConfig(
-        task=task, instances=instances, logits=logits, logit_scale=logit_scale, decode=decode
-    ).resolved()
+    # every mode's settings but the mode's own; a bad --instances or --logits is refused here,
+    # before any output
+    common: dict[str, Any] = dict(
+        task=task,
+        seed=seed,
+        epochs=epochs,
+        per_class=per_class,
+        instances=instances,
+        logits=logits,
+        logit_scale=logit_scale,
+        decode=decode,
+    )
+    resolved = TrainConfig(**common).resolved()
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"task": task, "epochs": epochs, "per_class": per_class, "seed": seed}
+    # per_class as resolved: the task's default changed (docs/training.md 4.7)
+    results: dict = {
+        "task": task,
+        "epochs": epochs,
+        "per_class": resolved["per_class"],
+        "seed": seed,
+    }
     if instances is not None:
         results["instances"] = instances
     if spread is not None:
@@ -133,18 +149,7 @@ def run(
     for mode in modes:
         t0 = time.perf_counter()
         robust, fitted, warm = bases[mode]
-        cfg = TrainConfig(
-            task=task,
-            robust=robust,
-            seed=seed,
-            epochs=epochs,
-            per_class=per_class,
-            instances=instances,
-            logits=logits,
-            logit_scale=logit_scale,
-            decode=decode,
-            prior=assumed,
-        )
+        cfg = TrainConfig(robust=robust, prior=assumed, **common)
         if fitted:
             assert prior is not None
             cfg = replace(cfg, prior=prior)

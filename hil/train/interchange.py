@@ -47,6 +47,7 @@ from hil.chip.geometry import NEURONS_PER_CORE, SYNAPSES_PER_NEURON
 from hil.chip.netlist import NOMINAL, PHYSICS, derived_constants
 from hil.chip.params import SIM_TO_DEVICE, tau_current, tau_of
 from hil.errors import ConfigError
+from hil.train import check_decode
 from hil.train.model import Model
 from hil.train.network import LEVELS
 
@@ -250,6 +251,10 @@ def from_nir(graph: Any, dt: float = 1e-3) -> tuple[Model, dict]:
         "notes": notes,
         "populations": {p: {"core": i, "neurons": size[p]} for i, p in enumerate(pops)},
     }
+    try:
+        decode = check_decode(_hil_metadata(graph).get("decode", "sum"))
+    except ConfigError as e:
+        raise ConfigError("NIR metadata hil.decode", e.value, e.allowed) from None
     model = Model(
         w_in=amps(e_in),
         w_rec=amps(e_rec),
@@ -258,7 +263,7 @@ def from_nir(graph: Any, dt: float = 1e-3) -> tuple[Model, dict]:
         outputs=[[start[o] + i for i in cls] for cls in _classes(graph, size[o])],
         dt=dt,
         training={"from": "nir", "conversion": report},
-        decode=str(_hil_metadata(graph).get("decode", "sum")),
+        decode=decode,
     )
     return model, report
 

@@ -42,16 +42,23 @@ TENSORS = ("w_in", "w_rec")
 QUANTIZED = ("iw", "masks_in", "masks_rec")
 
 
+LOG_SUM_DECIMALS = 9  # log-sum scores are rounded here, so that equal products tie exactly
+
+
 def class_scores(counts: np.ndarray, outputs: list[list[int]], decode: str) -> np.ndarray:
     """Class scores (..., classes) from spike counts per network neuron (..., N): per class, the
     sum over its output neurons (`outputs`) of the count ("sum") or of log(1 + count) ("log-sum").
     Under "log-sum" a neuron that mismatch makes fire three times as often adds log 3 more rather
     than three times as much, so one hot neuron outvotes its class's others less (docs/training.md
-    section 4.7)."""
+    section 4.7). Log-sum scores are rounded to LOG_SUM_DECIMALS decimals: two classes whose
+    products of (1 + count) are equal (the same counts in another order, or 2 x 6 = 12 x 1) would
+    otherwise differ by a rounding error, and a tie is no prediction (hil.tasks.accuracy)."""
     check_decode(decode)
     c = np.asarray(counts, dtype=np.float64)
-    per_neuron = np.log1p(c) if decode == "log-sum" else c
-    return np.stack([per_neuron[..., cls].sum(-1) for cls in outputs], -1)
+    if decode == "sum":
+        return np.stack([c[..., cls].sum(-1) for cls in outputs], -1)
+    scores = np.stack([np.log1p(c[..., cls]).sum(-1) for cls in outputs], -1)
+    return np.round(scores, LOG_SUM_DECIMALS)
 
 
 @dataclass
@@ -168,8 +175,10 @@ class Model:
                 task=dict(doc.get("task") or {}),
                 training=dict(doc.get("training") or {}),
                 quantized=quant,
-                decode=str(doc.get("decode", "sum")),
+                decode=doc.get("decode", "sum"),
             )
+        except ConfigError as e:  # a field the model checks names itself
+            raise ConfigError(f"{path.name}: {e.path}", e.value, e.allowed) from None
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(
                 "model.json", type(e).__name__, f"a {SCHEMA} document ({e})"

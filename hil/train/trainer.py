@@ -350,7 +350,13 @@ def _load_checkpoint(path: Path, cfg: dict) -> dict:
     # the model a run started from is its hash; its path is only how this run named it
     diff = sorted(k for k in cfg.keys() - {"init"} if stored.get(k) != cfg[k])
     if diff:
-        raise ConfigError("checkpoint", f"settings differ: {diff}", "the same settings to resume")
+        was = ", ".join(f"{k} {stored.get(k)!r}" for k in diff)
+        raise ConfigError(
+            "checkpoint",
+            f"settings differ: {diff}",
+            f"the checkpoint's settings to resume ({was}; docs/training.md section 4 says how to "
+            "set an earlier default)",
+        )
     return state
 
 
