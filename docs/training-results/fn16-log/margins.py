@@ -1,4 +1,6 @@
 # output: margins.txt (models from exp.sh and ../fn16-seeds/twin/train.sh; not kept)
+# As run on the code of 2026-12-06 10:xx; hil.train.evaluate.output_counts has since become
+# neuron_counts + hil.train.model.class_scores (section 4.7), so today it needs that change to run.
 """Nominal class counts on the test split: the right class's count, the strongest wrong class's, their ratio."""
 import numpy as np
 from hil.tasks import get_task

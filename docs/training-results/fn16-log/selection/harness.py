@@ -1,4 +1,6 @@
 # One-off selection script as run on 2026-12-06 (outputs went to /tmp/d/h; these *-eval.json are its outputs): python harness.py VARIANT SEED TASK
+# Note (docs/training.md 4.5, correction): the log patch below stacked on the trainer's own log once the `logits` setting existed
+# (frozen-noise-16 defaulting to log-counts): the runs whose models record logits: log-counts trained on log(1 + log(1 + counts)).
 """Compare training variants: selection on validation split + selection chips (unseen_chips seed=8)."""
 import sys, json, numpy as np, torch, dataclasses
 from hil.train.trainer import TrainConfig, train
