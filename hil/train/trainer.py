@@ -6,11 +6,12 @@
 Every `epoch` draws the task's training split for that epoch, shuffles it with (seed, epoch) and
 steps Adam over mini-batches; the loss is the cross-entropy of the output layer's spike counts
 (`class_logits`: `logit_scale` times the counts, or times log(1 + counts)) plus, for
-`adversarial`, beta times the attack's KL (hil.train.robust). After
-each epoch the validation accuracy is measured at nominal parameters, decoded as the model will be
-(`decode`, hil.train.model.class_scores), and the best epoch's weights are kept; a checkpoint (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed
-time, configuration) is written atomically. `resume=True` loads it and continues with the next
-epoch, so an interrupted run ends where an uninterrupted one would (tests/test_train.py).
+`adversarial`, beta times the attack's KL (hil.train.robust). After each epoch the validation
+accuracy is measured at nominal parameters, decoded as the model will be (`decode`,
+hil.train.model.class_scores), and the best epoch's weights are kept; a checkpoint
+(`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed time, configuration) is
+written atomically. `resume=True` loads it and continues with the next epoch, so an interrupted
+run ends where an uninterrupted one would (tests/test_train.py).
 All randomness derives from (seed, epoch, batch): data, shuffles, noise draws, attacks.
 """
 
@@ -48,8 +49,8 @@ from hil.train.robust import (
 CKPT_SCHEMA = "hil.train.checkpoint/1"
 
 # Per task: layout and training length that fit the 15-minute budget on 2 cores (docs/training.md),
-# the loss's logits, the model's decoding, and the robust modes' instances per step and assumed prior spread where they
-# differ from ROBUST_DEFAULTS.
+# the loss's logits, the model's decoding, and the robust modes' instances per step and assumed
+# prior spread where they differ from ROBUST_DEFAULTS.
 DEFAULTS: dict[str, dict] = {
     "frozen-noise": {
         "hidden": 0,
