@@ -112,7 +112,7 @@ def test_board_counts_through_the_map_equal_the_simulator(fn_model: Path) -> Non
     task = get_task("frozen-noise", 0)
     w_in, w_rec = (torch.as_tensor(a, dtype=torch.float32) for a in model_weights(model))
     w = Weights.from_signed(w_in, w_rec, scale=1.0)
-    want = neuron_counts(model, model_params(model), w, task.test)[0]
+    want = neuron_counts(model_params(model), w, task.test, model.dt)[0]
     with open_board("sim://") as board:
         got = board_neuron_counts(board, deploy(model, n_chips=1), task.test, task.dt)
     assert want.sum() > 0 and np.array_equal(got, want)

@@ -108,13 +108,13 @@ def test_trainings_validation_decodes_as_configured(monkeypatch) -> None:
 
     import torch
 
-    from hil.train import trainer
+    from hil.train import evaluate, trainer
     from hil.train.network import ChipNet, Layout
 
     net = ChipNet(Layout(N_IN, K, per_class=PER), seed=0)
     assert net.layout.outputs == [[0, 1], [2, 3]]
     spikes = torch.as_tensor(HOT, dtype=torch.float32)[None, :, None, :]  # (1, batch, T=1, N)
-    monkeypatch.setattr(trainer, "simulate", lambda *a, **k: SimpleNamespace(spikes=spikes))
+    monkeypatch.setattr(evaluate, "simulate", lambda *a, **k: SimpleNamespace(spikes=spikes))
     split = Split(np.zeros((1, 5, N_IN), np.uint8), HOT_Y)
     assert trainer.evaluate_split(net, split, DT, "sum") == 0.0
     assert trainer.evaluate_split(net, split, DT, "log-sum") == 1.0

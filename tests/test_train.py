@@ -169,8 +169,9 @@ def test_a_checkpoint_from_before_logits_resumes_as_counts(tmp_path) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     write_atomic(ckpt, buf.getvalue())
-    with pytest.raises(ConfigError, match=r"settings differ: \['logits'\]"):
+    with pytest.raises(ConfigError, match=r"settings differ: \['logits'\]") as refused:
         train(_tiny(logits="log-counts"), tmp_path / "m.json", resume=True, max_epochs_now=1)
+    assert "logits 'counts'" in str(refused.value)  # the checkpoint's value, to set it back
     _, summary = train(_tiny(), tmp_path / "m.json", resume=True, max_epochs_now=1)
     assert summary["epochs_done"] == 2
 

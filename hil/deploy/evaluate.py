@@ -47,13 +47,10 @@ def board_neuron_counts(board: Board, dep: Deployment, split: Split, dt: float) 
     return counts
 
 
-def board_scores(board: Board, dep: Deployment, split: Split, dt: float) -> np.ndarray:
-    """(samples, classes) class scores on `board`: the network's output neurons' counts
-    (board_neuron_counts) decoded as the model says (hil.train.model.class_scores)."""
-    counts = board_neuron_counts(board, dep, split, dt)
-    return class_scores(counts, dep.network.outputs, dep.network.decode)
-
-
 def board_accuracy(board: Board, dep: Deployment, split: Split, dt: float) -> float:
-    """Fraction of `split`'s samples the deployment classifies correctly on `board`."""
-    return float(accuracy(board_scores(board, dep, split, dt), split.y))
+    """Fraction of `split`'s samples the deployment classifies correctly on `board`: the output
+    neurons' counts (board_neuron_counts) decoded as the model says
+    (hil.train.model.class_scores)."""
+    counts = board_neuron_counts(board, dep, split, dt)
+    scores = class_scores(counts, dep.network.outputs, dep.network.decode)
+    return float(accuracy(scores, split.y))

@@ -119,22 +119,23 @@ def chip_instances(
 
 
 def neuron_counts(
-    model: Model, params: NeuronParams, weights: Weights, split: Split, batch: int = 128
+    params: NeuronParams, weights: Weights, split: Split, dt: float, batch: int = 128
 ) -> np.ndarray:
-    """Spike counts of every network neuron (instances, samples, N) over `split` (no gradient,
-    fused kernel)."""
+    """Spike counts of every network neuron (instances, samples, N) over `split`, `dt` [s] the
+    task's bin (no gradient, fused kernel)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(split), batch):
             x = torch.as_tensor(split.x[i : i + batch], dtype=torch.float32)
-            out.append(simulate(params, weights, x, model.dt).spikes.sum(2).numpy())
+            out.append(simulate(params, weights, x, dt).spikes.sum(2).numpy())
     return np.concatenate(out, axis=1)
 
 
 def accuracies(model: Model, params: NeuronParams, weights: Weights, split: Split) -> np.ndarray:
     """Accuracy on `split` of every instance (instances,), the class scores decoded as the model
     says (hil.train.model.class_scores)."""
-    scores = class_scores(neuron_counts(model, params, weights, split), model.outputs, model.decode)
+    counts = neuron_counts(params, weights, split, model.dt)
+    scores = class_scores(counts, model.outputs, model.decode)
     return np.asarray(accuracy(scores, split.y), dtype=np.float64)
 
 

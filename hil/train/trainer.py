@@ -33,7 +33,7 @@ from hil.errors import ConfigError
 from hil.sim import NeuronParams, simulate
 from hil.tasks import Split, Task, accuracy, get_task
 from hil.train import MODES, check_decode, check_logits
-from hil.train.evaluate import model_params
+from hil.train.evaluate import model_params, neuron_counts
 from hil.train.model import Model, class_scores
 from hil.train.network import SCALE, ChipNet, Layout, core_steps, masks_of
 from hil.train.robust import (
@@ -245,14 +245,9 @@ def evaluate_split(net: ChipNet, split: Split, dt: float, decode: str, batch: in
     """Accuracy at nominal parameters (no mismatch) of the effective weights, the class scores
     decoded by `decode` (hil.train.model.class_scores)."""
     with torch.no_grad():
-        params = net.params()
         w = net.weights(*net.effective_weights())
-        counts = []
-        for i in range(0, len(split), batch):
-            x = torch.as_tensor(split.x[i : i + batch], dtype=torch.float32)
-            counts.append(simulate(params, w, x, dt).spikes[0].sum(1).numpy())
-    scores = class_scores(np.concatenate(counts), net.layout.outputs, decode)
-    return float(accuracy(scores, split.y))
+        counts = neuron_counts(net.params(), w, split, dt, batch)[0]
+    return float(accuracy(class_scores(counts, net.layout.outputs, decode), split.y))
 
 
 def build_net(cfg: dict, task: Task) -> ChipNet:
