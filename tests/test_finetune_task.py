@@ -63,35 +63,42 @@ def _decoded_accuracy(neuron_counts: np.ndarray, y: np.ndarray, decode: str) -> 
 
 
 def _cross_entropy(
-    counts: np.ndarray, y: np.ndarray, scale: float, log: bool = False
+    counts: np.ndarray, y: np.ndarray, scale: float, logits: str = "counts"
 ) -> tuple[float, np.ndarray]:
-    """Oracle (numpy, not torch): mean over samples of -log softmax(scale * u)[y], u the counts
-    or (log) log(1 + counts), and its gradient in the counts, scale * (softmax - onehot) / n
-    times du/dcounts (1, or 1 / (1 + counts))."""
+    """Oracle (numpy, not torch): mean over samples of -log softmax(scale * u)[y], u the counts,
+    log(1 + counts) or log(1 + log(1 + counts)) as `logits` says, and its gradient in the counts,
+    scale * (softmax - onehot) / n times du/dcounts (1, 1 / (1 + c), or 1 / ((1 + c)(1 + l)), l
+    = log(1 + c))."""
     c = np.asarray(counts, dtype=np.float64)
-    z = scale * (np.log(1.0 + c) if log else c)
+    l1 = np.log(1.0 + c)
+    u, du = {
+        "counts": (c, 1.0),
+        "log-counts": (l1, 1.0 / (1.0 + c)),
+        "log-log-counts": (np.log(1.0 + l1), 1.0 / ((1.0 + c) * (1.0 + l1))),
+    }[logits]
+    z = scale * u
     z = z - z.max(1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     n = len(y)
     loss = float(-np.log(p[np.arange(n), y]).mean())
     onehot = np.eye(counts.shape[1])[y]
-    return loss, scale * (p - onehot) / n / ((1.0 + c) if log else 1.0)
+    return loss, scale * (p - onehot) / n * du
 
 
-@pytest.mark.parametrize("logits", ["counts", "log-counts"])
+@pytest.mark.parametrize("logits", ["counts", "log-counts", "log-log-counts"])
 def test_task_loss_is_trainings_cross_entropy_and_its_count_gradient(logits: str) -> None:
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 40, (12, 5))
     y = rng.integers(0, 5, 12)
     loss, grad = finetune_mod.task_loss(counts, y, logits, 0.25)
-    want_loss, want_grad = _cross_entropy(counts, y, 0.25, log=logits == "log-counts")
+    want_loss, want_grad = _cross_entropy(counts, y, 0.25, logits)
     assert loss == pytest.approx(want_loss, rel=1e-12)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-10, atol=1e-15)
     with pytest.raises(ConfigError, match="logits"):
         finetune_mod.task_loss(counts, y, "rates", 0.25)
 
 
-@pytest.mark.parametrize("logits", ["counts", "log-counts"])
+@pytest.mark.parametrize("logits", ["counts", "log-counts", "log-log-counts"])
 def test_the_gradient_is_taken_at_the_chips_counts(
     monkeypatch, tmp_path: Path, logits: str
 ) -> None:
@@ -100,7 +107,7 @@ def test_the_gradient_is_taken_at_the_chips_counts(
     The loss scores the logits it is given, on the class counts (each class's neurons summed),
     and the accuracies decode the runs as the model says; unknown logits are refused before any
     board run."""
-    decode = "log-sum" if logits == "log-counts" else "sum"
+    decode = "sum" if logits == "counts" else "log-sum"
     model, tune = _model(decode), _split(2, 1)
     sil = Silicon.from_seed(3)
     sil.write_truth(tmp_path / "truth.csv")
@@ -123,7 +130,6 @@ def test_the_gradient_is_taken_at_the_chips_counts(
     with pytest.raises(ConfigError, match="logits"):
         finetune_mod.finetune_task(dep, None, twin, tune, DT, "rates", 0.5)  # type: ignore[arg-type]
     assert runs == []
-    log = logits == "log-counts"
     _, losses, accs = finetune_mod.finetune_task(
         dep,
         None,  # type: ignore[arg-type]
@@ -137,7 +143,7 @@ def test_the_gradient_is_taken_at_the_chips_counts(
     assert len(runs) == 4 and len(losses) == 4 and len(accs) == 4
     for n, loss, acc in zip(runs, losses, accs, strict=True):
         assert loss == pytest.approx(
-            _cross_entropy(_class_counts(n), tune.y, 0.5, log)[0], rel=1e-12
+            _cross_entropy(_class_counts(n), tune.y, 0.5, logits)[0], rel=1e-12
         )
         assert acc == _decoded_accuracy(n, tune.y, decode)
     best = [int(np.argmin(losses[: i + 1])) for i in range(4)]
@@ -145,7 +151,7 @@ def test_the_gradient_is_taken_at_the_chips_counts(
     improved = [0] + [i for i in range(1, 3) if losses[i] < min(losses[:i])]
     assert len(weights) == len(improved)
     for w, i in zip(weights, improved, strict=True):
-        want = _cross_entropy(_class_counts(runs[best[i]]), tune.y, 0.5, log)[1]
+        want = _cross_entropy(_class_counts(runs[best[i]]), tune.y, 0.5, logits)[1]
         np.testing.assert_allclose(w, want, rtol=1e-10)
 
 
@@ -213,7 +219,7 @@ def _task_model(tmp_path: Path) -> Path:
     return tmp_path / "model.json"
 
 
-@pytest.mark.parametrize("logits", [None, "log-counts"])
+@pytest.mark.parametrize("logits", [None, "log-counts", "log-log-counts"])
 def test_cli_task_objective_counts_its_board_runs_and_never_tunes_on_test(
     tmp_path: Path, capsys, monkeypatch, logits: str | None
 ) -> None:

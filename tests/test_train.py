@@ -287,10 +287,10 @@ def test_robust_defaults_are_per_task() -> None:
     assert mine.resolved()["instances"] == 3 and mine.resolved_prior().sigma_currents == 0.05
 
 
-@pytest.mark.parametrize("logits", ["counts", "log-counts"])
+@pytest.mark.parametrize("logits", ["counts", "log-counts", "log-log-counts"])
 def test_the_loss_scores_the_configured_logits(logits: str) -> None:
-    """step_loss is the cross-entropy (numpy oracle) of logit_scale x counts, or x log(1 + counts),
-    as TrainConfig.logits says; frozen-noise-16 defaults to log-counts (docs/training.md 4.5),
+    """step_loss is the cross-entropy (numpy oracle) of logit_scale x counts, x log(1 + counts) or
+    x log(1 + log(1 + counts)), as TrainConfig.logits says; frozen-noise-16 defaults to log-counts (docs/training.md 4.5),
     the other tasks to counts, and an unknown kind is refused."""
     from hil.train.trainer import build_net, output_counts, step_loss
 
@@ -304,13 +304,14 @@ def test_the_loss_scores_the_configured_logits(logits: str) -> None:
         w_in, w_rec = net.effective_weights()
         c = output_counts(net, x, net.params(), w_in, w_rec, task.dt, 0.0)[0].double().numpy()
     assert c.max() > 1  # counts where log(1 + c) and c differ
-    z = 0.7 * (np.log1p(c) if logits == "log-counts" else c)
+    u = {"counts": c, "log-counts": np.log(1 + c), "log-log-counts": np.log(1 + np.log(1 + c))}
+    z = 0.7 * u[logits]
     p = np.exp(z - z.max(1, keepdims=True))
     want = -np.log(p[np.arange(len(y)), y.numpy()] / p.sum(1)).mean()
     assert float(loss.detach()) == pytest.approx(want, rel=1e-5)
     assert TrainConfig(task="frozen-noise-16").resolved()["logits"] == "log-counts"
     assert TrainConfig(task="digits").resolved()["logits"] == "counts"
-    with pytest.raises(ConfigError, match="logits.*counts, log-counts"):
+    with pytest.raises(ConfigError, match="logits.*counts, log-counts, log-log-counts"):
         TrainConfig(task="digits", logits="rates")
     with pytest.raises(ConfigError, match="logit_scale.*> 0"):
         TrainConfig(task="digits", logit_scale=0.0)

@@ -125,8 +125,8 @@ def task_loss(
     counts: np.ndarray, y: np.ndarray, logits: str, logit_scale: float
 ) -> tuple[float, np.ndarray]:
     """(loss, dloss/dcounts (samples, classes)): training's loss (hil.train.trainer.class_loss) of
-    class counts (samples, classes) against labels y (samples,), the logits `logits` ("counts"
-    or "log-counts") times logit_scale (hil.train.trainer.class_logits)."""
+    class counts (samples, classes) against labels y (samples,), the logits `logits` (one of
+    hil.train.LOGITS) times logit_scale (hil.train.trainer.class_logits)."""
     import torch
 
     from hil.train.trainer import class_logits, class_loss

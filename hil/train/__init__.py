@@ -10,7 +10,7 @@ hil.train.cli       `hil train` (`hil evaluate` is hil.deploy's)
 """
 
 MODES = ("none", "noise", "adversarial")  # robustness modes (hil.train.robust)
-LOGITS = ("counts", "log-counts")  # what the loss's softmax scores (hil.train.trainer.class_logits)
+LOGITS = ("counts", "log-counts", "log-log-counts")  # the loss's scores (trainer.class_logits)
 DECODES = ("sum", "log-sum")  # class scores from output counts (hil.train.model.class_scores)
 
 
