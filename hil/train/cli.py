@@ -83,8 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--logits",
         choices=LOGITS,
-        help="what the loss's softmax scores: class counts, or log(1 + counts) (default: the "
-        "task's, docs/training.md)",
+        help="what the loss's softmax scores: class counts c, log(1 + c) or log(1 + log(1 + c)) "
+        "(default: the task's, docs/training.md)",
     )
     p.add_argument(
         "--logit-scale",

@@ -508,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--logits",
         choices=LOGITS,
-        help="what the loss's softmax scores: class counts or log(1 + counts) (default: the task's)",
+        help="what the loss's softmax scores: class counts c, log(1 + c) or log(1 + log(1 + c)) "
+        "(default: the task's)",
     )
     p.add_argument(
         "--logit-scale", type=LOGIT_SCALE, help="the logits' factor (default: the task's)"
