@@ -182,9 +182,8 @@ def class_logits(counts: torch.Tensor, logits: str, scale: float) -> torch.Tenso
     """What the loss's softmax scores, from class spike counts (..., classes): `counts`: `scale` x
     counts, so the difference of two classes' counts decides; `log-counts`: `scale` x log(1 +
     counts), so their ratio does, which a per-neuron gain (mismatch of a neuron's synaptic
-    efficacy) moves less; `log-log-counts`: `scale` x log(1 + log(1 + counts)), flatter still, so
-    a sample already won by a wide ratio adds little gradient (docs/training.md 4.8). Accuracy is
-    the argmax either way."""
+    efficacy) moves less; `log-log-counts`: `scale` x log(1 + log(1 + counts)), flatter still at
+    high counts (docs/training.md 4.8). Accuracy is the argmax either way."""
     check_logits(logits)
     if logits == "counts":
         return scale * counts
