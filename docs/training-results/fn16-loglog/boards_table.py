@@ -1,5 +1,5 @@
-"""Section 4.8's boards: per seed the mean over the ten emu:// boards 7501-7510 (hil evaluate --json, naive),
-none and noise, float minus boards, and noise - none with a 95 % t-interval over the seeds' means.
+"""Sections 4.8-4.9's boards: per seed the mean over the ten emu:// boards 7501-7510 (hil evaluate --json, naive) of every
+mode evaluated, float minus boards, and each mode minus `none` with a 95 % t-interval over the seeds' means.
 python boards_table.py [DIR] (DIR holds boards/sS/frozen-noise-16-MODE-boards.json; default: beside this file)"""
 import json, sys
 from pathlib import Path
@@ -8,7 +8,9 @@ import numpy as np
 from scipy import stats
 
 root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
-seeds = list(range(25, 30))
+files = sorted(root.glob("boards/s*/frozen-noise-16-*-boards.json"))
+seeds = sorted({int(p.parent.name[1:]) for p in files})
+modes = sorted({p.name[len("frozen-noise-16-"):-len("-boards.json")] for p in files}, key=lambda m: (m != "none", m))
 
 
 def load(s: int, mode: str) -> tuple[float, np.ndarray]:
@@ -23,14 +25,18 @@ def ci(d) -> str:
     return "%+.1f [%+.1f, %+.1f]" % (100 * d.mean(), 100 * (d.mean() - h), 100 * (d.mean() + h))
 
 
-r = {(s, m): load(s, m) for s in seeds for m in ("none", "noise")}
-print("| seed | float none / noise | boards none (worst) | boards noise (worst) | noise - none | noise: float - boards |")
-print("|---|---|---|---|---|---|")
+r = {(s, m): load(s, m) for s in seeds for m in modes}
+others = [m for m in modes if m != "none"]
+print("| seed | float " + " / ".join(modes) + " | " + " | ".join(f"boards {m} (worst)" for m in modes)
+      + " | " + " | ".join(f"{m} - none | {m}: float - boards" for m in others) + " |")
+print("|---" * (2 + len(modes) + 2 * len(others)) + "|")
 for s in seeds:
-    (fn, bn), (fr, br) = r[s, "none"], r[s, "noise"]
-    print(f"| {s} | {100 * fn:.1f} / {100 * fr:.1f} | {100 * bn.mean():.1f} ({100 * bn.min():.1f}) | "
-          f"{100 * br.mean():.1f} ({100 * br.min():.1f}) | {100 * (br.mean() - bn.mean()):+.1f} | {100 * (fr - br.mean()):.1f} |")
-for m in ("none", "noise"):
+    print(f"| {s} | " + " / ".join("%.1f" % (100 * r[s, m][0]) for m in modes) + " | "
+          + " | ".join("%.1f (%.1f)" % (100 * r[s, m][1].mean(), 100 * r[s, m][1].min()) for m in modes) + " | "
+          + " | ".join("%+.1f | %.1f" % (100 * (r[s, m][1].mean() - r[s, "none"][1].mean()), 100 * (r[s, m][0] - r[s, m][1].mean()))
+                       for m in others) + " |")
+for m in modes:
     print(f"{m}: boards {100 * np.mean([r[s, m][1].mean() for s in seeds]):.1f} %, float - boards",
           ci([r[s, m][0] - r[s, m][1].mean() for s in seeds]))
-print("noise - none on the boards:", ci([r[s, "noise"][1].mean() - r[s, "none"][1].mean() for s in seeds]))
+for m in others:
+    print(f"{m} - none on the boards:", ci([r[s, m][1].mean() - r[s, "none"][1].mean() for s in seeds]))
