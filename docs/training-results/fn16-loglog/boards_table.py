@@ -1,6 +1,7 @@
 """Sections 4.8-4.9's boards: per seed the mean over the ten emu:// boards 7501-7510 (hil evaluate --json, naive) of every
 mode evaluated, float minus boards, and each mode minus `none` with a 95 % t-interval over the seeds' means.
-python boards_table.py [DIR] (DIR holds boards/sS/frozen-noise-16-MODE-boards.json; default: beside this file)"""
+python boards_table.py [DIR [A_B-C_D ...]] (DIR holds boards/sS/frozen-noise-16-MODE-boards.json; default: beside this
+file; A_B-C_D: also mode a-b minus mode c-d)"""
 import json, sys
 from pathlib import Path
 
@@ -38,5 +39,6 @@ for s in seeds:
 for m in modes:
     print(f"{m}: boards {100 * np.mean([r[s, m][1].mean() for s in seeds]):.1f} %, float - boards",
           ci([r[s, m][0] - r[s, m][1].mean() for s in seeds]))
-for m in others:
-    print(f"{m} - none on the boards:", ci([r[s, m][1].mean() - r[s, "none"][1].mean() for s in seeds]))
+pairs = [(m, "none") for m in others] + [tuple(x.replace("_", "-") for x in a.split("-", 1)) for a in sys.argv[2:]]
+for a, b in pairs:
+    print(f"{a} - {b} on the boards:", ci([r[s, a][1].mean() - r[s, b][1].mean() for s in seeds]))
