@@ -291,7 +291,7 @@ def test_cli_task_objective_needs_a_model_that_names_its_task(tmp_path: Path) ->
     model.training = {"config": {"task": "frozen-noise-16", "seed": 0, "logit_scale": 0.25,
                                  "task_options": OPTIONS, "logits": "rates"}}  # fmt: skip
     model.save(path)
-    with pytest.raises(ConfigError, match="logits 'rates'.*counts or log-counts"):
+    with pytest.raises(ConfigError, match="logits 'rates'.*counts or log-counts or log-log-counts"):
         args.func(args)
 
 

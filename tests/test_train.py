@@ -290,8 +290,8 @@ def test_robust_defaults_are_per_task() -> None:
 @pytest.mark.parametrize("logits", ["counts", "log-counts", "log-log-counts"])
 def test_the_loss_scores_the_configured_logits(logits: str) -> None:
     """step_loss is the cross-entropy (numpy oracle) of logit_scale x counts, x log(1 + counts) or
-    x log(1 + log(1 + counts)), as TrainConfig.logits says; frozen-noise-16 defaults to log-counts (docs/training.md 4.5),
-    the other tasks to counts, and an unknown kind is refused."""
+    x log(1 + log(1 + counts)), as TrainConfig.logits says; frozen-noise-16 defaults to log-counts
+    (docs/training.md 4.5), the other tasks to counts, and an unknown kind is refused."""
     from hil.train.trainer import build_net, output_counts, step_loss
 
     cfg = TrainConfig(task="frozen-noise", logits=logits, logit_scale=0.7).resolved()
@@ -304,8 +304,8 @@ def test_the_loss_scores_the_configured_logits(logits: str) -> None:
         w_in, w_rec = net.effective_weights()
         c = output_counts(net, x, net.params(), w_in, w_rec, task.dt, 0.0)[0].double().numpy()
     assert c.max() > 1  # counts where log(1 + c) and c differ
-    u = {"counts": c, "log-counts": np.log(1 + c), "log-log-counts": np.log(1 + np.log(1 + c))}
-    z = 0.7 * u[logits]
+    log1 = np.log(1 + c)
+    z = 0.7 * {"counts": c, "log-counts": log1, "log-log-counts": np.log(1 + log1)}[logits]
     p = np.exp(z - z.max(1, keepdims=True))
     want = -np.log(p[np.arange(len(y)), y.numpy()] / p.sum(1)).mean()
     assert float(loss.detach()) == pytest.approx(want, rel=1e-5)

@@ -219,8 +219,8 @@ section 5). --objective rates (default): Poisson input on every input channel at
 --duration, each network neuron's rate error against the same deployment on the nominal simulator
 (sim://: no mismatch, noise, dead or hot neurons). --objective task: --samples K samples of the
 model's task's training split (evenly spaced, every class), one board run each, scored by the loss
-training minimizes (cross-entropy of logit_scale x class counts, or x log(1 + counts), as the
-model was trained); the model must name its task
+training minimizes (cross-entropy of logit_scale x class counts c, x log(1 + c) or x log(1 +
+log(1 + c)), as the model was trained); the model must name its task
 (hil train writes it). Writes TUNED.json (hil.model/1 with the tuned masks in its quantized form
 and the history under training.finetune) and the tuned config + map beside it (TUNED stem +
 .config.json / .config.map.json); `hil deploy TUNED.json --twin TWIN` gives that config again (the
