@@ -26,9 +26,8 @@ cross-entropy of logit_scale * c, * log(1 + c) or * log(1 + log(1 + c)), as the 
 trained). The gradient is the chip's loss gradient pushed through the twin: d(sum_{s,k}
 n_sim,s,k G_s,k)/dw with G = dL/dc at the chip's counts, n_sim the twin's class counts of the
 same samples (hil.sim with the twin's currents, CAM-slot factors and dead neurons, as
-hil.deploy.predict simulates it). The
-accuracies it reports decode the same runs as the model says (hil.train.model.class_scores).
-Cost: (iterations + 1) * samples board runs.
+hil.deploy.predict simulates it). The accuracies it reports decode the same runs as the model
+says (hil.train.model.class_scores). Cost: (iterations + 1) * samples board runs.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
 Every `epoch` draws the task's training split for that epoch, shuffles it with (seed, epoch) and
 steps Adam over mini-batches; the loss is the cross-entropy of the output layer's spike counts
 (`class_logits`: `logit_scale` times the counts, log(1 + counts) or log(1 + log(1 + counts)))
-plus, for `adversarial`, beta times the attack's KL (hil.train.robust). After each epoch the validation
-accuracy is measured at nominal parameters, decoded as the model will be (`decode`,
+plus, for `adversarial`, beta times the attack's KL (hil.train.robust). After each epoch the
+validation accuracy is measured at nominal parameters, decoded as the model will be (`decode`,
 hil.train.model.class_scores), and the best epoch's weights are kept; a checkpoint
 (`<out stem>.ckpt.pt`: network, optimizer, best weights, epoch, elapsed time, configuration) is
 written atomically. `resume=True` loads it and continues with the next epoch, so an interrupted
